@@ -1,0 +1,55 @@
+import { ImageError } from './errors.js';
+
+/**
+ * Little helpers for fixed-layout structures. 64-bit fields become JS numbers only when
+ * they fit in 2^53; a larger value read off disk is an E_TOO_LARGE error, never a
+ * silently rounded size.
+ */
+export function view(buf: Uint8Array): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+export function u64le(buf: Uint8Array, at: number, structure: string, field: string): number {
+  return safe(view(buf).getBigUint64(at, true), structure, field, at);
+}
+
+export function u64be(buf: Uint8Array, at: number, structure: string, field: string): number {
+  return safe(view(buf).getBigUint64(at, false), structure, field, at);
+}
+
+function safe(v: bigint, structure: string, field: string, at: number): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new ImageError('E_TOO_LARGE', `${field} ${v} is beyond 2^53`, { structure, offset: at });
+  }
+  return Number(v);
+}
+
+export function setU64le(buf: Uint8Array, at: number, value: number): void {
+  view(buf).setBigUint64(at, BigInt(value), true);
+}
+
+export function setU64be(buf: Uint8Array, at: number, value: number): void {
+  view(buf).setBigUint64(at, BigInt(value), false);
+}
+
+/** ASCII text of a fixed field, cut at the first NUL. */
+export function asciiz(buf: Uint8Array, at: number, length: number): string {
+  const end = buf.subarray(at, at + length);
+  const nul = end.indexOf(0);
+  return Buffer.from(nul < 0 ? end : end.subarray(0, nul)).toString('latin1');
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+const ZERO_BLOCK = new Uint8Array(64 * 1024);
+
+/** True when every byte of `buf` is zero (memcmp against a shared zero block). */
+export function isZero(buf: Uint8Array): boolean {
+  for (let at = 0; at < buf.length; at += ZERO_BLOCK.length) {
+    const part = buf.subarray(at, Math.min(buf.length, at + ZERO_BLOCK.length));
+    if (Buffer.compare(part, ZERO_BLOCK.subarray(0, part.length)) !== 0) return false;
+  }
+  return true;
+}

@@ -1,0 +1,59 @@
+import type { BlockDevice } from './device.js';
+import type { Sink } from './sink.js';
+
+/** What a prober sees: the first and last bytes of a file (up to 64 KiB each) and its size. */
+export interface ProbeInput {
+  readonly head: Uint8Array;
+  readonly tail: Uint8Array;
+  readonly size: number;
+}
+
+export interface ProbeResult {
+  /** The driver name: 'vhd', 'vdi', 'vmdk', 'qcow2', ... */
+  readonly format: string;
+  /** 'fixed' | 'dynamic' | 'monolithicSparse' | 'streamOptimized' | 'compat 1.1' ... */
+  readonly subformat?: string;
+  /** Virtual size when the header alone tells it. */
+  readonly virtualSize?: number;
+}
+
+export interface OpenContext {
+  /** The container's file name, for error messages. */
+  readonly file?: string;
+  /** Open a file named by the container (a VMDK flat extent), relative to it. */
+  openRelated?(name: string): Promise<BlockDevice>;
+}
+
+export interface WriteOptions {
+  /** Format options in qemu-img's -o style: subformat=fixed, compress=on, adapter_type=lsilogic. */
+  readonly options?: Readonly<Record<string, string>>;
+  /** Progress in bytes of the virtual disk processed. */
+  readonly progress?: (done: number, total: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface WriteResult {
+  /** Virtual disk bytes actually read from the source (holes are never read). */
+  readonly bytesRead: number;
+  /** Bytes written to the sink (holes not counted). */
+  readonly bytesWritten: number;
+}
+
+/**
+ * One container format. Every format package exports one of these, and @amitrans/diskimg
+ * keeps one table of them: a new format touches one place.
+ */
+export interface FormatDriver {
+  readonly name: string;
+  readonly description: string;
+  /** Recognise the container from its head and tail; undefined when it is not this format. */
+  probe(input: ProbeInput): ProbeResult | undefined;
+  /** Turn the container's bytes into the virtual disk. The driver does not close `container`. */
+  open?(container: BlockDevice, context?: OpenContext): Promise<BlockDevice>;
+  /** Write `disk` as this container. */
+  write?(disk: BlockDevice, sink: Sink, options?: WriteOptions): Promise<WriteResult>;
+  /** True when `write` works on a non-seekable sink (stdout) for the given options. */
+  canStream?(options?: Readonly<Record<string, string>>): boolean;
+  /** The -o keys `write` understands, with one line of help each. */
+  readonly writeOptions?: Readonly<Record<string, string>>;
+}

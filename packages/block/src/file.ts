@@ -1,0 +1,73 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { BaseDevice } from './device.js';
+import { ImageError } from './errors.js';
+
+/** Read exactly `buffer.length` bytes at `position`, looping over short reads. */
+export async function readFully(handle: FileHandle, buffer: Uint8Array, position: number, file = '?'): Promise<void> {
+  let done = 0;
+  while (done < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, done, buffer.length - done, position + done);
+    if (bytesRead === 0) {
+      throw new ImageError('E_TRUNCATED',
+        `file ends after ${position + done} bytes, ${buffer.length - done} bytes short of what was asked`,
+        { file, offset: position + done });
+    }
+    done += bytesRead;
+  }
+}
+
+/** Write all of `buffer` at `position`, looping over short writes. */
+export async function writeFully(handle: FileHandle, buffer: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < buffer.length) {
+    const { bytesWritten } = await handle.write(buffer, done, buffer.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+export interface FileDeviceOptions {
+  /** Open for writing. The default is read-only: the input image is never modified. */
+  writable?: boolean;
+}
+
+/** A regular file (or block device node) read and written in place with positional I/O. */
+export class FileDevice extends BaseDevice {
+  readonly path: string;
+  readonly handle: FileHandle;
+
+  private constructor(path: string, handle: FileHandle, size: number, writable: boolean) {
+    super(size, writable, 'file');
+    this.path = path;
+    this.handle = handle;
+  }
+
+  static async open(path: string, options: FileDeviceOptions = {}): Promise<FileDevice> {
+    const writable = options.writable ?? false;
+    let handle: FileHandle;
+    try {
+      handle = await open(path, writable ? 'r+' : 'r');
+    } catch (err) {
+      throw new ImageError('E_IO', `cannot open: ${(err as Error).message}`, { file: path, cause: err });
+    }
+    try {
+      const st = await handle.stat();
+      if (st.isDirectory()) throw new ImageError('E_IO', 'is a directory, not an image', { file: path });
+      return new FileDevice(path, handle, st.size, writable);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  protected override _read(buffer: Uint8Array, position: number): Promise<void> {
+    return readFully(this.handle, buffer, position, this.path);
+  }
+
+  protected override _write(buffer: Uint8Array, position: number): Promise<void> {
+    return writeFully(this.handle, buffer, position);
+  }
+
+  protected override _close(): Promise<void> {
+    return this.handle.close();
+  }
+}

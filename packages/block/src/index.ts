@@ -1,0 +1,22 @@
+export { ImageError, isImageError, inFile, type ErrorCode, type ErrorPlace } from './errors.js';
+export {
+  BaseDevice,
+  checkRange,
+  checkSize,
+  wholeRange,
+  MAX_SIZE,
+  type BlockDevice,
+  type Extent,
+  type ExtentKind,
+  type Range,
+} from './device.js';
+export { collectExtents, clipExtents, extentTotals, mergeExtents, readAt, readData, MAX_READ_AT } from './extents.js';
+export { FileDevice, readFully, writeFully, type FileDeviceOptions } from './file.js';
+export { MemoryDevice, ZeroDevice } from './memory.js';
+export { SliceDevice } from './slice.js';
+export { ConcatDevice } from './concat.js';
+export { CowOverlay, type CowOverlayOptions } from './cow.js';
+export { ZeroDetectDevice, type ZeroDetectOptions } from './zerodetect.js';
+export { asciiz, bytesEqual, isZero, setU64be, setU64le, u64be, u64le, view } from './bytes.js';
+export { FileSink, MemorySink, StreamSink, abortAllSinksSync, type Sink } from './sink.js';
+export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, WriteOptions, WriteResult } from './driver.js';

@@ -1,0 +1,233 @@
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { ImageError } from './errors.js';
+import { writeFully } from './file.js';
+
+/**
+ * Where a writer puts its bytes. Writers append with `write`; seekable sinks also allow
+ * `pwrite` (patching a header after the data) and leave holes when `skip` moves past
+ * unwritten bytes. A sink is finished with `commit()` (the output appears, complete) or
+ * `abort()` (nothing is left at the destination).
+ */
+export interface Sink {
+  readonly seekable: boolean;
+  /** Bytes from the start of the output to the append point. */
+  readonly position: number;
+  /** Append at `position`. */
+  write(data: Uint8Array): Promise<void>;
+  /** Move the append point forward by `length` bytes of zeros (a hole when seekable). */
+  skip(length: number): Promise<void>;
+  /** Write at an absolute position (seekable sinks only); does not move the append point. */
+  pwrite(data: Uint8Array, position: number): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+const ZEROS = new Uint8Array(1024 * 1024);
+
+/**
+ * A file written under a temporary name in the same directory and renamed over the
+ * destination on commit, so a reader never sees a half-written image. Holes stay holes.
+ */
+export class FileSink implements Sink {
+  readonly seekable = true;
+  readonly path: string;
+  readonly tempPath: string;
+  #position = 0;
+  #end = 0;
+  #handle: FileHandle | undefined;
+  #done = false;
+
+  private constructor(path: string, tempPath: string, handle: FileHandle) {
+    this.path = path;
+    this.tempPath = tempPath;
+    this.#handle = handle;
+  }
+
+  static async create(path: string): Promise<FileSink> {
+    const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.partial`);
+    let handle: FileHandle;
+    try {
+      handle = await open(tempPath, 'wx');
+    } catch (err) {
+      throw new ImageError('E_IO', `cannot create output: ${(err as Error).message}`, { file: path, cause: err });
+    }
+    const sink = new FileSink(path, tempPath, handle);
+    activeSinks.add(sink);
+    return sink;
+  }
+
+  get position(): number {
+    return this.#position;
+  }
+
+  private handle(): FileHandle {
+    if (!this.#handle) throw new ImageError('E_CLOSED', 'output is already finished', { file: this.path });
+    return this.#handle;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    await writeFully(this.handle(), data, this.#position);
+    this.#position += data.length;
+    this.#end = Math.max(this.#end, this.#position);
+  }
+
+  async skip(length: number): Promise<void> {
+    this.handle();
+    this.#position += length;
+  }
+
+  async pwrite(data: Uint8Array, position: number): Promise<void> {
+    await writeFully(this.handle(), data, position);
+    this.#end = Math.max(this.#end, position + data.length);
+  }
+
+  async commit(): Promise<void> {
+    const h = this.handle();
+    // A trailing skip leaves a hole; the file must still be as long as the output.
+    if (this.#position > this.#end) await h.truncate(this.#position);
+    await h.sync();
+    await h.close();
+    this.#handle = undefined;
+    await rename(this.tempPath, this.path);
+    this.#done = true;
+    activeSinks.delete(this);
+  }
+
+  async abort(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    activeSinks.delete(this);
+    const h = this.#handle;
+    this.#handle = undefined;
+    await h?.close().catch(() => undefined);
+    await rm(this.tempPath, { force: true });
+  }
+
+  /** Synchronous last-chance clean-up (process exit on a signal). */
+  abortSync(): void {
+    if (this.#done) return;
+    this.#done = true;
+    try {
+      rmSync(this.tempPath);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+const activeSinks = new Set<FileSink>();
+
+/** Remove every unfinished output file (called on SIGINT/SIGTERM by the CLI). */
+export function abortAllSinksSync(): void {
+  for (const s of activeSinks) s.abortSync();
+  activeSinks.clear();
+}
+
+/** A non-seekable stream (stdout): holes are written as zeros, nothing can be patched. */
+export class StreamSink implements Sink {
+  readonly seekable = false;
+  #position = 0;
+  readonly stream: Writable;
+
+  constructor(stream: Writable) {
+    this.stream = stream;
+  }
+
+  get position(): number {
+    return this.#position;
+  }
+
+  write(data: Uint8Array): Promise<void> {
+    this.#position += data.length;
+    return new Promise((resolve, reject) => {
+      if (this.stream.write(data)) resolve();
+      else {
+        const onDrain = (): void => {
+          this.stream.off('error', onError);
+          resolve();
+        };
+        const onError = (err: Error): void => {
+          this.stream.off('drain', onDrain);
+          reject(err);
+        };
+        this.stream.once('drain', onDrain);
+        this.stream.once('error', onError);
+      }
+    });
+  }
+
+  async skip(length: number): Promise<void> {
+    for (let left = length; left > 0; left -= ZEROS.length) {
+      await this.write(ZEROS.subarray(0, Math.min(left, ZEROS.length)));
+    }
+  }
+
+  pwrite(): Promise<void> {
+    return Promise.reject(new ImageError('E_UNSUPPORTED', 'this output is a stream and cannot be patched; write to a file'));
+  }
+
+  async commit(): Promise<void> {
+    if (this.stream === process.stdout) return;
+    await new Promise<void>((resolve, reject) => this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  }
+
+  async abort(): Promise<void> {
+    if (this.stream !== process.stdout) this.stream.destroy();
+  }
+}
+
+/** A sink that keeps everything in memory: for tests and small headers. */
+export class MemorySink implements Sink {
+  readonly seekable = true;
+  #position = 0;
+  #bytes = new Uint8Array(0);
+  #length = 0;
+  committed = false;
+
+  get position(): number {
+    return this.#position;
+  }
+
+  /** The output so far. */
+  get bytes(): Uint8Array {
+    return this.#bytes.subarray(0, Math.max(this.#length, this.#position));
+  }
+
+  private ensure(end: number): void {
+    if (end <= this.#bytes.length) return;
+    const grown = new Uint8Array(Math.max(end, this.#bytes.length * 2));
+    grown.set(this.#bytes.subarray(0, this.#length));
+    this.#bytes = grown;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    await this.pwrite(data, this.#position);
+    this.#position += data.length;
+  }
+
+  async skip(length: number): Promise<void> {
+    this.ensure(this.#position + length);
+    this.#position += length;
+  }
+
+  async pwrite(data: Uint8Array, position: number): Promise<void> {
+    this.ensure(position + data.length);
+    this.#bytes.set(data, position);
+    this.#length = Math.max(this.#length, position + data.length);
+  }
+
+  async commit(): Promise<void> {
+    this.ensure(this.#position);
+    this.committed = true;
+  }
+
+  async abort(): Promise<void> {
+    this.#bytes = new Uint8Array(0);
+    this.#length = 0;
+    this.#position = 0;
+  }
+}

@@ -1,0 +1,19 @@
+// Print the plain closing line "tests: N passed, N failed, N skipped" from vitest's JSON report.
+import { readFileSync } from 'node:fs';
+
+const file = process.argv[2] ?? '.tmp/vitest.json';
+let report;
+try {
+  report = JSON.parse(readFileSync(file, 'utf8'));
+} catch (err) {
+  console.error(`test-summary: no vitest report at ${file}: ${err.message}`);
+  process.exit(1);
+}
+const passed = report.numPassedTests ?? 0;
+const failed = (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0);
+const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+if (passed + failed === 0) {
+  console.error('test-summary: no test ran');
+  process.exit(1);
+}
+console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite, as a new user (and CI) runs it: oracle tools, dependencies,
+# a type-checked build of every package, then one vitest run over every package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-test-env.sh
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npx tsc -b
+npx tsc -p tsconfig.tests.json
+mkdir -p .tmp
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest.json "$@" || status=$?
+node scripts/test-summary.mjs .tmp/vitest.json || status=1
+exit $status
