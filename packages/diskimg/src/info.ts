@@ -1,0 +1,111 @@
+import { stat } from 'node:fs/promises';
+import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
+import { extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
+import { partitionTypeName, readPartitionTable, type Partition } from '@amitrans/mbr';
+import { detectFile } from './detect.js';
+import { openImage } from './open.js';
+
+export interface FilesystemInfo extends ExtFacts {}
+
+export interface PartitionInfo {
+  index: number;
+  kind: 'primary' | 'extended' | 'logical' | 'gpt';
+  /** Byte offset of the partition in the virtual disk. */
+  start: number;
+  startSector: number;
+  size: number;
+  sectors: number;
+  /** MBR type as "0x83", or a GPT type GUID. */
+  type: string;
+  typeName: string;
+  bootable: boolean;
+  name?: string;
+  /** ext facts when the partition holds an ext2/3/4 filesystem; null when it holds something else. */
+  filesystem: FilesystemInfo | null;
+  /** Why the filesystem could not be read, when its superblock is damaged. */
+  filesystemError?: string;
+}
+
+/** What `amitrans info --json` prints (documented in packages/cli/README.md). */
+export interface ImageInfo {
+  file: string;
+  format: string;
+  subformat: string | null;
+  fileSize: number;
+  virtualSize: number;
+  partitionTable: 'mbr' | 'gpt' | 'none';
+  diskSignature: string | null;
+  partitions: PartitionInfo[];
+  /** ext facts of a bare filesystem (an unpartitioned image such as a classic AMI). */
+  filesystem: FilesystemInfo | null;
+}
+
+async function filesystemOf(dev: BlockDevice): Promise<{ fs: FilesystemInfo | null; error?: string }> {
+  if (dev.size < 2048) return { fs: null };
+  const head = new Uint8Array(2048);
+  await dev.read(head, 0);
+  if (!probeExt(head)) return { fs: null };
+  try {
+    return { fs: extFacts(await readSuperblock(dev)) };
+  } catch (err) {
+    if (err instanceof ImageError) return { fs: null, error: err.message };
+    throw err;
+  }
+}
+
+export async function imageInfo(path: string): Promise<ImageInfo> {
+  const fileSize = (await stat(path)).size;
+  const detection = await detectFile(path);
+  const img = await openImage(path);
+  try {
+    const disk = img.disk;
+    const info: ImageInfo = {
+      file: path,
+      format: detection.format,
+      subformat: detection.subformat ?? null,
+      fileSize,
+      virtualSize: disk.size,
+      partitionTable: 'none',
+      diskSignature: null,
+      partitions: [],
+      filesystem: null,
+    };
+    const bare = await filesystemOf(disk);
+    if (bare.fs) {
+      info.filesystem = bare.fs;
+      return info;
+    }
+    const table = await readPartitionTable(disk).catch((err: unknown) => {
+      throw err instanceof ImageError ? err.inFile(path) : err;
+    });
+    info.partitionTable = table.scheme;
+    if (table.diskSignature !== undefined) info.diskSignature = `0x${table.diskSignature.toString(16).padStart(8, '0')}`;
+    for (const p of table.partitions) info.partitions.push(await partitionInfo(disk, p));
+    return info;
+  } finally {
+    await img.close();
+  }
+}
+
+async function partitionInfo(disk: BlockDevice, p: Partition): Promise<PartitionInfo> {
+  const isMbr = typeof p.type === 'number';
+  const out: PartitionInfo = {
+    index: p.index,
+    kind: isMbr ? p.kind : 'gpt',
+    start: p.start,
+    startSector: p.startSector,
+    size: p.size,
+    sectors: p.sectors,
+    type: isMbr ? `0x${(p.type as number).toString(16).padStart(2, '0')}` : String(p.type),
+    typeName: isMbr ? partitionTypeName(p.type as number) : partitionTypeName(p.type),
+    bootable: p.bootable,
+    filesystem: null,
+  };
+  if (p.name !== undefined) out.name = p.name;
+  if (p.kind !== 'extended' && p.size > 0) {
+    const fs = await filesystemOf(new SliceDevice(disk, p.start, p.size, { name: `partition ${p.index}` }));
+    out.filesystem = fs.fs;
+    if (fs.error !== undefined) out.filesystemError = fs.error;
+  }
+  return out;
+}
