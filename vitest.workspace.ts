@@ -10,6 +10,7 @@ export const projects = [
   'vdi',
   'vmdk',
   'qcow2',
+  'guest',
   'diskimg',
   'cli',
 ] as const;

@@ -1,5 +1,6 @@
 import yargs from 'yargs';
 import { ImageError } from '@amitrans/block';
+import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
 import type { CliIo } from './io.js';
 
@@ -10,7 +11,7 @@ export const EXIT_USAGE = 2;
 class UsageError extends Error {}
 
 /** Run the CLI in-process with the given arguments; resolves to the exit code. */
-export async function runCli(args: readonly string[], io: CliIo): Promise<number> {
+export async function runCli(args: readonly string[], io: CliIo, signal: AbortSignal = new AbortController().signal): Promise<number> {
   let exitCode = 0;
   const parser = yargs([...args])
     .scriptName('amitrans')
@@ -24,6 +25,30 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
           .option('json', { type: 'boolean', default: false, describe: 'machine-readable output (see the CLI README)' }),
       async (argv) => {
         await infoCommand(argv.image, argv.json, io);
+      },
+    )
+    .command(
+      'convert <input> <output>',
+      'Convert an image to another container format (qemu-img convert conventions); output - is stdout',
+      (y) =>
+        y
+          .positional('input', { type: 'string', demandOption: true, describe: 'image to read (any container, or gzip/bzip2/xz)' })
+          .positional('output', { type: 'string', demandOption: true, describe: 'file to write, or - for stdout' })
+          .option('O', { alias: 'format', type: 'string', describe: 'output format: raw, vhd, vdi, vmdk, qcow2 (default: from the output name, else raw)' })
+          .option('o', { alias: 'options', type: 'string', array: true, default: [] as string[], describe: 'format options key=value[,key=value...], e.g. subformat=fixed' })
+          .option('p', { alias: 'progress', type: 'boolean', default: false, describe: 'show progress even when stderr is not a terminal' })
+          .option('sha256', { type: 'boolean', default: false, describe: 'print the sha256 of the output' })
+          .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary at the end' }),
+      async (argv) => {
+        await convertCommand({
+          input: argv.input,
+          output: argv.output,
+          format: argv.O,
+          options: argv.o,
+          json: argv.json,
+          sha256: argv.sha256,
+          progress: argv.p,
+        }, io, signal);
       },
     )
     .demandCommand(1, 'Name a command.')

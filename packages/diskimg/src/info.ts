@@ -2,7 +2,6 @@ import { stat } from 'node:fs/promises';
 import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
 import { partitionTypeName, readPartitionTable, type Partition } from '@amitrans/mbr';
-import { detectFile } from './detect.js';
 import { openImage } from './open.js';
 
 export interface FilesystemInfo extends ExtFacts {}
@@ -31,6 +30,8 @@ export interface ImageInfo {
   file: string;
   format: string;
   subformat: string | null;
+  /** 'gzip' | 'bzip2' | 'xz' when the file is a compressed image; `format` is then what was inside. */
+  compression: string | null;
   fileSize: number;
   virtualSize: number;
   partitionTable: 'mbr' | 'gpt' | 'none';
@@ -55,14 +56,14 @@ async function filesystemOf(dev: BlockDevice): Promise<{ fs: FilesystemInfo | nu
 
 export async function imageInfo(path: string): Promise<ImageInfo> {
   const fileSize = (await stat(path)).size;
-  const detection = await detectFile(path);
   const img = await openImage(path);
   try {
     const disk = img.disk;
     const info: ImageInfo = {
       file: path,
-      format: detection.format,
-      subformat: detection.subformat ?? null,
+      format: img.detection.format,
+      subformat: img.detection.subformat ?? null,
+      compression: img.compression ?? null,
       fileSize,
       virtualSize: disk.size,
       partitionTable: 'none',

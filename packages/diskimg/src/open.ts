@@ -1,46 +1,92 @@
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { FileDevice, ImageError, inFile, type BlockDevice } from '@amitrans/block';
+import { decompressToTemp } from './decompress.js';
 import { detectDevice, readHeadTail, probeDrivers, type Detection } from './detect.js';
+import type { Compression } from './sniff.js';
 
 export interface OpenedImage {
   readonly file: string;
   readonly detection: Detection;
+  /** Set when the file was compressed; `detection` then describes what was inside. */
+  readonly compression?: Compression;
   /** The virtual disk, read-only. */
   readonly disk: BlockDevice;
+  /** True when `disk` has no allocation map of its own (raw): callers may add zero detection. */
+  readonly mapless: boolean;
   close(): Promise<void>;
 }
 
+export interface OpenOptions {
+  /** Progress of decompressing a compressed input, in decompressed bytes. */
+  decompressProgress?: (done: number) => void;
+}
+
+const COMPRESSIONS = new Set(['gzip', 'bzip2', 'xz', 'zstd']);
+
 /**
  * Open any image file read-only as its virtual disk. The file is never opened for writing;
- * edits go to a CowOverlay over `disk`.
+ * edits go to a CowOverlay over `disk`. A compressed file is decompressed into a sparse
+ * temporary file first (removed on close).
  */
-export async function openImage(path: string): Promise<OpenedImage> {
+export async function openImage(path: string, options: OpenOptions = {}): Promise<OpenedImage> {
   const file = await FileDevice.open(path);
+  let detection: Detection;
+  try {
+    detection = await inFile(path, () => detectDevice(file));
+  } catch (err) {
+    await file.close();
+    throw err;
+  }
+  if (COMPRESSIONS.has(detection.format)) {
+    await file.close();
+    const compression = detection.format as Compression;
+    const temp = await decompressToTemp(path, compression, options.decompressProgress);
+    try {
+      const inner = await openContainer(temp.path, await FileDevice.open(temp.path), path);
+      return {
+        ...inner,
+        file: path,
+        compression,
+        close: async () => {
+          await inner.close();
+          await temp.remove();
+        },
+      };
+    } catch (err) {
+      await temp.remove();
+      throw err instanceof ImageError ? err.inFile(path) : err;
+    }
+  }
+  return openContainer(path, file, path, detection);
+}
+
+async function openContainer(path: string, file: FileDevice, displayPath: string, known?: Detection): Promise<OpenedImage> {
   const opened: BlockDevice[] = [file];
   const closeAll = async (): Promise<void> => {
     for (const d of opened.reverse()) await d.close().catch(() => undefined);
   };
   try {
-    return await inFile(path, async () => {
-      const detection = await detectDevice(file);
-      let disk: BlockDevice = file;
-      if (detection.format !== 'raw') {
-        const { head, tail } = await readHeadTail(file);
-        const probed = probeDrivers({ head, tail, size: file.size });
-        if (!probed?.driver.open) {
-          throw new ImageError('E_UNSUPPORTED', `${describe(detection)} images cannot be read yet`, { structure: detection.format });
-        }
-        disk = await probed.driver.open(file, {
-          file: path,
-          openRelated: async (name: string) => {
-            const related = await FileDevice.open(isAbsolute(name) ? name : join(dirname(path), name));
-            opened.push(related);
-            return related;
-          },
-        });
-        opened.push(disk);
+    return await inFile(displayPath, async () => {
+      const detection = known ?? (await detectDevice(file));
+      if (detection.format === 'raw') return { file: displayPath, detection, disk: file, mapless: true, close: closeAll };
+      if (COMPRESSIONS.has(detection.format)) {
+        throw new ImageError('E_UNSUPPORTED', `a ${detection.format} stream inside a compressed file is not supported`);
       }
-      return { file: path, detection, disk, close: closeAll };
+      const { head, tail } = await readHeadTail(file);
+      const probed = probeDrivers({ head, tail, size: file.size });
+      if (!probed?.driver.open) {
+        throw new ImageError('E_UNSUPPORTED', `${describe(detection)} images cannot be read yet`, { structure: detection.format });
+      }
+      const disk = await probed.driver.open(file, {
+        file: displayPath,
+        openRelated: async (name: string) => {
+          const related = await FileDevice.open(isAbsolute(name) ? name : join(dirname(path), name));
+          opened.push(related);
+          return related;
+        },
+      });
+      opened.push(disk);
+      return { file: displayPath, detection, disk, mapless: false, close: closeAll };
     });
   } catch (err) {
     await closeAll();
@@ -50,8 +96,4 @@ export async function openImage(path: string): Promise<OpenedImage> {
 
 export function describe(d: Detection): string {
   return d.subformat ? `${d.format} (${d.subformat})` : d.format;
-}
-
-export function displayName(path: string): string {
-  return basename(path);
 }

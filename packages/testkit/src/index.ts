@@ -51,6 +51,18 @@ export function run(cmd: string, args: readonly string[], options: { input?: str
   });
 }
 
+/** Run a command and resolve with its exit code and output, whatever the code. */
+export function runStatus(cmd: string, args: readonly string[], options: { input?: string } = {}): Promise<RunResult & { code: number }> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin`, LC_ALL: 'C' };
+    const child = execFile(cmd, args, { env, maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') reject(err);
+      else resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
 export interface TmpDir {
   path: string;
   file(name: string): string;
@@ -131,3 +143,5 @@ export async function writeSparseImage(path: string, size: number, seed: number)
   }
   return { size, runs };
 }
+
+export * from './oracles.js';

@@ -1,0 +1,113 @@
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { chmod, constants, access, mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { ImageError, isZero, writeFully } from '@amitrans/block';
+import sevenBin from '7zip-bin';
+import type { Compression } from './sniff.js';
+
+/**
+ * 7-Zip's standalone binary from the `7zip-bin` npm package runs bzip2 and xz, in and out,
+ * over pipes (-si/-so), multi-threaded. (node-7z parses 7-Zip's text output line by line,
+ * so it cannot carry binary data through stdout; we drive the same binary directly.)
+ */
+export async function sevenZipPath(): Promise<string> {
+  const bin = sevenBin.path7za;
+  try {
+    await access(bin, constants.X_OK);
+  } catch {
+    // npm does not always keep the execute bit of the packaged binary.
+    await chmod(bin, 0o755).catch(() => {
+      throw new ImageError('E_IO', `7-Zip binary ${bin} is not executable; run: chmod +x ${bin}`);
+    });
+  }
+  return bin;
+}
+
+/** A readable stream of the decompressed bytes of `path`. */
+export async function decompressStream(path: string, compression: Compression): Promise<{ stream: Readable; done: Promise<void> }> {
+  if (compression === 'gzip') {
+    const stream = createReadStream(path).pipe(createGunzip());
+    return { stream, done: Promise.resolve() };
+  }
+  if (compression === 'zstd') {
+    throw new ImageError('E_UNSUPPORTED', 'zstd-compressed images are not supported; decompress with zstd -d first', { file: path });
+  }
+  const bin = await sevenZipPath();
+  const child = spawn(bin, ['x', '-so', `-t${compression}`, path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new ImageError('E_CORRUPT', `${compression} data is damaged (7-Zip exit ${code}: ${lastLine(stderr)})`, { file: path, structure: `${compression} stream` }));
+    });
+  });
+  return { stream: child.stdout, done };
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').filter((l) => l.trim()).slice(-2).join(' ').trim() || 'no message';
+}
+
+export interface TempImage {
+  path: string;
+  size: number;
+  remove(): Promise<void>;
+}
+
+const BLOCK = 4096;
+
+/**
+ * Decompress `path` into a sparse temporary file: blocks of zeros are not written, so a
+ * mostly-empty disk costs only its data on the temporary disk. Compressed images are
+ * sequential by nature; this is how they become random-access.
+ */
+export async function decompressToTemp(
+  path: string,
+  compression: Compression,
+  progress?: (done: number) => void,
+): Promise<TempImage> {
+  const dir = await mkdtemp(join(process.env.AMITRANS_TMPDIR ?? tmpdir(), 'amitrans-'));
+  const out = join(dir, 'decompressed.img');
+  const remove = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  try {
+    const { stream, done } = await decompressStream(path, compression);
+    const fh = await open(out, 'w');
+    let size = 0;
+    try {
+      let pending = new Uint8Array(0);
+      const flush = async (buf: Uint8Array, final: boolean): Promise<Uint8Array> => {
+        const whole = final ? buf.length : buf.length - (buf.length % BLOCK);
+        for (let p = 0; p < whole; p += BLOCK) {
+          const block = buf.subarray(p, Math.min(whole, p + BLOCK));
+          if (!isZero(block)) await writeFully(fh, block, size + p);
+        }
+        size += whole;
+        progress?.(size);
+        return buf.subarray(whole);
+      };
+      for await (const chunk of stream) {
+        const c = chunk as Buffer;
+        const joined = pending.length ? Buffer.concat([pending, c]) : c;
+        pending = await flush(joined, false);
+      }
+      await flush(pending, true);
+      await done;
+      await fh.truncate(size);
+    } catch (err) {
+      if (err instanceof ImageError) throw err;
+      throw new ImageError('E_CORRUPT', `${compression} data is damaged: ${(err as Error).message}`, { file: path, structure: `${compression} stream`, cause: err });
+    } finally {
+      await fh.close();
+    }
+    return { path: out, size, remove };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}
