@@ -1,1 +1,13 @@
-export {};
+export { inspectGuest, findGrubStages, BOOT_CONFIG_FILES, type GuestReport, type KernelReport, type InspectContext, type InitrdSummary, type GrubStages } from './inspect.js';
+export { verdicts, verdictFor, compareVersions, TARGETS, type Target, type Verdict, type Bus } from './verdict.js';
+export { parseGrubLegacy, parseGrub2, defaultEntry, type BootConfig, type BootEntry } from './bootconfig.js';
+export { parseFstab, parseDiskDevice, type FstabEntry } from './fstab.js';
+export { detectDistro, parseKeyValues, familyOf, type Distro, type Family } from './distro.js';
+export { detectArch, elfArch, type Arch } from './elf.js';
+export { parseKconfig, moduleName, DRIVERS, DRIVER_NAMES, type DriverName } from './kconfig.js';
+export { scanKernels, pickInitrd, type KernelInfo, type KernelScan, type DriverStatus } from './kernels.js';
+export { detectConsoles, type ConsoleEntry } from './consoles.js';
+export { detectModprobeAliases, MODPROBE_FILES, type ModprobeAlias } from './modprobe.js';
+export { detectNetwork, type NetworkConfig, type IfcfgFile } from './network.js';
+export { detectCloudHooks, detectSelinux, detectImageId, RC_LOCAL_FILES, type CloudHooks, type SelinuxConfig } from './cloud.js';
+export { resolve, readText, exists, list, normalize, dirnameOf, type GuestFs, type GuestStat, type GuestFileType } from './fs.js';

@@ -1,0 +1,160 @@
+import type { GuestReport, KernelReport } from './inspect.js';
+import type { DriverName } from './kconfig.js';
+
+export const TARGETS = ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'] as const;
+export type Target = (typeof TARGETS)[number];
+
+export type Bus = 'virtio' | 'scsi' | 'sata' | 'ide' | 'xen';
+
+export interface Verdict {
+  target: Target;
+  status: 'boots' | 'boots-after-translation' | 'will-not-boot';
+  /** The kernel the target would boot, when one fits. */
+  kernel?: string;
+  /** The root disk bus the kernel can drive on this target. */
+  bus?: Bus;
+  /** What translation changes (status boots-after-translation). */
+  changes: string[];
+  /** Why it will not boot, or caveats. */
+  reasons: string[];
+}
+
+/** Drivers a bus needs before the root filesystem can be mounted. */
+const BUS_DRIVERS: Record<Bus, DriverName[][]> = {
+  virtio: [['virtio_blk'], ['virtio_pci']],
+  scsi: [['virtio_scsi'], ['virtio_pci'], ['sd_mod']],
+  sata: [['ahci'], ['sd_mod']],
+  ide: [['ata_piix'], ['sd_mod']],
+  xen: [['xen_blkfront']],
+};
+
+const TARGET_BUSES: Record<Target, Bus[]> = {
+  kvm: ['virtio', 'scsi', 'ide'],
+  virtualbox: ['sata', 'ide'],
+  xenserver: ['xen'],
+  eucalyptus: ['virtio'],
+};
+
+/** Is the driver usable before root is mounted: built in, or a module inside the initrd. */
+function early(k: KernelReport, d: DriverName): boolean {
+  const s = k.drivers[d];
+  if (s === 'builtin') return true;
+  if (s === 'module' || s === 'unknown') return k.initrdDrivers?.includes(d) ?? false;
+  return false;
+}
+
+function fsDrivers(fsType: string | undefined): DriverName[] {
+  // An ext4 driver also mounts ext2/ext3 (CONFIG_EXT4_USE_FOR_EXT2 and kernels after 4.3).
+  if (fsType === 'ext2') return ['ext2', 'ext3', 'ext4'];
+  if (fsType === 'ext3') return ['ext3', 'ext4'];
+  return ['ext4'];
+}
+
+function busFor(k: KernelReport, target: Target, fsType: string | undefined): { bus?: Bus; missing: string[] } {
+  const missing: string[] = [];
+  const fsOk = fsDrivers(fsType).some((d) => early(k, d));
+  for (const bus of TARGET_BUSES[target]) {
+    const lacking = BUS_DRIVERS[bus].filter((alts) => !alts.some((d) => early(k, d))).map((alts) => alts.join('/'));
+    if (lacking.length === 0 && fsOk) return { bus, missing: [] };
+    missing.push(`${bus}: ${[...lacking, ...(fsOk ? [] : [`${fsDrivers(fsType).join('/')} for the ${fsType ?? 'root'} filesystem`])].join(', ')}`);
+  }
+  return { missing };
+}
+
+export function verdicts(report: GuestReport): Verdict[] {
+  return TARGETS.map((t) => verdictFor(report, t));
+}
+
+export function verdictFor(r: GuestReport, target: Target): Verdict {
+  const v: Verdict = { target, status: 'will-not-boot', changes: [], reasons: [] };
+  if (r.kernels.length === 0) {
+    v.reasons.push(r.modulesWithoutKernel.length > 0
+      ? `no kernel in /boot: the image relied on an external kernel (modules only for ${r.modulesWithoutKernel.join(', ')})`
+      : 'no kernel in the image');
+    return v;
+  }
+  const xenTarget = target === 'xenserver';
+  const candidates = r.kernels.filter((k) => xenTarget || !k.xenOnly);
+  if (candidates.length === 0) {
+    v.reasons.push(`only Xen-PV-only kernels (${r.kernels.map((k) => k.version).join(', ')}): they cannot boot on ${target}`);
+    return v;
+  }
+  // Prefer the default boot entry's kernel, then the newest.
+  const ordered = [...candidates].sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || compareVersions(b.version, a.version));
+  let chosen: { k: KernelReport; bus: Bus } | undefined;
+  const missingByKernel: string[] = [];
+  for (const k of ordered) {
+    if (xenTarget && k.xenOnly) {
+      chosen = { k, bus: 'xen' };
+      break;
+    }
+    const { bus, missing } = busFor(k, target, r.filesystem?.type);
+    if (bus) {
+      chosen = { k, bus };
+      break;
+    }
+    missingByKernel.push(`${k.version} lacks (neither built in nor in its initrd${k.initrd ? '' : ', which it does not have'}) ${missing.join('; ')}`);
+  }
+  if (!chosen) {
+    v.reasons.push(`the ${target} disk driver is neither built in nor in the initrd: ${missingByKernel.join(' | ')}`);
+    return v;
+  }
+  v.kernel = chosen.k.version;
+  v.bus = chosen.bus;
+  const needsDisk = target === 'kvm' || target === 'virtualbox';
+  if (needsDisk && r.layout === 'bare-filesystem') {
+    if (!r.grubStages) {
+      v.status = 'will-not-boot';
+      v.reasons.push('no bootloader files for a disk build: GRUB legacy stage1, stage2 and e2fs_stage1_5 are not in the image (supply them with --grub-dir)');
+      return v;
+    }
+    v.changes.push('build an MBR disk with the filesystem in partition 1 and install GRUB legacy');
+  }
+  v.changes.push(...guestChanges(r, target, chosen.k, chosen.bus));
+  v.status = v.changes.length === 0 ? 'boots' : 'boots-after-translation';
+  return v;
+}
+
+const DEVICE_PREFIX: Record<Bus, string> = { virtio: 'vd', scsi: 'sd', sata: 'sd', ide: 'sd', xen: 'xvd' };
+
+function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus): string[] {
+  const out: string[] = [];
+  const prefix = target === 'eucalyptus' ? 'sd' : DEVICE_PREFIX[bus];
+  const rootEntry = r.fstab.find((e) => e.mountpoint === '/');
+  if (rootEntry?.kind === 'device' && !rootEntry.spec.startsWith(`/dev/${prefix}`)) out.push(`fstab: root ${rootEntry.spec} is named for another hypervisor`);
+  const boot = r.bootConfigs[0];
+  const entry = boot?.entries.find((e) => e.kernel?.endsWith(k.vmlinuz.replace(/^\/boot/, '')) ) ?? boot?.entries[boot.defaultIndex];
+  if (!boot) out.push('bootloader config: none; write /boot/grub/menu.lst');
+  else {
+    if (!entry || !entry.kernel || !k.vmlinuz.endsWith(entry.kernel.replace(/^\/boot/, ''))) out.push(`bootloader config: make ${k.version} the default entry`);
+    const wantConsole = target === 'xenserver' ? ['hvc0', 'xvc0'] : ['ttyS0'];
+    if (entry && !entry.consoles.some((c) => wantConsole.some((w) => c.startsWith(w)))) out.push(`bootloader config: console=${wantConsole[0]}`);
+    if ((target === 'kvm' || target === 'virtualbox') && entry?.root !== '(hd0,0)' && r.layout === 'bare-filesystem') out.push('bootloader config: root (hd0,0)');
+  }
+  const xenConsoles = r.consoles.filter((c) => /^(hvc|xvc)\d/.test(c.device) && c.source !== 'securetty');
+  if (target !== 'xenserver' && xenConsoles.length > 0) out.push(`consoles: ${xenConsoles.map((c) => c.device).join(', ')} -> ttyS0`);
+  const xenAliases = r.modprobe.filter((a) => /^xen/.test(a.module));
+  if (target !== 'xenserver' && xenAliases.length > 0) out.push(`modules: aliases to ${xenAliases.map((a) => a.module).join(', ')}`);
+  if (r.network.ifcfg.some((f) => f.hwaddr)) out.push('network: HWADDR pinned in ifcfg');
+  if (r.network.persistentNetRules.length > 0) out.push('network: persistent-net udev rules');
+  if (target !== 'eucalyptus' && target !== 'xenserver' && r.cloud.metadataFetches.length > 0) out.push('cloud hooks: rc.local fetches instance metadata');
+  if (target === 'eucalyptus' && !r.imageId) out.push('eucalyptus: /etc/image-id and the euca-udev rule');
+  if (r.selinux.mode === 'enforcing') out.push('selinux: relabel on first boot');
+  return out;
+}
+
+/** Compare kernel versions numerically part by part ("2.6.32-5" < "2.6.32-10"). */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.\-_]/);
+  const pb = b.split(/[.\-_]/);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? '';
+    const y = pb[i] ?? '';
+    const nx = /^\d+$/.test(x) ? Number(x) : NaN;
+    const ny = /^\d+$/.test(y) ? Number(y) : NaN;
+    if (!Number.isNaN(nx) && !Number.isNaN(ny)) {
+      if (nx !== ny) return nx - ny;
+    } else if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
