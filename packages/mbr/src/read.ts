@@ -21,7 +21,8 @@ export interface ReadPartitionTableOptions {
 export async function readPartitionTable(device: BlockDevice, options: ReadPartitionTableOptions = {}): Promise<PartitionTable> {
   const warnings: string[] = [];
   if (device.size < SECTOR_SIZE) return none(`the disk is smaller than one ${SECTOR_SIZE}-byte sector`, warnings);
-  const mbr = parseMbrSector(await readAt(device, 0, SECTOR_SIZE));
+  const sector0 = await readAt(device, 0, SECTOR_SIZE);
+  const mbr = parseMbrSector(sector0);
 
   if (!mbr.hasBootSignature) {
     // The UEFI spec wants a protective MBR, but a valid, checksummed GPT header at LBA 1 is
@@ -41,7 +42,20 @@ export async function readPartitionTable(device: BlockDevice, options: ReadParti
       return none(`entry ${slot + 1} has status byte 0x${e.status.toString(16)}, so sector 0 is not a partition table`, warnings);
     }
   }
+  if (mbr.entries.every(isEmptyEntry) && looksLikeVolumeBootRecord(sector0)) {
+    // mkfs.fat leaves these bytes zero, so the status test above cannot catch a FAT superfloppy.
+    return none('sector 0 is a FAT/NTFS volume boot record with no partition entries', warnings);
+  }
   return mbrTable(device, mbr, options.maxLogicals ?? DEFAULT_MAX_LOGICALS, warnings);
+}
+
+/** A jump instruction and a plausible BIOS parameter block: the boot sector of a filesystem. */
+function looksLikeVolumeBootRecord(sector: Uint8Array): boolean {
+  const jump = (sector[0] === 0xeb && sector[2] === 0x90) || sector[0] === 0xe9;
+  const bytesPerSector = (sector[11] ?? 0) | ((sector[12] ?? 0) << 8);
+  const sectorsPerCluster = sector[13] ?? 0;
+  return jump && [512, 1024, 2048, 4096].includes(bytesPerSector) &&
+    sectorsPerCluster !== 0 && (sectorsPerCluster & (sectorsPerCluster - 1)) === 0;
 }
 
 function none(reason: string, warnings: string[]): NoTable {
