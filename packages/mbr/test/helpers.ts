@@ -1,0 +1,157 @@
+import { open, truncate, writeFile } from 'node:fs/promises';
+import { BaseDevice, ImageError, type Extent, type Range } from '@amitrans/block';
+import { run } from '@amitrans/testkit';
+import type { PartitionTable } from '../src/index.js';
+
+export const MiB = 1024 * 1024;
+
+/** A sparse file of `size` bytes partitioned by an sfdisk script. */
+export async function sfdiskDisk(path: string, size: number, script: string): Promise<void> {
+  await writeFile(path, '');
+  await truncate(path, size);
+  await run('sfdisk', ['--no-reread', '--no-tell-kernel', '--wipe', 'always', path], { input: script });
+}
+
+interface SfdiskPartition {
+  node: string;
+  start: number;
+  size: number;
+  type: string;
+  bootable?: boolean;
+  uuid?: string;
+  name?: string;
+}
+
+export interface SfdiskTable {
+  label: string;
+  id: string;
+  device: string;
+  firstlba?: number;
+  lastlba?: number;
+  partitions?: (SfdiskPartition & { attrs?: string })[];
+}
+
+export async function sfdiskJson(path: string): Promise<SfdiskTable> {
+  const { stdout } = await run('sfdisk', ['--json', path]);
+  return (JSON.parse(stdout) as { partitiontable: SfdiskTable }).partitiontable;
+}
+
+export type Comparable = Omit<SfdiskTable, 'device'>;
+
+/** What sfdisk reports that we compare: label, id, usable LBAs, and per partition node/start/size/type/flags/names. */
+export function oracleFields(t: SfdiskTable): Comparable {
+  const out: Comparable = { label: t.label, id: t.id };
+  if (t.firstlba !== undefined) out.firstlba = t.firstlba;
+  if (t.lastlba !== undefined) out.lastlba = t.lastlba;
+  if (t.partitions) out.partitions = t.partitions.map(({ attrs: _attrs, ...p }) => p);
+  return out;
+}
+
+/** Our table in sfdisk's shape, so one toEqual compares every field. */
+export function asSfdisk(table: PartitionTable, device: string): Comparable {
+  if (table.scheme === 'none') return { label: 'none', id: '' };
+  const partitions: SfdiskPartition[] = table.partitions.map((p) => {
+    const out: SfdiskPartition = { node: `${device}${p.index}`, start: p.startSector, size: p.sectors, type: '' };
+    if (typeof p.type === 'number') {
+      out.type = p.type.toString(16);
+      if (p.bootable) out.bootable = true;
+    } else if ('guid' in p) {
+      out.type = p.type;
+      out.uuid = p.guid;
+      if (p.name !== '') out.name = p.name;
+    }
+    return out;
+  });
+  const out: Comparable = table.scheme === 'mbr'
+    ? { label: 'dos', id: `0x${table.diskSignature.toString(16).padStart(8, '0')}` }
+    : { label: 'gpt', id: table.diskGuid, firstlba: table.firstUsableLba, lastlba: table.lastUsableLba };
+  if (partitions.length > 0) out.partitions = partitions;
+  return out;
+}
+
+/**
+ * A disk held as a map of non-zero sectors: any size, little memory. Fixtures are loaded
+ * into it once and mutated in place by the fuzzer.
+ */
+export class SectorMapDevice extends BaseDevice {
+  readonly sectors: Map<number, Uint8Array>;
+
+  constructor(size: number, sectors = new Map<number, Uint8Array>()) {
+    super(size, true, 'sector map');
+    this.sectors = sectors;
+  }
+
+  static async fromFile(path: string): Promise<SectorMapDevice> {
+    const fh = await open(path, 'r');
+    try {
+      const { size } = await fh.stat();
+      const sectors = new Map<number, Uint8Array>();
+      const chunk = new Uint8Array(MiB);
+      for (let at = 0; at < size; at += MiB) {
+        const n = Math.min(MiB, size - at);
+        await fh.read(chunk, 0, n, at);
+        for (let s = 0; s < n; s += 512) {
+          const sector = chunk.subarray(s, s + 512);
+          if (sector.some((b) => b !== 0)) sectors.set((at + s) / 512, sector.slice());
+        }
+      }
+      return new SectorMapDevice(size, sectors);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  clone(size = this.size): SectorMapDevice {
+    const copy = new Map<number, Uint8Array>();
+    for (const [k, v] of this.sectors) if ((k + 1) * 512 <= size) copy.set(k, v.slice());
+    return new SectorMapDevice(size, copy);
+  }
+
+  sector(lba: number): Uint8Array {
+    let s = this.sectors.get(lba);
+    if (!s) {
+      s = new Uint8Array(512);
+      this.sectors.set(lba, s);
+    }
+    return s;
+  }
+
+  protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < buffer.length) {
+      const at = position + done;
+      const inSector = at % 512;
+      const n = Math.min(512 - inSector, buffer.length - done);
+      const s = this.sectors.get((at - inSector) / 512);
+      if (s) buffer.set(s.subarray(inSector, inSector + n), done);
+      else buffer.fill(0, done, done + n);
+      done += n;
+    }
+  }
+
+  protected override async _write(buffer: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < buffer.length) {
+      const at = position + done;
+      const inSector = at % 512;
+      const n = Math.min(512 - inSector, buffer.length - done);
+      this.sector((at - inSector) / 512).set(buffer.subarray(done, done + n), inSector);
+      done += n;
+    }
+  }
+
+  protected override async *_extents(range: Range): AsyncIterable<Extent> {
+    yield { offset: range.offset, length: range.length, kind: 'data' };
+  }
+}
+
+/** The error code a promise rejects with, or 'ok'; anything but an ImageError is re-thrown. */
+export async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    if (err instanceof ImageError) return err.code;
+    throw err;
+  }
+}
