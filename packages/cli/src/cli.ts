@@ -13,7 +13,7 @@ class UsageError extends Error {}
 /** Run the CLI in-process with the given arguments; resolves to the exit code. */
 export async function runCli(args: readonly string[], io: CliIo, signal: AbortSignal = new AbortController().signal): Promise<number> {
   let exitCode = 0;
-  const parser = yargs([...args])
+  const parser = yargs()
     .scriptName('amitrans')
     .usage('$0 <command> [options]\n\nTurn Amazon PV machine images into images that boot elsewhere, in userspace.')
     .command(
@@ -63,7 +63,7 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
     .version(false)
     .wrap(Math.min(100, process.stdout.columns || 100));
   try {
-    await parser.parseAsync(undefined, undefined, (_err, _argv, output) => {
+    await parser.parseAsync([...args], {}, (_err, _argv, output) => {
       if (output) io.stdout.write(`${output}\n`);
     });
   } catch (err) {
@@ -73,10 +73,18 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
     } else if (err instanceof ImageError) {
       io.stderr.write(`amitrans: ${err.message}\n`);
       exitCode = EXIT_FAILURE;
+    } else if (isSystemError(err)) {
+      // ENOENT, EACCES, ENOSPC...: the message already names the path; no stack for the user.
+      io.stderr.write(`amitrans: ${err.message}\n`);
+      exitCode = EXIT_FAILURE;
     } else {
-      io.stderr.write(`amitrans: ${(err as Error).stack ?? String(err)}\n`);
+      io.stderr.write(`amitrans: internal error: ${(err as Error).stack ?? String(err)}\n`);
       exitCode = EXIT_FAILURE;
     }
   }
   return exitCode;
+}
+
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).syscall === 'string';
 }

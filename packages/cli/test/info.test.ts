@@ -26,7 +26,7 @@ describe('info --json partitions equal sfdisk --json', () => {
     'one partition at 63': 'label: dos\nstart=63, size=60000, type=83\n',
     'four primaries': 'label: dos\nstart=2048, size=8192, type=83, bootable\nsize=8192, type=82\nsize=8192, type=7\nsize=8192, type=c\n',
     'an extended partition with three logicals':
-      'label: dos\nstart=2048, size=16384, type=83\nstart=18432, size=90000, type=5\nsize=8192, type=83\nsize=8192, type=82\nsize=8192, type=83\n',
+      'label: dos\nstart=2048, size=16384, type=83\nstart=18432, size=90000, type=5\nstart=20480, size=8192, type=83\nstart=30720, size=8192, type=82\nstart=40960, size=8192, type=83\n',
   };
   for (const [name, script] of Object.entries(layouts)) {
     it(name, async (ctx) => {
@@ -38,6 +38,7 @@ describe('info --json partitions equal sfdisk --json', () => {
       expect(info.format).toBe('raw');
       expect(info.partitionTable).toBe('mbr');
       expect(info.diskSignature).toBe(oracle.id);
+      if (name.includes('logicals')) expect(info.partitions.filter((p) => p.kind === 'logical').map((p) => p.index)).toEqual([5, 6, 7]);
       expect(info.partitions.map((p) => ({
         node: `${path}${p.index}`,
         start: p.startSector,
@@ -125,7 +126,7 @@ describe('info errors and exit codes', () => {
   it('names the file, structure and offset of a damaged EBR chain', async (ctx) => {
     requireTools(ctx, 'sfdisk');
     const path = dir.file('loop.img');
-    await sfdiskImage(path, 64 * MiB, 'label: dos\nstart=2048, size=90000, type=5\nsize=8192, type=83\nsize=8192, type=83\n');
+    await sfdiskImage(path, 64 * MiB, 'label: dos\nstart=2048, size=90000, type=5\nstart=4096, size=8192, type=83\nstart=14336, size=8192, type=83\n');
     // Point the first EBR's link entry back at itself: an EBR loop.
     const { open } = await import('node:fs/promises');
     const fh = await open(path, 'r+');

@@ -80,7 +80,7 @@ export async function decompressToTemp(
     const fh = await open(out, 'w');
     let size = 0;
     try {
-      let pending = new Uint8Array(0);
+      let pending: Uint8Array = new Uint8Array(0);
       const flush = async (buf: Uint8Array, final: boolean): Promise<Uint8Array> => {
         const whole = final ? buf.length : buf.length - (buf.length % BLOCK);
         for (let p = 0; p < whole; p += BLOCK) {

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
-import { partitionTypeName, readPartitionTable, type Partition } from '@amitrans/mbr';
+import { gptTypeName, partitionTypeName, readPartitionTable, type GptPartition, type MbrPartition } from '@amitrans/mbr';
 import { openImage } from './open.js';
 
 export interface FilesystemInfo extends ExtFacts {}
@@ -55,9 +55,9 @@ async function filesystemOf(dev: BlockDevice): Promise<{ fs: FilesystemInfo | nu
 }
 
 export async function imageInfo(path: string): Promise<ImageInfo> {
-  const fileSize = (await stat(path)).size;
   const img = await openImage(path);
   try {
+    const fileSize = (await stat(path)).size;
     const disk = img.disk;
     const info: ImageInfo = {
       file: path,
@@ -80,7 +80,7 @@ export async function imageInfo(path: string): Promise<ImageInfo> {
       throw err instanceof ImageError ? err.inFile(path) : err;
     });
     info.partitionTable = table.scheme;
-    if (table.diskSignature !== undefined) info.diskSignature = `0x${table.diskSignature.toString(16).padStart(8, '0')}`;
+    if (table.scheme !== 'none') info.diskSignature = `0x${table.diskSignature.toString(16).padStart(8, '0')}`;
     for (const p of table.partitions) info.partitions.push(await partitionInfo(disk, p));
     return info;
   } finally {
@@ -88,21 +88,20 @@ export async function imageInfo(path: string): Promise<ImageInfo> {
   }
 }
 
-async function partitionInfo(disk: BlockDevice, p: Partition): Promise<PartitionInfo> {
-  const isMbr = typeof p.type === 'number';
+async function partitionInfo(disk: BlockDevice, p: MbrPartition | GptPartition): Promise<PartitionInfo> {
   const out: PartitionInfo = {
     index: p.index,
-    kind: isMbr ? p.kind : 'gpt',
+    kind: typeof p.type === 'number' ? p.kind : 'gpt',
     start: p.start,
     startSector: p.startSector,
     size: p.size,
     sectors: p.sectors,
-    type: isMbr ? `0x${(p.type as number).toString(16).padStart(2, '0')}` : String(p.type),
-    typeName: isMbr ? partitionTypeName(p.type as number) : partitionTypeName(p.type),
+    type: typeof p.type === 'number' ? `0x${p.type.toString(16).padStart(2, '0')}` : p.type,
+    typeName: typeof p.type === 'number' ? partitionTypeName(p.type) : gptTypeName(p.type),
     bootable: p.bootable,
     filesystem: null,
   };
-  if (p.name !== undefined) out.name = p.name;
+  if ('name' in p) out.name = p.name;
   if (p.kind !== 'extended' && p.size > 0) {
     const fs = await filesystemOf(new SliceDevice(disk, p.start, p.size, { name: `partition ${p.index}` }));
     out.filesystem = fs.fs;

@@ -25,3 +25,4 @@ export { parseMbrSector, serializeMbrSector, type MbrSector, type MbrSectorField
 export { parsePartitionEntry, serializePartitionEntry, isEmptyEntry, type PartitionEntry } from './partition-entry.js';
 export { EXTENDED_TYPES, TYPE_GPT_PROTECTIVE, TYPE_LINUX, isExtendedType, partitionTypeName } from './partition-types.js';
 export { DEFAULT_MAX_LOGICALS } from './ebr.js';
+export { gptTypeName } from './gpt-types.js';

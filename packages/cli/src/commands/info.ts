@@ -12,25 +12,26 @@ export async function infoCommand(file: string, json: boolean, io: CliIo): Promi
 }
 
 export function renderInfo(info: ImageInfo): string[] {
-  const out: string[] = [];
   const fmt = info.subformat ? `${info.format} (${info.subformat})` : info.format;
-  out.push(...table([
+  const head: string[][] = [
     ['file:', info.file],
-    ['format:', fmt],
+    ['format:', info.compression ? `${fmt}, ${info.compression}-compressed` : fmt],
     ['virtual size:', sizeWithBytes(info.virtualSize)],
     ['file size:', sizeWithBytes(info.fileSize)],
-  ]));
+  ];
+  const out: string[] = [];
   if (info.filesystem) {
-    out.push('content:      bare filesystem (no partition table)');
-    out.push('', ...renderFs('filesystem', info.filesystem));
+    head.push(['content:', 'bare filesystem (no partition table)']);
+    out.push(...table(head), '', ...renderFs('filesystem', info.filesystem));
     return out;
   }
   if (info.partitionTable === 'none') {
-    out.push('content:      no partition table and no filesystem amitrans recognises');
-    return out;
+    head.push(['content:', 'no partition table and no filesystem amitrans recognises']);
+    return table(head);
   }
   const sig = info.diskSignature ? `, disk signature ${info.diskSignature}` : '';
-  out.push(`partitions:   ${info.partitionTable.toUpperCase()}, ${info.partitions.length} partition${info.partitions.length === 1 ? '' : 's'}${sig}`);
+  head.push(['partitions:', `${info.partitionTable.toUpperCase()}, ${info.partitions.length} partition${info.partitions.length === 1 ? '' : 's'}${sig}`]);
+  out.push(...table(head));
   if (info.partitions.length > 0) {
     out.push('');
     const rows = [['#', 'boot', 'start', 'size', 'type', 'holds']];
