@@ -2,10 +2,10 @@ import { defineConfig } from 'vitest/config';
 import workspace from './vitest.workspace.js';
 
 export default defineConfig({
-  resolve: {
-    // Workspace packages resolve to their TypeScript sources, so tests never run stale dist/.
-    conditions: ['@amitrans/source'],
-  },
+  // Workspace packages resolve to their TypeScript sources, so tests never run stale dist/
+  // (and run on a fresh checkout before any build). Node-side resolution is the ssr one.
+  resolve: { conditions: ['@amitrans/source'] },
+  ssr: { resolve: { conditions: ['@amitrans/source'] } },
   test: {
     projects: workspace,
     testTimeout: 60_000,

@@ -10,6 +10,7 @@ export const projects = [
   'vdi',
   'vmdk',
   'qcow2',
+  'grub',
   'guest',
   'diskimg',
   'cli',

@@ -16,19 +16,45 @@ declare -A need=(
   [bzip2]=bzip2
   [gzip]=gzip
   [tar]=tar
+  [cpio]=cpio
+  [zstd]=zstd
+  [dpkg-deb]=dpkg
 )
 missing=()
 for tool in "${!need[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${need[$tool]}")
 done
-if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
-pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
-if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup-test-env: missing Debian packages: $pkgs (install them as root; tests that need them will skip outside CI)" >&2
-  exit 0
+updated=0
+apt_update() {
+  if [ $updated -eq 0 ]; then apt-get update -qq; updated=1; fi
+}
+if [ ${#missing[@]} -gt 0 ]; then
+  pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup-test-env: missing Debian packages: $pkgs (install them as root; tests that need them will skip outside CI)" >&2
+  else
+    echo "setup-test-env: installing $pkgs" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt_update
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+  fi
 fi
-echo "setup-test-env: installing $pkgs" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+
+# Debian packages the tests take files from without installing them (stage files and the
+# static grub shell of grub-legacy, ...): downloaded and unpacked under .tmp/debs/<name>.
+debs_dir="$(cd "$(dirname "$0")/.." && pwd)/.tmp/debs"
+mkdir -p "$debs_dir"
+for deb in grub-legacy; do
+  [ -f "$debs_dir/$deb/.done" ] && continue
+  if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1; then
+    echo "setup-test-env: cannot fetch Debian package $deb here (no apt-get/dpkg-deb)" >&2
+    continue
+  fi
+  rm -rf "${debs_dir:?}/$deb" && mkdir -p "$debs_dir/$deb"
+  if ! (cd "$debs_dir/$deb" && apt-get download -qq "$deb" 2>/dev/null); then
+    [ "$(id -u)" -eq 0 ] && apt_update
+    (cd "$debs_dir/$deb" && apt-get download -qq "$deb" 2>/dev/null) || { echo "setup-test-env: apt-get download $deb failed" >&2; continue; }
+  fi
+  dpkg-deb -x "$debs_dir/$deb"/*.deb "$debs_dir/$deb/root" && touch "$debs_dir/$deb/.done"
+done

@@ -145,3 +145,19 @@ export async function writeSparseImage(path: string, size: number, seed: number)
 }
 
 export * from './oracles.js';
+
+const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
+
+/**
+ * The unpacked root of a Debian package fetched by scripts/setup-test-env.sh
+ * (.tmp/debs/<name>/root). Missing: fails under CI=true, skips loudly elsewhere.
+ */
+export function debRoot(ctx: { skip: (note?: string) => void }, name: string): string {
+  const root = `${REPO_ROOT}.tmp/debs/${name}/root`;
+  if (spawnSync('test', ['-f', `${REPO_ROOT}.tmp/debs/${name}/.done`]).status === 0) return root;
+  const msg = `Debian package ${name} is not unpacked under .tmp/debs (run: bash scripts/setup-test-env.sh)`;
+  if (process.env.CI) throw new Error(`${msg}; fixtures never skip under CI=true`);
+  console.warn(`\n*** SKIPPED: ${msg} ***\n`);
+  ctx.skip(msg);
+  return root;
+}
