@@ -2,7 +2,7 @@ import { chmod, chown, mkdir, open, readFile, symlink, writeFile } from 'node:fs
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CowOverlay, FileDevice, ImageError, SliceDevice, type BlockDevice, type Range } from '@amitrans/block';
 import { prng, requireTools, run, sha256File, tmpDir, type TmpDir } from '@amitrans/testkit';
-import { ExtFs, ExtFsError } from '../src/index.js';
+import { ExtFs, ExtFsError, type ExtStat } from '../src/index.js';
 
 let dir: TmpDir;
 beforeAll(async () => {
@@ -153,6 +153,7 @@ describe('ExtFs through libext2fs (WASM) against debugfs and e2fsck', () => {
       const file = await FileDevice.open(source);
       const big = prng(11).bytes(1_500_000); // more than one 1 MiB chunk
       const fs = await ExtFs.open(file, { writable: true });
+      let newConf: ExtStat;
       try {
         // Reads of what mkfs -d put there.
         expect(await fs.readText('/etc/hostname')).toBe('old-host\n');
@@ -199,6 +200,8 @@ describe('ExtFs through libext2fs (WASM) against debugfs and e2fsck', () => {
         expect(await fs.exists('/srv/b/c')).toBe(true);
         expect((await fs.readdir('/var/many')).length).toBe(80);
         expect(await fs.stat('/srv')).toMatchObject({ type: 'directory', permissions: 0o700, uid: 5, gid: 6 });
+        newConf = await fs.stat('/etc/new.conf');
+        expect(Math.abs(newConf.mtime.getTime() - Date.now())).toBeLessThan(60_000);
 
         // Errors carry the guest path.
         await expectError(fs.readFile('/etc/nope'), 'ENOENT', '/etc/nope', 'E_IO');
@@ -245,6 +248,8 @@ describe('ExtFs through libext2fs (WASM) against debugfs and e2fsck', () => {
       expect((await readFile(dumped)).equals(Buffer.from(big))).toBe(true);
       expect(await debugfs(out, 'cat /opt/long')).toBe(LONG_TARGET); // slow symlink: its block holds the target
 
+      const mtime = /\bmtime: 0x([0-9a-f]+)/.exec(await debugfs(out, 'stat /etc/new.conf'));
+      expect(Number.parseInt(mtime![1]!, 16)).toBe(newConf.mtime.getTime() / 1000);
       expect(await debugfsStat(out, '/etc/hostname')).toEqual({ type: 'regular', mode: 0o600, uid: 33, gid: 44, size: 9 });
       expect(await debugfsStat(out, '/etc/new.conf'))
         .toEqual({ type: 'regular', mode: 0o640, uid: 1000, gid: 1001, size: big.length });
