@@ -78,6 +78,9 @@ export function asSfdisk(table: PartitionTable, device: string): Comparable {
  */
 export class SectorMapDevice extends BaseDevice {
   readonly sectors: Map<number, Uint8Array>;
+  /** What the parser asked for: the fuzzer bounds both. */
+  largestRead = 0;
+  reads = 0;
 
   constructor(size: number, sectors = new Map<number, Uint8Array>()) {
     super(size, true, 'sector map');
@@ -120,6 +123,8 @@ export class SectorMapDevice extends BaseDevice {
   }
 
   protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
+    this.reads++;
+    this.largestRead = Math.max(this.largestRead, buffer.length);
     let done = 0;
     while (done < buffer.length) {
       const at = position + done;
