@@ -16,6 +16,6 @@ export const vhdDriver = {
   open,
   write: (disk: BlockDevice, sink: Sink, options?: WriteOptions): Promise<VhdWriteResult> => writeVhd(disk, sink, options),
   // Fixed VHDs are one pass; dynamic ones take the BAT from the source's extents first.
-  canStream: (): boolean => true,
+  canStream: (_options?: Readonly<Record<string, string>>): boolean => true,
   writeOptions: VHD_WRITE_OPTIONS,
 } satisfies FormatDriver;
