@@ -1,4 +1,5 @@
-import { BaseDevice, FileDevice, ZeroDetectDevice, collectExtents, type BlockDevice, type Extent, type Range } from '@amitrans/block';
+import { BaseDevice, FileDevice, MemoryDevice, ZeroDetectDevice, collectExtents, type BlockDevice, type Extent, type Range } from '@amitrans/block';
+import { prng } from '@amitrans/testkit';
 import { createHash } from 'node:crypto';
 
 /**
@@ -84,3 +85,33 @@ export function uncoveredData(layout: { runs: { offset: number; length: number; 
   }
   return problems;
 }
+
+/** A disk whose map has data, zero and unallocated runs that do not line up with 1 MiB. */
+export class MappedDisk extends MemoryDevice {
+  constructor(bytes: Uint8Array, readonly map: Extent[]) {
+    super(bytes, { writable: false });
+  }
+  protected override async *_extents(range: Range): AsyncIterable<Extent> {
+    for (const e of this.map) {
+      const s = Math.max(e.offset, range.offset);
+      const t = Math.min(e.offset + e.length, range.offset + range.length);
+      if (t > s) yield { offset: s, length: t - s, kind: e.kind };
+    }
+  }
+}
+
+export function mappedDisk(seed: number, size = 9 * 1024 * 1024 + 1536): MappedDisk {
+  const rnd = prng(seed);
+  const bytes = new Uint8Array(size);
+  const map: Extent[] = [];
+  for (let at = 0; at < size; ) {
+    const length = Math.min(size - at, rnd.int(1, 3000) * 512);
+    const r = rnd.next();
+    const kind = r < 0.4 ? 'data' : r < 0.6 ? 'zero' : 'unallocated';
+    if (kind === 'data') bytes.set(rnd.bytes(length), at);
+    map.push({ offset: at, length, kind });
+    at += length;
+  }
+  return new MappedDisk(bytes, map);
+}
+

@@ -1,41 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { PassThrough } from 'node:stream';
 import { ImageError, MemoryDevice, MemorySink, StreamSink, collectExtents, extentTotals, type BlockDevice } from '@amitrans/block';
-import { prng } from '@amitrans/testkit';
 import { geometryCovering, geometrySectors, openVhd, planVhdSize, vhdDriver, writeVhd } from '../src/index.js';
-import { StrictSource } from './helpers.js';
+import { StrictSource, mappedDisk } from './helpers.js';
 
 const MIB = 1024 * 1024;
 const REPRO = { uuid: '00112233-4455-6677-8899-aabbccddeeff', timestamp: '1700000000' };
-
-/** A disk whose map has data, zero and unallocated runs that do not line up with 2 MiB. */
-class MappedDisk extends MemoryDevice {
-  constructor(bytes: Uint8Array, readonly map: { offset: number; length: number; kind: 'data' | 'zero' | 'unallocated' }[]) {
-    super(bytes, { writable: false });
-  }
-  protected override async *_extents(range: { offset: number; length: number }) {
-    for (const e of this.map) {
-      const s = Math.max(e.offset, range.offset);
-      const t = Math.min(e.offset + e.length, range.offset + range.length);
-      if (t > s) yield { offset: s, length: t - s, kind: e.kind };
-    }
-  }
-}
-
-function mappedDisk(seed: number, size = 9 * MIB + 1536): MappedDisk {
-  const rnd = prng(seed);
-  const bytes = new Uint8Array(size);
-  const map: MappedDisk['map'] = [];
-  for (let at = 0; at < size; ) {
-    const length = Math.min(size - at, rnd.int(1, 3000) * 512);
-    const r = rnd.next();
-    const kind = r < 0.4 ? 'data' : r < 0.6 ? 'zero' : 'unallocated';
-    if (kind === 'data') bytes.set(rnd.bytes(length), at);
-    map.push({ offset: at, length, kind });
-    at += length;
-  }
-  return new MappedDisk(bytes, map);
-}
 
 async function toStream(disk: BlockDevice, options: Record<string, string>): Promise<Uint8Array> {
   const pass = new PassThrough();
