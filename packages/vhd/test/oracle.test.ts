@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stat, truncate } from 'node:fs/promises';
+import { readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { FileDevice, FileSink, collectExtents } from '@amitrans/block';
 import { requireTools, run, sha256File, tmpDir, writeSparseImage, type TmpDir } from '@amitrans/testkit';
-import { openVhd, vhdDriver, type VhdWriteResult } from '../src/index.js';
+import { geometryForSectors, geometrySectors, openVhd, parseFooter, serializeFooter, vhdDriver, type VhdWriteResult } from '../src/index.js';
 import { deviceHash, rawSource, uncoveredData, zeroTail } from './helpers.js';
 
 let dir: TmpDir;
@@ -67,6 +67,12 @@ describe('VHD writer against qemu-img', () => {
       } else {
         expect(result.virtualSize).toBeGreaterThanOrEqual(sectors);
         expect(result.notes.join()).toContain('rounded up');
+      }
+
+      if (c.options.subformat === 'fixed' || c.options.azure) {
+        // Holes and zero runs of the source stay holes in the output file.
+        const st = await stat(out);
+        expect(st.blocks * 512).toBeLessThan(st.size * 0.9);
       }
 
       const file = await FileDevice.open(out);
@@ -153,6 +159,26 @@ describe('VHD reader against images made by qemu-img convert', () => {
       }
     });
   }
+
+  it('an Azure-exported footer (creator "wa\\0\\0"): current_size for us, CHS for qemu-img 7.2 (old whitelist)', async (ctx) => {
+    requireTools(ctx, 'qemu-img');
+    const src = dir.file('wa.raw');
+    const out = dir.file('wa.vhd');
+    await writeSparseImage(src, 5 * MIB, 31);
+    await writeWith(src, out, { subformat: 'fixed', force_size: 'on' });
+    const bytes = new Uint8Array(await readFile(out));
+    const at = bytes.length - 512;
+    const footer = parseFooter(bytes.subarray(at));
+    const geometry = geometryForSectors((5 * MIB) / 512); // what Hyper-V/Azure write: product <= size
+    bytes.set(serializeFooter({ ...footer, creatorApplication: 'wa\0\0', geometry }), at);
+    await writeFile(out, bytes);
+    const chs = geometrySectors(geometry) * 512;
+    expect(chs).toBeLessThan(5 * MIB);
+    expect((await qemuInfo(out))['virtual-size']).toBe(chs);
+    const file = await FileDevice.open(out);
+    expect((await openVhd(file)).size).toBe(5 * MIB);
+    await file.close();
+  });
 
   it('probe: dynamic by its head, fixed by its tail, with virtual sizes', async (ctx) => {
     requireTools(ctx, 'qemu-img');
