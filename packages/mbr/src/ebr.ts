@@ -14,10 +14,10 @@ export const DEFAULT_MAX_LOGICALS = 1024;
  * relative to the start of the extended partition). Logicals are numbered from 5 in chain
  * order, skipping EBRs without one, as the Linux kernel and fdisk do.
  */
-export async function readEbrChain(device: BlockDevice, extended: MbrPartition, maxLogicals = DEFAULT_MAX_LOGICALS): Promise<{
-  logicals: MbrPartition[];
-  occupied: Occupied[];
-}> {
+export async function readEbrChain(device: BlockDevice, extended: MbrPartition, maxLogicals = DEFAULT_MAX_LOGICALS): Promise<MbrPartition[]> {
+  if (!Number.isSafeInteger(maxLogicals) || maxLogicals < 0) {
+    throw new ImageError('E_OUT_OF_RANGE', `maxLogicals ${maxLogicals} is not a whole number`, { structure: 'EBR' });
+  }
   const extStart = extended.startSector;
   const extEnd = extStart + extended.sectors;
   const logicals: MbrPartition[] = [];
@@ -93,5 +93,5 @@ export async function readEbrChain(device: BlockDevice, extended: MbrPartition, 
     ebrLba = next;
   }
   checkNoOverlap(occupied);
-  return { logicals, occupied };
+  return logicals;
 }

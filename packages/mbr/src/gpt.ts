@@ -118,7 +118,7 @@ async function readGptAt(
       type: entry.partitionTypeGuid,
       guid: entry.uniquePartitionGuid,
       name: entry.partitionName,
-      attributes: entry.attributes,
+      attributes: entry.attributes.toString(16).padStart(16, '0'),
     });
     occupied.push({ first: entry.startingLba, end: entry.endingLba + 1, what: `partition ${slot + 1}`, ...place });
   }

@@ -28,5 +28,3 @@ export function serializeGuid(guid: string, buf: Uint8Array, at: number): void {
     buf[at + i] = parseInt(hex.slice(pair * 2, pair * 2 + 2), 16);
   }
 }
-
-export const ZERO_GUID = '00000000-0000-0000-0000-000000000000';

@@ -126,8 +126,7 @@ async function mbrTable(device: BlockDevice, mbr: MbrSector, maxLogicals: number
   }
   const [ext] = extended;
   if (ext) {
-    const { logicals } = await readEbrChain(device, ext, maxLogicals);
-    partitions.push(...logicals);
+    partitions.push(...await readEbrChain(device, ext, maxLogicals));
   }
   if (await hasValidGptHeader(device)) {
     warnings.push('LBA 1 holds a valid GPT header, but the MBR is not protective: it is read as MBR, as fdisk does');

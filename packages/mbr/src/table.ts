@@ -28,7 +28,8 @@ export interface GptPartition extends Partition {
   readonly type: string;
   readonly guid: string;
   readonly name: string;
-  readonly attributes: bigint;
+  /** The 64 attribute bits as 16 hex digits ("8000000000000004"): a string so tables stay JSON-serialisable. */
+  readonly attributes: string;
 }
 
 export interface MbrTable {

@@ -4,7 +4,7 @@ import { chsFromLba, DEFAULT_GEOMETRY, type Chs, type Geometry } from './chs.js'
 import { entryOffset, serializeMbrSector } from './mbr-sector.js';
 import { checkNoOverlap, type Occupied } from './overlap.js';
 import { STATUS_ACTIVE, STATUS_INACTIVE, type PartitionEntry } from './partition-entry.js';
-import { isExtendedType, TYPE_LINUX } from './partition-types.js';
+import { isExtendedType, TYPE_GPT_PROTECTIVE, TYPE_LINUX } from './partition-types.js';
 import { SECTOR_SIZE, type MbrPartition } from './table.js';
 
 /** One slot to write. A partition read by readPartitionTable fits as is. */
@@ -141,8 +141,8 @@ export function createMbr(options: CreateMbrOptions): CreatedMbr {
     }
   }
   const type = options.type ?? TYPE_LINUX;
-  if (isExtendedType(type)) {
-    throw new ImageError('E_UNSUPPORTED', 'createMbr makes one data partition, not an extended one', { structure: 'MBR' });
+  if (isExtendedType(type) || type === TYPE_GPT_PROTECTIVE) {
+    throw new ImageError('E_UNSUPPORTED', `createMbr makes one data partition, not type 0x${type.toString(16)}`, { structure: 'MBR' });
   }
   const diskSignature = options.diskSignature ?? randomSignature();
   const bootable = options.bootable ?? true;

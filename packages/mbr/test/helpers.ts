@@ -1,7 +1,10 @@
 import { open, truncate, writeFile } from 'node:fs/promises';
 import { BaseDevice, ImageError, type Extent, type Range } from '@amitrans/block';
 import { run } from '@amitrans/testkit';
-import type { PartitionTable } from '../src/index.js';
+import { crc32 } from '../src/crc32.js';
+import { serializeGptEntry } from '../src/gpt-entry.js';
+import { GPT_REVISION_1_0, serializeGptHeader } from '../src/gpt-header.js';
+import { CHS_SENTINEL, serializeMbr, type PartitionTable } from '../src/index.js';
 
 export const MiB = 1024 * 1024;
 
@@ -75,6 +78,9 @@ export function asSfdisk(table: PartitionTable, device: string): Comparable {
  */
 export class SectorMapDevice extends BaseDevice {
   readonly sectors: Map<number, Uint8Array>;
+  /** What the parser asked for: the fuzzer bounds both. */
+  largestRead = 0;
+  reads = 0;
 
   constructor(size: number, sectors = new Map<number, Uint8Array>()) {
     super(size, true, 'sector map');
@@ -117,6 +123,8 @@ export class SectorMapDevice extends BaseDevice {
   }
 
   protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
+    this.reads++;
+    this.largestRead = Math.max(this.largestRead, buffer.length);
     let done = 0;
     while (done < buffer.length) {
       const at = position + done;
@@ -153,5 +161,91 @@ export async function outcome(p: Promise<unknown>): Promise<string> {
   } catch (err) {
     if (err instanceof ImageError) return err.code;
     throw err;
+  }
+}
+
+export interface GptEntrySpec {
+  type?: string;
+  guid?: string;
+  first: number;
+  last: number;
+  name?: string;
+  attributes?: bigint;
+}
+
+export interface GptSpec {
+  entries: (GptEntrySpec | undefined)[];
+  count?: number;
+  entrySize?: number;
+  firstUsable?: number;
+  lastUsable?: number;
+  /** Write a protective MBR (default true). */
+  protectiveMbr?: boolean;
+}
+
+export const LINUX_GUID = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
+
+/** Lay out a GPT the way the spec does: pMBR, header at LBA 1, array at 2, backup array and header at the end. */
+export function writeGpt(dev: SectorMapDevice, spec: GptSpec): void {
+  const lastLba = Math.floor(dev.size / 512) - 1;
+  const count = spec.count ?? 128;
+  const entrySize = spec.entrySize ?? 128;
+  const arraySectors = Math.ceil((count * entrySize) / 512);
+  const array = new Uint8Array(arraySectors * 512);
+  spec.entries.forEach((e, i) => {
+    if (!e) return;
+    serializeGptEntry({
+      partitionTypeGuid: e.type ?? LINUX_GUID,
+      uniquePartitionGuid: e.guid ?? `00000000-0000-0000-0000-${(i + 1).toString(16).padStart(12, '0')}`,
+      startingLba: e.first,
+      endingLba: e.last,
+      attributes: e.attributes ?? 0n,
+      partitionName: e.name ?? '',
+    }, array, i * entrySize);
+  });
+  if (spec.protectiveMbr ?? true) {
+    dev.sectors.set(0, serializeMbr({
+      partitions: [{ startSector: 1, sectors: Math.min(lastLba, 0xffffffff), type: 0xee, chsStart: { cylinder: 0, head: 0, sector: 2 }, chsEnd: CHS_SENTINEL }],
+    }));
+  }
+  const common = {
+    revision: GPT_REVISION_1_0,
+    firstUsableLba: spec.firstUsable ?? 2 + arraySectors,
+    lastUsableLba: spec.lastUsable ?? lastLba - 1 - arraySectors,
+    diskGuid: '12345678-9ABC-DEF0-1234-56789ABCDEF0',
+    numberOfPartitionEntries: count,
+    sizeOfPartitionEntry: entrySize,
+    partitionEntryArrayCrc32: crc32(array.subarray(0, count * entrySize)),
+  };
+  const backupArrayLba = lastLba - arraySectors;
+  for (let i = 0; i < arraySectors; i++) {
+    dev.sectors.set(2 + i, array.slice(i * 512, i * 512 + 512));
+    dev.sectors.set(backupArrayLba + i, array.slice(i * 512, i * 512 + 512));
+  }
+  dev.sectors.set(1, serializeGptHeader({ ...common, myLba: 1, alternateLba: lastLba, partitionEntryLba: 2 }));
+  dev.sectors.set(lastLba, serializeGptHeader({ ...common, myLba: lastLba, alternateLba: 1, partitionEntryLba: backupArrayLba }));
+}
+
+/**
+ * After mutating a GPT header or its array, recompute both CRCs so the parser's later
+ * checks are reached. Leaves things alone when the header's own fields make that impossible.
+ */
+export async function fixGptCrcs(dev: SectorMapDevice, headerLba: number): Promise<void> {
+  const header = dev.sector(headerLba);
+  const hv = new DataView(header.buffer, header.byteOffset, 512);
+  const headerSize = hv.getUint32(12, true);
+  const count = hv.getUint32(80, true);
+  const size = hv.getUint32(84, true);
+  const arrayLba = Number(hv.getBigUint64(72, true));
+  const bytes = count * size;
+  if (bytes > 0 && bytes <= 1024 * 1024 && Number.isSafeInteger(arrayLba) && (arrayLba * 512 + bytes) <= dev.size) {
+    const array = new Uint8Array(bytes);
+    await dev.read(array, arrayLba * 512);
+    hv.setUint32(88, crc32(array), true);
+  }
+  if (headerSize >= 92 && headerSize <= 512) {
+    const copy = header.slice(0, headerSize);
+    copy.fill(0, 16, 20);
+    hv.setUint32(16, crc32(copy), true);
   }
 }

@@ -110,6 +110,8 @@ describe('readPartitionTable against sfdisk --json', () => {
       'g7 : start=8192, size=4096, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, name="swap", attrs="LegacyBIOSBootable"\n';
     const t = await checkAgainstSfdisk('gpt-gap.img', script);
     expect(t.partitions.map((p) => [p.index, p.bootable])).toEqual([[3, false], [7, true]]);
+    expect(t.scheme === 'gpt' && t.partitions.map((p) => p.attributes)).toEqual(['0000000000000000', '0000000000000004']);
+    expect(JSON.parse(JSON.stringify(t))).toEqual(t);
   });
 
   it('a GPT disk whose primary header is damaged is read from the backup, with a warning', async (ctx) => {

@@ -115,6 +115,7 @@ describe('createMbr, checked by sfdisk', () => {
     expect(code(() => createMbr({ diskSize: -1 }))).toBe('E_BAD_OFFSET');
     expect(code(() => createMbr({ diskSize: 64 * MiB, partitionSize: 0 }))).toBe('E_BAD_OFFSET');
     expect(code(() => createMbr({ diskSize: 64 * MiB, type: 0x05 }))).toBe('E_UNSUPPORTED');
+    expect(code(() => createMbr({ diskSize: 64 * MiB, type: 0xee }))).toBe('E_UNSUPPORTED');
     expect(code(() => createMbr({ diskSize: 64 * MiB, diskSignature: 2 ** 32 }))).toBe('E_TOO_LARGE');
     expect(code(() => createMbr({ diskSize: 64 * MiB, geometry: { heads: 256, sectorsPerTrack: 63 } }))).toBe('E_OUT_OF_RANGE');
   });

@@ -1,0 +1,21 @@
+import type { BlockDevice, FormatDriver, OpenContext, Sink, WriteOptions } from '@amitrans/block';
+import { inFile } from '@amitrans/block';
+import { VDI_WRITE_OPTIONS } from './options.js';
+import { probeVdi } from './probe.js';
+import { openVdi } from './reader.js';
+import { type VdiWriteResult, writeVdi } from './writer.js';
+
+function open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {
+  return context?.file === undefined ? openVdi(container) : inFile(context.file, () => openVdi(container));
+}
+
+export const vdiDriver = {
+  name: 'vdi',
+  description: 'VirtualBox Disk Image (VDI 1.1): dynamic and fixed',
+  probe: probeVdi,
+  open,
+  write: (disk: BlockDevice, sink: Sink, options?: WriteOptions): Promise<VdiWriteResult> => writeVdi(disk, sink, options),
+  // The map precedes the data, so a stream takes it from the source's extents first.
+  canStream: (_options?: Readonly<Record<string, string>>): boolean => true,
+  writeOptions: VDI_WRITE_OPTIONS,
+} satisfies FormatDriver;

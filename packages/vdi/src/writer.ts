@@ -1,0 +1,201 @@
+import { ImageError, isZero, mergeExtents, type BlockDevice, type Range, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { BLOCK_FREE, serializeBlockMap } from './blockMap.js';
+import { HEADER_BLOCK, HEADER_SIZE_V1PLUS, HEADER_TEXT, ImageType, VDI_VERSION_1_1, type VdiHeader, serializeVdiHeader } from './header.js';
+import { MAX_MAP_ENTRIES } from './reader.js';
+import { type VdiWriteSettings, parseVdiOptions } from './options.js';
+import { uuidToRtuuid } from './uuid.js';
+
+/** VirtualBox's block size, and the only one QEMU accepts. */
+export const WRITE_BLOCK_SIZE = 1024 * 1024;
+/** VirtualBox aligns the block map and the data area to 1 MiB (VDI_DATA_ALIGN). */
+export const DATA_ALIGN = 1024 * 1024;
+const CHUNK = 2 * 1024 * 1024;
+
+export interface VdiWriteResult extends WriteResult {
+  readonly virtualSize: number;
+  /** Data blocks stored. */
+  readonly blocksAllocated: number;
+}
+
+export interface VdiLayout {
+  readonly diskSize: number;
+  readonly blocks: number;
+  readonly offBlocks: number;
+  readonly offData: number;
+}
+
+const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+export function planVdiLayout(sourceSize: number): VdiLayout {
+  const diskSize = alignUp(sourceSize, 512);
+  const blocks = Math.ceil(diskSize / WRITE_BLOCK_SIZE);
+  if (blocks > MAX_MAP_ENTRIES) {
+    throw new ImageError('E_TOO_LARGE', `a ${diskSize}-byte disk needs ${blocks} blocks, beyond the maximum of ${MAX_MAP_ENTRIES}`, { structure: 'VDI header' });
+  }
+  const offBlocks = alignUp(HEADER_BLOCK, DATA_ALIGN);
+  return { diskSize, blocks, offBlocks, offData: alignUp(offBlocks + blocks * 4, DATA_ALIGN) };
+}
+
+function makeHeader(layout: VdiLayout, settings: VdiWriteSettings, blocksAllocated: number): VdiHeader {
+  return {
+    text: HEADER_TEXT,
+    version: VDI_VERSION_1_1,
+    headerSize: HEADER_SIZE_V1PLUS,
+    imageType: settings.fixed ? ImageType.fixed : ImageType.normal,
+    flags: 0,
+    comment: '',
+    offBlocks: layout.offBlocks,
+    offData: layout.offData,
+    // Geometry 0 means "let the VM pick"; the sector size must be 512 for every reader.
+    legacyGeometry: { cylinders: 0, heads: 0, sectors: 0, sectorSize: 512 },
+    diskSize: layout.diskSize,
+    blockSize: WRITE_BLOCK_SIZE,
+    blockExtra: 0,
+    blocksInImage: layout.blocks,
+    blocksAllocated,
+    uuidCreate: uuidToRtuuid(settings.uuidCreate),
+    uuidModify: uuidToRtuuid(settings.uuidModify),
+    uuidLinkage: new Uint8Array(16),
+    uuidParentModify: new Uint8Array(16),
+    lchsGeometry: { cylinders: 0, heads: 0, sectors: 0, sectorSize: 512 },
+  };
+}
+
+class Counter {
+  bytesRead = 0;
+  bytesWritten = 0;
+  constructor(readonly sink: Sink, readonly options: WriteOptions, readonly total: number) {}
+
+  async write(data: Uint8Array): Promise<void> {
+    await this.sink.write(data);
+    this.bytesWritten += data.length;
+  }
+
+  async read(disk: BlockDevice, into: Uint8Array, at: number): Promise<void> {
+    await disk.read(into, at);
+    this.bytesRead += into.length;
+  }
+
+  tick(done: number): void {
+    this.options.signal?.throwIfAborted();
+    this.options.progress?.(Math.min(done, this.total), this.total);
+  }
+}
+
+/** Write `disk` as a VDI (dynamic, or static with -o subformat=static) to `sink`. The caller commits the sink. */
+export async function writeVdi(disk: BlockDevice, sink: Sink, options: WriteOptions = {}): Promise<VdiWriteResult> {
+  const settings = parseVdiOptions(options.options);
+  const layout = planVdiLayout(disk.size);
+  const io = new Counter(sink, options, layout.diskSize);
+  const allocated = settings.fixed ? await writeStatic(disk, io, layout, settings) : await writeDynamic(disk, io, layout, settings);
+  io.tick(layout.diskSize);
+  return { bytesRead: io.bytesRead, bytesWritten: io.bytesWritten, virtualSize: layout.diskSize, blocksAllocated: allocated };
+}
+
+/** Header, then a hole up to the 1 MiB-aligned map, the map, and a hole up to the data. */
+async function writeMetadata(io: Counter, header: Uint8Array, map: Uint8Array, layout: VdiLayout): Promise<void> {
+  await io.write(header);
+  await io.sink.skip(layout.offBlocks - HEADER_BLOCK);
+  await io.write(map);
+  await io.sink.skip(layout.offData - layout.offBlocks - map.length);
+}
+
+/** Static: every block stored in order (block i at data block i); holes stay holes. */
+async function writeStatic(disk: BlockDevice, io: Counter, layout: VdiLayout, settings: VdiWriteSettings): Promise<number> {
+  const map = new Uint32Array(layout.blocks).map((_, i) => i);
+  await writeMetadata(io, serializeVdiHeader(makeHeader(layout, settings, layout.blocks)), serializeBlockMap(map), layout);
+  for await (const e of mergeExtents(disk.extents())) {
+    if (e.kind !== 'data') {
+      await io.sink.skip(e.length);
+      continue;
+    }
+    for (let at = e.offset; at < e.offset + e.length; at += CHUNK) {
+      io.tick(at);
+      const chunk = new Uint8Array(Math.min(CHUNK, e.offset + e.length - at));
+      await io.read(disk, chunk, at);
+      if (isZero(chunk)) await io.sink.skip(chunk.length);
+      else await io.write(chunk);
+    }
+  }
+  await io.sink.skip(layout.blocks * WRITE_BLOCK_SIZE - disk.size);
+  return layout.blocks;
+}
+
+interface DataBlock {
+  readonly index: number;
+  readonly pieces: Range[];
+}
+
+/** The 1 MiB blocks that hold at least one 'data' extent of the source, in order. */
+async function* dataBlocks(disk: BlockDevice, blockSize: number): AsyncIterable<DataBlock> {
+  let current: { index: number; pieces: Range[] } | undefined;
+  for await (const e of mergeExtents(disk.extents())) {
+    if (e.kind !== 'data') continue;
+    for (let at = e.offset; at < e.offset + e.length; ) {
+      const index = Math.floor(at / blockSize);
+      const end = Math.min(e.offset + e.length, (index + 1) * blockSize);
+      if (current && current.index !== index) {
+        yield current;
+        current = undefined;
+      }
+      current ??= { index, pieces: [] };
+      current.pieces.push({ offset: at, length: end - at });
+      at = end;
+    }
+  }
+  if (current) yield current;
+}
+
+async function readBlock(disk: BlockDevice, io: Counter, block: DataBlock): Promise<Uint8Array> {
+  const buf = new Uint8Array(WRITE_BLOCK_SIZE);
+  const base = block.index * WRITE_BLOCK_SIZE;
+  for (const p of block.pieces) await io.read(disk, buf.subarray(p.offset - base, p.offset - base + p.length), p.offset);
+  return buf;
+}
+
+/**
+ * Dynamic: only blocks holding non-zero data are stored, in ascending order. On a
+ * seekable sink the data is read once and the header and map are patched at the end, so
+ * the map is exact. On a stream they come first, built from the source's extents: a
+ * block the map called data but that turns out all zero is still stored.
+ */
+async function writeDynamic(disk: BlockDevice, io: Counter, layout: VdiLayout, settings: VdiWriteSettings): Promise<number> {
+  const map = new Uint32Array(layout.blocks).fill(BLOCK_FREE);
+  let allocated = 0;
+  const start = io.sink.position;
+  if (io.sink.seekable) {
+    await io.sink.skip(layout.offData);
+    for await (const block of dataBlocks(disk, WRITE_BLOCK_SIZE)) {
+      io.tick(block.index * WRITE_BLOCK_SIZE);
+      const data = await readBlock(disk, io, block);
+      if (isZero(data)) continue;
+      map[block.index] = allocated++;
+      await io.write(data);
+    }
+    const header = serializeVdiHeader(makeHeader(layout, settings, allocated));
+    const mapBytes = serializeBlockMap(map);
+    await io.sink.pwrite(header, start);
+    await io.sink.pwrite(mapBytes, start + layout.offBlocks);
+    io.bytesWritten += header.length + mapBytes.length;
+    return allocated;
+  }
+  for await (const block of dataBlocks(disk, WRITE_BLOCK_SIZE)) map[block.index] = allocated++;
+  await writeMetadata(io, serializeVdiHeader(makeHeader(layout, settings, allocated)), serializeBlockMap(map), layout);
+  let stored = 0;
+  const emit = async (index: number, data: Uint8Array): Promise<void> => {
+    if (map[index] !== stored) {
+      throw new ImageError('E_IO', `the source's allocation map changed while it was being written (block ${index})`);
+    }
+    await io.write(data);
+    stored++;
+  };
+  let next = 0;
+  for await (const block of dataBlocks(disk, WRITE_BLOCK_SIZE)) {
+    io.tick(block.index * WRITE_BLOCK_SIZE);
+    for (; next < block.index; next++) if (map[next] !== BLOCK_FREE) await emit(next, new Uint8Array(WRITE_BLOCK_SIZE));
+    await emit(block.index, await readBlock(disk, io, block));
+    next = block.index + 1;
+  }
+  for (; next < layout.blocks; next++) if (map[next] !== BLOCK_FREE) await emit(next, new Uint8Array(WRITE_BLOCK_SIZE));
+  return allocated;
+}

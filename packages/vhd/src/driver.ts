@@ -1,0 +1,21 @@
+import type { BlockDevice, FormatDriver, OpenContext, Sink, WriteOptions } from '@amitrans/block';
+import { inFile } from '@amitrans/block';
+import { VHD_WRITE_OPTIONS } from './options.js';
+import { probeVhd } from './probe.js';
+import { openVhd } from './reader.js';
+import { type VhdWriteResult, writeVhd } from './writer.js';
+
+function open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {
+  return context?.file === undefined ? openVhd(container) : inFile(context.file, () => openVhd(container));
+}
+
+export const vhdDriver = {
+  name: 'vhd',
+  description: 'Microsoft Virtual Hard Disk (VHD, "vpc" in qemu-img): fixed and dynamic',
+  probe: probeVhd,
+  open,
+  write: (disk: BlockDevice, sink: Sink, options?: WriteOptions): Promise<VhdWriteResult> => writeVhd(disk, sink, options),
+  // Fixed VHDs are one pass; dynamic ones take the BAT from the source's extents first.
+  canStream: (_options?: Readonly<Record<string, string>>): boolean => true,
+  writeOptions: VHD_WRITE_OPTIONS,
+} satisfies FormatDriver;
