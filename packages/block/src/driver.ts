@@ -37,6 +37,10 @@ export interface WriteResult {
   readonly bytesRead: number;
   /** Bytes written to the sink (holes not counted). */
   readonly bytesWritten: number;
+  /** The virtual size of what was written, when the format rounded it (VHD CHS rounding). */
+  readonly virtualSize?: number;
+  /** Things the user should know about the output (a rounded size, a changed option). */
+  readonly notes?: readonly string[];
 }
 
 /**

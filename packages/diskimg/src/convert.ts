@@ -5,7 +5,6 @@ import {
   FileSink,
   ImageError,
   StreamSink,
-  ZeroDetectDevice,
   type BlockDevice,
   type FormatDriver,
   type Sink,
@@ -60,6 +59,8 @@ export interface ConvertResult {
   bytesWritten: number;
   seconds: number;
   sha256?: string;
+  /** What the writer decided that the user should know (a rounded size). */
+  notes: string[];
 }
 
 /**
@@ -80,7 +81,9 @@ export async function convert(input: string, output: string, options: ConvertOpt
   });
   let sink: Sink | undefined;
   try {
-    const disk: BlockDevice = img.mapless ? new ZeroDetectDevice(img.disk) : img.disk;
+    // A map-less (raw) input is passed as one data extent: every writer checks the blocks it
+    // reads for zeros itself, so wrapping it in zero detection would only read the data twice.
+    const disk: BlockDevice = img.disk;
     const hash = options.sha256 && output === '-' ? createHash('sha256') : undefined;
     if (output === '-') {
       const stdout = new StreamSink(process.stdout);
@@ -99,10 +102,11 @@ export async function convert(input: string, output: string, options: ConvertOpt
       output,
       inputFormat: img.compression ? `${img.detection.format} (${img.compression})` : img.detection.format,
       format: driver.name,
-      virtualSize: disk.size,
+      virtualSize: result.virtualSize ?? disk.size,
       bytesRead: result.bytesRead,
       bytesWritten: result.bytesWritten,
       seconds: 0,
+      notes: [...(result.notes ?? [])],
     };
     if (options.sha256) out.sha256 = hash ? hash.digest('hex') : await sha256Of(output, (d, t) => options.progress?.('hash', d, t));
     out.seconds = (performance.now() - started) / 1000;

@@ -45,6 +45,7 @@ export async function convertCommand(args: ConvertArgs, io: CliIo, signal: Abort
       line(io.stdout, `${result.output}: ${result.format}, ${humanSize(result.virtualSize)} virtual, ` +
         `${humanSize(result.bytesWritten)} of data stored, read ${humanSize(result.bytesRead)} in ${result.seconds.toFixed(1)} s`);
       if (result.sha256) line(io.stdout, `sha256: ${result.sha256}`);
+      for (const n of result.notes) line(io.stderr, `note: ${n}`);
     } else if (result.sha256) {
       line(io.stderr, `sha256: ${result.sha256}`);
     }
