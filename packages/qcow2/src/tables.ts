@@ -5,8 +5,8 @@ const OFFSET_MASK = 0x00fffffffffffe00n;
 export const COPIED = 1n << 63n;
 export const COMPRESSED = 1n << 62n;
 const ZERO_FLAG = 1n;
-/** L1 bits that must be zero: 1..8 and 56..62. */
-const L1_RESERVED = 0x7f000000000001fen;
+/** L1 bits that must be zero: 0..8 and 56..62. */
+const L1_RESERVED = 0x7f000000000001ffn;
 /** Standard L2 bits that must be zero: 1..8 and 56..61. */
 const L2_RESERVED = 0x3f000000000001fen;
 
