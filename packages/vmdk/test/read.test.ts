@@ -59,7 +59,7 @@ describe('VMDK reader against qemu-img', () => {
     const file = await FileDevice.open(dir.file('monolithicFlat.vmdk'));
     const err = await vmdkDriver.open!(file).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
-    expect((err as { code: string }).code).toBe('E_UNSUPPORTED');
+    expect((err as unknown as { code: string }).code).toBe('E_UNSUPPORTED');
     expect((err as Error).message).toMatch(/monolithicFlat-flat\.vmdk/);
     await file.close();
   });
