@@ -1,0 +1,202 @@
+import { constants, inflateRawSync } from 'node:zlib';
+import { BaseDevice, ImageError, isImageError, readAt, type BlockDevice, type Extent, type ExtentKind, type Range } from '@amitrans/block';
+import { isDirty, parseExtensions, parseHeader, type Qcow2Header } from './header.js';
+import { parseL1, parseL2, type ClusterMapping } from './tables.js';
+
+/** QEMU's QCOW_MAX_L1_SIZE: 32 MiB of L1 entries. */
+const MAX_L1_BYTES = 32 * 1024 * 1024;
+/** Bytes of decoded L2 tables kept in the LRU cache. */
+const L2_CACHE_BYTES = 32 * 1024 * 1024;
+/** Largest read from the container in one request. */
+const MAX_RUN = 2 * 1024 * 1024;
+
+/** A qcow2 image read as its virtual disk. */
+export class Qcow2Device extends BaseDevice {
+  readonly header: Qcow2Header;
+  /** The image was not closed cleanly: refcounts may be stale, the data is still readable. */
+  readonly dirty: boolean;
+  private readonly container: BlockDevice;
+  private readonly clusterSize: number;
+  private readonly l2Entries: number;
+  private readonly l1: Float64Array;
+  private readonly l2Cache = new Map<number, Promise<ClusterMapping[]>>();
+  private readonly l2CacheLimit: number;
+  private lastCompressed: { host: number; data: Uint8Array } | undefined;
+
+  private constructor(container: BlockDevice, header: Qcow2Header, l1: Float64Array) {
+    super(header.size, false, 'qcow2 image');
+    this.container = container;
+    this.header = header;
+    this.dirty = isDirty(header);
+    this.clusterSize = 2 ** header.clusterBits;
+    this.l2Entries = this.clusterSize / 8;
+    this.l1 = l1;
+    this.l2CacheLimit = Math.max(4, Math.floor(L2_CACHE_BYTES / this.clusterSize));
+  }
+
+  static async open(container: BlockDevice): Promise<Qcow2Device> {
+    const fileSize = container.size;
+    const head = await readAt(container, 0, Math.min(fileSize, 4096));
+    const h = parseHeader(head);
+    const clusterSize = 2 ** h.clusterBits;
+    const cluster0 = h.headerLength + 8 > head.length ? await readAt(container, 0, Math.min(fileSize, clusterSize)) : head;
+    parseExtensions(h, cluster0);
+
+    // The L1 table must cover the virtual size, and is bounded by QEMU's limit and the file.
+    const bytesPerL1 = clusterSize * (clusterSize / 8);
+    const needed = Math.ceil(h.size / bytesPerL1);
+    const where = { structure: 'qcow2 header', offset: 36 };
+    if (h.l1Size < needed) throw new ImageError('E_CORRUPT', `l1_size ${h.l1Size} cannot cover ${h.size} bytes (needs ${needed})`, where);
+    if (h.l1Size * 8 > MAX_L1_BYTES) throw new ImageError('E_TOO_LARGE', `l1_size ${h.l1Size} is above QEMU's 32 MiB L1 limit`, where);
+    if (h.l1TableOffset % clusterSize !== 0) {
+      throw new ImageError('E_CORRUPT', `l1_table_offset ${h.l1TableOffset} is not cluster aligned`, { structure: 'qcow2 header', offset: 40 });
+    }
+    // Only the entries covering the virtual size are used; the rest may be padding.
+    const l1Bytes = needed * 8;
+    if (needed > 0 && h.l1TableOffset === 0) throw new ImageError('E_LOOP', 'the L1 table overlaps the header', { structure: 'qcow2 header', offset: 40 });
+    if (h.l1TableOffset + l1Bytes > fileSize) {
+      throw new ImageError('E_OUT_OF_RANGE', `the L1 table (${l1Bytes} bytes at ${h.l1TableOffset}) lies past the end of the ${fileSize}-byte file`, { structure: 'qcow2 header', offset: 40 });
+    }
+    const l1 = parseL1(await readAt(container, h.l1TableOffset, l1Bytes), h.l1TableOffset, clusterSize, fileSize);
+    const l1End = h.l1TableOffset + l1Bytes;
+    for (let i = 0; i < l1.length; i++) {
+      const off = l1[i]!;
+      if (off !== 0 && (off < clusterSize || (off < l1End && off + clusterSize > h.l1TableOffset))) {
+        throw new ImageError('E_LOOP', `L1 entry ${i} points the L2 table at the header or the L1 table itself`, { structure: 'qcow2 L1 entry', offset: h.l1TableOffset + i * 8 });
+      }
+    }
+    return new Qcow2Device(container, h, l1);
+  }
+
+  /** The decoded L2 table for L1 index `i`, or undefined when there is none. */
+  private l2(i: number): Promise<ClusterMapping[]> | undefined {
+    const off = this.l1[i]!;
+    if (off === 0) return undefined;
+    const hit = this.l2Cache.get(i);
+    if (hit) {
+      this.l2Cache.delete(i);
+      this.l2Cache.set(i, hit);
+      return hit;
+    }
+    const load = (async () => {
+      const buf = await readAt(this.container, off, this.clusterSize);
+      const forbidden = [
+        { offset: 0, length: this.clusterSize },
+        { offset: this.header.l1TableOffset, length: this.l1.length * 8 },
+        { offset: off, length: this.clusterSize },
+      ];
+      return parseL2(buf, off, { clusterBits: this.header.clusterBits, version: this.header.version, fileSize: this.container.size }, forbidden);
+    })();
+    load.catch(() => this.l2Cache.delete(i));
+    this.l2Cache.set(i, load);
+    if (this.l2Cache.size > this.l2CacheLimit) this.l2Cache.delete(this.l2Cache.keys().next().value!);
+    return load;
+  }
+
+  private async mapping(cluster: number): Promise<ClusterMapping> {
+    const table = this.l2(Math.floor(cluster / this.l2Entries));
+    if (!table) return { kind: 'unallocated' };
+    return (await table)[cluster % this.l2Entries]!;
+  }
+
+  protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
+    const cs = this.clusterSize;
+    const end = position + buffer.length;
+    // A run of host-contiguous data clusters is read in one request.
+    let run: { host: number; from: number; length: number } | undefined;
+    const flush = async (): Promise<void> => {
+      if (!run) return;
+      await this.readHost(buffer.subarray(run.from, run.from + run.length), run.host);
+      run = undefined;
+    };
+    for (let at = position; at < end; ) {
+      const cluster = Math.floor(at / cs);
+      const within = at - cluster * cs;
+      const n = Math.min(end - at, cs - within);
+      const from = at - position;
+      const m = await this.mapping(cluster);
+      if (m.kind === 'data') {
+        const host = m.hostOffset + within;
+        if (run && run.host + run.length === host && run.length + n <= MAX_RUN) run.length += n;
+        else {
+          await flush();
+          run = { host, from, length: n };
+        }
+      } else {
+        await flush();
+        if (m.kind === 'compressed') buffer.set((await this.decompress(m.hostOffset, m.length)).subarray(within, within + n), from);
+        else buffer.fill(0, from, from + n);
+      }
+      at += n;
+    }
+    await flush();
+  }
+
+  /** Read host bytes; the last cluster of a file may be cut short, and reads as zeros past EOF. */
+  private async readHost(dest: Uint8Array, host: number): Promise<void> {
+    const avail = Math.max(0, Math.min(dest.length, this.container.size - host));
+    if (avail > 0) await this.container.read(dest.subarray(0, avail), host);
+    dest.fill(0, avail);
+  }
+
+  private async decompress(host: number, length: number): Promise<Uint8Array> {
+    if (this.lastCompressed?.host === host) return this.lastCompressed.data;
+    const where = { structure: 'qcow2 compressed cluster', offset: host };
+    // Compressed data may spill into the next cluster and may be cut by EOF: read what exists.
+    const n = Math.min(length, this.container.size - host);
+    const input = await readAt(this.container, host, n);
+    let out: Buffer;
+    try {
+      // Sync flush: like QEMU, accept a stream that fills one cluster without a final block.
+      out = inflateRawSync(input, { windowBits: 15, maxOutputLength: this.clusterSize, finishFlush: constants.Z_SYNC_FLUSH });
+    } catch (err) {
+      if (isImageError(err)) throw err;
+      throw new ImageError('E_CORRUPT', `compressed cluster does not inflate: ${(err as Error).message}`, where);
+    }
+    if (out.length !== this.clusterSize) {
+      throw new ImageError('E_CORRUPT', `compressed cluster inflates to ${out.length} bytes, not one ${this.clusterSize}-byte cluster`, where);
+    }
+    this.lastCompressed = { host, data: out };
+    return out;
+  }
+
+  protected override async *_extents(range: Range): AsyncIterable<Extent> {
+    const cs = this.clusterSize;
+    const end = range.offset + range.length;
+    let pending: { offset: number; length: number; kind: ExtentKind } | undefined;
+    const add = (offset: number, length: number, kind: ExtentKind): Extent | undefined => {
+      if (pending && pending.kind === kind) {
+        pending.length += length;
+        return undefined;
+      }
+      const done = pending;
+      pending = { offset, length, kind };
+      return done;
+    };
+    for (let at = range.offset; at < end; ) {
+      const cluster = Math.floor(at / cs);
+      const l1i = Math.floor(cluster / this.l2Entries);
+      const table = this.l2(l1i);
+      if (!table) {
+        // No L2 table: the whole L2 range is unallocated.
+        const stop = Math.min(end, (l1i + 1) * this.l2Entries * cs);
+        const out = add(at, stop - at, 'unallocated');
+        if (out) yield out;
+        at = stop;
+        continue;
+      }
+      const entries = await table;
+      const stop = Math.min(end, (l1i + 1) * this.l2Entries * cs);
+      while (at < stop) {
+        const c = Math.floor(at / cs);
+        const next = Math.min(stop, (c + 1) * cs);
+        const m = entries[c % this.l2Entries]!;
+        const kind: ExtentKind = m.kind === 'compressed' ? 'data' : m.kind;
+        const out = add(at, next - at, kind);
+        if (out) yield out;
+        at = next;
+      }
+    }
+    if (pending) yield pending;
+  }
+}
