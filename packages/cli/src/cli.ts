@@ -42,7 +42,8 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
       async (argv) => {
         await convertCommand({
           input: argv.input,
-          output: argv.output,
+          // yargs hands a lone '-' positional over as ''.
+          output: argv.output === '' ? '-' : argv.output,
           format: argv.O,
           options: argv.o,
           json: argv.json,

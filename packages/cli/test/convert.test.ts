@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, open, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -84,8 +84,11 @@ describe('amitrans convert: every writable format, checked by qemu-img', () => {
   it('a second conversion of the same input with the same options is byte-identical', async (ctx) => {
     requireTools(ctx, 'qemu-img');
     for (const [fmt, opts] of [['vmdk', 'subformat=streamOptimized,cid=12345678'], ['qcow2', 'compress=on'], ['vdi', 'uuid=01234567-89ab-cdef-0123-456789abcdef']] as const) {
-      const a = dir.file(`det-a.${fmt}`);
-      const b = dir.file(`det-b.${fmt}`);
+      // Same file name in two folders: a VMDK descriptor names its own file.
+      await mkdir(dir.file('det-a'), { recursive: true });
+      await mkdir(dir.file('det-b'), { recursive: true });
+      const a = dir.file(`det-a/det.${fmt}`);
+      const b = dir.file(`det-b/det.${fmt}`);
       expect((await cli('convert', src, a, '-o', opts)).code).toBe(0);
       expect((await cli('convert', src, b, '-o', opts)).code).toBe(0);
       expect(await sha256File(a), fmt).toBe(await sha256File(b));

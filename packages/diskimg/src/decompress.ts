@@ -47,6 +47,8 @@ export async function decompressStream(path: string, compression: Compression): 
       else reject(new ImageError('E_CORRUPT', `${compression} data is damaged (7-Zip exit ${code}: ${lastLine(stderr)})`, { file: path, structure: `${compression} stream` }));
     });
   });
+  // The caller may fail on the stream before it awaits `done`; never leave it unhandled.
+  done.catch(() => undefined);
   return { stream: child.stdout, done };
 }
 

@@ -33,7 +33,7 @@ describe('detection names what qemu-img convert made', () => {
       const d = await detectFile(out);
       expect(d.format).toBe(format);
       if (subformat) expect(d.subformat).toBe(subformat);
-      if (format === 'qcow2') expect(d.subformat).toBe(name.endsWith('0.10') ? 'v2' : 'v3');
+      if (format === 'qcow2') expect(d.subformat).toBe(name.endsWith('0.10') ? 'compat 0.10' : 'compat 1.1');
     });
   }
 });
