@@ -24,6 +24,8 @@ missing=()
 for tool in "${!need[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${need[$tool]}")
 done
+# grub-legacy's shell (the oracle for the GRUB installer) is a 32-bit binary.
+[ -e /lib/ld-linux.so.2 ] || missing+=(libc6-i386)
 updated=0
 apt_update() {
   if [ $updated -eq 0 ]; then apt-get update -qq; updated=1; fi
