@@ -2,6 +2,7 @@ import yargs from 'yargs';
 import { ImageError } from '@amitrans/block';
 import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
+import { inspectCommand } from './commands/inspect.js';
 import type { CliIo } from './io.js';
 
 /** Exit codes: 0 success, 1 the work failed (bad input, I/O), 2 the command line was wrong. */
@@ -25,6 +26,18 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
           .option('json', { type: 'boolean', default: false, describe: 'machine-readable output (see the CLI README)' }),
       async (argv) => {
         await infoCommand(argv.image, argv.json, io);
+      },
+    )
+    .command(
+      'inspect <image>',
+      'Inspect the guest: distribution, kernels, initrds, boot config, and whether it boots on kvm, virtualbox, xenserver, eucalyptus',
+      (y) =>
+        y
+          .positional('image', { type: 'string', demandOption: true, describe: 'image file (any container)' })
+          .option('partition', { type: 'number', describe: 'inspect this partition (1-based) instead of finding the root' })
+          .option('json', { type: 'boolean', default: false, describe: 'machine-readable output (see the CLI README)' }),
+      async (argv) => {
+        await inspectCommand(argv.image, argv.partition, argv.json, io);
       },
     )
     .command(

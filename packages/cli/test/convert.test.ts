@@ -42,7 +42,7 @@ function runBin(args: string[], stdoutFile?: string): Promise<{ code: number | n
       const out = stdoutFile ? await open(stdoutFile, 'w') : undefined;
       const child = spawn(process.execPath, [binary(), ...args], { stdio: ['ignore', out ? out.fd : 'pipe', 'pipe'] });
       let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('error', reject);
       child.on('close', (code, signal) => {
         void out?.close();

@@ -6,3 +6,4 @@ export { convert, formatFromName, writableDrivers, writerByName, type ConvertOpt
 export { rawDriver, writeRaw } from './raw.js';
 export { decompressToTemp, decompressStream, sevenZipPath, type TempImage } from './decompress.js';
 export { sniffCompression, sniffTar, type Compression } from './sniff.js';
+export { inspectImage, findRoot, type ImageInspection, type InspectOptions, type RootFilesystem } from './inspect.js';

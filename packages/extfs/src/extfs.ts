@@ -232,6 +232,38 @@ export class ExtFs {
     });
   }
 
+  /**
+   * Read up to `length` bytes at `position` of a regular file (fewer at its end): the way
+   * to look at part of a large file (an ELF header, an initrd) without loading it.
+   */
+  async read(path: string, position: number, length: number): Promise<Uint8Array> {
+    const p = guestPath(path);
+    if (!Number.isSafeInteger(position) || position < 0 || !Number.isSafeInteger(length) || length < 0 || length > MAX_READ) {
+      throw new ExtFsError('E_BAD_OFFSET', 'EINVAL', p, `cannot read ${length} bytes at ${position}`);
+    }
+    return this.call(p, async (fs) => {
+      const { fd } = await fs.open(p, O.RDONLY | O.NOATIME);
+      try {
+        const st = toStat(await fs.fstat(fd));
+        if (st.type === 'directory') throw pathError('EISDIR', p);
+        const want = Math.max(0, Math.min(length, st.size - position));
+        const out = new Uint8Array(want);
+        let done = 0;
+        while (done < want) {
+          const n = Math.min(CHUNK, want - done);
+          const buf = Buffer.alloc(n);
+          const { bytesRead } = await fs.read(fd, buf, 0, n, position + done);
+          if (bytesRead <= 0) throw new ExtFsError('E_CORRUPT', 'EIO', p, `file ends after ${position + done} of its ${st.size} bytes`);
+          out.set(buf.subarray(0, bytesRead), done);
+          done += bytesRead;
+        }
+        return out;
+      } finally {
+        await fs.close(fd);
+      }
+    });
+  }
+
   async readText(path: string): Promise<string> {
     return Buffer.from(await this.readFile(path)).toString('utf8');
   }

@@ -1,0 +1,96 @@
+import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
+import { ExtFs, extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
+import { extGuestFs, inspectGuest, type GuestReport, type InitrdSummary } from '@amitrans/guest';
+import { readPartitionTable } from '@amitrans/mbr';
+import { openImage, type OpenedImage } from './open.js';
+
+export interface RootFilesystem {
+  device: BlockDevice;
+  /** 1-based partition number, or undefined for a bare filesystem. */
+  partition?: number;
+  facts: ExtFacts;
+}
+
+async function extOn(dev: BlockDevice): Promise<ExtFacts | undefined> {
+  if (dev.size < 2048) return undefined;
+  const head = new Uint8Array(2048);
+  await dev.read(head, 0);
+  if (!probeExt(head)) return undefined;
+  return extFacts(await readSuperblock(dev));
+}
+
+/**
+ * The guest's root filesystem: the bare filesystem of a classic AMI, the partition asked
+ * for, or the first ext partition that holds /etc/fstab (else the first ext partition).
+ */
+export async function findRoot(img: OpenedImage, partition?: number): Promise<RootFilesystem> {
+  const disk = img.disk;
+  if (partition === undefined) {
+    const bare = await extOn(disk);
+    if (bare) return { device: disk, facts: bare };
+  }
+  const table = await readPartitionTable(disk);
+  if (table.scheme === 'none') {
+    throw new ImageError('E_UNSUPPORTED', 'no partition table and no ext2/3/4 filesystem: nothing to inspect', { structure: 'disk' });
+  }
+  const candidates: RootFilesystem[] = [];
+  for (const p of table.partitions) {
+    if (p.kind === 'extended' || p.size === 0) continue;
+    if (partition !== undefined && p.index !== partition) continue;
+    const dev = new SliceDevice(disk, p.start, p.size, { name: `partition ${p.index}` });
+    const facts = await extOn(dev).catch(() => undefined);
+    if (facts) candidates.push({ device: dev, partition: p.index, facts });
+  }
+  if (partition !== undefined && candidates.length === 0) {
+    throw new ImageError('E_UNSUPPORTED', `partition ${partition} does not exist or holds no ext2/3/4 filesystem`, { structure: 'partition table' });
+  }
+  if (candidates.length === 0) throw new ImageError('E_UNSUPPORTED', 'no partition holds an ext2/3/4 filesystem', { structure: 'partition table' });
+  if (candidates.length === 1) return candidates[0]!;
+  for (const c of candidates) {
+    const fs = await ExtFs.open(c.device);
+    try {
+      if (await fs.exists('/etc/fstab')) return c;
+    } finally {
+      await fs.close();
+    }
+  }
+  return candidates[0]!;
+}
+
+export interface ImageInspection {
+  file: string;
+  format: string;
+  partition: number | null;
+  report: GuestReport;
+}
+
+export interface InspectOptions {
+  /** Inspect this partition (1-based) instead of finding the root. */
+  partition?: number;
+  /** Summarise initrds (default: the built-in initrd reader). */
+  readInitrd?: (fs: ExtFs, path: string, size: number) => Promise<InitrdSummary>;
+}
+
+/** Inspect the guest inside an image: what it is, how it boots, and where it would boot. */
+export async function inspectImage(path: string, options: InspectOptions = {}): Promise<ImageInspection> {
+  const img = await openImage(path);
+  try {
+    const root = await findRoot(img, options.partition).catch((err: unknown) => {
+      throw err instanceof ImageError ? err.inFile(path) : err;
+    });
+    const ext = await ExtFs.open(root.device);
+    try {
+      const readInitrd = options.readInitrd;
+      const report = await inspectGuest(extGuestFs(ext), {
+        layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
+        filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize },
+        ...(readInitrd ? { readInitrd: (p: string, size: number) => readInitrd(ext, p, size) } : {}),
+      });
+      return { file: path, format: img.detection.format, partition: root.partition ?? null, report };
+    } finally {
+      await ext.close();
+    }
+  } finally {
+    await img.close();
+  }
+}

@@ -1,0 +1,30 @@
+import { ImageError } from '@amitrans/block';
+import { ExtFsError, type ExtFs } from '@amitrans/extfs';
+import type { GuestFileType, GuestFs, GuestStat } from './fs.js';
+
+const TYPE: Record<string, GuestFileType> = { file: 'file', directory: 'dir', symlink: 'symlink' };
+
+/** The GuestFs view of an ext filesystem opened with @amitrans/extfs. */
+export function extGuestFs(ext: ExtFs): GuestFs {
+  return {
+    async lstat(path: string): Promise<GuestStat | undefined> {
+      try {
+        const st = await ext.lstat(path);
+        return { type: TYPE[st.type] ?? 'other', size: st.size, mode: st.mode, uid: st.uid, gid: st.gid };
+      } catch (err) {
+        if (err instanceof ExtFsError && (err.errno === 'ENOENT' || err.errno === 'ENOTDIR')) return undefined;
+        throw err;
+      }
+    },
+    readlink: (path) => ext.readlink(path),
+    async readdir(path: string): Promise<string[]> {
+      try {
+        return await ext.readdir(path);
+      } catch (err) {
+        if (err instanceof ImageError) return [];
+        throw err;
+      }
+    },
+    read: (path, position, length) => ext.read(path, position, length),
+  };
+}
