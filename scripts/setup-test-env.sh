@@ -19,6 +19,7 @@ declare -A need=(
   [cpio]=cpio
   [zstd]=zstd
   [dpkg-deb]=dpkg
+  [depmod]=kmod
 )
 missing=()
 for tool in "${!need[@]}"; do
@@ -47,16 +48,26 @@ fi
 # static grub shell of grub-legacy, ...): downloaded and unpacked under .tmp/debs/<name>.
 debs_dir="$(cd "$(dirname "$0")/.." && pwd)/.tmp/debs"
 mkdir -p "$debs_dir"
-for deb in grub-legacy; do
+# linux-image-cloud-amd64 is a metapackage: fetch the kernel package it depends on.
+for deb in grub-legacy busybox-static linux-image-cloud-amd64; do
   [ -f "$debs_dir/$deb/.done" ] && continue
   if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1; then
     echo "setup-test-env: cannot fetch Debian package $deb here (no apt-get/dpkg-deb)" >&2
     continue
   fi
   rm -rf "${debs_dir:?}/$deb" && mkdir -p "$debs_dir/$deb"
-  if ! (cd "$debs_dir/$deb" && apt-get download -qq "$deb" 2>/dev/null); then
+  pkg=$deb
+  if [ "$deb" = linux-image-cloud-amd64 ]; then
+    pkg=$(apt-cache depends "$deb" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+    if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then
+      apt_update
+      pkg=$(apt-cache depends "$deb" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+    fi
+    [ -n "$pkg" ] || { echo "setup-test-env: cannot resolve $deb" >&2; continue; }
+  fi
+  if ! (cd "$debs_dir/$deb" && apt-get download -qq "$pkg" 2>/dev/null); then
     [ "$(id -u)" -eq 0 ] && apt_update
-    (cd "$debs_dir/$deb" && apt-get download -qq "$deb" 2>/dev/null) || { echo "setup-test-env: apt-get download $deb failed" >&2; continue; }
+    (cd "$debs_dir/$deb" && apt-get download -qq "$pkg" 2>/dev/null) || { echo "setup-test-env: apt-get download $pkg failed" >&2; continue; }
   fi
   dpkg-deb -x "$debs_dir/$deb"/*.deb "$debs_dir/$deb/root" && touch "$debs_dir/$deb/.done"
 done
