@@ -6,17 +6,18 @@
 # an hvc0 getty, HWADDR, persistent-net rules, a metadata-fetching rc.local). Its /sbin/init
 # prints AMITRANS-BOOT-OK and powers off, so a boot test can look for the marker.
 #
-# Usage: scripts/make-debian-ami.sh OUT [--grub-stages] [--inode-size N] [--size SIZE]
+# Usage: scripts/make-debian-ami.sh OUT [--no-grub-stages] [--inode-size N] [--size SIZE]
+# Defaults: ext3 with 128-byte inodes, grub-legacy's stage files in /boot/grub, 400 MiB.
 # Needs the packages unpacked by scripts/setup-test-env.sh under .tmp/debs.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 here=$(cd "$(dirname "$0")/.." && pwd)
-out=${1:?usage: make-debian-ami.sh OUT [--grub-stages] [--inode-size N] [--size SIZE]}
+out=${1:?usage: make-debian-ami.sh OUT [--no-grub-stages] [--inode-size N] [--size SIZE]}
 shift
-stages=0; inode=256; size=400M
+stages=1; inode=128; size=400M
 while [ $# -gt 0 ]; do
   case $1 in
-    --grub-stages) stages=1 ;;
+    --no-grub-stages) stages=0 ;;
     --inode-size) inode=$2; shift ;;
     --size) size=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -47,6 +48,9 @@ cat > "$root/sbin/init" <<'INIT'
 #!/bin/sh
 mount -t proc proc /proc 2>/dev/null
 echo "AMITRANS-BOOT-OK kernel=$(uname -r) root=$(awk '$2 == "/" {print $1}' /proc/mounts | tail -1) cmdline=$(cat /proc/cmdline)"
+echo "--- /etc/fstab ---"
+cat /etc/fstab
+echo "--- end ---"
 poweroff -f
 INIT
 chmod 0755 "$root/sbin/init"
@@ -93,9 +97,9 @@ echo 'apt-get install something' > "$root/root/.bash_history"
 echo 'Nov 22 10:00:00 ip-10-0-0-1 kernel: booted' > "$root/var/log/messages"
 if [ $stages -eq 1 ]; then
   [ -d "$debs/grub-legacy/root/usr/lib/grub/x86_64-pc" ] || { echo "make-debian-ami: grub-legacy not unpacked" >&2; exit 1; }
-  mkdir -p "$root/usr/lib/grub"
-  cp -a "$debs/grub-legacy/root/usr/lib/grub/x86_64-pc" "$root/usr/lib/grub/"
+  cp -a "$debs/grub-legacy/root/usr/lib/grub/x86_64-pc"/{stage1,stage2,e2fs_stage1_5} "$root/boot/grub/"
 fi
+printf 'alias scsi_hostadapter xenblk\nalias eth0 xennet\n' > "$root/etc/modprobe.conf"
 
 # --- the initrd: busybox + the disk drivers (with their dependencies, in load order) ---
 ird=$work/initrd

@@ -20,3 +20,4 @@ export { ZeroDetectDevice, type ZeroDetectOptions } from './zerodetect.js';
 export { asciiz, bytesEqual, isZero, setU64be, setU64le, u64be, u64le, view } from './bytes.js';
 export { FileSink, MemorySink, StreamSink, abortAllSinksSync, type Sink } from './sink.js';
 export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, WriteOptions, WriteResult } from './driver.js';
+export { MaskedDevice } from './masked.js';

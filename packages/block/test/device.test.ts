@@ -136,3 +136,39 @@ describe('SliceDevice and ConcatDevice', () => {
     expect(await readAt(c, 3, 4)).toEqual(new Uint8Array([9, 5, 6, 7]));
   });
 });
+
+describe('MaskedDevice', () => {
+  it('reads zeros in holes and maps them unallocated, never reading the base there', async () => {
+    const { MaskedDevice } = await import('../src/index.js');
+    const bytes = new Uint8Array(10000).fill(7);
+    const base = new MemoryDevice(bytes);
+    const reads: [number, number][] = [];
+    const spy = {
+      size: base.size,
+      writable: false,
+      read: async (b: Uint8Array, p: number) => {
+        reads.push([p, b.length]);
+        await base.read(b, p);
+      },
+      write: () => Promise.reject(new Error('read-only')),
+      extents: (r?: { offset: number; length: number }) => base.extents(r),
+      close: () => base.close(),
+    };
+    const m = new MaskedDevice(spy, [{ offset: 6000, length: 1000 }, { offset: 1000, length: 2000 }, { offset: 2500, length: 1000 }]);
+    expect(m.holes).toEqual([{ offset: 1000, length: 2500 }, { offset: 6000, length: 1000 }]);
+    const all = await readAt(m, 0, 10000);
+    expect(all.subarray(0, 1000).every((b) => b === 7)).toBe(true);
+    expect(all.subarray(1000, 3500).every((b) => b === 0)).toBe(true);
+    expect(all.subarray(3500, 6000).every((b) => b === 7)).toBe(true);
+    expect(all.subarray(6000, 7000).every((b) => b === 0)).toBe(true);
+    for (const [p, n] of reads) expect(p + n <= 1000 || (p >= 3500 && p + n <= 6000) || p >= 7000).toBe(true);
+    expect(await collectExtents(m)).toEqual([
+      { offset: 0, length: 1000, kind: 'data' },
+      { offset: 1000, length: 2500, kind: 'unallocated' },
+      { offset: 3500, length: 2500, kind: 'data' },
+      { offset: 6000, length: 1000, kind: 'unallocated' },
+      { offset: 7000, length: 3000, kind: 'data' },
+    ]);
+    expect(() => new MaskedDevice(base, [{ offset: 9999, length: 2 }])).toThrow(expect.objectContaining({ code: 'E_OUT_OF_RANGE' }));
+  });
+});
