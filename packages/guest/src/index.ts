@@ -12,3 +12,4 @@ export { detectNetwork, type NetworkConfig, type IfcfgFile } from './network.js'
 export { detectCloudHooks, detectSelinux, detectImageId, RC_LOCAL_FILES, type CloudHooks, type SelinuxConfig } from './cloud.js';
 export { resolve, readText, exists, list, normalize, dirnameOf, type GuestFs, type GuestStat, type GuestFileType } from './fs.js';
 export { extGuestFs } from './extguest.js';
+export * from './translate/index.js';

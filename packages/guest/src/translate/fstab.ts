@@ -1,0 +1,117 @@
+import { parseDiskDevice } from '../fstab.js';
+import type { Bus, Target } from '../verdict.js';
+import type { RootBy } from './types.js';
+
+export interface LineChange {
+  line: number;
+  before: string;
+  after: string;
+  why: string;
+}
+
+export interface TextEdit {
+  text: string;
+  changes: LineChange[];
+}
+
+/** Device name prefix the target's kernel gives the disk. */
+export function devicePrefix(target: Target, bus: Bus): string {
+  if (target === 'xenserver') return 'xvd';
+  if (target === 'eucalyptus') return 'sd';
+  return bus === 'virtio' ? 'vd' : 'sd';
+}
+
+/** The root device by name on the target. */
+export function rootDevice(target: Target, bus: Bus, diskBuild: boolean): string {
+  if (target === 'eucalyptus') return '/dev/sda1';
+  const p = devicePrefix(target, bus);
+  return diskBuild ? `/dev/${p}a1` : target === 'xenserver' ? `/dev/${p}a` : `/dev/${p}a1`;
+}
+
+export function rootSpec(by: RootBy, fs: { uuid: string; label: string }, device: string): string {
+  if (by === 'uuid') return `UUID=${fs.uuid}`;
+  if (by === 'label') {
+    if (!fs.label) throw new Error('the root filesystem has no label: use --root-by uuid or device');
+    return `LABEL=${fs.label}`;
+  }
+  return device;
+}
+
+export interface FstabOptions {
+  target: Target;
+  bus: Bus;
+  diskBuild: boolean;
+  /** What the root entry's device becomes. */
+  root: string;
+}
+
+const LINE = /^(\s*)(\S+)(\s+)(\S+)(\s+)(\S+)(\s+)(\S+)(.*)$/;
+const SHORT = /^(\s*)(\S+)(\s+)(\S+)(\s+)(\S+)\s*$/;
+
+/**
+ * Rewrite /etc/fstab for the target: the root entry names the root filesystem as asked;
+ * other disk names are remapped (xvdb -> vdb, ...; on Eucalyptus the ephemeral disk is
+ * sda2 and swap sda3); mounts of instance-store disks the target does not have get
+ * `nofail` so the guest still boots without them. Spacing is kept.
+ */
+export function transformFstab(text: string, o: FstabOptions): TextEdit {
+  const lines = text.split('\n');
+  const changes: LineChange[] = [];
+  lines.forEach((raw, i) => {
+    if (/^\s*(#|$)/.test(raw)) return;
+    let m = LINE.exec(raw);
+    let parts: string[];
+    if (m) parts = m.slice(1);
+    else {
+      const s = SHORT.exec(raw);
+      if (!s) return;
+      parts = [...s.slice(1), ' ', 'defaults', ''];
+      m = s;
+    }
+    const [lead, spec, s1, mnt, s2, type, s3, opts, rest] = parts as [string, string, string, string, string, string, string, string, string];
+    let newSpec = spec;
+    let newOpts = opts;
+    const why: string[] = [];
+    if (mnt === '/') {
+      if (spec !== o.root) {
+        newSpec = o.root;
+        why.push(`root names the root filesystem as ${o.root.split('=')[0]!.startsWith('/dev') ? 'the target sees it' : o.root.split('=')[0]}`);
+      }
+    } else {
+      const dev = parseDiskDevice(spec);
+      if (dev) {
+        const mapped = mapOther(dev, type, o);
+        if (mapped.spec !== spec) {
+          newSpec = mapped.spec;
+          why.push(`${spec} is ${mapped.spec} on ${o.target}`);
+        }
+        if (!mapped.exists && !opts.split(',').includes('nofail')) {
+          newOpts = opts === 'defaults' ? 'defaults,nofail' : `${opts},nofail`;
+          why.push(`${o.target} has no such disk: nofail so boot does not wait for it`);
+        }
+      }
+    }
+    if (newSpec !== spec || newOpts !== opts) {
+      const after = `${lead}${newSpec}${s1}${mnt}${s2}${type}${s3}${newOpts}${rest}`;
+      changes.push({ line: i, before: raw, after, why: why.join('; ') });
+      lines[i] = after;
+    }
+  });
+  return { text: lines.join('\n'), changes };
+}
+
+function mapOther(dev: { prefix: string; disk: string; partition?: number }, type: string, o: FstabOptions): { spec: string; exists: boolean } {
+  const part = dev.partition === undefined ? '' : String(dev.partition);
+  if (o.target === 'eucalyptus') {
+    // The Eucalyptus VBR: sda1 root, sda2 ephemeral, sda3 swap.
+    if (type === 'swap') return { spec: '/dev/sda3', exists: true };
+    if (dev.disk === 'b' && !part) return { spec: '/dev/sda2', exists: true };
+    if (dev.disk === 'a') return { spec: `/dev/sda${part}`, exists: ['1', '2', '3'].includes(part) };
+    return { spec: `/dev/sd${dev.disk}${part}`, exists: false };
+  }
+  const p = devicePrefix(o.target, o.bus);
+  const spec = `/dev/${p}${dev.disk}${part}`;
+  // The target VM has one disk: the root disk (partition 1 of a built disk, or the bare filesystem).
+  const exists = dev.disk === 'a' && (o.diskBuild ? part === '1' : part === '');
+  return { spec, exists };
+}

@@ -1,0 +1,325 @@
+import { ImageError } from '@amitrans/block';
+import { exists, list, readText, resolve } from '../fs.js';
+import type { GuestReport, KernelReport } from '../inspect.js';
+import { consolesToReplace, transformInittab, transformSecuretty } from './consoles.js';
+import { rootDevice, rootSpec, transformFstab, type TextEdit } from './fstab.js';
+import { transformGrubLegacy } from './grubconf.js';
+import { targetModules, transformModprobe } from './modules.js';
+import { commentMetadataFetches, transformIfcfg, transformShadow, transformSshdConfig } from './network.js';
+import { EUCA_RC_LOCAL, EUCA_UDEV_RULE, EUCA_UDEV_SCRIPT, imageIdText } from './eucalyptus.js';
+import type { Change, CleanOperation, StepName, TranslatePlan, WritableGuestFs } from './types.js';
+
+export interface StepContext {
+  fs: WritableGuestFs;
+  report: GuestReport;
+  plan: TranslatePlan;
+  /** Compute the changes without writing anything. */
+  dryRun: boolean;
+}
+
+export interface Step {
+  name: StepName;
+  description: string;
+  /** Whether the step applies to this target at all. */
+  appliesTo(plan: TranslatePlan): boolean;
+  run(ctx: StepContext): Promise<Change[]>;
+}
+
+/** Read a file (through symlinks), transform it, write it back in place (mode and owner kept). */
+async function editFile(ctx: StepContext, step: StepName, path: string, transform: (text: string) => TextEdit, why: string): Promise<Change[]> {
+  const t = await readText(ctx.fs, path);
+  if (!t) return [];
+  if (t.truncated) throw new ImageError('E_TOO_LARGE', `${path} is larger than 1 MiB; not editing it`, { structure: path });
+  const edit = transform(t.text);
+  if (edit.text === t.text) return [];
+  if (!ctx.dryRun) await ctx.fs.writeFile(t.path, edit.text);
+  const reasons = [...new Set(edit.changes.map((c) => c.why).filter(Boolean))];
+  return [{
+    step,
+    file: t.path === path ? path : `${path} (-> ${t.path})`,
+    action: 'edit',
+    before: edit.changes.map((c) => c.before).filter((l) => l !== ''),
+    after: edit.changes.map((c) => c.after).filter((l) => l !== ''),
+    why: reasons.length ? reasons.join('; ') : why,
+  }];
+}
+
+async function createFile(ctx: StepContext, step: StepName, path: string, text: string, why: string, mode = 0o644): Promise<Change[]> {
+  const old = await readText(ctx.fs, path);
+  if (old?.text === text) return [];
+  if (!ctx.dryRun) {
+    const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+    if (!(await exists(ctx.fs, dir))) await ctx.fs.mkdir(dir, { recursive: true });
+    await ctx.fs.writeFile(old?.path ?? path, text, { mode });
+  }
+  return [{ step, file: path, action: old ? 'edit' : 'create', ...(old ? { before: old.text.split('\n').filter(Boolean) } : {}), after: text.split('\n').filter(Boolean), why }];
+}
+
+async function removeFile(ctx: StepContext, step: StepName, path: string, why: string): Promise<Change[]> {
+  const st = await ctx.fs.lstat(path);
+  if (!st || st.type === 'dir') return [];
+  if (!ctx.dryRun) await ctx.fs.unlink(path);
+  return [{ step, file: path, action: 'delete', why }];
+}
+
+async function truncateFile(ctx: StepContext, step: StepName, path: string, why: string): Promise<Change[]> {
+  const st = await ctx.fs.lstat(path);
+  if (!st || st.type !== 'file' || st.size === 0) return [];
+  if (!ctx.dryRun) await ctx.fs.writeFile(path, '');
+  return [{ step, file: path, action: 'truncate', why }];
+}
+
+export function chosenKernel(report: GuestReport, plan: TranslatePlan): KernelReport {
+  const k = report.kernels.find((x) => x.version === plan.kernel);
+  if (!k) throw new ImageError('E_CORRUPT', `kernel ${plan.kernel} is not in the inspection report`);
+  return k;
+}
+
+/** What root= and the fstab root entry say. */
+export function rootFor(report: GuestReport, plan: TranslatePlan, forKernel = false): string {
+  const device = rootDevice(plan.target, plan.bus, plan.diskBuild);
+  // Without an initrd nothing resolves UUID= or LABEL= for the kernel: name the device.
+  if (forKernel && !chosenKernel(report, plan).initrd) return device;
+  return rootSpec(plan.rootBy, plan.rootFs, device);
+}
+
+const fstab: Step = {
+  name: 'fstab',
+  description: 'remap disk names in /etc/fstab, name the root filesystem, nofail for missing disks',
+  appliesTo: () => true,
+  run: (ctx) => editFile(ctx, 'fstab', '/etc/fstab', (text) => transformFstab(text, {
+    target: ctx.plan.target,
+    bus: ctx.plan.bus,
+    diskBuild: ctx.plan.diskBuild,
+    root: rootFor(ctx.report, ctx.plan),
+  }), 'fstab for the target'),
+};
+
+const bootloader: Step = {
+  name: 'bootloader',
+  description: 'menu.lst/grub.conf: the chosen kernel first, root and console for the target, one file via a symlink',
+  appliesTo: () => true,
+  async run(ctx) {
+    const { plan, report, fs } = ctx;
+    const k = chosenKernel(report, plan);
+    const consoles = plan.target === 'xenserver' ? [k.xenOnly ? 'xvc0' : 'hvc0'] : ['tty0', 'ttyS0,115200n8'];
+    const grubRoot = plan.diskBuild ? '(hd0,0)' : plan.grubRoot;
+    const menu = await readText(fs, '/boot/grub/menu.lst');
+    const conf = await readText(fs, '/boot/grub/grub.conf');
+    const source = menu ?? conf;
+    const options = {
+      kernel: k.vmlinuz,
+      ...(k.initrd ? { initrd: k.initrd } : {}),
+      title: `${report.distro.name}${report.distro.version ? ` ${report.distro.version}` : ''} (${k.version})`,
+      ...(grubRoot ? { grubRoot } : {}),
+      rootArg: rootFor(report, plan, true),
+      consoles,
+      serial: plan.target !== 'xenserver',
+      extraArgs: plan.selinux === 'permissive' && report.selinux.mode === 'enforcing' ? ['enforcing=0'] : [],
+    };
+    const changes: Change[] = [];
+    if (source) {
+      changes.push(...await editFile(ctx, 'bootloader', menu ? '/boot/grub/menu.lst' : '/boot/grub/grub.conf', (t) => transformGrubLegacy(t, options), 'boot the chosen kernel on the target'));
+    } else {
+      changes.push(...await createFile(ctx, 'bootloader', '/boot/grub/menu.lst', transformGrubLegacy('', options).text, 'no GRUB legacy configuration in the image'));
+    }
+    // menu.lst and grub.conf become one file: GRUB reads menu.lst, pygrub and RH tools grub.conf.
+    const real = (await resolve(fs, menu ? '/boot/grub/menu.lst' : conf ? '/boot/grub/grub.conf' : '/boot/grub/menu.lst'))?.path ?? '/boot/grub/menu.lst';
+    for (const other of ['/boot/grub/menu.lst', '/boot/grub/grub.conf']) {
+      if (other === real) continue;
+      const st = await fs.lstat(other);
+      const target = real.slice(real.lastIndexOf('/') + 1);
+      if (st?.type === 'symlink' && (await fs.readlink(other)) === target) continue;
+      if (!ctx.dryRun) {
+        if (st) await fs.unlink(other);
+        await fs.symlink(target, other);
+      }
+      changes.push({ step: 'bootloader', file: other, action: 'symlink', after: [`-> ${target}`], why: 'menu.lst and grub.conf are one file' });
+    }
+    return changes;
+  },
+};
+
+const consoles: Step = {
+  name: 'consoles',
+  description: 'login consoles: hvc0/xvc0 -> ttyS0 (the reverse for XenServer) in inittab, securetty, systemd and upstart',
+  appliesTo: () => true,
+  async run(ctx) {
+    const k = chosenKernel(ctx.report, ctx.plan);
+    const { from, to } = consolesToReplace(ctx.plan.target, k.xenOnly ? 'xvc0' : 'hvc0');
+    const out: Change[] = [];
+    out.push(...await editFile(ctx, 'consoles', '/etc/inittab', (t) => transformInittab(t, from, to), 'getty on the target console'));
+    out.push(...await editFile(ctx, 'consoles', '/etc/securetty', (t) => transformSecuretty(t, from, to), 'root login on the target console'));
+    // systemd: a serial getty on the target console.
+    const systemd = (await exists(ctx.fs, '/lib/systemd/system/serial-getty@.service')) || (await exists(ctx.fs, '/usr/lib/systemd/system/serial-getty@.service'));
+    if (systemd) {
+      const unit = (await exists(ctx.fs, '/lib/systemd/system/serial-getty@.service')) ? '/lib/systemd/system/serial-getty@.service' : '/usr/lib/systemd/system/serial-getty@.service';
+      const link = `/etc/systemd/system/getty.target.wants/serial-getty@${to}.service`;
+      if (!(await ctx.fs.lstat(link))) {
+        if (!ctx.dryRun) {
+          if (!(await exists(ctx.fs, '/etc/systemd/system/getty.target.wants'))) await ctx.fs.mkdir('/etc/systemd/system/getty.target.wants', { recursive: true });
+          await ctx.fs.symlink(unit, link);
+        }
+        out.push({ step: 'consoles', file: link, action: 'symlink', after: [`-> ${unit}`], why: `a login prompt on ${to}` });
+      }
+    }
+    // upstart (Ubuntu 12.04): /etc/init/hvc0.conf -> /etc/init/ttyS0.conf.
+    for (const dev of from) {
+      const job = await readText(ctx.fs, `/etc/init/${dev}.conf`);
+      if (job && !(await exists(ctx.fs, `/etc/init/${to}.conf`))) {
+        out.push(...await createFile(ctx, 'consoles', `/etc/init/${to}.conf`, job.text.replace(new RegExp(`\\b${dev}\\b`, 'g'), to), `a getty on ${to}, made from ${dev}.conf`));
+      }
+    }
+    return out;
+  },
+};
+
+const modules: Step = {
+  name: 'modules',
+  description: 'modprobe aliases for the target disk and network drivers',
+  appliesTo: () => true,
+  async run(ctx) {
+    const k = chosenKernel(ctx.report, ctx.plan);
+    const want = targetModules(ctx.plan.target, ctx.plan.bus, k.xenOnly);
+    const files = [...new Set(ctx.report.modprobe.map((a) => a.file))];
+    const out: Change[] = [];
+    for (const f of files) out.push(...await editFile(ctx, 'modules', f, (t) => transformModprobe(t, want), 'target drivers'));
+    return out;
+  },
+};
+
+const network: Step = {
+  name: 'network',
+  description: 'no HWADDR in ifcfg, no persistent-net rules; rc.local metadata fetches commented out where there is no EC2 metadata',
+  appliesTo: () => true,
+  async run(ctx) {
+    const out: Change[] = [];
+    for (const f of ctx.report.network.ifcfg) if (f.hwaddr) out.push(...await editFile(ctx, 'network', f.file, transformIfcfg, 'new MAC'));
+    for (const r of ctx.report.network.persistentNetRules.filter((p) => p.endsWith('70-persistent-net.rules'))) {
+      out.push(...await removeFile(ctx, 'network', r, 'it pins eth0 to the old MAC address; the new NIC would become eth1'));
+    }
+    if (ctx.plan.target !== 'eucalyptus') {
+      for (const file of [...new Set(ctx.report.cloud.metadataFetches.map((m) => m.file))]) {
+        out.push(...await editFile(ctx, 'network', file, commentMetadataFetches, 'no metadata service'));
+      }
+    }
+    return out;
+  },
+};
+
+const eucalyptus: Step = {
+  name: 'eucalyptus',
+  description: 'Eucalyptus conventions: /etc/image-id, the euca-udev rule and helper, the metadata rc.local',
+  appliesTo: (plan) => plan.target === 'eucalyptus',
+  async run(ctx) {
+    const out: Change[] = [];
+    out.push(...await createFile(ctx, 'eucalyptus', '/etc/image-id', imageIdText(ctx.plan.eucalyptus ?? {}, ctx.report), 'identifies the EMI (Eucalyptus starter-image convention)'));
+    out.push(...await createFile(ctx, 'eucalyptus', '/etc/udev/rules.d/06-euca-udev.rules', EUCA_UDEV_RULE, 'xvd* and vd* disks also appear as sd*'));
+    out.push(...await createFile(ctx, 'eucalyptus', '/sbin/euca-udev', EUCA_UDEV_SCRIPT, 'maps xvdXN and vdXN to sdXN for the udev rule', 0o755));
+    const rc = (await exists(ctx.fs, '/etc/rc.d/rc.local')) && !(await ctx.fs.lstat('/etc/rc.local').then((s) => s?.type === 'file')) ? '/etc/rc.d/rc.local' : '/etc/rc.local';
+    out.push(...await createFile(ctx, 'eucalyptus', rc, EUCA_RC_LOCAL, 'fetches the ssh key, mounts ephemeral storage and runs user-data from the metadata service', 0o755));
+    return out;
+  },
+};
+
+const xenserver: Step = {
+  name: 'xenserver',
+  description: 'CloudStack import: root password and ssh password login',
+  appliesTo: (plan) => plan.rootPasswordHash !== undefined || plan.sshPasswordAuth !== undefined,
+  async run(ctx) {
+    const out: Change[] = [];
+    if (ctx.plan.rootPasswordHash !== undefined) {
+      out.push(...await editFile(ctx, 'xenserver', '/etc/shadow', (t) => transformShadow(t, ctx.plan.rootPasswordHash!), 'root password'));
+    }
+    if (ctx.plan.sshPasswordAuth !== undefined) {
+      const yes = ctx.plan.sshPasswordAuth;
+      out.push(...await editFile(ctx, 'xenserver', '/etc/ssh/sshd_config', (t) => transformSshdConfig(t, { PermitRootLogin: yes, PasswordAuthentication: yes }), 'ssh password login'));
+    }
+    return out;
+  },
+};
+
+const selinux: Step = {
+  name: 'selinux',
+  description: 'SELinux enforcing: relabel on first boot (or boot permissive with --selinux permissive)',
+  appliesTo: () => true,
+  async run(ctx) {
+    if (ctx.report.selinux.mode !== 'enforcing' || ctx.plan.selinux !== 'relabel') return [];
+    return createFile(ctx, 'selinux', '/.autorelabel', '', 'files edited offline have no SELinux labels; relabel on first boot');
+  },
+};
+
+const CLEAN_GLOBS: Record<CleanOperation, { dirs?: string[]; files?: string[]; homes?: string[]; mode: 'delete' | 'truncate' | 'empty-dir'; why: string }> = {
+  'bash-history': { homes: ['.bash_history'], mode: 'delete', why: 'shell history of the instance' },
+  'zsh-history': { homes: ['.zsh_history', '.zhistory'], mode: 'delete', why: 'shell history of the instance' },
+  logfiles: { dirs: ['/var/log'], mode: 'truncate', why: 'logs of the instance (files kept, emptied)' },
+  'ssh-hostkeys': { dirs: ['/etc/ssh'], mode: 'delete', why: 'every image made from this one would share host keys' },
+  'machine-id': { files: ['/etc/machine-id', '/var/lib/dbus/machine-id'], mode: 'truncate', why: 'a fresh machine id is made on first boot (files kept, emptied)' },
+  'udev-persistent-net': { files: ['/etc/udev/rules.d/70-persistent-net.rules'], mode: 'delete', why: 'pins interface names to old MAC addresses' },
+  'package-manager-cache': { dirs: ['/var/cache/apt/archives', '/var/cache/yum', '/var/cache/dnf'], mode: 'empty-dir', why: 'downloaded packages' },
+  'tmp-files': { dirs: ['/tmp', '/var/tmp'], mode: 'empty-dir', why: 'temporary files' },
+  'cloud-init': { dirs: ['/var/lib/cloud/instances', '/var/lib/cloud/instance', '/var/lib/cloud/data', '/var/lib/cloud/sem'], mode: 'empty-dir', why: 'cloud-init per-instance state: the new VM runs first-boot modules again' },
+  'dhcp-client-state': { dirs: ['/var/lib/dhclient', '/var/lib/dhcp', '/var/lib/dhcp3'], mode: 'empty-dir', why: 'old DHCP leases' },
+  'ssh-authorized-keys': { homes: ['.ssh/authorized_keys'], mode: 'delete', why: 'keys of the instance owner (asked for)' },
+};
+
+const MAX_CLEAN_ENTRIES = 50_000;
+
+async function walkFiles(ctx: StepContext, dir: string, visit: (path: string) => Promise<void>): Promise<void> {
+  const stack = [dir];
+  let n = 0;
+  while (stack.length) {
+    const d = stack.pop()!;
+    const st = await ctx.fs.lstat(d);
+    if (st?.type !== 'dir') continue;
+    for (const name of await ctx.fs.readdir(d)) {
+      if (name === '.' || name === '..') continue;
+      if (++n > MAX_CLEAN_ENTRIES) return;
+      const p = `${d === '/' ? '' : d}/${name}`;
+      const s = await ctx.fs.lstat(p);
+      if (s?.type === 'dir') stack.push(p);
+      else if (s) await visit(p);
+    }
+  }
+}
+
+const clean: Step = {
+  name: 'clean',
+  description: 'virt-sysprep-style cleaning: histories, logs, host keys, machine-id, caches, tmp, cloud-init state, DHCP leases',
+  appliesTo: (plan) => plan.clean.length > 0,
+  async run(ctx) {
+    const out: Change[] = [];
+    const homes = ['/root', ...(await list(ctx.fs, '/home')).map((h) => `/home/${h}`)];
+    for (const op of ctx.plan.clean) {
+      const g = CLEAN_GLOBS[op];
+      const targets: string[] = [...(g.files ?? []), ...(g.homes ?? []).flatMap((f) => homes.map((h) => `${h}/${f}`))];
+      for (const t of targets) out.push(...await (g.mode === 'truncate' ? truncateFile(ctx, 'clean', t, g.why) : removeFile(ctx, 'clean', t, g.why)));
+      for (const d of g.dirs ?? []) {
+        await walkFiles(ctx, d, async (p) => {
+          if (op === 'ssh-hostkeys' && !/_host_.*key/.test(p)) return;
+          out.push(...await (g.mode === 'truncate' ? truncateFile(ctx, 'clean', p, g.why) : removeFile(ctx, 'clean', p, g.why)));
+        });
+      }
+    }
+    return out;
+  },
+};
+
+export const STEPS: readonly Step[] = [fstab, bootloader, consoles, modules, network, eucalyptus, xenserver, selinux, clean];
+
+export interface RunStepsOptions {
+  only?: readonly StepName[];
+  skip?: readonly StepName[];
+}
+
+/** Run the steps in order; the result is the change report. */
+export async function runSteps(ctx: StepContext, options: RunStepsOptions = {}): Promise<Change[]> {
+  const out: Change[] = [];
+  for (const step of STEPS) {
+    if (options.only && !options.only.includes(step.name)) continue;
+    if (options.skip?.includes(step.name)) continue;
+    if (!step.appliesTo(ctx.plan)) continue;
+    out.push(...await step.run(ctx));
+  }
+  return out;
+}

@@ -1,0 +1,64 @@
+import type { GuestFs } from '../fs.js';
+import type { Bus, Target } from '../verdict.js';
+
+/** What a translation step needs beyond reading: every write lands in a copy-on-write overlay. */
+export interface WritableGuestFs extends GuestFs {
+  writeFile(path: string, data: Uint8Array | string, options?: { mode?: number; uid?: number; gid?: number }): Promise<void>;
+  unlink(path: string): Promise<void>;
+  symlink(target: string, path: string): Promise<void>;
+  mkdir(path: string, options?: { recursive?: boolean; mode?: number }): Promise<void>;
+}
+
+export const STEP_NAMES = ['fstab', 'bootloader', 'consoles', 'modules', 'network', 'eucalyptus', 'xenserver', 'selinux', 'clean'] as const;
+export type StepName = (typeof STEP_NAMES)[number];
+
+/** One thing a step changed, with its reason: the change report is a list of these. */
+export interface Change {
+  step: StepName;
+  file: string;
+  action: 'edit' | 'create' | 'delete' | 'truncate' | 'symlink';
+  /** Lines removed (edit/delete) and added (edit/create), for the report. */
+  before?: string[];
+  after?: string[];
+  why: string;
+}
+
+export type RootBy = 'uuid' | 'label' | 'device';
+
+export const CLEAN_OPERATIONS = [
+  'bash-history',
+  'zsh-history',
+  'logfiles',
+  'ssh-hostkeys',
+  'machine-id',
+  'udev-persistent-net',
+  'package-manager-cache',
+  'tmp-files',
+  'cloud-init',
+  'dhcp-client-state',
+  'ssh-authorized-keys',
+] as const;
+export type CleanOperation = (typeof CLEAN_OPERATIONS)[number];
+/** authorized_keys only when asked: removing them can lock the user out. */
+export const DEFAULT_CLEAN: readonly CleanOperation[] = CLEAN_OPERATIONS.filter((o) => o !== 'ssh-authorized-keys');
+
+export interface TranslatePlan {
+  target: Target;
+  bus: Bus;
+  /** The kernel to boot (a version from the inspection report). */
+  kernel: string;
+  /** The output is a partitioned disk whose partition 1 holds the filesystem (a disk build). */
+  diskBuild: boolean;
+  rootBy: RootBy;
+  /** The root filesystem's own identity. */
+  rootFs: { uuid: string; label: string; type: string };
+  /** For a partitioned input: the GRUB root of the boot partition, e.g. "(hd0,1)". */
+  grubRoot?: string;
+  rootPassword?: string;
+  /** Crypted hash for /etc/shadow, made by the caller from rootPassword. */
+  rootPasswordHash?: string;
+  sshPasswordAuth?: 'yes' | 'no';
+  selinux: 'relabel' | 'permissive';
+  clean: readonly CleanOperation[];
+  eucalyptus?: Record<string, string>;
+}
