@@ -86,3 +86,20 @@ export function checkStages(s: StageFiles): void {
 export function embedSectors(stage1_5: Uint8Array): number {
   return Math.ceil(stage1_5.length / SECTOR);
 }
+
+/**
+ * Can this e2fs_stage1_5 read the filesystem? Vanilla GRUB 0.97 hard-codes 128-byte inodes
+ * and knows no extents; Debian's 0.97-74+ reads 256-byte inodes and ext4 (extents, 64bit,
+ * flex_bg). The extent-capable builds carry the extent header magic 0xF30A in their code,
+ * which is how they are told apart.
+ */
+export function checkFilesystemSupport(stage1_5: Uint8Array, fs: { inodeSize: number; features: readonly string[] }): void {
+  const extents = Buffer.from(stage1_5).includes(Buffer.from([0x0a, 0xf3]));
+  if (extents) return;
+  if (fs.features.includes('extent')) {
+    throw new ImageError('E_UNSUPPORTED', 'these GRUB 0.97 stage files cannot read a filesystem with extents (ext4); use stage files from Debian grub-legacy >= 0.97-74 (--grub-dir)', { structure: 'e2fs_stage1_5' });
+  }
+  if (fs.inodeSize !== 128) {
+    throw new ImageError('E_UNSUPPORTED', `these GRUB 0.97 stage files read only 128-byte inodes and the filesystem has ${fs.inodeSize}-byte inodes; use stage files from Debian grub-legacy >= 0.97-30 (--grub-dir)`, { structure: 'e2fs_stage1_5' });
+  }
+}

@@ -1,12 +1,17 @@
 import { ImageError } from '@amitrans/block';
 import { ExtFsError, type ExtFs } from '@amitrans/extfs';
 import type { GuestFileType, GuestFs, GuestStat } from './fs.js';
+import type { WritableGuestFs } from './translate/types.js';
 
 const TYPE: Record<string, GuestFileType> = { file: 'file', directory: 'dir', symlink: 'symlink' };
 
-/** The GuestFs view of an ext filesystem opened with @amitrans/extfs. */
-export function extGuestFs(ext: ExtFs): GuestFs {
+/** The GuestFs view of an ext filesystem opened with @amitrans/extfs (writable when it was opened so). */
+export function extGuestFs(ext: ExtFs): WritableGuestFs {
   return {
+    writeFile: (path, data, options) => ext.writeFile(path, data, options ?? {}),
+    unlink: (path) => ext.unlink(path),
+    symlink: (target, path) => ext.symlink(target, path),
+    mkdir: (path, options) => ext.mkdir(path, options ?? {}),
     async lstat(path: string): Promise<GuestStat | undefined> {
       try {
         const st = await ext.lstat(path);

@@ -1,5 +1,5 @@
 export { inspectGuest, findGrubStages, BOOT_CONFIG_FILES, type GuestReport, type KernelReport, type InspectContext, type InitrdSummary, type GrubStages } from './inspect.js';
-export { verdicts, verdictFor, compareVersions, TARGETS, type Target, type Verdict, type Bus } from './verdict.js';
+export { verdicts, verdictFor, compareVersions, TARGETS, TARGET_BUSES, type Target, type Verdict, type Bus } from './verdict.js';
 export { parseGrubLegacy, parseGrub2, defaultEntry, type BootConfig, type BootEntry } from './bootconfig.js';
 export { parseFstab, parseDiskDevice, type FstabEntry } from './fstab.js';
 export { detectDistro, parseKeyValues, familyOf, type Distro, type Family } from './distro.js';

@@ -28,7 +28,7 @@ const BUS_DRIVERS: Record<Bus, DriverName[][]> = {
   xen: [['xen_blkfront']],
 };
 
-const TARGET_BUSES: Record<Target, Bus[]> = {
+export const TARGET_BUSES: Record<Target, Bus[]> = {
   kvm: ['virtio', 'scsi', 'ide'],
   virtualbox: ['sata', 'ide'],
   xenserver: ['xen'],
@@ -50,10 +50,10 @@ function fsDrivers(fsType: string | undefined): DriverName[] {
   return ['ext4'];
 }
 
-function busFor(k: KernelReport, target: Target, fsType: string | undefined): { bus?: Bus; missing: string[] } {
+function busFor(k: KernelReport, target: Target, fsType: string | undefined, only?: Bus): { bus?: Bus; missing: string[] } {
   const missing: string[] = [];
   const fsOk = fsDrivers(fsType).some((d) => early(k, d));
-  for (const bus of TARGET_BUSES[target]) {
+  for (const bus of only ? [only] : TARGET_BUSES[target]) {
     const lacking = BUS_DRIVERS[bus].filter((alts) => !alts.some((d) => early(k, d))).map((alts) => alts.join('/'));
     if (lacking.length === 0 && fsOk) return { bus, missing: [] };
     missing.push(`${bus}: ${[...lacking, ...(fsOk ? [] : [`${fsDrivers(fsType).join('/')} for the ${fsType ?? 'root'} filesystem`])].join(', ')}`);
@@ -65,7 +65,7 @@ export function verdicts(report: GuestReport): Verdict[] {
   return TARGETS.map((t) => verdictFor(report, t));
 }
 
-export function verdictFor(r: GuestReport, target: Target): Verdict {
+export function verdictFor(r: GuestReport, target: Target, options: { bus?: Bus } = {}): Verdict {
   const v: Verdict = { target, status: 'will-not-boot', changes: [], reasons: [] };
   if (r.kernels.length === 0) {
     v.reasons.push(r.modulesWithoutKernel.length > 0
@@ -88,7 +88,7 @@ export function verdictFor(r: GuestReport, target: Target): Verdict {
       chosen = { k, bus: 'xen' };
       break;
     }
-    const { bus, missing } = busFor(k, target, r.filesystem?.type);
+    const { bus, missing } = busFor(k, target, r.filesystem?.type, options.bus);
     if (bus) {
       chosen = { k, bus };
       break;
