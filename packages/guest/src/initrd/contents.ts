@@ -190,6 +190,7 @@ export class Collector implements CpioVisitor {
     if (type === 'symlink') return Math.min(m.header.fileSize, MAX_LINK);
     if (type !== 'file' || textKind(path) === undefined) return 0;
     const cap = textKind(path) === 'modules.dep' ? this.limits.maxTextFileBytes * 4 : this.limits.maxTextFileBytes;
+    this.textFiles[path] = ''; // a zero-length list is still a list
     const want = Math.min(m.header.fileSize, cap, this.limits.maxTextBytes - this.textBytes);
     if (want < m.header.fileSize) this.warn(`read only the first ${Math.max(0, want)} of ${m.header.fileSize} bytes of ${path}`);
     return Math.max(0, want);

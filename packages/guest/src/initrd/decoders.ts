@@ -3,6 +3,7 @@ import { access, chmod, constants } from 'node:fs/promises';
 import { createInflateRaw, crc32 } from 'node:zlib';
 import sevenBin from '7zip-bin';
 import { Decompress } from 'fzstd';
+import { isZstdSkippable, LZ4_LEGACY_MAGIC, ZSTD_MAGIC } from './magic.js';
 import { CHUNK, sourceChunks, type InitrdSource } from './source.js';
 
 /**
@@ -279,7 +280,6 @@ export async function* bunzip2(source: InitrdSource, offset: number): Decoder {
 
 // ---------------------------------------------------------------- zstd (RFC 8878)
 
-const ZSTD_MAGIC = 0xfd2fb528;
 const MAX_BLOCK = 128 * 1024;
 /** fzstd keeps a window as large as the frame asks for: refuse absurd ones. */
 export const ZSTD_MAX_WINDOW = 32 * 1024 * 1024;
@@ -291,10 +291,6 @@ const ZSTD_WORK_BUDGET = 2 ** 35;
 
 function u32le(b: Uint8Array, at: number): number {
   return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
-}
-
-export function isZstdSkippable(magic: number): boolean {
-  return (magic & 0xfffffff0) >>> 0 === 0x184d2a50;
 }
 
 /**
@@ -392,7 +388,6 @@ async function readExactly(source: InitrdSource, pos: number, n: number): Promis
 
 // ---------------------------------------------------------------- lz4 legacy (lz4 -l)
 
-export const LZ4_LEGACY_MAGIC = 0x184c2102;
 const LZ4_LEGACY_BLOCK = 8 * 1024 * 1024;
 const LZ4_MAX_COMPRESSED = LZ4_LEGACY_BLOCK + Math.floor(LZ4_LEGACY_BLOCK / 255) + 16;
 
@@ -445,21 +440,36 @@ export function lz4Block(src: Uint8Array, dst: Uint8Array): number {
 
 export async function* unlz4(source: InitrdSource, offset: number): Decoder {
   let pos = offset + 4;
+  let blocks = 0;
   const dst = new Uint8Array(LZ4_LEGACY_BLOCK);
   for (;;) {
-    const sizeBytes = await source.read(pos, Math.min(4, source.size - pos));
+    const sizeBytes = await source.read(pos, Math.min(8, source.size - pos));
     if (sizeBytes.length < 4) break;
     const size = u32le(sizeBytes, 0);
     if (size === LZ4_LEGACY_MAGIC) {
       pos += 4;
       continue;
     }
-    // A size of zero or beyond the bound is not a block: the stream ended before it.
-    if (size === 0 || size > LZ4_MAX_COMPRESSED) break;
-    if (pos + 4 + size > source.size) throw new DecodeError(`lz4 block at byte ${pos} is truncated`);
+    // The legacy format has no end marker. Like the kernel, stop at a size that cannot
+    // be a block; and unlike it (the kernel wants lz4 last), also at a gzip member
+    // appended after this one (the only segment magic that reads as a plausible block
+    // size), or at a block that does not decode once one did (what follows is then
+    // reported as unrecognised data).
+    if (size === 0 || size > LZ4_MAX_COMPRESSED || (sizeBytes[0] === 0x1f && sizeBytes[1] === 0x8b && sizeBytes[2] === 8)) break;
+    if (pos + 4 + size > source.size) {
+      if (blocks > 0) break;
+      throw new DecodeError(`lz4 block at byte ${pos} is truncated`);
+    }
     const block = await readExactly(source, pos + 4, size);
+    let n: number;
+    try {
+      n = lz4Block(block, dst);
+    } catch (err) {
+      if (blocks > 0) break;
+      throw err;
+    }
     pos += 4 + size;
-    const n = lz4Block(block, dst);
+    blocks++;
     yield dst.slice(0, n);
   }
   return { end: pos };

@@ -1,4 +1,5 @@
-export { readInitrd, sniffSegment, type ReadInitrdOptions } from './reader.js';
+export { readInitrd, type ReadInitrdOptions } from './reader.js';
+export { sniffSegment, type Sniffed } from './magic.js';
 export { sourceFromBlockDevice, sourceFromBytes, type InitrdSource } from './source.js';
 export {
   DEFAULT_LIMITS,
