@@ -46,7 +46,7 @@ cp -a "$kroot/boot/vmlinuz-$kver" "$kroot/boot/config-$kver" "$kroot/boot/System
 cp -a "$kroot/lib/modules/$kver" "$root/lib/modules/"
 cat > "$root/sbin/init" <<'INIT'
 #!/bin/sh
-mount -t proc proc /proc 2>/dev/null
+mount -t proc proc /proc
 echo "AMITRANS-BOOT-OK kernel=$(uname -r) root=$(awk '$2 == "/" {print $1}' /proc/mounts | tail -1) cmdline=$(cat /proc/cmdline)"
 echo "--- /etc/fstab ---"
 cat /etc/fstab

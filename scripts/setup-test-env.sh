@@ -20,6 +20,7 @@ declare -A need=(
   [zstd]=zstd
   [dpkg-deb]=dpkg
   [depmod]=kmod
+  [qemu-system-x86_64]=qemu-system-x86
 )
 missing=()
 for tool in "${!need[@]}"; do

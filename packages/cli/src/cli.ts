@@ -3,6 +3,7 @@ import { ImageError } from '@amitrans/block';
 import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
 import { inspectCommand } from './commands/inspect.js';
+import { translateCommand } from './commands/translate.js';
 import type { CliIo } from './io.js';
 
 /** Exit codes: 0 success, 1 the work failed (bad input, I/O), 2 the command line was wrong. */
@@ -59,6 +60,62 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
           output: argv.output === '' ? '-' : argv.output,
           format: argv.O,
           options: argv.o,
+          json: argv.json,
+          sha256: argv.sha256,
+          progress: argv.p,
+        }, io, signal);
+      },
+    )
+    .command(
+      'translate <input> <output>',
+      'Translate an AMI for kvm, virtualbox, xenserver or eucalyptus: guest edits, a bootable disk, any container',
+      (y) =>
+        y
+          .positional('input', { type: 'string', demandOption: true, describe: 'the AMI: a bare root filesystem or a partitioned disk, any container' })
+          .positional('output', { type: 'string', demandOption: true, describe: 'file to write, or - for stdout' })
+          .option('target', { alias: 't', choices: ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'] as const, demandOption: true, describe: 'where the image will boot' })
+          .option('O', { alias: 'format', type: 'string', describe: 'output format: raw, qcow2, vmdk, vhd, vdi (default: from the output name)' })
+          .option('o', { alias: 'options', type: 'string', array: true, default: [] as string[], describe: 'output format options key=value[,...]' })
+          .option('bus', { choices: ['virtio', 'scsi', 'ide', 'sata'] as const, describe: 'disk bus on the target (default: the best the kernel can drive)' })
+          .option('root-by', { choices: ['uuid', 'label', 'device'] as const, describe: 'how fstab and root= name the root filesystem (default uuid)' })
+          .option('only', { type: 'string', array: true, default: [] as string[], describe: 'run only these steps' })
+          .option('skip', { type: 'string', array: true, default: [] as string[], describe: 'skip these steps (fstab, bootloader, consoles, modules, network, eucalyptus, xenserver, selinux, clean)' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'show the change report without writing' })
+          .option('size', { type: 'number', describe: 'disk size in bytes for the bootable disk (default: filesystem + alignment)' })
+          .option('align', { choices: ['modern', 'legacy'] as const, describe: 'partition at sector 2048 (modern, default) or 63 (legacy)' })
+          .option('grub-dir', { type: 'string', describe: 'directory with GRUB legacy stage1, stage2, e2fs_stage1_5 (default: the guest\'s own)' })
+          .option('root-password', { type: 'string', describe: 'password:P | file:F | random | disabled (SHA-512 crypt into /etc/shadow)' })
+          .option('ssh-password-auth', { choices: ['yes', 'no'] as const, describe: 'PermitRootLogin and PasswordAuthentication in sshd_config' })
+          .option('selinux', { choices: ['relabel', 'permissive'] as const, describe: 'when enforcing: relabel on first boot (default) or boot with enforcing=0' })
+          .option('clean', { type: 'string', array: true, describe: 'clean operations to run (default: all but ssh-authorized-keys)' })
+          .option('no-clean', { type: 'boolean', default: false, describe: 'run no clean operation' })
+          .option('image-id', { type: 'string', array: true, default: [] as string[], describe: 'eucalyptus /etc/image-id fields key=value[,...] (timestamp=ISO for reproducible ones)' })
+          .option('partition', { type: 'number', describe: 'the root partition of a partitioned input (1-based)' })
+          .option('p', { alias: 'progress', type: 'boolean', default: false, describe: 'show progress even when stderr is not a terminal' })
+          .option('sha256', { type: 'boolean', default: false, describe: 'print the sha256 of the output' })
+          .option('json', { type: 'boolean', default: false, describe: 'print the result (report, changes, output) as JSON' }),
+      async (argv) => {
+        await translateCommand({
+          input: argv.input,
+          output: argv.output === '' ? '-' : argv.output,
+          target: argv.target,
+          format: argv.O,
+          options: argv.o,
+          bus: argv.bus,
+          rootBy: argv['root-by'],
+          only: argv.only,
+          skip: argv.skip,
+          dryRun: argv['dry-run'],
+          size: argv.size,
+          align: argv.align,
+          grubDir: argv['grub-dir'],
+          rootPassword: argv['root-password'],
+          sshPasswordAuth: argv['ssh-password-auth'],
+          selinux: argv.selinux,
+          clean: argv.clean,
+          noClean: argv['no-clean'],
+          imageId: argv['image-id'],
+          partition: argv.partition,
           json: argv.json,
           sha256: argv.sha256,
           progress: argv.p,

@@ -7,3 +7,5 @@ export { rawDriver, writeRaw } from './raw.js';
 export { decompressToTemp, decompressStream, sevenZipPath, type TempImage } from './decompress.js';
 export { sniffCompression, sniffTar, type Compression } from './sniff.js';
 export { inspectImage, findRoot, type ImageInspection, type InspectOptions, type RootFilesystem } from './inspect.js';
+export { translate, type TranslateOptions, type TranslateResult } from './translate.js';
+export { readInitrdSummary } from './initrd.js';

@@ -2,6 +2,7 @@ import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { ExtFs, extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
 import { extGuestFs, inspectGuest, type GuestReport, type InitrdSummary } from '@amitrans/guest';
 import { readPartitionTable } from '@amitrans/mbr';
+import { readInitrdSummary } from './initrd.js';
 import { openImage, type OpenedImage } from './open.js';
 
 export interface RootFilesystem {
@@ -80,11 +81,11 @@ export async function inspectImage(path: string, options: InspectOptions = {}): 
     });
     const ext = await ExtFs.open(root.device);
     try {
-      const readInitrd = options.readInitrd;
+      const readInitrd = options.readInitrd ?? readInitrdSummary;
       const report = await inspectGuest(extGuestFs(ext), {
         layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
         filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize },
-        ...(readInitrd ? { readInitrd: (p: string, size: number) => readInitrd(ext, p, size) } : {}),
+        readInitrd: (p: string, size: number) => readInitrd(ext, p, size),
       });
       return { file: path, format: img.detection.format, partition: root.partition ?? null, report };
     } finally {

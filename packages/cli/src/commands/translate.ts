@@ -1,0 +1,111 @@
+import { translate, type TranslateOptions, type TranslateResult } from '@amitrans/diskimg';
+import type { Bus, CleanOperation, RootBy, StepName, Target } from '@amitrans/guest';
+import { humanSize } from '../human.js';
+import { line, type CliIo } from '../io.js';
+import { Progress } from '../progress.js';
+import { parseOptions } from './convert.js';
+
+export interface TranslateArgs {
+  input: string;
+  output: string;
+  target: Target;
+  format?: string | undefined;
+  options: string[];
+  bus?: Bus | undefined;
+  rootBy?: RootBy | undefined;
+  only: string[];
+  skip: string[];
+  dryRun: boolean;
+  size?: number | undefined;
+  align?: 'modern' | 'legacy' | undefined;
+  grubDir?: string | undefined;
+  rootPassword?: string | undefined;
+  sshPasswordAuth?: 'yes' | 'no' | undefined;
+  selinux?: 'relabel' | 'permissive' | undefined;
+  clean?: string[] | undefined;
+  noClean: boolean;
+  imageId: string[];
+  partition?: number | undefined;
+  json: boolean;
+  sha256: boolean;
+  progress: boolean;
+}
+
+export async function translateCommand(a: TranslateArgs, io: CliIo, signal: AbortSignal): Promise<void> {
+  const progress = new Progress(io, a.progress || (io.stderr.isTTY === true && !a.json));
+  const opts: TranslateOptions = {
+    target: a.target,
+    formatOptions: parseOptions(a.options),
+    dryRun: a.dryRun,
+    signal,
+    sha256: a.sha256,
+    progress: (stage, done, total) => progress.update(stage, done, total),
+    ...(a.format ? { format: a.format } : {}),
+    ...(a.bus ? { bus: a.bus } : {}),
+    ...(a.rootBy ? { rootBy: a.rootBy } : {}),
+    ...(a.only.length ? { only: a.only as StepName[] } : {}),
+    ...(a.skip.length ? { skip: a.skip as StepName[] } : {}),
+    ...(a.size !== undefined ? { size: a.size } : {}),
+    ...(a.align ? { align: a.align } : {}),
+    ...(a.grubDir ? { grubDir: a.grubDir } : {}),
+    ...(a.rootPassword ? { rootPassword: a.rootPassword } : {}),
+    ...(a.sshPasswordAuth ? { sshPasswordAuth: a.sshPasswordAuth } : {}),
+    ...(a.selinux ? { selinux: a.selinux } : {}),
+    ...(a.noClean ? { clean: [] } : a.clean ? { clean: a.clean as CleanOperation[] } : {}),
+    ...(a.imageId.length ? { eucalyptus: parseOptions(a.imageId) } : {}),
+    ...(a.partition !== undefined ? { partition: a.partition } : {}),
+  };
+  let result: TranslateResult;
+  try {
+    result = await translate(a.input, a.output, opts);
+  } finally {
+    progress.finish();
+  }
+  const out = a.output === '-' ? io.stderr : io.stdout;
+  if (a.json) {
+    line(out, JSON.stringify(result, null, 2));
+    return;
+  }
+  for (const l of renderTranslation(result)) line(out, l);
+}
+
+export function renderTranslation(r: TranslateResult): string[] {
+  const g = r.report;
+  const out: string[] = [];
+  out.push(`${r.input}: ${g.distro.name}${g.distro.version ? ` ${g.distro.version}` : ''} (${g.arch}), kernel ${r.verdict.kernel}, ${r.verdict.bus} disk on ${r.target}`);
+  out.push('', `Changes (${r.changes.length}):`);
+  let step = '';
+  for (const c of r.changes) {
+    if (c.step !== step) {
+      step = c.step;
+      out.push(`  ${step}`);
+    }
+    out.push(`    ${c.action} ${c.file}: ${c.why}`);
+    for (const b of c.before ?? []) out.push(`      - ${b}`);
+    for (const x of c.after ?? []) out.push(`      + ${x}`);
+  }
+  if (r.rootPassword) out.push('', `root password (shown once): ${r.rootPassword}`);
+  if (r.seconds > 0 && r.virtualSize > 0) {
+    out.push('', `${r.output}: ${r.format}, ${r.layout === 'disk' ? 'bootable MBR disk' : r.layout === 'partitioned' ? 'partitioned disk' : 'bare filesystem'}, ${humanSize(r.virtualSize)} virtual, ${humanSize(r.bytesWritten)} of data stored, ${r.seconds.toFixed(1)} s`);
+    if (r.sha256) out.push(`sha256: ${r.sha256}`);
+    for (const n of r.notes) out.push(`note: ${n}`);
+    out.push('', ...bootHint(r));
+  } else out.push('', 'dry run: nothing written');
+  return out;
+}
+
+function bootHint(r: TranslateResult): string[] {
+  const fmt = { raw: 'raw', qcow2: 'qcow2', vmdk: 'vmdk', vhd: 'vpc', vdi: 'vdi' }[r.format] ?? r.format;
+  switch (r.target) {
+    case 'kvm': {
+      const iface = r.verdict.bus === 'virtio' ? 'virtio' : r.verdict.bus === 'ide' ? 'ide' : 'scsi';
+      return ['Boot it with QEMU:', `  qemu-system-x86_64 -m 1024 -nographic -drive file=${r.output},format=${fmt},if=${iface}`];
+    }
+    case 'virtualbox':
+      return [`Attach ${r.output} to a VirtualBox VM on ${r.verdict.bus === 'sata' ? 'a SATA (AHCI)' : 'an IDE (PIIX4)'} controller, or test it with:`, `  qemu-system-x86_64 -m 1024 -nographic -drive file=${r.output},format=${fmt},if=ide`];
+    case 'xenserver':
+      return ['Import it on XenServer (xe vdi-import, format vhd) or register it in CloudStack as a VHD template (bzip2 it first), OS type "Other PV (64-bit)".'];
+    case 'eucalyptus':
+      return ['Bundle and register it as an EMI (euca-bundle-image, euca-upload-bundle, euca-register) with the kexec-loader EKI/ERI or a matching EKI/ERI.'];
+  }
+}
