@@ -161,3 +161,4 @@ export function debRoot(ctx: { skip: (note?: string) => void }, name: string): s
   ctx.skip(msg);
   return root;
 }
+export * from './fixtures.js';

@@ -1,0 +1,58 @@
+/** Fixtures built from Debian packages, and a QEMU boot helper. */
+import { spawn } from 'node:child_process';
+import { debRoot, run } from './index.js';
+
+const REPO = new URL('../../../', import.meta.url).pathname;
+
+export interface DebianAmiOptions {
+  inodeSize?: number;
+  grubStages?: boolean;
+  size?: string;
+}
+
+/** Build scripts/make-debian-ami.sh's PV AMI at `path` (needs the unpacked Debian packages). */
+export async function buildDebianAmi(ctx: { skip: (note?: string) => void }, path: string, o: DebianAmiOptions = {}): Promise<void> {
+  for (const p of ['linux-image-cloud-amd64', 'busybox-static', 'grub-legacy']) debRoot(ctx, p);
+  const args = [`${REPO}scripts/make-debian-ami.sh`, path];
+  if (o.inodeSize) args.push('--inode-size', String(o.inodeSize));
+  if (o.grubStages === false) args.push('--no-grub-stages');
+  if (o.size) args.push('--size', o.size);
+  await run('bash', args);
+}
+
+export interface BootResult {
+  /** Everything QEMU printed on the serial console. */
+  output: string;
+  seconds: number;
+  timedOut: boolean;
+}
+
+/**
+ * Boot a disk image under QEMU (TCG, no KVM), serial console on stdout, no reboot, and
+ * wait until the guest powers off or `timeoutMs` passes.
+ */
+export function qemuBoot(disk: string, o: { format: string; iface: 'virtio' | 'ide' | 'scsi'; timeoutMs?: number; memoryMiB?: number }): Promise<BootResult> {
+  const started = performance.now();
+  const drive = o.iface === 'scsi'
+    ? ['-device', 'virtio-scsi-pci,id=scsi0', '-drive', `file=${disk},format=${o.format},if=none,id=d0`, '-device', 'scsi-hd,drive=d0,bus=scsi0.0']
+    : ['-drive', `file=${disk},format=${o.format},if=${o.iface}`];
+  const child = spawn('qemu-system-x86_64', [
+    '-accel', 'tcg', '-m', String(o.memoryMiB ?? 512), '-display', 'none', '-serial', 'stdio', '-monitor', 'none',
+    '-no-reboot', '-nodefaults', '-vga', 'none', ...drive,
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString('latin1')));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString('latin1')));
+  return new Promise((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, o.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve({ output, seconds: (performance.now() - started) / 1000, timedOut });
+    });
+  });
+}
