@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileDevice } from '@amitrans/block';
 import { requireTools, tmpDir, type TmpDir } from '@amitrans/testkit';
-import { readInitrd, sourceFromBlockDevice, type InitrdContents } from '../src/initrd/index.js';
+import {
+  initScriptModules,
+  listFileModules,
+  modulesDepModules,
+  readInitrd,
+  sourceFromBlockDevice,
+  summariseInitrd,
+  type InitrdContents,
+} from '../src/initrd/index.js';
 import { TOOLS, compress, concat, cpioList, cpioOf, type Tool, type Tree } from './initrd-fixtures.js';
 
 let tmp: TmpDir;
@@ -280,5 +288,31 @@ describe('compressions and archive formats', () => {
     const m = await readInitrd(await readFile(members));
     expect(m.segments.map((s) => s.compression)).toEqual(['gzip', 'gzip']);
     expect(paths(m).sort()).toEqual(paths(c).sort());
+  });
+});
+
+describe('module list parsers', () => {
+  it('init scripts: insmod and modprobe with literal names only', () => {
+    const text = [
+      '#!/bin/nash',
+      'insmod /lib/xen-vbd.ko',
+      'echo "Loading virtio_blk module"',
+      '/sbin/modprobe -q -b virtio-net && modprobe "$x"',
+      'modprobe ${mods}; busybox insmod /lib/modules/5.4/e1000.ko.xz opt=1',
+      '# insmod /lib/commented.ko',
+      'insmod',
+    ].join('\n');
+    expect(initScriptModules(text)).toEqual(['xen_vbd', 'virtio_net', 'e1000']);
+  });
+
+  it('etc/modules style lists and modules.dep', () => {
+    expect(listFileModules('# c\n\nxen-blkfront\n  virtio_blk  max_segs=2\n; x\nbad/name\nxen-blkfront\n')).toEqual(['xen_blkfront', 'virtio_blk']);
+    expect(modulesDepModules('kernel/a-b.ko.zst: kernel/c.ko.zst\nkernel/c.ko.zst:\n\ngarbage\n')).toEqual(['a_b', 'c']);
+  });
+
+  it('summariseInitrd gives what guest inspection keeps', async (ctx) => {
+    requireTools(ctx, 'cpio');
+    const c = await readInitrd(await readFile(await cpioOf(tmp.path, 'summary', NASH)));
+    expect(summariseInitrd(c)).toEqual({ modules: ['ext3', 'jbd', 'xenblk'], flavour: 'nash', warnings: [] });
   });
 });
