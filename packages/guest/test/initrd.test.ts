@@ -12,6 +12,7 @@ import {
   summariseInitrd,
   type InitrdContents,
 } from '../src/initrd/index.js';
+import { Bzip2End, XzEnd, type EndScanner } from '../src/initrd/decoders.js';
 import { TOOLS, compress, concat, cpioList, cpioOf, type Tool, type Tree } from './initrd-fixtures.js';
 
 let tmp: TmpDir;
@@ -315,4 +316,21 @@ describe('module list parsers', () => {
     const c = await readInitrd(await readFile(await cpioOf(tmp.path, 'summary', NASH)));
     expect(summariseInitrd(c)).toEqual({ modules: ['ext3', 'jbd', 'xenblk'], flavour: 'nash', warnings: [] });
   });
+});
+
+describe('finding the end of xz and bzip2 streams', () => {
+  for (const tool of ['xz', 'bzip2'] as const) {
+    it(`${tool}: the end is found wherever the chunks split`, async (ctx) => {
+      requireTools(ctx, 'cpio', tool);
+      const stream = await readFile(await compress(await cpioOf(tmp.path, `end-${tool}`, BUSYBOX), tool));
+      const data = Buffer.concat([stream, Buffer.from('AFTER THE STREAM, 0123456789')]);
+      const scanner = (): EndScanner => (tool === 'xz' ? new XzEnd() : new Bzip2End());
+      for (let split = 1; split < data.length; split += split < 40 || split > stream.length - 40 ? 1 : 13) {
+        const s = scanner();
+        const first = s.push(data.subarray(0, split));
+        const end = first ?? split + (s.push(data.subarray(split)) ?? Number.NaN);
+        expect(end, `split at ${split}`).toBe(stream.length);
+      }
+    });
+  }
 });
