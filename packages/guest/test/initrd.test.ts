@@ -3,7 +3,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileDevice } from '@amitrans/block';
 import { requireTools, tmpDir, type TmpDir } from '@amitrans/testkit';
-import { readInitrd, sourceFromBlockDevice, type InitrdContents } from '../src/initrd/index.js';
+import {
+  initScriptModules,
+  listFileModules,
+  modulesDepModules,
+  readInitrd,
+  sourceFromBlockDevice,
+  summariseInitrd,
+  type InitrdContents,
+} from '../src/initrd/index.js';
+import { Bzip2End, XzEnd, type EndScanner } from '../src/initrd/decoders.js';
 import { TOOLS, compress, concat, cpioList, cpioOf, type Tool, type Tree } from './initrd-fixtures.js';
 
 let tmp: TmpDir;
@@ -281,4 +290,47 @@ describe('compressions and archive formats', () => {
     expect(m.segments.map((s) => s.compression)).toEqual(['gzip', 'gzip']);
     expect(paths(m).sort()).toEqual(paths(c).sort());
   });
+});
+
+describe('module list parsers', () => {
+  it('init scripts: insmod and modprobe with literal names only', () => {
+    const text = [
+      '#!/bin/nash',
+      'insmod /lib/xen-vbd.ko',
+      'echo "Loading virtio_blk module"',
+      '/sbin/modprobe -q -b virtio-net && modprobe "$x"',
+      'modprobe ${mods}; busybox insmod /lib/modules/5.4/e1000.ko.xz opt=1',
+      '# insmod /lib/commented.ko',
+      'insmod',
+    ].join('\n');
+    expect(initScriptModules(text)).toEqual(['xen_vbd', 'virtio_net', 'e1000']);
+  });
+
+  it('etc/modules style lists and modules.dep', () => {
+    expect(listFileModules('# c\n\nxen-blkfront\n  virtio_blk  max_segs=2\n; x\nbad/name\nxen-blkfront\n')).toEqual(['xen_blkfront', 'virtio_blk']);
+    expect(modulesDepModules('kernel/a-b.ko.zst: kernel/c.ko.zst\nkernel/c.ko.zst:\n\ngarbage\n')).toEqual(['a_b', 'c']);
+  });
+
+  it('summariseInitrd gives what guest inspection keeps', async (ctx) => {
+    requireTools(ctx, 'cpio');
+    const c = await readInitrd(await readFile(await cpioOf(tmp.path, 'summary', NASH)));
+    expect(summariseInitrd(c)).toEqual({ modules: ['ext3', 'jbd', 'xenblk'], flavour: 'nash', warnings: [] });
+  });
+});
+
+describe('finding the end of xz and bzip2 streams', () => {
+  for (const tool of ['xz', 'bzip2'] as const) {
+    it(`${tool}: the end is found wherever the chunks split`, async (ctx) => {
+      requireTools(ctx, 'cpio', tool);
+      const stream = await readFile(await compress(await cpioOf(tmp.path, `end-${tool}`, BUSYBOX), tool));
+      const data = Buffer.concat([stream, Buffer.from('AFTER THE STREAM, 0123456789')]);
+      const scanner = (): EndScanner => (tool === 'xz' ? new XzEnd() : new Bzip2End());
+      for (let split = 1; split < data.length; split += split < 40 || split > stream.length - 40 ? 1 : 13) {
+        const s = scanner();
+        const first = s.push(data.subarray(0, split));
+        const end = first ?? split + (s.push(data.subarray(split)) ?? Number.NaN);
+        expect(end, `split at ${split}`).toBe(stream.length);
+      }
+    });
+  }
 });

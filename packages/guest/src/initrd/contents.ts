@@ -82,7 +82,7 @@ export interface InitrdLimits {
   maxTextBytes: number;
 }
 
-export const DEFAULT_LIMITS: InitrdLimits = {
+export const DEFAULT_INITRD_LIMITS: InitrdLimits = {
   maxDecompressedBytes: 1024 * 1024 * 1024,
   maxEntries: 200_000,
   maxTextFileBytes: 1024 * 1024,
@@ -238,6 +238,14 @@ export class Collector implements CpioVisitor {
   }
 }
 
+/**
+ * The boot-relevant digest inspection keeps: module files present (normalised names),
+ * flavour and warnings. Structurally the same as @amitrans/guest's InitrdSummary.
+ */
+export function summariseInitrd(c: InitrdContents): { modules: string[]; flavour: InitrdFlavour; warnings: string[] } {
+  return { modules: c.moduleNames, flavour: c.flavour, warnings: c.warnings };
+}
+
 /** The last member with each path wins, as when the kernel unpacks over earlier ones. */
 function lastByPath(entries: readonly InitrdEntry[]): Map<string, InitrdEntry> {
   const map = new Map<string, InitrdEntry>();
@@ -295,7 +303,7 @@ export function listFileModules(text: string): string[] {
   return unique(
     text.split('\n').map((line) => {
       const word = line.replace(/[#;].*/, '').trim().split(/\s+/)[0] ?? '';
-      return word === '' ? undefined : moduleName(word);
+      return word === '' || word.includes('/') ? undefined : moduleName(word);
     }),
   );
 }

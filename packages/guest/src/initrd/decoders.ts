@@ -129,11 +129,25 @@ export async function sevenZipPath(): Promise<string> {
 }
 
 /**
- * Pipe [offset, end) of the file through `7za x -si -so`. 7-Zip reads a pipe, so it cannot
- * say how much input it used: the caller finds the end of the compressed data from the
- * format's own structure (xz footer, bzip2 end-of-stream marker) or passes the file end.
+ * Finds where a stream ends from the format's own structure, looking at the compressed
+ * bytes as they go by (7-Zip reads a pipe, so it cannot say how much input it used).
  */
-async function* sevenZip(source: InitrdSource, offset: number, end: number, type: 'xz' | 'lzma' | 'bzip2'): AsyncGenerator<Uint8Array, void> {
+export interface EndScanner {
+  /** The next chunk of compressed data: how many of its bytes belong to the stream, if it ends in this chunk. */
+  push(chunk: Uint8Array): number | undefined;
+}
+
+/**
+ * Pipe the file from `offset` through `7za x -si -so`, up to where `scanner` sees the end
+ * of the stream (or to the end of the file). Resolves with the file offset of the end, if
+ * the scanner found it.
+ */
+async function* sevenZip(
+  source: InitrdSource,
+  offset: number,
+  type: 'xz' | 'lzma' | 'bzip2',
+  scanner?: EndScanner,
+): AsyncGenerator<Uint8Array, number | undefined> {
   const bin = await sevenZipPath();
   const child = spawn(bin, ['x', '-si', '-so', `-t${type}`, '-bd', '-y'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
@@ -147,10 +161,19 @@ async function* sevenZip(source: InitrdSource, offset: number, end: number, type
     child.on('close', (code) => resolve(code));
   });
   let stopped = false;
+  let end: number | undefined;
   const feeder = (async () => {
-    for await (const chunk of sourceChunks(source, offset, end)) {
+    let at = offset;
+    for await (let chunk of sourceChunks(source, offset)) {
       if (stopped || child.stdin.destroyed) return;
+      const inStream = scanner?.push(chunk);
+      if (inStream !== undefined) {
+        chunk = chunk.subarray(0, inStream);
+        end = at + inStream;
+      }
+      at += chunk.length;
       if (!child.stdin.write(chunk)) await drainOrClose(child.stdin);
+      if (end !== undefined) break;
     }
     child.stdin.end();
   })().catch(() => child.stdin.destroy());
@@ -168,6 +191,7 @@ async function* sevenZip(source: InitrdSource, offset: number, end: number, type
       throw new DecodeError(`${type} data is damaged or truncated (7-Zip exit ${code}: ${lastLines(stderr)})`);
     }
   }
+  return end;
 }
 
 function lastLines(text: string): string {
@@ -185,42 +209,44 @@ const XZ_HEADER = 12;
 const XZ_FOOTER = 12;
 
 /**
- * Where the xz stream at `offset` ends: at the first stream footer ("YZ") whose CRC-32
- * and flags check out against the stream header. Scanned while streaming, so a missing
- * footer costs one pass over the file and no memory.
+ * The end of an xz stream is its first stream footer ("YZ") whose CRC-32 checks out and
+ * whose flags repeat the stream header's; the 11 bytes before each chunk are kept so a
+ * footer split between chunks is still seen.
  */
-async function xzStreamEnd(source: InitrdSource, offset: number): Promise<number | undefined> {
-  const header = await source.read(offset, XZ_HEADER);
-  if (header.length < XZ_HEADER) return undefined;
-  const flags0 = header[6];
-  const flags1 = header[7];
-  let tail: Buffer = Buffer.alloc(0);
-  let tailAt = offset + XZ_HEADER;
-  for await (const chunk of sourceChunks(source, offset + XZ_HEADER)) {
-    const win = Buffer.concat([tail, chunk]);
-    for (let i = win.indexOf('YZ', 0, 'latin1'); i !== -1; i = win.indexOf('YZ', i + 1, 'latin1')) {
-      const f = i + 2 - XZ_FOOTER;
-      if (f < 0) continue;
-      if (win[f + 8] !== flags0 || win[f + 9] !== flags1) continue;
-      if (crc32(win.subarray(f + 4, f + 10)) !== win.readUInt32LE(f)) continue;
-      return tailAt + i + 2;
+export class XzEnd implements EndScanner {
+  private tail: Buffer = Buffer.alloc(0);
+  private readonly header: number[] = [];
+  /** Bytes pushed before the current chunk. */
+  private seen = 0;
+
+  push(chunk: Uint8Array): number | undefined {
+    const win = Buffer.concat([this.tail, chunk]);
+    const winStart = this.seen - this.tail.length;
+    for (let k = 0; this.header.length < XZ_HEADER && k < chunk.length; k++) this.header.push(chunk[k]!);
+    this.seen += chunk.length;
+    if (this.header.length === XZ_HEADER) {
+      for (let i = win.indexOf('YZ', 0, 'latin1'); i !== -1; i = win.indexOf('YZ', i + 1, 'latin1')) {
+        const f = i + 2 - XZ_FOOTER;
+        // No footer can start inside the stream header.
+        if (f < 0 || winStart + f < XZ_HEADER) continue;
+        if (win[f + 8] !== this.header[6] || win[f + 9] !== this.header[7]) continue;
+        if (crc32(win.subarray(f + 4, f + 10)) !== win.readUInt32LE(f)) continue;
+        return i + 2 - this.tail.length;
+      }
     }
-    const keep = Math.min(win.length, XZ_FOOTER - 1);
-    tailAt += win.length - keep;
-    tail = Buffer.from(win.subarray(win.length - keep));
+    this.tail = Buffer.from(win.subarray(Math.max(0, win.length - (XZ_FOOTER - 1))));
+    return undefined;
   }
-  return undefined;
 }
 
 export async function* unxz(source: InitrdSource, offset: number): Decoder {
-  const end = await xzStreamEnd(source, offset);
-  yield* sevenZip(source, offset, end ?? source.size, 'xz');
+  const end = yield* sevenZip(source, offset, 'xz', new XzEnd());
   return end === undefined ? { note: 'no xz stream footer found' } : { end };
 }
 
 /** Legacy .lzma ("LZMA alone") has no end marker the container can find: it runs to the file's end. */
 export async function* unlzma(source: InitrdSource, offset: number): Decoder {
-  yield* sevenZip(source, offset, source.size, 'lzma');
+  yield* sevenZip(source, offset, 'lzma');
   return {};
 }
 
@@ -234,47 +260,46 @@ const BZ_PATTERNS = Array.from({ length: 8 }, (_, s) => {
 });
 
 /**
- * Where the bzip2 stream at `offset` ends: just past the 48-bit end-of-stream marker (not
- * byte aligned), its 32-bit combined CRC and the padding to a byte.
+ * The end of a bzip2 stream is just past its 48-bit end-of-stream marker (not byte
+ * aligned), the 32-bit combined CRC and the padding to a byte. The marker is looked for
+ * from byte 4 on (after "BZh" and the level); 16 bytes are kept between chunks.
  */
-async function bzip2StreamEnd(source: InitrdSource, offset: number): Promise<number | undefined> {
-  let tail: Buffer = Buffer.alloc(0);
-  let tailAt = offset + 4;
-  for await (const chunk of sourceChunks(source, offset + 4)) {
-    const win = Buffer.concat([tail, chunk]);
+export class Bzip2End implements EndScanner {
+  private tail: Buffer = Buffer.alloc(0);
+  private skip = 4;
+
+  push(chunk: Uint8Array): number | undefined {
+    const win = Buffer.concat([this.tail, chunk]);
+    const from = Math.min(this.skip, win.length);
+    this.skip = Math.max(0, this.skip - chunk.length);
     let best: number | undefined;
     for (const p of BZ_PATTERNS) {
       // Byte 2 of the 7 is covered by the marker at every shift: find it natively first.
-      for (let i = win.indexOf(p.value[2]!, 2); i !== -1 && i + 5 <= win.length; i = win.indexOf(p.value[2]!, i + 1)) {
+      for (let i = win.indexOf(p.value[2]!, from + 2); i !== -1 && i + 5 <= win.length; i = win.indexOf(p.value[2]!, i + 1)) {
         const at = i - 2;
         if (best !== undefined && at >= best) break;
         let ok = true;
         for (let k = 0; k < 7 && ok; k++) {
-          const byte = at + k < win.length ? win[at + k]! : -1;
           if (p.mask[k] === 0) continue;
+          const byte = at + k < win.length ? win[at + k]! : -1;
           if (byte === -1 || (byte & p.mask[k]!) !== p.value[k]) ok = false;
         }
         if (ok) {
           // The marker starts `shift` bits into byte `at`: 48 bits, the 32-bit CRC, then padding.
-          const bitStart = 8 * at + p.shift;
-          const endBit = bitStart + 48 + 32;
-          const end = Math.ceil(endBit / 8);
+          const end = Math.ceil((8 * at + p.shift + 48 + 32) / 8);
           if (best === undefined || end < best) best = end;
           break;
         }
       }
     }
-    if (best !== undefined && best <= win.length) return tailAt + best;
-    const keep = Math.min(win.length, 16);
-    tailAt += win.length - keep;
-    tail = Buffer.from(win.subarray(win.length - keep));
+    if (best !== undefined && best <= win.length) return best - this.tail.length;
+    this.tail = Buffer.from(win.subarray(Math.max(0, win.length - 16)));
+    return undefined;
   }
-  return undefined;
 }
 
 export async function* bunzip2(source: InitrdSource, offset: number): Decoder {
-  const end = await bzip2StreamEnd(source, offset);
-  yield* sevenZip(source, offset, end ?? source.size, 'bzip2');
+  const end = yield* sevenZip(source, offset, 'bzip2', new Bzip2End());
   return end === undefined ? { note: 'no bzip2 end-of-stream marker found' } : { end };
 }
 

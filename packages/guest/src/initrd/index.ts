@@ -2,13 +2,11 @@ export { readInitrd, type ReadInitrdOptions } from './reader.js';
 export { sniffSegment, type Sniffed } from './magic.js';
 export { sourceFromBlockDevice, sourceFromBytes, type InitrdSource } from './source.js';
 export {
-  DEFAULT_LIMITS,
-  detectFlavour,
+  DEFAULT_INITRD_LIMITS,
   initScriptModules,
   listFileModules,
-  moduleName,
   modulesDepModules,
-  normaliseMemberName,
+  summariseInitrd,
   type InitrdArchive,
   type InitrdCompression,
   type InitrdContents,
@@ -20,4 +18,4 @@ export {
   type ModuleList,
   type ModuleListKind,
 } from './contents.js';
-export type { EntryType } from './cpio.js';
+export type { EntryType as InitrdEntryType } from './cpio.js';

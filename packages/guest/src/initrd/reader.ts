@@ -1,5 +1,5 @@
 import { ImageError } from '@amitrans/block';
-import { Collector, DEFAULT_LIMITS, type InitrdContents, type InitrdLimits } from './contents.js';
+import { Collector, DEFAULT_INITRD_LIMITS, type InitrdContents, type InitrdLimits } from './contents.js';
 import { cpioMagic, walkCpioArchive } from './cpio.js';
 import { sniffSegment, type Compressed } from './magic.js';
 import { bunzip2, gunzip, unlz4, unlzma, unxz, unzstd, type DecodeEnd, type Decoder } from './decoders.js';
@@ -28,7 +28,7 @@ export interface ReadInitrdOptions extends Partial<InitrdLimits> {}
  */
 export async function readInitrd(input: InitrdSource | Uint8Array, options: ReadInitrdOptions = {}): Promise<InitrdContents> {
   const source = input instanceof Uint8Array ? sourceFromBytes(input) : input;
-  const limits: InitrdLimits = { ...DEFAULT_LIMITS, ...options };
+  const limits: InitrdLimits = { ...DEFAULT_INITRD_LIMITS, ...options };
   const c = new Collector(limits);
   const budget = { remaining: limits.maxDecompressedBytes };
   let sawArchive = false;
