@@ -18,6 +18,7 @@ declare -A need=(
   [tar]=tar
   [cpio]=cpio
   [zstd]=zstd
+  [lz4]=lz4
   [dpkg-deb]=dpkg
   [depmod]=kmod
   [qemu-system-x86_64]=qemu-system-x86

@@ -1,8 +1,8 @@
 import type { ExtFs } from '@amitrans/extfs';
-import { readInitrd, type InitrdSummary } from '@amitrans/guest';
+import { readInitrd, summariseInitrd, type InitrdSummary } from '@amitrans/guest';
 
 /** Summarise an initrd inside a guest filesystem, reading it in bounded chunks through ExtFs. */
 export async function readInitrdSummary(ext: ExtFs, path: string, size: number): Promise<InitrdSummary> {
   const contents = await readInitrd({ size, read: (position, length) => ext.read(path, position, length) });
-  return { modules: contents.moduleNames, flavour: contents.flavour, warnings: contents.warnings };
+  return summariseInitrd(contents);
 }

@@ -13,4 +13,4 @@ export { detectCloudHooks, detectSelinux, detectImageId, RC_LOCAL_FILES, type Cl
 export { resolve, readText, exists, list, normalize, dirnameOf, type GuestFs, type GuestStat, type GuestFileType } from './fs.js';
 export { extGuestFs } from './extguest.js';
 export * from './translate/index.js';
-export { readInitrd, sourceFromBytes, sourceFromBlockDevice, type InitrdSource, type InitrdContents, type InitrdFlavour } from './initrd/index.js';
+export * from './initrd/index.js';
