@@ -17,7 +17,8 @@ export function transformInittab(text: string, from: readonly string[], to: stri
     const proc = f.slice(3).join(':');
     const dev = from.find((d) => new RegExp(`\\b${d}\\b`).test(proc));
     if (!dev || !/getty|login/.test(proc)) return;
-    const id = f[0] === dev || f[0]!.length > 4 || f[0] === 'co' || from.includes(f[0]!) ? idFor(to) : f[0]!;
+    // Ids named after a console (hvc0, co, T0, S0) follow it; other ids are kept.
+    const id = f[0] === dev || f[0]!.length > 4 || /^(co|T\d+|S\d+|hvc\d*|xvc\d*)$/.test(f[0]!) || from.includes(f[0]!) ? idFor(to) : f[0]!;
     const after = [id, f[1], f[2], proc.replace(new RegExp(`\\b${dev}\\b`, 'g'), to)].join(':');
     changes.push({ line: i, before: raw, after, why: `${dev} does not exist on the target; its console is ${to}` });
     lines[i] = after;
