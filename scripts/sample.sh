@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the bundled sample: build amitrans, build the sample AMI from Debian
-# tools, and run amitrans on it.
+# The main job on the bundled sample: build amitrans, build the sample PV AMI from Debian
+# packages (cached after the first run), inspect it, and translate it for KVM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-test-env.sh
@@ -8,5 +8,13 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 npx tsc -b
-bash scripts/make-sample.sh sample/ami.img >/dev/null
-node packages/cli/dist/main.js info sample/ami.img
+mkdir -p sample
+if [ ! -f sample/debian-ami.img ] || [ scripts/make-debian-ami.sh -nt sample/debian-ami.img ]; then
+  echo "== building the sample PV AMI from Debian packages (once)" >&2
+  bash scripts/make-debian-ami.sh sample/debian-ami.img >/dev/null
+fi
+amitrans() { node packages/cli/dist/main.js "$@"; }
+echo "== amitrans inspect sample/debian-ami.img"
+amitrans inspect sample/debian-ami.img | sed -n '1,/^Kernels$/p' | sed '$d'
+echo "== amitrans translate sample/debian-ami.img sample/debian-kvm.qcow2 --target kvm"
+amitrans translate sample/debian-ami.img sample/debian-kvm.qcow2 --target kvm
