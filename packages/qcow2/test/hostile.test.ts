@@ -1,8 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MemoryDevice, MemorySink, ImageError, view, type BlockDevice } from '@amitrans/block';
-import { prng } from '@amitrans/testkit';
+import { prng, outcome } from '@amitrans/testkit';
 import { parseHeader, qcow2Driver } from '../src/index.js';
-import { outcome } from './helpers.js';
 
 /** A 5 MiB disk with 4 KiB clusters: data, zero and hole clusters, several L2 tables. */
 function sourceDisk(): MemoryDevice {

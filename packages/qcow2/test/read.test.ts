@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileDevice, collectExtents } from '@amitrans/block';
-import { requireTools, run, tmpDir, writeSparseImage, type TmpDir } from '@amitrans/testkit';
+import { requireTools, run, tmpDir, writeSparseImage, type TmpDir, expectSameAsFile } from '@amitrans/testkit';
 import { qcow2Driver } from '../src/index.js';
-import { expectSameAsFile } from './helpers.js';
 
 let dir: TmpDir;
 const SIZE = 9 * 1024 * 1024 + 7 * 512;

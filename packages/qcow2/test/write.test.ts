@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileDevice, MemoryDevice, MemorySink, ZeroDevice } from '@amitrans/block';
-import { requireTools, run, sha256File, tmpDir, writeSparseImage, type SparseLayout, type TmpDir } from '@amitrans/testkit';
+import { requireTools, run, sha256File, tmpDir, writeSparseImage, type SparseLayout, type TmpDir, GuardedSource, expectSameAsFile, fileSink, outcome, streamSinkTo } from '@amitrans/testkit';
 import { qcow2Driver } from '../src/index.js';
-import { GuardedSource, expectSameAsFile, fileSink, outcome, streamSinkTo } from './helpers.js';
 
 let dir: TmpDir;
 // Not a multiple of 1 MiB (nor of the 64 KiB cluster).

@@ -162,3 +162,5 @@ export function debRoot(ctx: { skip: (note?: string) => void }, name: string): s
   return root;
 }
 export * from './fixtures.js';
+export * from './sources.js';
+export * from './guarded.js';

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { truncate } from 'node:fs/promises';
 import { FileDevice, FileSink, collectExtents } from '@amitrans/block';
-import { requireTools, run, sha256File, tmpDir, writeSparseImage, type TmpDir } from '@amitrans/testkit';
+import { requireTools, run, sha256File, tmpDir, writeSparseImage, type TmpDir, deviceHash, rawSource, uncoveredData, zeroTail } from '@amitrans/testkit';
 import { BLOCK_FREE, openVdi, parseBlockMap, parseVdiHeader, rtuuidToString, vdiDriver, type VdiWriteResult } from '../src/index.js';
-import { deviceHash, rawSource, uncoveredData, zeroTail } from './helpers.js';
 
 let dir: TmpDir;
 beforeAll(async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryDevice, MemorySink, collectExtents, type BlockDevice, type FormatDriver } from '@amitrans/block';
 import { vhdDriver } from '@amitrans/vhd';
 import { vdiDriver } from '../src/index.js';
-import { StrictSource, mappedDisk } from './helpers.js';
+import { StrictSource, mappedDisk } from '@amitrans/testkit';
 
 async function through(driver: FormatDriver, disk: BlockDevice, options: Record<string, string>): Promise<BlockDevice> {
   const sink = new MemorySink();

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PassThrough } from 'node:stream';
 import { MemoryDevice, MemorySink, StreamSink, collectExtents, extentTotals, type BlockDevice } from '@amitrans/block';
 import { openVdi, planVdiLayout, vdiDriver, writeVdi } from '../src/index.js';
-import { StrictSource, mappedDisk } from './helpers.js';
+import { StrictSource, mappedDisk } from '@amitrans/testkit';
 
 const MIB = 1024 * 1024;
 const REPRO = { uuid: '00112233-4455-6677-8899-aabbccddeeff' };

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { FileDevice, FileSink, collectExtents } from '@amitrans/block';
-import { requireTools, run, sha256File, tmpDir, writeSparseImage, type TmpDir } from '@amitrans/testkit';
+import { requireTools, run, sha256File, tmpDir, writeSparseImage, type TmpDir, deviceHash, rawSource, uncoveredData, zeroTail } from '@amitrans/testkit';
 import { geometryForSectors, geometrySectors, openVhd, parseFooter, serializeFooter, vhdDriver, type VhdWriteResult } from '../src/index.js';
-import { deviceHash, rawSource, uncoveredData, zeroTail } from './helpers.js';
 
 let dir: TmpDir;
 beforeAll(async () => {

@@ -1,8 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MemoryDevice, MemorySink, ImageError, view, type BlockDevice } from '@amitrans/block';
-import { prng } from '@amitrans/testkit';
+import { prng, outcome } from '@amitrans/testkit';
 import { parseHeader, vmdkDriver } from '../src/index.js';
-import { outcome } from './helpers.js';
 
 /** A 3 MiB disk: random grains, constant grains and holes. */
 function sourceDisk(): MemoryDevice {

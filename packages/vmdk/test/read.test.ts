@@ -3,9 +3,8 @@ import { dirname, join } from 'node:path';
 import { deflateRawSync, deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileDevice, MemoryDevice, collectExtents, view, type BlockDevice } from '@amitrans/block';
-import { requireTools, run, tmpDir, writeSparseImage, type TmpDir } from '@amitrans/testkit';
+import { requireTools, run, tmpDir, writeSparseImage, type TmpDir, expectSameAsFile, outcome, readAll } from '@amitrans/testkit';
 import { vmdkDriver } from '../src/index.js';
-import { expectSameAsFile, outcome, readAll } from './helpers.js';
 
 let dir: TmpDir;
 const SIZE = 40 * 1024 * 1024 + 9 * 512; // more than one grain table (32 MiB each)

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryDevice, MemorySink, collectExtents, type BlockDevice, type FormatDriver } from '@amitrans/block';
-import { tmpDir, writeSparseImage, type SparseLayout, type TmpDir } from '@amitrans/testkit';
+import { tmpDir, writeSparseImage, type SparseLayout, type TmpDir, GuardedSource, readAll } from '@amitrans/testkit';
 import { qcow2Driver } from '@amitrans/qcow2';
 import { vmdkDriver } from '../src/index.js';
-import { GuardedSource, readAll } from './helpers.js';
 
 let dir: TmpDir;
 beforeAll(async () => {

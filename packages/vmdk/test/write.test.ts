@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileDevice, MemorySink, ZeroDevice, view } from '@amitrans/block';
-import { requireTools, run, sha256File, tmpDir, writeSparseImage, type SparseLayout, type TmpDir } from '@amitrans/testkit';
+import { requireTools, run, sha256File, tmpDir, writeSparseImage, type SparseLayout, type TmpDir, GuardedSource, expectSameAsFile, fileSink, outcome, streamSinkTo } from '@amitrans/testkit';
 import { vmdkDriver } from '../src/index.js';
-import { GuardedSource, expectSameAsFile, fileSink, outcome, streamSinkTo } from './helpers.js';
 
 let dir: TmpDir;
 const SIZE = 37 * 1024 * 1024 + 13 * 512; // two grain tables, not a multiple of 1 MiB

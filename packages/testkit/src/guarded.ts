@@ -10,7 +10,7 @@ import {
   type Extent,
   type Range,
 } from '@amitrans/block';
-import type { SparseLayout } from '@amitrans/testkit';
+import type { SparseLayout } from './index.js';
 
 /**
  * A raw file whose allocation map is the layout writeSparseImage made: 'hole' runs are

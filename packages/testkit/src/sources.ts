@@ -1,5 +1,5 @@
 import { BaseDevice, FileDevice, MemoryDevice, ZeroDetectDevice, collectExtents, type BlockDevice, type Extent, type Range } from '@amitrans/block';
-import { prng } from '@amitrans/testkit';
+import { prng } from './index.js';
 import { createHash } from 'node:crypto';
 
 /**
