@@ -188,6 +188,37 @@ describe('translate for xenserver and eucalyptus keeps the partition-less filesy
   });
 });
 
+describe('a partitioned input gets only the guest edits', () => {
+  it('the partition table and other partitions stay; the root partition is edited; e2fsck clean', async (ctx) => {
+    requireTools(ctx, 'sfdisk', 'debugfs', 'e2fsck', 'dd');
+    const src = await fixture(ctx);
+    const { size } = await import('node:fs/promises').then((m) => m.stat(src));
+    const disk = dir.file('partitioned.img');
+    const start = 4096;
+    const sectors = size / 512;
+    const { sfdiskImage } = await import('@amitrans/testkit');
+    await sfdiskImage(disk, (start + sectors + 8192) * 512, `label: dos\nlabel-id: 0x0badcafe\nstart=2048, size=2048, type=82\nstart=${start}, size=${sectors}, type=83, bootable\n`);
+    await run('dd', [`if=${src}`, `of=${disk}`, 'bs=1M', `seek=${start * 512}`, 'oflag=seek_bytes', 'conv=notrunc,sparse', 'status=none']);
+    // Mark the swap partition's first bytes so we can see it is copied through.
+    const fh = await import('node:fs/promises').then((m) => m.open(disk, 'r+'));
+    await fh.write(Buffer.from('SWAP-PARTITION-CONTENT'), 0, 22, 2048 * 512);
+    await fh.close();
+    const out = dir.file('partitioned-out.raw');
+    const r = await cli('translate', disk, out, '-t', 'kvm', '-O', 'raw', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout) as TranslateResult;
+    expect(res.layout).toBe('partitioned');
+    expect((await run('sfdisk', ['--json', out])).stdout.replaceAll(out, 'X')).toBe((await run('sfdisk', ['--json', disk])).stdout.replaceAll(disk, 'X'));
+    expect((await readFile(out)).subarray(2048 * 512, 2048 * 512 + 22).toString()).toBe('SWAP-PARTITION-CONTENT');
+    const at = `${out}?offset=${start * 512}`;
+    await run('e2fsck', ['-fn', at]);
+    expect((await run('debugfs', ['-R', 'cat /etc/fstab', at])).stdout).toMatch(new RegExp(`^UUID=${UUID}\\s+/\\s`, 'm'));
+    expect((await run('debugfs', ['-R', 'cat /boot/grub/menu.lst', at])).stdout).toMatch(/^root \(hd0,1\)$/m);
+    // No GRUB is installed into a partitioned input's MBR: its boot code is what it was.
+    expect(Buffer.compare((await readFile(out)).subarray(0, 446), (await readFile(disk)).subarray(0, 446))).toBe(0);
+  }, 120_000);
+});
+
 describe('translate refuses and reports', () => {
   it('--dry-run reports the changes and writes nothing', async (ctx) => {
     const out = dir.file('dry.qcow2');
