@@ -21,3 +21,4 @@ export { asciiz, bytesEqual, isZero, setU64be, setU64le, u64be, u64le, view } fr
 export { FileSink, MemorySink, StreamSink, abortAllSinksSync, type Sink } from './sink.js';
 export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, WriteOptions, WriteResult } from './driver.js';
 export { MaskedDevice } from './masked.js';
+export { CachedDevice, type CachedDeviceOptions } from './cache.js';

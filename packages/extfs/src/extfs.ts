@@ -1,4 +1,4 @@
-import { CowOverlay, ImageError, type BlockDevice, type Range } from '@amitrans/block';
+import { CachedDevice, CowOverlay, ImageError, type BlockDevice, type Range } from '@amitrans/block';
 import { ExtFsError, pathError } from './errors.js';
 import { extType } from './facts.js';
 import { INCOMPAT } from './features.js';
@@ -79,13 +79,17 @@ class OverlayDisk implements Ext2fsDisk {
   lastError: unknown;
   recording: Range[] | undefined;
 
+  /** libext2fs reads block by block: a read cache turns thousands of small reads into a few large ones. */
+  private readonly cached: CachedDevice;
+
   constructor(device: BlockDevice) {
     this.device = device;
+    this.cached = new CachedDevice(device);
   }
 
   async read(buffer: Buffer, bufferOffset: number, length: number, position: number): Promise<void> {
     try {
-      await this.device.read(buffer.subarray(bufferOffset, bufferOffset + length), position);
+      await this.cached.read(buffer.subarray(bufferOffset, bufferOffset + length), position);
     } catch (err) {
       this.lastError = err;
       throw err;
@@ -94,7 +98,7 @@ class OverlayDisk implements Ext2fsDisk {
 
   async write(buffer: Buffer, bufferOffset: number, length: number, position: number): Promise<void> {
     try {
-      await this.device.write(buffer.subarray(bufferOffset, bufferOffset + length), position);
+      await this.cached.write(buffer.subarray(bufferOffset, bufferOffset + length), position);
     } catch (err) {
       this.lastError = err;
       throw err;

@@ -52,6 +52,24 @@ async function walkModules(fs: GuestFs, dir: string, warnings: string[]): Promis
   return found;
 }
 
+/**
+ * Module names of a kernel: from modules.dep when depmod made one (one file instead of a
+ * walk over thousands of .ko files), else by walking the tree.
+ */
+async function moduleSet(fs: GuestFs, dir: string, warnings: string[]): Promise<Set<string>> {
+  const dep = await readText(fs, `${dir}/modules.dep`, 16 * 1024 * 1024).catch(() => undefined);
+  if (dep && !dep.truncated && dep.text.trim()) {
+    const found = new Set<string>();
+    for (const line of dep.text.split('\n')) {
+      const colon = line.indexOf(':');
+      const m = colon > 0 ? moduleName(line.slice(0, colon)) : undefined;
+      if (m) found.add(m);
+    }
+    if (found.size > 0) return found;
+  }
+  return walkModules(fs, dir, warnings);
+}
+
 /** Pick the initrd for a version: names that contain it, the shortest wins (el5 vs el5xen), kdump excluded. */
 export function pickInitrd(bootFiles: readonly string[], version: string): string | undefined {
   const candidates = bootFiles.filter((n) =>
@@ -95,7 +113,7 @@ export async function scanKernels(fs: GuestFs): Promise<KernelScan> {
     const config = configText ? parseKconfig(configText.text) : undefined;
     if (configText) info.config = `/boot/config-${version}`;
     if (config) info.xenOnly = config.get('X86_XEN') === 'y' || config.get('X86_64_XEN') === 'y';
-    const modules = modulesDir ? await walkModules(fs, modulesDir, warnings) : new Set<string>();
+    const modules = modulesDir ? await moduleSet(fs, modulesDir, warnings) : new Set<string>();
     info.moduleCount = modules.size;
     const builtin = new Set<string>();
     const mb = modulesDir ? await readText(fs, `${modulesDir}/modules.builtin`, 4 * 1024 * 1024) : undefined;
