@@ -123,10 +123,15 @@ function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus)
   const rootEntry = r.fstab.find((e) => e.mountpoint === '/');
   if (rootEntry?.kind === 'device' && !rootEntry.spec.startsWith(`/dev/${prefix}`)) out.push(`fstab: root ${rootEntry.spec} is named for another hypervisor`);
   const boot = r.bootConfigs[0];
-  const entry = boot?.entries.find((e) => e.kernel?.endsWith(k.vmlinuz.replace(/^\/boot/, '')) ) ?? boot?.entries[boot.defaultIndex];
+  // The chosen kernel's own entry: kernel paths are as GRUB sees them, "/boot/vmlinuz-..."
+  // on a root filesystem, "/vmlinuz-..." on a separate /boot.
+  const own = boot ? boot.entries.findIndex((e) => e.kernel !== undefined && (e.kernel === k.vmlinuz || e.kernel === k.vmlinuz.replace(/^\/boot/, ''))) : -1;
+  const defaultIndex = boot && boot.entries[boot.defaultIndex] ? boot.defaultIndex : 0;
+  const entry = boot ? (boot.entries[own] ?? boot.entries[defaultIndex]) : undefined;
   if (!boot) out.push('bootloader config: none; write /boot/grub/menu.lst');
   else {
-    if (!entry || !entry.kernel || !k.vmlinuz.endsWith(entry.kernel.replace(/^\/boot/, ''))) out.push(`bootloader config: make ${k.version} the default entry`);
+    if (own < 0) out.push(`bootloader config: add an entry for ${k.version} and make it the default`);
+    else if (own !== defaultIndex) out.push(`bootloader config: make ${k.version} the default entry`);
     const wantConsole = target === 'xenserver' ? ['hvc0', 'xvc0'] : ['ttyS0'];
     if (entry && !entry.consoles.some((c) => wantConsole.some((w) => c.startsWith(w)))) out.push(`bootloader config: console=${wantConsole[0]}`);
     if ((target === 'kvm' || target === 'virtualbox') && entry?.root !== '(hd0,0)' && r.layout === 'bare-filesystem') out.push('bootloader config: root (hd0,0)');

@@ -162,3 +162,4 @@ export function debRoot(ctx: { skip: (note?: string) => void }, name: string): s
   return root;
 }
 export * from './fixtures.js';
+export * from './guests.js';
