@@ -101,7 +101,7 @@ export async function findGrubStages(fs: GuestFs): Promise<GrubStages | undefine
 
 export async function inspectGuest(fs: GuestFs, ctx: InspectContext): Promise<GuestReport> {
   const warnings: string[] = [];
-  const distro = await step(warnings, 'distribution', () => detectDistro(fs), { id: 'unknown', name: 'unknown', version: '', family: 'unknown', source: '' } as Distro);
+  const distro = await step(warnings, 'distribution', () => detectDistro(fs, warnings), { id: 'unknown', name: 'unknown', version: '', family: 'unknown', source: '' } as Distro);
   const { arch } = await step(warnings, 'architecture', () => detectArch(fs), { arch: 'unknown' as Arch, source: '' });
   const scan = await step(warnings, 'kernels', () => scanKernels(fs), { kernels: [], modulesWithoutKernel: [], warnings: [] });
   warnings.push(...scan.warnings);
@@ -158,10 +158,10 @@ export async function inspectGuest(fs: GuestFs, ctx: InspectContext): Promise<Gu
     bootConfigs,
     pvgrub,
     fstab: fstabText ? parseFstab(fstabText.text) : [],
-    consoles: await step(warnings, 'consoles', () => detectConsoles(fs), []),
-    modprobe: await step(warnings, 'modprobe', () => detectModprobeAliases(fs), []),
-    network: await step(warnings, 'network', () => detectNetwork(fs), { ifcfg: [], interfaces: [], persistentNetRules: [] }),
-    cloud: await step(warnings, 'cloud hooks', () => detectCloudHooks(fs), { metadataFetches: [], cloudInit: false, cloudInitState: false }),
+    consoles: await step(warnings, 'consoles', () => detectConsoles(fs, warnings), []),
+    modprobe: await step(warnings, 'modprobe', () => detectModprobeAliases(fs, warnings), []),
+    network: await step(warnings, 'network', () => detectNetwork(fs, warnings), { ifcfg: [], interfaces: [], persistentNetRules: [] }),
+    cloud: await step(warnings, 'cloud hooks', () => detectCloudHooks(fs, warnings), { metadataFetches: [], cloudInit: false, cloudInitState: false }),
     selinux: await step(warnings, 'selinux', () => detectSelinux(fs), { mode: 'absent' } as SelinuxConfig),
     verdicts: [],
     warnings,

@@ -1,5 +1,4 @@
-import { ImageError } from '@amitrans/block';
-import { list, readText, resolve, type GuestFs, type ReadTextResult } from './fs.js';
+import { list, readTextOrWarn, resolve, type GuestFs, type ReadTextResult } from './fs.js';
 import { DRIVER_NAMES, DRIVERS, moduleName, parseKconfig, type DriverName } from './kconfig.js';
 
 export type DriverStatus = 'builtin' | 'module' | 'absent' | 'unknown';
@@ -68,15 +67,9 @@ export function pickInitrd(bootFiles: readonly string[], version: string): strin
 
 /** A text file a kernel may have; a hostile one (a link loop) is a warning, not a lost kernel. */
 async function optionalText(fs: GuestFs, path: string, warnings: string[]): Promise<ReadTextResult | undefined> {
-  try {
-    const t = await readText(fs, path, TEXT_FILE_CAP);
-    if (t?.truncated) warnings.push(`${path}: larger than ${TEXT_FILE_CAP} bytes; only its start was read`);
-    return t;
-  } catch (err) {
-    if (!(err instanceof ImageError)) throw err;
-    warnings.push(err.message.startsWith(`${path}: `) ? err.message : `${path}: ${err.message}`);
-    return undefined;
-  }
+  const t = await readTextOrWarn(fs, path, warnings, TEXT_FILE_CAP);
+  if (t?.truncated) warnings.push(`${path}: larger than ${TEXT_FILE_CAP} bytes; only its start was read`);
+  return t;
 }
 
 const TEXT_FILE_CAP = 4 * 1024 * 1024;

@@ -142,7 +142,7 @@ function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus)
   else {
     if (own < 0) out.push(`bootloader config: add an entry for ${k.version} and make it the default`);
     else if (own !== defaultIndex) out.push(`bootloader config: make ${k.version} the default entry`);
-    const wantConsole = target === 'xenserver' ? ['hvc0', 'xvc0'] : ['ttyS0'];
+    const wantConsole = target === 'xenserver' ? (k.xenOnly ? ['xvc0', 'hvc0'] : ['hvc0', 'xvc0']) : ['ttyS0'];
     if (entry?.rootArg?.startsWith('/dev/') && !fits(entry.rootArg)) out.push(`bootloader config: root=${entry.rootArg} is named for another hypervisor`);
     if (entry && !entry.consoles.some((c) => wantConsole.some((w) => c.startsWith(w)))) out.push(`bootloader config: console=${wantConsole[0]}`);
     if ((target === 'kvm' || target === 'virtualbox') && entry?.root !== '(hd0,0)' && r.layout === 'bare-filesystem') out.push('bootloader config: root (hd0,0)');
