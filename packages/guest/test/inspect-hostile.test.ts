@@ -4,11 +4,11 @@
  * "../", a truncated gzip, a 100 MB menu.lst). Also unit cases on an in-memory guest.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BaseDevice, type BlockDevice, type Extent, type Range } from '@amitrans/block';
 import { inspectImage, readInitrdSummary, type ImageInspection } from '@amitrans/diskimg';
 import {
   amazonLinuxGuest,
   buildGuestImage,
+  CountingDevice,
   kernelConfig,
   packCpio,
   prng,
@@ -21,25 +21,6 @@ import { cli } from '../../cli/test/helpers.js';
 import { MemFs } from './memfs.js';
 
 type Ctx = { skip: (note?: string) => void };
-
-/** Counts what is read from the device under the guest filesystem. */
-class CountingDevice extends BaseDevice {
-  bytes = 0;
-  reads = 0;
-  readonly base: BlockDevice;
-  constructor(base: BlockDevice) {
-    super(base.size, false, 'counted device');
-    this.base = base;
-  }
-  protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
-    this.bytes += buffer.length;
-    this.reads++;
-    await this.base.read(buffer, position);
-  }
-  protected override _extents(range: Range): AsyncIterable<Extent> {
-    return this.base.extents(range);
-  }
-}
 
 const GiB = 1024 ** 3;
 let dir: TmpDir;

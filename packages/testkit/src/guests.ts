@@ -8,6 +8,7 @@
  */
 import { chmod, cp, mkdir, open, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { BaseDevice, type BlockDevice, type Extent, type Range } from '@amitrans/block';
 import { run } from './index.js';
 
 /** A cpio archive (newc, by `cpio -o -H newc -R 0:0`), gzip-compressed unless `gzip` is false. */
@@ -246,6 +247,28 @@ export async function buildGuestImage(spec: GuestSpec, out: string, o: ExtImageO
     }
   } finally {
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** A read-only pass-through device that counts the bytes read from it (inspection budgets). */
+export class CountingDevice extends BaseDevice {
+  bytes = 0;
+  reads = 0;
+  readonly base: BlockDevice;
+
+  constructor(base: BlockDevice) {
+    super(base.size, false, 'counted device');
+    this.base = base;
+  }
+
+  protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
+    this.bytes += buffer.length;
+    this.reads++;
+    await this.base.read(buffer, position);
+  }
+
+  protected override _extents(range: Range): AsyncIterable<Extent> {
+    return this.base.extents(range);
   }
 }
 
