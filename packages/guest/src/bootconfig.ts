@@ -58,7 +58,8 @@ export function parseGrubLegacy(file: string, text: string): BootConfig {
   lines.forEach((raw, i) => {
     const line = raw.replace(/#.*$/, '').trim();
     if (!line) return;
-    const m = /^(\S+)\s*=?\s*(.*)$/.exec(line);
+    // "timeout=5" and "timeout 5" are the same command (anaconda writes the first).
+    const m = /^([^\s=]+)\s*=?\s*(.*)$/.exec(line);
     if (!m) return;
     const key = m[1]!.toLowerCase();
     const rest = m[2]!;

@@ -1,4 +1,4 @@
-import { exists, readText, type GuestFs } from './fs.js';
+import { exists, readText, readTextOrWarn, type GuestFs } from './fs.js';
 import { parseKeyValues } from './distro.js';
 
 export interface CloudHooks {
@@ -11,11 +11,11 @@ export interface CloudHooks {
 
 export const RC_LOCAL_FILES = ['/etc/rc.local', '/etc/rc.d/rc.local'];
 
-export async function detectCloudHooks(fs: GuestFs): Promise<CloudHooks> {
+export async function detectCloudHooks(fs: GuestFs, warnings: string[] = []): Promise<CloudHooks> {
   const metadataFetches: CloudHooks['metadataFetches'] = [];
   const seen = new Set<string>();
   for (const file of RC_LOCAL_FILES) {
-    const t = await readText(fs, file);
+    const t = await readTextOrWarn(fs, file, warnings);
     if (!t || seen.has(t.path)) continue;
     seen.add(t.path);
     t.text.split('\n').forEach((text, line) => {

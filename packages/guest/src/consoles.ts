@@ -1,4 +1,4 @@
-import { list, readText, type GuestFs } from './fs.js';
+import { list, readTextOrWarn, type GuestFs } from './fs.js';
 
 export type ConsoleSource = 'inittab' | 'securetty' | 'systemd' | 'upstart';
 
@@ -13,9 +13,9 @@ export interface ConsoleEntry {
 const TTY = /\b(hvc\d+|xvc\d+|ttyS\d+|tty\d+|console)\b/;
 
 /** Login consoles the guest starts (inittab, systemd getty units, upstart jobs) and allows root on (securetty). */
-export async function detectConsoles(fs: GuestFs): Promise<ConsoleEntry[]> {
+export async function detectConsoles(fs: GuestFs, warnings: string[] = []): Promise<ConsoleEntry[]> {
   const out: ConsoleEntry[] = [];
-  const inittab = await readText(fs, '/etc/inittab');
+  const inittab = await readTextOrWarn(fs, '/etc/inittab', warnings);
   inittab?.text.split('\n').forEach((raw, line) => {
     const t = raw.trim();
     if (!t || t.startsWith('#')) return;
@@ -24,7 +24,7 @@ export async function detectConsoles(fs: GuestFs): Promise<ConsoleEntry[]> {
     const m = TTY.exec(f.slice(3).join(':'));
     if (m && /getty|agetty|mingetty|login/.test(f[3]!)) out.push({ device: m[1]!, source: 'inittab', file: '/etc/inittab', line });
   });
-  const securetty = await readText(fs, '/etc/securetty');
+  const securetty = await readTextOrWarn(fs, '/etc/securetty', warnings);
   securetty?.text.split('\n').forEach((raw, line) => {
     const t = raw.trim();
     if (t && !t.startsWith('#')) out.push({ device: t, source: 'securetty', file: '/etc/securetty', line });

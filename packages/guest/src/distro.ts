@@ -1,4 +1,4 @@
-import { readText, type GuestFs } from './fs.js';
+import { readTextOrWarn, type GuestFs } from './fs.js';
 
 export type Family = 'redhat' | 'debian' | 'suse' | 'amazon' | 'unknown';
 
@@ -58,8 +58,8 @@ const RELEASE_IDS: [RegExp, string][] = [
 ];
 
 /** Distribution, version and family, from the files distributions really ship. */
-export async function detectDistro(fs: GuestFs): Promise<Distro> {
-  const osr = await readText(fs, '/etc/os-release', 64 * 1024) ?? await readText(fs, '/usr/lib/os-release', 64 * 1024);
+export async function detectDistro(fs: GuestFs, warnings: string[] = []): Promise<Distro> {
+  const osr = await readTextOrWarn(fs, '/etc/os-release', warnings, 64 * 1024) ?? await readTextOrWarn(fs, '/usr/lib/os-release', warnings, 64 * 1024);
   if (osr) {
     const kv = parseKeyValues(osr.text);
     const id = (kv.get('ID') ?? '').toLowerCase();
@@ -74,20 +74,20 @@ export async function detectDistro(fs: GuestFs): Promise<Distro> {
     }
   }
   for (const file of ['/etc/system-release', '/etc/redhat-release', '/etc/centos-release']) {
-    const t = await readText(fs, file, 4096);
+    const t = await readTextOrWarn(fs, file, warnings, 4096);
     if (!t || !t.text.trim()) continue;
     const first = t.text.trim().split('\n')[0]!;
     const id = RELEASE_IDS.find(([re]) => re.test(first))?.[1] ?? 'redhat-based';
     const { name, version } = parseReleaseLine(first);
     return { id, name, version, family: id === 'amzn' ? 'amazon' : 'redhat', source: file };
   }
-  const lsb = await readText(fs, '/etc/lsb-release', 4096);
+  const lsb = await readTextOrWarn(fs, '/etc/lsb-release', warnings, 4096);
   if (lsb) {
     const kv = parseKeyValues(lsb.text);
     const id = (kv.get('DISTRIB_ID') ?? '').toLowerCase();
     if (id) return { id, name: kv.get('DISTRIB_ID')!, version: kv.get('DISTRIB_RELEASE') ?? '', family: familyOf(id), source: '/etc/lsb-release' };
   }
-  const deb = await readText(fs, '/etc/debian_version', 4096);
+  const deb = await readTextOrWarn(fs, '/etc/debian_version', warnings, 4096);
   if (deb) return { id: 'debian', name: 'Debian GNU/Linux', version: deb.text.trim(), family: 'debian', source: '/etc/debian_version' };
   return { id: 'unknown', name: 'unknown', version: '', family: 'unknown', source: '' };
 }

@@ -100,6 +100,20 @@ export async function readText(fs: GuestFs, path: string, cap = TEXT_CAP): Promi
   return { text: Buffer.from(bytes).toString('utf8'), truncated: r.stat.size > cap, path: r.path };
 }
 
+/**
+ * readText for inspection: a hostile file (a link loop, a damaged inode) becomes a warning
+ * and undefined, so one bad file costs its own facts, not its neighbours'.
+ */
+export async function readTextOrWarn(fs: GuestFs, path: string, warnings: string[], cap = TEXT_CAP): Promise<ReadTextResult | undefined> {
+  try {
+    return await readText(fs, path, cap);
+  } catch (err) {
+    if (!(err instanceof ImageError)) throw err;
+    warnings.push(err.message.startsWith(`${path}: `) ? err.message : `${path}: ${err.message}`);
+    return undefined;
+  }
+}
+
 export async function exists(fs: GuestFs, path: string): Promise<boolean> {
   try {
     return (await resolve(fs, path)) !== undefined;

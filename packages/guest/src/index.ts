@@ -1,4 +1,4 @@
-export { inspectGuest, findGrubStages, BOOT_CONFIG_FILES, type GuestReport, type KernelReport, type InspectContext, type InitrdSummary, type GrubStages } from './inspect.js';
+export { inspectGuest, findGrubStages, BOOT_CONFIG_FILES, MAX_INITRD_READ, type GuestReport, type KernelReport, type InspectContext, type InitrdSummary, type GrubStages } from './inspect.js';
 export { verdicts, verdictFor, compareVersions, TARGETS, TARGET_BUSES, type Target, type Verdict, type Bus } from './verdict.js';
 export { parseGrubLegacy, parseGrub2, defaultEntry, type BootConfig, type BootEntry } from './bootconfig.js';
 export { parseFstab, parseDiskDevice, type FstabEntry } from './fstab.js';

@@ -66,6 +66,13 @@ export interface InspectContext {
   readInitrd?: (path: string, size: number) => Promise<InitrdSummary>;
 }
 
+/**
+ * Initrds are read up to this size. GRUB legacy and the x86 boot protocol load an initrd
+ * below 2 GiB, real ones are tens of MiB; a larger file is hostile or broken and reading
+ * all of it (even holes) would only cost time.
+ */
+export const MAX_INITRD_READ = 256 * 1024 * 1024;
+
 export const BOOT_CONFIG_FILES = ['/boot/grub/menu.lst', '/boot/grub/grub.conf', '/boot/grub/grub.cfg', '/boot/grub2/grub.cfg'];
 const GRUB_STAGE_DIRS = ['/boot/grub', '/usr/lib/grub/x86_64-pc', '/usr/lib/grub/i386-pc', '/usr/share/grub/x86_64-redhat', '/usr/share/grub/i386-redhat', '/usr/share/grub/x86_64-pc', '/usr/share/grub/i386-pc'];
 
@@ -75,7 +82,7 @@ async function step<T>(warnings: string[], what: string, fn: () => Promise<T>, f
     return await fn();
   } catch (err) {
     if (!(err instanceof ImageError)) throw err;
-    warnings.push(`${what}: ${err.message}`);
+    warnings.push(err.message.startsWith(`${what}: `) ? err.message : `${what}: ${err.message}`);
     return fallback;
   }
 }
@@ -94,7 +101,7 @@ export async function findGrubStages(fs: GuestFs): Promise<GrubStages | undefine
 
 export async function inspectGuest(fs: GuestFs, ctx: InspectContext): Promise<GuestReport> {
   const warnings: string[] = [];
-  const distro = await step(warnings, 'distribution', () => detectDistro(fs), { id: 'unknown', name: 'unknown', version: '', family: 'unknown', source: '' } as Distro);
+  const distro = await step(warnings, 'distribution', () => detectDistro(fs, warnings), { id: 'unknown', name: 'unknown', version: '', family: 'unknown', source: '' } as Distro);
   const { arch } = await step(warnings, 'architecture', () => detectArch(fs), { arch: 'unknown' as Arch, source: '' });
   const scan = await step(warnings, 'kernels', () => scanKernels(fs), { kernels: [], modulesWithoutKernel: [], warnings: [] });
   warnings.push(...scan.warnings);
@@ -124,7 +131,8 @@ export async function inspectGuest(fs: GuestFs, ctx: InspectContext): Promise<Gu
       const r = await resolve(fs, initrd).catch(() => undefined);
       if (r?.stat.type === 'file') {
         try {
-          const summary = await ctx.readInitrd(r.path, r.stat.size);
+          if (r.stat.size > MAX_INITRD_READ) warnings.push(`${initrd}: ${r.stat.size} bytes, larger than any initrd a boot loader loads; only its first ${MAX_INITRD_READ} bytes were read`);
+          const summary = await ctx.readInitrd(r.path, Math.min(r.stat.size, MAX_INITRD_READ));
           rep.initrdFlavour = summary.flavour;
           rep.initrdModules = summary.modules;
           rep.initrdDrivers = DRIVER_NAMES.filter((d) => DRIVERS[d].modules.some((m) => summary.modules.includes(m)));
@@ -138,7 +146,9 @@ export async function inspectGuest(fs: GuestFs, ctx: InspectContext): Promise<Gu
     kernels.push(rep);
   }
 
+  const fstabWarnings = warnings.length;
   const fstabText = await step(warnings, '/etc/fstab', () => readText(fs, '/etc/fstab'), undefined);
+  const fstabFailed = warnings.length > fstabWarnings;
   const report: GuestReport = {
     layout: ctx.layout,
     distro,
@@ -148,10 +158,10 @@ export async function inspectGuest(fs: GuestFs, ctx: InspectContext): Promise<Gu
     bootConfigs,
     pvgrub,
     fstab: fstabText ? parseFstab(fstabText.text) : [],
-    consoles: await step(warnings, 'consoles', () => detectConsoles(fs), []),
-    modprobe: await step(warnings, 'modprobe', () => detectModprobeAliases(fs), []),
-    network: await step(warnings, 'network', () => detectNetwork(fs), { ifcfg: [], interfaces: [], persistentNetRules: [] }),
-    cloud: await step(warnings, 'cloud hooks', () => detectCloudHooks(fs), { metadataFetches: [], cloudInit: false, cloudInitState: false }),
+    consoles: await step(warnings, 'consoles', () => detectConsoles(fs, warnings), []),
+    modprobe: await step(warnings, 'modprobe', () => detectModprobeAliases(fs, warnings), []),
+    network: await step(warnings, 'network', () => detectNetwork(fs, warnings), { ifcfg: [], interfaces: [], persistentNetRules: [] }),
+    cloud: await step(warnings, 'cloud hooks', () => detectCloudHooks(fs, warnings), { metadataFetches: [], cloudInit: false, cloudInitState: false }),
     selinux: await step(warnings, 'selinux', () => detectSelinux(fs), { mode: 'absent' } as SelinuxConfig),
     verdicts: [],
     warnings,
@@ -161,7 +171,8 @@ export async function inspectGuest(fs: GuestFs, ctx: InspectContext): Promise<Gu
   if (imageId) report.imageId = imageId;
   const stages = await step(warnings, 'grub stages', () => findGrubStages(fs), undefined);
   if (stages) report.grubStages = stages;
-  if (!fstabText) warnings.push('/etc/fstab: missing');
+  if (!fstabText && !fstabFailed) warnings.push('/etc/fstab: missing');
+  if (fstabText?.truncated) warnings.push('/etc/fstab: larger than 1 MiB; only its start was read');
   report.verdicts = verdicts(report);
   return report;
 }

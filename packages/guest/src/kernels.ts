@@ -1,4 +1,4 @@
-import { list, readText, resolve, type GuestFs } from './fs.js';
+import { list, readTextOrWarn, resolve, type GuestFs, type ReadTextResult } from './fs.js';
 import { DRIVER_NAMES, DRIVERS, moduleName, parseKconfig, type DriverName } from './kconfig.js';
 
 export type DriverStatus = 'builtin' | 'module' | 'absent' | 'unknown';
@@ -40,13 +40,16 @@ async function walkModules(fs: GuestFs, dir: string, warnings: string[]): Promis
         warnings.push(`${dir}: more than ${MAX_MODULE_ENTRIES} entries; module list cut short`);
         return found;
       }
+      // A name ending in .ko* or .o is a module file: stat-ing each of a few thousand
+      // modules would cost a path lookup apiece; only the other names may be directories.
+      const m = moduleName(name);
+      if (m) {
+        found.add(m);
+        continue;
+      }
       const path = `${d}/${name}`;
       const st = await fs.lstat(path);
       if (st?.type === 'dir') stack.push([path, depth + 1]);
-      else if (st?.type === 'file') {
-        const m = moduleName(name);
-        if (m) found.add(m);
-      }
     }
   }
   return found;
@@ -80,6 +83,15 @@ export function pickInitrd(bootFiles: readonly string[], version: string): strin
   return candidates.sort((a, b) => a.length - b.length || a.localeCompare(b))[0];
 }
 
+/** A text file a kernel may have; a hostile one (a link loop) is a warning, not a lost kernel. */
+async function optionalText(fs: GuestFs, path: string, warnings: string[]): Promise<ReadTextResult | undefined> {
+  const t = await readTextOrWarn(fs, path, warnings, TEXT_FILE_CAP);
+  if (t?.truncated) warnings.push(`${path}: larger than ${TEXT_FILE_CAP} bytes; only its start was read`);
+  return t;
+}
+
+const TEXT_FILE_CAP = 4 * 1024 * 1024;
+
 export async function scanKernels(fs: GuestFs): Promise<KernelScan> {
   const warnings: string[] = [];
   const bootFiles = await list(fs, '/boot');
@@ -109,14 +121,14 @@ export async function scanKernels(fs: GuestFs): Promise<KernelScan> {
     if (modulesDir) info.modulesDir = modulesDir;
     const initrd = pickInitrd(bootFiles, version);
     if (initrd) info.initrd = `/boot/${initrd}`;
-    const configText = await readText(fs, `/boot/config-${version}`, 4 * 1024 * 1024);
+    const configText = await optionalText(fs, `/boot/config-${version}`, warnings);
     const config = configText ? parseKconfig(configText.text) : undefined;
     if (configText) info.config = `/boot/config-${version}`;
     if (config) info.xenOnly = config.get('X86_XEN') === 'y' || config.get('X86_64_XEN') === 'y';
     const modules = modulesDir ? await moduleSet(fs, modulesDir, warnings) : new Set<string>();
     info.moduleCount = modules.size;
     const builtin = new Set<string>();
-    const mb = modulesDir ? await readText(fs, `${modulesDir}/modules.builtin`, 4 * 1024 * 1024) : undefined;
+    const mb = modulesDir ? await optionalText(fs, `${modulesDir}/modules.builtin`, warnings) : undefined;
     for (const l of mb?.text.split('\n') ?? []) {
       const n = moduleName(l.trim());
       if (n) builtin.add(n);

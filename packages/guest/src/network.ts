@@ -1,4 +1,4 @@
-import { exists, list, readText, type GuestFs } from './fs.js';
+import { exists, list, readTextOrWarn, type GuestFs } from './fs.js';
 import { parseKeyValues } from './distro.js';
 
 export interface IfcfgFile {
@@ -16,12 +16,12 @@ export interface NetworkConfig {
   persistentNetRules: string[];
 }
 
-export async function detectNetwork(fs: GuestFs): Promise<NetworkConfig> {
+export async function detectNetwork(fs: GuestFs, warnings: string[] = []): Promise<NetworkConfig> {
   const ifcfg: IfcfgFile[] = [];
   for (const name of await list(fs, '/etc/sysconfig/network-scripts')) {
     if (!name.startsWith('ifcfg-') || name === 'ifcfg-lo') continue;
     const file = `/etc/sysconfig/network-scripts/${name}`;
-    const t = await readText(fs, file, 64 * 1024);
+    const t = await readTextOrWarn(fs, file, warnings, 64 * 1024);
     if (!t) continue;
     const kv = parseKeyValues(t.text);
     const f: IfcfgFile = { file, device: kv.get('DEVICE') ?? name.slice(6), bootproto: kv.get('BOOTPROTO') ?? '' };
@@ -29,7 +29,7 @@ export async function detectNetwork(fs: GuestFs): Promise<NetworkConfig> {
     ifcfg.push(f);
   }
   const interfaces: string[] = [];
-  const ifs = await readText(fs, '/etc/network/interfaces', 256 * 1024);
+  const ifs = await readTextOrWarn(fs, '/etc/network/interfaces', warnings, 256 * 1024);
   for (const raw of ifs?.text.split('\n') ?? []) {
     const m = /^\s*iface\s+(.+)$/.exec(raw);
     if (m) interfaces.push(m[1]!.trim());

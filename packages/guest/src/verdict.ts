@@ -1,5 +1,6 @@
 import type { GuestReport, KernelReport } from './inspect.js';
 import type { DriverName } from './kconfig.js';
+import { parseDiskDevice } from './fstab.js';
 
 export const TARGETS = ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'] as const;
 export type Target = (typeof TARGETS)[number];
@@ -120,14 +121,29 @@ const DEVICE_PREFIX: Record<Bus, string> = { virtio: 'vd', scsi: 'sd', sata: 'sd
 function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus): string[] {
   const out: string[] = [];
   const prefix = target === 'eucalyptus' ? 'sd' : DEVICE_PREFIX[bus];
+  // A bare filesystem is the whole xvda on XenServer, and partition 1 of the disk built
+  // (or of Eucalyptus' VBR disk) elsewhere; a partitioned image keeps its partition numbers.
+  const fits = (spec: string): boolean => {
+    const d = parseDiskDevice(spec);
+    if (!d) return !/^\/dev\/(xvd|sd|vd|hd)/.test(spec);
+    if (d.prefix !== prefix) return false;
+    if (r.layout !== 'bare-filesystem') return true;
+    return target === 'xenserver' ? d.partition === undefined : d.partition === 1;
+  };
   const rootEntry = r.fstab.find((e) => e.mountpoint === '/');
-  if (rootEntry?.kind === 'device' && !rootEntry.spec.startsWith(`/dev/${prefix}`)) out.push(`fstab: root ${rootEntry.spec} is named for another hypervisor`);
+  if (rootEntry?.kind === 'device' && !fits(rootEntry.spec)) out.push(`fstab: root ${rootEntry.spec} is named for another hypervisor`);
   const boot = r.bootConfigs[0];
-  const entry = boot?.entries.find((e) => e.kernel?.endsWith(k.vmlinuz.replace(/^\/boot/, '')) ) ?? boot?.entries[boot.defaultIndex];
+  // The chosen kernel's own entry: kernel paths are as GRUB sees them, "/boot/vmlinuz-..."
+  // on a root filesystem, "/vmlinuz-..." on a separate /boot.
+  const own = boot ? boot.entries.findIndex((e) => e.kernel !== undefined && (e.kernel === k.vmlinuz || e.kernel === k.vmlinuz.replace(/^\/boot/, ''))) : -1;
+  const defaultIndex = boot && boot.entries[boot.defaultIndex] ? boot.defaultIndex : 0;
+  const entry = boot ? (boot.entries[own] ?? boot.entries[defaultIndex]) : undefined;
   if (!boot) out.push('bootloader config: none; write /boot/grub/menu.lst');
   else {
-    if (!entry || !entry.kernel || !k.vmlinuz.endsWith(entry.kernel.replace(/^\/boot/, ''))) out.push(`bootloader config: make ${k.version} the default entry`);
-    const wantConsole = target === 'xenserver' ? ['hvc0', 'xvc0'] : ['ttyS0'];
+    if (own < 0) out.push(`bootloader config: add an entry for ${k.version} and make it the default`);
+    else if (own !== defaultIndex) out.push(`bootloader config: make ${k.version} the default entry`);
+    const wantConsole = target === 'xenserver' ? (k.xenOnly ? ['xvc0', 'hvc0'] : ['hvc0', 'xvc0']) : ['ttyS0'];
+    if (entry?.rootArg?.startsWith('/dev/') && !fits(entry.rootArg)) out.push(`bootloader config: root=${entry.rootArg} is named for another hypervisor`);
     if (entry && !entry.consoles.some((c) => wantConsole.some((w) => c.startsWith(w)))) out.push(`bootloader config: console=${wantConsole[0]}`);
     if ((target === 'kvm' || target === 'virtualbox') && entry?.root !== '(hd0,0)' && r.layout === 'bare-filesystem') out.push('bootloader config: root (hd0,0)');
   }

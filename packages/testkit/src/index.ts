@@ -164,3 +164,4 @@ export function debRoot(ctx: { skip: (note?: string) => void }, name: string): s
 export * from './fixtures.js';
 export * from './sources.js';
 export * from './guarded.js';
+export * from './guests.js';
