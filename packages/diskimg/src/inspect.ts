@@ -65,66 +65,6 @@ export interface ImageInspection {
   report: GuestReport;
 }
 
-/**
- * A read-only page cache in front of the filesystem's device for inspection. libext2fs
- * re-reads the same directory and inode-table blocks for every path it looks up (it has no
- * cache of its own here), and inspection looks up thousands of paths under /lib/modules:
- * without this, a kernel's module tree costs tens of MiB of small reads.
- */
-class PageCache extends BaseDevice {
-  static readonly PAGE = 32 * 1024;
-  /** Reads at least this long (file data of an initrd) go straight to the device. */
-  static readonly BYPASS = 256 * 1024;
-  readonly base: BlockDevice;
-  private readonly pages = new Map<number, Uint8Array>();
-  private readonly maxPages: number;
-
-  constructor(base: BlockDevice, maxBytes = 32 * 1024 * 1024) {
-    super(base.size, false, 'filesystem');
-    this.base = base;
-    this.maxPages = Math.max(1, Math.floor(maxBytes / PageCache.PAGE));
-  }
-
-  protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
-    if (buffer.length >= PageCache.BYPASS) return this.base.read(buffer, position);
-    let done = 0;
-    while (done < buffer.length) {
-      const at = position + done;
-      const index = Math.floor(at / PageCache.PAGE);
-      const page = await this.page(index);
-      const from = at - index * PageCache.PAGE;
-      const n = Math.min(page.length - from, buffer.length - done);
-      buffer.set(page.subarray(from, from + n), done);
-      done += n;
-    }
-  }
-
-  private async page(index: number): Promise<Uint8Array> {
-    const hit = this.pages.get(index);
-    if (hit) {
-      // Most recently used last: Map keeps insertion order.
-      this.pages.delete(index);
-      this.pages.set(index, hit);
-      return hit;
-    }
-    const start = index * PageCache.PAGE;
-    const page = new Uint8Array(Math.min(PageCache.PAGE, this.size - start));
-    await this.base.read(page, start);
-    this.pages.set(index, page);
-    if (this.pages.size > this.maxPages) this.pages.delete(this.pages.keys().next().value!);
-    return page;
-  }
-
-  protected override _extents(range: Range): AsyncIterable<Extent> {
-    return this.base.extents(range);
-  }
-
-  protected override async _close(): Promise<void> {
-    // The base belongs to the opened image, which closes it.
-    this.pages.clear();
-  }
-}
-
 export interface InspectOptions {
   /** Inspect this partition (1-based) instead of finding the root. */
   partition?: number;
@@ -142,7 +82,8 @@ export async function inspectImage(path: string, options: InspectOptions = {}): 
       throw err instanceof ImageError ? err.inFile(path) : err;
     });
     const device = options.wrapDevice ? options.wrapDevice(root.device) : root.device;
-    const ext = await ExtFs.open(new PageCache(device));
+    // ExtFs keeps its own read cache (libext2fs re-reads the same blocks for every lookup).
+    const ext = await ExtFs.open(device);
     try {
       const readInitrd = options.readInitrd ?? readInitrdSummary;
       const report = await inspectGuest(extGuestFs(ext), {

@@ -60,7 +60,7 @@ async function walkModules(fs: GuestFs, dir: string, warnings: string[]): Promis
  * walk over thousands of .ko files), else by walking the tree.
  */
 async function moduleSet(fs: GuestFs, dir: string, warnings: string[]): Promise<Set<string>> {
-  const dep = await readText(fs, `${dir}/modules.dep`, 16 * 1024 * 1024).catch(() => undefined);
+  const dep = await readTextOrWarn(fs, `${dir}/modules.dep`, warnings, 16 * 1024 * 1024);
   if (dep && !dep.truncated && dep.text.trim()) {
     const found = new Set<string>();
     for (const line of dep.text.split('\n')) {
