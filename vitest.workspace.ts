@@ -11,6 +11,7 @@ export const projects = [
   'vmdk',
   'qcow2',
   'grub',
+  'ova',
   'guest',
   'diskimg',
   'cli',

@@ -1,0 +1,64 @@
+import { ImageError, SliceDevice, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
+import { openOva, type OpenOvaOptions, type OvaArchive } from './reader.js';
+import { parseTarHeader } from './tar.js';
+import { OVA_WRITE_OPTIONS, ovaSettings, writeOva } from './writer.js';
+
+/** A tar whose first member is an .ovf descriptor (the OVF spec puts it first). */
+function probe(input: ProbeInput): ProbeResult | undefined {
+  if (input.head.length < 512) return undefined;
+  try {
+    const h = parseTarHeader(input.head.subarray(0, 512));
+    if (!h.name.toLowerCase().endsWith('.ovf')) return undefined;
+    return { format: 'ova', subformat: 'OVF' };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The first disk of an appliance; closing it closes every disk the archive opened. */
+class ApplianceDisk extends SliceDevice {
+  readonly archive: OvaArchive;
+
+  constructor(archive: OvaArchive, first: BlockDevice) {
+    super(first, 0, first.size, { writable: false, name: `OVA disk ${archive.disks[0]!.href}` });
+    this.archive = archive;
+  }
+
+  protected override async _close(): Promise<void> {
+    await this.archive.close();
+  }
+}
+
+/** Open the first disk of an OVA as a block device (what `convert` and `inspect` read). */
+export async function openOvaDisk(container: BlockDevice, options: OpenOvaOptions = {}): Promise<ApplianceDisk> {
+  const archive = await openOva(container, options);
+  if (archive.disks.length === 0) {
+    await archive.close();
+    throw new ImageError('E_UNSUPPORTED', 'the appliance has no disk image', { structure: 'OVF descriptor' });
+  }
+  return new ApplianceDisk(archive, archive.disks[0]!.device);
+}
+
+/** OVA appliance: OVF descriptor, streamOptimized VMDK and manifest in a USTAR archive. */
+export const ovaDriver: FormatDriver = {
+  name: 'ova',
+  description: 'OVA appliance (OVF 1.0/2.0 in a tar, streamOptimized VMDK disks, manifest)',
+  probe,
+  async open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {
+    try {
+      return await openOvaDisk(container);
+    } catch (err) {
+      throw context?.file !== undefined && err instanceof ImageError ? err.inFile(context.file) : err;
+    }
+  },
+  write: writeOva,
+  canStream(options?: Readonly<Record<string, string>>): boolean {
+    try {
+      ovaSettings(options);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  writeOptions: OVA_WRITE_OPTIONS,
+};
