@@ -76,15 +76,21 @@ export async function readTarEntries(container: BlockDevice): Promise<TarEntry[]
     if (isZeroBlock(block)) {
       // End of archive: two zero blocks, or one at the very end of a file. A lone zero
       // block followed by more data is the tail of a member that overran its entry.
-      if (pos + 2 * BLOCK > container.size || isZeroBlock(await readAt(container, pos + BLOCK, BLOCK))) break;
-      throw overrun(previous, pos, 'a lone zero block is followed by more data');
+      if (pos + 2 * BLOCK <= container.size && !isZeroBlock(await readAt(container, pos + BLOCK, BLOCK))) {
+        throw overrun(previous, pos, 'a lone zero block is followed by more data');
+      }
+      // Only zeros may follow (tar pads to its record size). Data there is the rest of a
+      // member that overran its entry, seen through zero blocks inside it.
+      const junk = await firstNonZero(container, pos);
+      if (junk !== undefined) throw overrun(previous, pos, `data at byte ${junk} after the end-of-archive blocks`);
+      break;
     }
     if (++count > MAX_ENTRIES) throw new ImageError('E_TOO_LARGE', `more than ${MAX_ENTRIES} tar headers`, { structure: 'tar header', offset: pos });
     let h;
     try {
       h = parseTarHeader(block, pos);
     } catch (err) {
-      if (err instanceof ImageError && previous && (err.code === 'E_BAD_CHECKSUM' || err.code === 'E_CORRUPT')) {
+      if (err instanceof ImageError && previous) {
         throw overrun(previous, pos, err.detail);
       }
       throw err;
@@ -130,6 +136,18 @@ export async function readTarEntries(container: BlockDevice): Promise<TarEntry[]
     pos = dataOffset + size + padding(size);
   }
   return entries;
+}
+
+/** Offset of the first non-zero byte from `from` to the end, read in 1 MiB chunks. */
+async function firstNonZero(container: BlockDevice, from: number): Promise<number | undefined> {
+  const chunk = new Uint8Array(1024 * 1024);
+  for (let at = from; at < container.size; at += chunk.length) {
+    const part = chunk.subarray(0, Math.min(chunk.length, container.size - at));
+    await container.read(part, at);
+    const i = part.findIndex((b) => b !== 0);
+    if (i >= 0) return at + i;
+  }
+  return undefined;
 }
 
 function overrun(previous: TarEntry | undefined, pos: number, why: string): OvaError {

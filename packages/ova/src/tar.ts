@@ -82,10 +82,11 @@ export function isZeroBlock(block: Uint8Array): boolean {
 /** Parse one 512-byte header block found at `offset` of the archive. */
 export function parseTarHeader(block: Uint8Array, offset = 0): TarHeader {
   if (block.length < BLOCK) throw new ImageError('E_TRUNCATED', `a header needs ${BLOCK} bytes, ${block.length} left`, { structure: STRUCT, offset });
-  const stored = parseNumber(block, 148, 8, 'checksum', offset);
+  const digits = Buffer.from(block.subarray(148, 156)).toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  const stored = /^[0-7]{1,7}$/.test(digits) ? parseInt(digits, 8) : -1;
   const sums = headerChecksums(block);
   if (stored !== sums.unsigned && stored !== sums.signed) {
-    throw new ImageError('E_BAD_CHECKSUM', `header checksum ${stored} does not match the header (${sums.unsigned})`, { structure: STRUCT, offset });
+    throw new ImageError('E_BAD_CHECKSUM', `header checksum ${JSON.stringify(digits.slice(0, 8))} does not match the header (${sums.unsigned})`, { structure: STRUCT, offset });
   }
   const magicText = Buffer.from(block.subarray(257, 265)).toString('latin1');
   const magic = magicText.startsWith('ustar\0') ? 'ustar' : magicText === 'ustar  \0' ? 'gnu' : 'v7';
