@@ -185,7 +185,8 @@ describe('options', () => {
   });
 
   it('refuses unknown or bad options before writing', async () => {
-    for (const o of [{ nic: 'rtl8139' }, { controller: 'scsi' }, { ovf_version: '0.9' }, { cpus: '0' }, { bogus: '1' }, { uuid: 'x' }]) {
+    const bad: Record<string, string>[] = [{ nic: 'rtl8139' }, { controller: 'scsi' }, { ovf_version: '0.9' }, { cpus: '0' }, { bogus: '1' }, { uuid: 'x' }];
+    for (const o of bad) {
       await expect(makeOva(raw, dir.file('bad.ova'), o)).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
     }
     expect((await readdir(dir.path)).filter((f) => f.includes('bad.ova'))).toEqual([]);
