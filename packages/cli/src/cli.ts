@@ -1,5 +1,6 @@
 import yargs from 'yargs';
 import { ImageError } from '@amitrans/block';
+import { applianceFlags } from './commands/appliance.js';
 import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -45,11 +46,11 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
       'convert <input> <output>',
       'Convert an image to another container format (qemu-img convert conventions); output - is stdout',
       (y) =>
-        y
-          .positional('input', { type: 'string', demandOption: true, describe: 'image to read (any container, or gzip/bzip2/xz)' })
+        applianceFlags(y)
+          .positional('input', { type: 'string', demandOption: true, describe: 'image to read (any container, an OVA, or gzip/bzip2/xz)' })
           .positional('output', { type: 'string', demandOption: true, describe: 'file to write, or - for stdout' })
-          .option('O', { alias: 'format', type: 'string', describe: 'output format: raw, vhd, vdi, vmdk, qcow2 (default: from the output name, else raw)' })
-          .option('o', { alias: 'options', type: 'string', array: true, default: [] as string[], describe: 'format options key=value[,key=value...], e.g. subformat=fixed' })
+          .option('O', { alias: 'format', type: 'string', describe: 'output format: raw, vhd, vdi, vmdk, qcow2, ova (default: from the output name, else raw)' })
+          .option('o', { alias: 'options', type: 'string', array: true, default: [] as string[], describe: 'format options key=value[,key=value...], e.g. subformat=fixed; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' })
           .option('p', { alias: 'progress', type: 'boolean', default: false, describe: 'show progress even when stderr is not a terminal' })
           .option('sha256', { type: 'boolean', default: false, describe: 'print the sha256 of the output' })
           .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary at the end' }),
@@ -60,6 +61,7 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
           output: argv.output === '' ? '-' : argv.output,
           format: argv.O,
           options: argv.o,
+          appliance: { name: argv.name, cpus: argv.cpus, memory: argv.memory, nic: argv.nic, controller: argv.controller, ovfVersion: argv['ovf-version'] },
           json: argv.json,
           sha256: argv.sha256,
           progress: argv.p,
@@ -70,12 +72,12 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
       'translate <input> <output>',
       'Translate an AMI for kvm, virtualbox, xenserver or eucalyptus: guest edits, a bootable disk, any container',
       (y) =>
-        y
+        applianceFlags(y)
           .positional('input', { type: 'string', demandOption: true, describe: 'the AMI: a bare root filesystem or a partitioned disk, any container' })
           .positional('output', { type: 'string', demandOption: true, describe: 'file to write, or - for stdout' })
           .option('target', { alias: 't', choices: ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'] as const, demandOption: true, describe: 'where the image will boot' })
-          .option('O', { alias: 'format', type: 'string', describe: 'output format: raw, qcow2, vmdk, vhd, vdi (default: from the output name)' })
-          .option('o', { alias: 'options', type: 'string', array: true, default: [] as string[], describe: 'output format options key=value[,...]' })
+          .option('O', { alias: 'format', type: 'string', describe: 'output format: raw, qcow2, vmdk, vhd, vdi, ova (default: from the output name)' })
+          .option('o', { alias: 'options', type: 'string', array: true, default: [] as string[], describe: 'output format options key=value[,...]; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' })
           .option('bus', { choices: ['virtio', 'scsi', 'ide', 'sata'] as const, describe: 'disk bus on the target (default: the best the kernel can drive)' })
           .option('root-by', { choices: ['uuid', 'label', 'device'] as const, describe: 'how fstab and root= name the root filesystem (default uuid)' })
           .option('only', { type: 'string', array: true, default: [] as string[], describe: 'run only these steps' })
@@ -116,6 +118,7 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
           noClean: argv['no-clean'],
           imageId: argv['image-id'],
           partition: argv.partition,
+          appliance: { name: argv.name, cpus: argv.cpus, memory: argv.memory, nic: argv.nic, controller: argv.controller, ovfVersion: argv['ovf-version'] },
           json: argv.json,
           sha256: argv.sha256,
           progress: argv.p,

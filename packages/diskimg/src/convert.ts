@@ -9,6 +9,7 @@ import {
   type FormatDriver,
   type Sink,
 } from '@amitrans/block';
+import { CompressingSink, checkCompressible, planOutput } from './compress-output.js';
 import { drivers } from './drivers.js';
 import { openImage } from './open.js';
 import { rawDriver } from './raw.js';
@@ -31,7 +32,7 @@ export function writerByName(name: string): FormatDriver {
 /** The output format a file name suggests, as qemu-img users name files; raw otherwise. */
 export function formatFromName(path: string): string {
   const ext = extname(path).toLowerCase().replace(/^\./, '');
-  const known: Record<string, string> = { qcow2: 'qcow2', qcow: 'qcow2', vhd: 'vhd', vpc: 'vhd', vdi: 'vdi', vmdk: 'vmdk' };
+  const known: Record<string, string> = { qcow2: 'qcow2', qcow: 'qcow2', vhd: 'vhd', vpc: 'vhd', vdi: 'vdi', vmdk: 'vmdk', ova: 'ova' };
   return known[ext] ?? 'raw';
 }
 
@@ -61,6 +62,8 @@ export interface ConvertResult {
   sha256?: string;
   /** What the writer decided that the user should know (a rounded size). */
   notes: string[];
+  /** Set when the output file is compressed ('gzip', 'bzip2', 'xz'); `format` is what is inside. */
+  compression?: string;
 }
 
 /**
@@ -70,10 +73,13 @@ export interface ConvertResult {
  */
 export async function convert(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertResult> {
   const started = performance.now();
-  const driver = writerByName(options.format ?? (output === '-' ? 'raw' : formatFromName(output)));
-  const fmtOptions = options.options ?? {};
+  // A .gz/.bz2/.xz name or -o compress= makes a compressed deliverable (x.vhd.bz2).
+  const plan = planOutput(output, options.options);
+  const driver = writerByName(options.format ?? (output === '-' ? 'raw' : formatFromName(plan.baseName)));
+  const fmtOptions = plan.options;
   checkOptions(driver, fmtOptions);
-  if (output === '-' && !driver.canStream?.(fmtOptions)) {
+  checkCompressible(driver.name, plan.compression);
+  if ((output === '-' || plan.compression) && !driver.canStream?.(fmtOptions)) {
     throw new ImageError('E_UNSUPPORTED', `${driver.name} output with these options cannot be written to a stream; name an output file`);
   }
   const img = await openImage(input, {
@@ -91,6 +97,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
     } else {
       sink = await FileSink.create(output);
     }
+    if (plan.compression) sink = await CompressingSink.create(sink, plan.compression);
     const result = await driver.write!(disk, sink, {
       options: fmtOptions,
       progress: (done, total) => options.progress?.('convert', done, total),
@@ -108,6 +115,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
       seconds: 0,
       notes: [...(result.notes ?? [])],
     };
+    if (plan.compression) out.compression = plan.compression;
     if (options.sha256) out.sha256 = hash ? hash.digest('hex') : await sha256Of(output, (d, t) => options.progress?.('hash', d, t));
     out.seconds = (performance.now() - started) / 1000;
     return out;

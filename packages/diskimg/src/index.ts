@@ -9,3 +9,5 @@ export { sniffCompression, sniffTar, type Compression } from './sniff.js';
 export { inspectImage, findRoot, type ImageInspection, type InspectOptions, type RootFilesystem } from './inspect.js';
 export { translate, type TranslateOptions, type TranslateResult } from './translate.js';
 export { readInitrdSummary } from './initrd.js';
+export { CompressingSink, planOutput, type OutputCompression, type OutputPlan } from './compress-output.js';
+export { ovaOptionsFor } from './ova.js';

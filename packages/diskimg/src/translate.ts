@@ -34,10 +34,12 @@ import {
   type Verdict,
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
+import { CompressingSink, checkCompressible, planOutput } from './compress-output.js';
 import { formatFromName, writerByName } from './convert.js';
 import { findRoot } from './inspect.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage } from './open.js';
+import { ovaOptionsFor } from './ova.js';
 
 export interface TranslateOptions {
   target: Target;
@@ -147,7 +149,9 @@ async function stageFilesFrom(ext: ExtFs, report: GuestReport, grubDir: string |
  */
 export async function translate(input: string, output: string, options: TranslateOptions): Promise<TranslateResult> {
   const started = performance.now();
-  const driver = writerByName(options.format ?? (output === '-' ? 'raw' : formatFromName(output)));
+  const outputPlan = planOutput(output, options.formatOptions);
+  const driver = writerByName(options.format ?? (output === '-' ? 'raw' : formatFromName(outputPlan.baseName)));
+  checkCompressible(driver.name, outputPlan.compression);
   const img = await openImage(input);
   let sink: Sink | undefined;
   try {
@@ -240,8 +244,13 @@ export async function translate(input: string, output: string, options: Translat
         ]);
       }
       sink = output === '-' ? new StreamSink(process.stdout) : await FileSink.create(output);
+      if (outputPlan.compression) sink = await CompressingSink.create(sink, outputPlan.compression);
+      // An appliance describes the guest: its OS type and the controller the verdict chose.
+      const ova = driver.name === 'ova' ? ovaOptionsFor(report, verdict, output, outputPlan.options) : undefined;
+      result.notes.push(...(ova?.notes ?? []));
+      if (outputPlan.compression) result.notes.push(`the output is ${outputPlan.compression}-compressed`);
       const written = await driver.write!(disk, sink, {
-        options: options.formatOptions ?? {},
+        options: ova?.options ?? outputPlan.options,
         progress: (done, total) => options.progress?.('write', done, total),
         ...(options.signal ? { signal: options.signal } : {}),
       });

@@ -3,12 +3,14 @@ import { humanSize } from '../human.js';
 import { line, type CliIo } from '../io.js';
 import { Progress } from '../progress.js';
 import { ImageError } from '@amitrans/block';
+import { applianceOptions, type ApplianceArgs } from './appliance.js';
 
 export interface ConvertArgs {
   input: string;
   output: string;
   format?: string | undefined;
   options: string[];
+  appliance?: ApplianceArgs;
   json: boolean;
   sha256: boolean;
   progress: boolean;
@@ -33,7 +35,7 @@ export async function convertCommand(args: ConvertArgs, io: CliIo, signal: Abort
   try {
     const result = await convert(args.input, args.output, {
       ...(args.format !== undefined ? { format: args.format } : {}),
-      options: parseOptions(args.options),
+      options: { ...parseOptions(args.options), ...applianceOptions(args.appliance ?? {}) },
       sha256: args.sha256,
       signal,
       progress: (stage, done, total) => progress.update(stage, done, total),
@@ -42,7 +44,7 @@ export async function convertCommand(args: ConvertArgs, io: CliIo, signal: Abort
     if (args.json) {
       line(args.output === '-' ? io.stderr : io.stdout, JSON.stringify(result, null, 2));
     } else if (args.output !== '-') {
-      line(io.stdout, `${result.output}: ${result.format}, ${humanSize(result.virtualSize)} virtual, ` +
+      line(io.stdout, `${result.output}: ${result.format}${result.compression ? ` (${result.compression})` : ''}, ${humanSize(result.virtualSize)} virtual, ` +
         `${humanSize(result.bytesWritten)} of data stored, read ${humanSize(result.bytesRead)} in ${result.seconds.toFixed(1)} s`);
       if (result.sha256) line(io.stdout, `sha256: ${result.sha256}`);
       for (const n of result.notes) line(io.stderr, `note: ${n}`);

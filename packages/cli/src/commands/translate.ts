@@ -3,6 +3,7 @@ import type { Bus, CleanOperation, RootBy, StepName, Target } from '@amitrans/gu
 import { humanSize } from '../human.js';
 import { line, type CliIo } from '../io.js';
 import { Progress } from '../progress.js';
+import { applianceOptions, type ApplianceArgs } from './appliance.js';
 import { parseOptions } from './convert.js';
 
 export interface TranslateArgs {
@@ -26,6 +27,7 @@ export interface TranslateArgs {
   noClean: boolean;
   imageId: string[];
   partition?: number | undefined;
+  appliance?: ApplianceArgs;
   json: boolean;
   sha256: boolean;
   progress: boolean;
@@ -35,13 +37,13 @@ export async function translateCommand(a: TranslateArgs, io: CliIo, signal: Abor
   const progress = new Progress(io, a.progress || (io.stderr.isTTY === true && !a.json));
   const opts: TranslateOptions = {
     target: a.target,
-    formatOptions: parseOptions(a.options),
+    formatOptions: { ...parseOptions(a.options), ...applianceOptions(a.appliance ?? {}) },
     dryRun: a.dryRun,
     signal,
     sha256: a.sha256,
     progress: (stage, done, total) => progress.update(stage, done, total),
     ...(a.format ? { format: a.format } : {}),
-    ...(a.bus ? { bus: a.bus } : {}),
+    ...(a.bus ? { bus: a.bus } : a.target === 'virtualbox' && a.appliance?.controller ? { bus: a.appliance.controller as Bus } : {}),
     ...(a.rootBy ? { rootBy: a.rootBy } : {}),
     ...(a.only.length ? { only: a.only as StepName[] } : {}),
     ...(a.skip.length ? { skip: a.skip as StepName[] } : {}),
@@ -96,6 +98,10 @@ export function renderTranslation(r: TranslateResult): string[] {
 
 function bootHint(r: TranslateResult): string[] {
   const fmt = { raw: 'raw', qcow2: 'qcow2', vmdk: 'vmdk', vhd: 'vpc', vdi: 'vdi' }[r.format] ?? r.format;
+  if (r.format === 'ova') {
+    return ['Import the appliance:', `  VBoxManage import ${r.output}    (or File > Import Appliance; VMware: ovftool / Deploy OVF Template)`,
+      'or test its disk with QEMU:', `  amitrans convert ${r.output} disk.raw && qemu-system-x86_64 -m 1024 -nographic -drive file=disk.raw,format=raw,if=ide`];
+  }
   switch (r.target) {
     case 'kvm': {
       const iface = r.verdict.bus === 'virtio' ? 'virtio' : r.verdict.bus === 'ide' ? 'ide' : 'scsi';
