@@ -56,7 +56,7 @@ function runBin(args: string[], stdoutFile: string): Promise<{ code: number | nu
       const out = await open(stdoutFile, 'w');
       const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', out.fd, 'pipe'] });
       let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('error', reject);
       child.on('close', (code) => {
         void out.close();
