@@ -22,6 +22,7 @@ declare -A need=(
   [dpkg-deb]=dpkg
   [depmod]=kmod
   [qemu-system-x86_64]=qemu-system-x86
+  [xmllint]=libxml2-utils
 )
 missing=()
 for tool in "${!need[@]}"; do
