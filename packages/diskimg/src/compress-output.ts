@@ -22,22 +22,20 @@ export interface OutputPlan {
 }
 
 /**
- * Whether an output is to be compressed: `-o compress=gzip|bzip2|xz` (or `none`), else a
- * name ending in .gz, .bz2 or .xz. `x.vhd.bz2` is a bzip2-compressed VHD.
+ * Whether an output is to be compressed: `-o compress=gzip|bzip2|xz`, else a name ending
+ * in .gz, .bz2 or .xz (`x.vhd.bz2` is a bzip2-compressed VHD). Other `compress` values
+ * stay with the format: qcow2's `compress=on` means compressed clusters.
  */
 export function planOutput(output: string, options: Readonly<Record<string, string>> = {}): OutputPlan {
-  const { compress, ...rest } = options;
   const m = /\.([A-Za-z0-9]+)$/.exec(output);
   const fromName = m ? EXTENSIONS[m[1]!.toLowerCase()] : undefined;
   const baseName = fromName ? output.slice(0, -m![0].length) : output;
-  if (compress !== undefined) {
-    const c = compress.toLowerCase();
-    if (c === 'none' || c === 'off') return { baseName, options: rest };
-    const wanted = EXTENSIONS[c];
-    if (!wanted) throw new ImageError('E_UNSUPPORTED', `compress=${compress} (gzip, bzip2, xz or none)`);
+  const wanted = options.compress === undefined ? undefined : EXTENSIONS[options.compress.toLowerCase()];
+  if (wanted) {
+    const { compress: _taken, ...rest } = options;
     return { baseName, compression: wanted, options: rest };
   }
-  return fromName ? { baseName, compression: fromName, options: rest } : { baseName, options: rest };
+  return fromName ? { baseName, compression: fromName, options: { ...options } } : { baseName, options: { ...options } };
 }
 
 /** Refuse compression of formats that are not delivered that way, before anything is written. */
