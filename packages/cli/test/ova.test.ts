@@ -267,6 +267,25 @@ describe('translate -O ova: AMI in, VirtualBox appliance out', () => {
     expect(existsSync(out)).toBe(false);
   }, 240_000);
 
+  it('-t xenserver to .vhd.bz2: the CloudStack/XenServer template form, a VHD the system bzip2 unpacks', async (ctx) => {
+    requireTools(ctx, 'bzip2', 'qemu-img');
+    await appliance(ctx);
+    const out = dir.file('template.vhd.bz2');
+    const r = await cli('translate', ami, out, '-t', 'xenserver', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const t = JSON.parse(r.stdout) as TranslateResult;
+    expect(t.format).toBe('vhd');
+    expect(t.notes).toContain('the output is bzip2-compressed');
+    await run('sh', ['-c', `bzip2 -dc '${out}' > '${dir.file('template.vhd')}'`]);
+    const info = JSON.parse((await run('qemu-img', ['info', '--output=json', dir.file('template.vhd')])).stdout) as { format: string; 'virtual-size': number };
+    expect(info.format).toBe('vpc');
+    expect(info['virtual-size']).toBeGreaterThanOrEqual(t.virtualSize);
+    // Read back by amitrans from the decompressed file: the translated guest.
+    const inspected = JSON.parse(await ok('inspect', dir.file('template.vhd'), '--json')) as { format: string; report: { distro: { id: string } } };
+    expect(inspected.format).toBe('vhd');
+    expect(inspected.report.distro.id).toBe('debian');
+  }, 240_000);
+
   it('the input is never written', async (ctx) => {
     await appliance(ctx);
     const copy = dir.file('ami-copy.img');
