@@ -10,4 +10,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+// `amitrans inspect x | head`: a closed stdout ends the program quietly, as for any Unix tool.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });
