@@ -183,6 +183,7 @@ if (denseBaseline) {
     if (st.blocks * 512 >= st.size) continue;
     const dense = join(outDir, `${input}.dense.raw`);
     execFileSync('cp', ['--sparse=never', raw, dense]);
+    execFileSync('sync'); // so its write-back does not run during the timed reads
     try {
       for (const f of [formats[0], formats[1]]) {
         const sparse = results.get(`${input} raw → ${f.name}`);

@@ -43,13 +43,42 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
-const ZERO_BLOCK = new Uint8Array(64 * 1024);
+const ZERO_BLOCK = Buffer.alloc(64 * 1024);
 
-/** True when every byte of `buf` is zero (memcmp against a shared zero block). */
+/** True when every byte of `buf` is zero (memcmp against a shared zero block, no copies). */
 export function isZero(buf: Uint8Array): boolean {
-  for (let at = 0; at < buf.length; at += ZERO_BLOCK.length) {
-    const part = buf.subarray(at, Math.min(buf.length, at + ZERO_BLOCK.length));
-    if (Buffer.compare(part, ZERO_BLOCK.subarray(0, part.length)) !== 0) return false;
+  return isZeroAt(buf, 0, buf.length);
+}
+
+/** True when bytes [start, end) of `buf` are all zero. */
+export function isZeroAt(buf: Uint8Array, start: number, end: number): boolean {
+  for (let at = start; at < end; at += ZERO_BLOCK.length) {
+    const n = Math.min(end - at, ZERO_BLOCK.length);
+    if (ZERO_BLOCK.compare(buf, at, at + n, 0, n) !== 0) return false;
   }
   return true;
+}
+
+/**
+ * Split `buf` into maximal runs of all-zero and not-all-zero blocks of `granularity`
+ * bytes (aligned to the start of `buf`; the last block may be short), in order.
+ */
+export function* zeroRuns(buf: Uint8Array, granularity: number): Iterable<{ start: number; end: number; zero: boolean }> {
+  const n = buf.length;
+  if (n === 0) return;
+  if (isZeroAt(buf, 0, n)) {
+    yield { start: 0, end: n, zero: true };
+    return;
+  }
+  let start = 0;
+  let zero = isZeroAt(buf, 0, Math.min(n, granularity));
+  for (let p = granularity; p < n; p += granularity) {
+    const z = isZeroAt(buf, p, Math.min(n, p + granularity));
+    if (z !== zero) {
+      yield { start, end: p, zero };
+      start = p;
+      zero = z;
+    }
+  }
+  yield { start, end: n, zero };
 }

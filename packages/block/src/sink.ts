@@ -16,7 +16,7 @@ export interface Sink {
   readonly seekable: boolean;
   /** Bytes from the start of the output to the append point. */
   readonly position: number;
-  /** Append at `position`. */
+  /** Append at `position`. The sink is done with `data` when this settles: the caller may reuse it. */
   write(data: Uint8Array): Promise<void>;
   /** Move the append point forward by `length` bytes of zeros (a hole when seekable). */
   skip(length: number): Promise<void>;
@@ -36,18 +36,24 @@ export class FileSink implements Sink {
   readonly seekable = true;
   readonly path: string;
   readonly tempPath: string;
+  /**
+   * Flush the data to the disk before the rename (the default). Off, the page cache
+   * writes it back on its own time, as after qemu-img convert (cache=unsafe).
+   */
+  readonly sync: boolean;
   #position = 0;
   #end = 0;
   #handle: FileHandle | undefined;
   #done = false;
 
-  private constructor(path: string, tempPath: string, handle: FileHandle) {
+  private constructor(path: string, tempPath: string, handle: FileHandle, sync: boolean) {
     this.path = path;
     this.tempPath = tempPath;
     this.#handle = handle;
+    this.sync = sync;
   }
 
-  static async create(path: string): Promise<FileSink> {
+  static async create(path: string, options: { sync?: boolean } = {}): Promise<FileSink> {
     const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.partial`);
     let handle: FileHandle;
     try {
@@ -55,7 +61,7 @@ export class FileSink implements Sink {
     } catch (err) {
       throw new ImageError('E_IO', `cannot create output: ${(err as Error).message}`, { file: path, cause: err });
     }
-    const sink = new FileSink(path, tempPath, handle);
+    const sink = new FileSink(path, tempPath, handle, options.sync ?? true);
     activeSinks.add(sink);
     return sink;
   }
@@ -89,7 +95,7 @@ export class FileSink implements Sink {
     const h = this.handle();
     // A trailing skip leaves a hole; the file must still be as long as the output.
     if (this.#position > this.#end) await h.truncate(this.#position);
-    await h.sync();
+    if (this.sync) await h.sync();
     await h.close();
     this.#handle = undefined;
     await rename(this.tempPath, this.path);
@@ -143,8 +149,11 @@ export class StreamSink implements Sink {
 
   write(data: Uint8Array): Promise<void> {
     this.#position += data.length;
+    // A stream may hold on to a chunk after write() returns (a pipe's queue, a collector),
+    // and writers reuse their buffers once this resolves: hand it a copy.
+    const chunk = Buffer.from(data);
     return new Promise((resolve, reject) => {
-      if (this.stream.write(data)) resolve();
+      if (this.stream.write(chunk)) resolve();
       else {
         const onDrain = (): void => {
           this.stream.off('error', onError);
@@ -177,6 +186,68 @@ export class StreamSink implements Sink {
 
   async abort(): Promise<void> {
     if (this.stream !== process.stdout) this.stream.destroy();
+  }
+}
+
+/**
+ * Gathers small appends (compressed clusters, grain markers) into large writes: one
+ * system call per `size` bytes instead of one per cluster. A `pwrite`, `skip` or `commit`
+ * first writes out what is gathered, so the bytes and their order are the inner sink's.
+ */
+export class CoalescingSink implements Sink {
+  readonly inner: Sink;
+  readonly #buffer: Uint8Array;
+  #used = 0;
+
+  constructor(inner: Sink, size = 1024 * 1024) {
+    this.inner = inner;
+    this.#buffer = new Uint8Array(size);
+  }
+
+  get seekable(): boolean {
+    return this.inner.seekable;
+  }
+
+  get position(): number {
+    return this.inner.position + this.#used;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    if (this.#used + data.length > this.#buffer.length) await this.flush();
+    if (data.length >= this.#buffer.length) {
+      await this.inner.write(data);
+      return;
+    }
+    this.#buffer.set(data, this.#used);
+    this.#used += data.length;
+  }
+
+  async skip(length: number): Promise<void> {
+    await this.flush();
+    await this.inner.skip(length);
+  }
+
+  async pwrite(data: Uint8Array, position: number): Promise<void> {
+    await this.flush();
+    await this.inner.pwrite(data, position);
+  }
+
+  /** Write out what is gathered. */
+  async flush(): Promise<void> {
+    if (this.#used === 0) return;
+    const n = this.#used;
+    this.#used = 0;
+    await this.inner.write(this.#buffer.subarray(0, n));
+  }
+
+  async commit(): Promise<void> {
+    await this.flush();
+    await this.inner.commit();
+  }
+
+  abort(): Promise<void> {
+    this.#used = 0;
+    return this.inner.abort();
   }
 }
 

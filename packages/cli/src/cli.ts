@@ -53,6 +53,7 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
           .option('o', { alias: 'options', type: 'string', array: true, default: [] as string[], describe: 'format options key=value[,key=value...], e.g. subformat=fixed; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' })
           .option('p', { alias: 'progress', type: 'boolean', default: false, describe: 'show progress even when stderr is not a terminal' })
           .option('sha256', { type: 'boolean', default: false, describe: 'print the sha256 of the output' })
+          .option('sync', { type: 'boolean', default: false, describe: 'flush the output to the disk before it takes its name' })
           .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary at the end' }),
       async (argv) => {
         await convertCommand({
@@ -121,6 +122,7 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
           appliance: { name: argv.name, cpus: argv.cpus, memory: argv.memory, nic: argv.nic, controller: argv.controller, ovfVersion: argv['ovf-version'] },
           json: argv.json,
           sha256: argv.sha256,
+          sync: argv.sync,
           progress: argv.p,
         }, io, signal);
       },

@@ -45,6 +45,11 @@ export interface ConvertOptions {
   progress?: (stage: 'decompress' | 'convert' | 'hash', done: number, total: number) => void;
   /** Compute the sha256 of the output. */
   sha256?: boolean;
+  /**
+   * Flush the output to the disk before it takes its name. Off by default, as qemu-img
+   * convert (cache=unsafe): the rename still means no reader sees a half-written file.
+   */
+  sync?: boolean;
   signal?: AbortSignal;
 }
 
@@ -95,7 +100,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
       const stdout = new StreamSink(process.stdout);
       sink = hash ? new HashingStreamSink(stdout, hash) : stdout;
     } else {
-      sink = await FileSink.create(output);
+      sink = await FileSink.create(output, { sync: options.sync ?? false });
     }
     if (plan.compression) sink = await CompressingSink.create(sink, plan.compression);
     const result = await driver.write!(disk, sink, {

@@ -1,4 +1,4 @@
-import type { ClusterRun } from './clusters.js';
+import type { ClusterRun } from '@amitrans/block';
 
 /**
  * Where every structure of a new image goes. The metadata comes first, in QEMU's order

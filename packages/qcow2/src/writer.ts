@@ -1,6 +1,20 @@
-import { ImageError, isZero, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
-import { clusterRuns, dataRanges, readClusters, runTotal, type ClusterRun } from './clusters.js';
-import { DeflatePool, OrderedQueue } from './deflatepool.js';
+import {
+  CoalescingSink,
+  DeflatePool,
+  ImageError,
+  OrderedQueue,
+  clusterRuns,
+  clusterWindows,
+  dataRanges,
+  isZeroAt,
+  runTotal,
+  type BlockDevice,
+  type ClusterRun,
+  type ClusterWindow,
+  type Sink,
+  type WriteOptions,
+  type WriteResult,
+} from '@amitrans/block';
 import { V2_HEADER_LENGTH, V3_HEADER_LENGTH, serializeExtensionEnd, serializeHeader, type Qcow2Header } from './header.js';
 import { REFCOUNT_ORDER, metadataRefcount, planLayout, serializeRefcountBlock, serializeRefcountTable, type Layout } from './layout.js';
 import { COPIED, compressedEntry, standardEntry } from './tables.js';
@@ -96,15 +110,18 @@ export async function writeQcow2(disk: BlockDevice, sink: Sink, options: WriteOp
   const candidates = runTotal(runs);
   // Packed compressed data may end one cluster further than the clusters it came from.
   const layout = planLayout(size, settings.clusterBits, runs, candidates + (settings.compress ? 1 : 0));
-  const out = new CountingSink(sink);
+  // Compressed clusters are small appends: gather them into large writes.
+  const coalescing = settings.compress ? new CoalescingSink(sink) : undefined;
+  const out = new CountingSink(coalescing ?? sink);
   let bytesRead = 0;
-  const clusters = readClusters(disk, ranges, runs, clusterSize, {
+  const windows = clusterWindows(disk, ranges, runs, clusterSize, {
     signal: options.signal,
     onRead: (n) => (bytesRead += n),
   });
   const progress = (index: number): void => options.progress?.(Math.min(disk.size, (index + 1) * clusterSize), disk.size);
-  if (sink.seekable) await writePatched(layout, settings, out, clusters, progress);
-  else await writeStreamed(layout, settings, out, runs, clusters, progress);
+  if (sink.seekable) await writePatched(layout, settings, out, windows, progress);
+  else await writeStreamed(layout, settings, out, runs, windows, progress);
+  await coalescing?.flush();
   options.progress?.(disk.size, disk.size);
   return { bytesRead, bytesWritten: out.written };
 }
@@ -115,7 +132,7 @@ async function writeStreamed(
   settings: Qcow2WriteSettings,
   out: CountingSink,
   runs: readonly ClusterRun[],
-  clusters: AsyncIterable<{ index: number; data: Uint8Array }>,
+  windows: AsyncIterable<ClusterWindow>,
   progress: (index: number) => void,
 ): Promise<void> {
   const cs = layout.clusterSize;
@@ -149,9 +166,9 @@ async function writeStreamed(
     }
     await out.write(l2);
   }
-  for await (const { index, data } of clusters) {
-    await out.write(data);
-    progress(index);
+  for await (const w of windows) {
+    await out.write(w.data);
+    progress(w.first + w.count - 1);
   }
 }
 
@@ -160,7 +177,7 @@ async function writePatched(
   layout: Layout,
   settings: Qcow2WriteSettings,
   out: CountingSink,
-  clusters: AsyncIterable<{ index: number; data: Uint8Array }>,
+  windows: AsyncIterable<ClusterWindow>,
   progress: (index: number) => void,
 ): Promise<void> {
   const cs = layout.clusterSize;
@@ -206,44 +223,62 @@ async function writePatched(
     }
     for (let c = a; c <= b; c++) refs[c]!++;
   };
+  /** Store consecutive clusters from `index` uncompressed, in one write. */
   const storeRaw = async (index: number, data: Uint8Array): Promise<void> => {
     const misaligned = out.position % cs;
     if (misaligned !== 0) await out.skip(cs - misaligned);
     const at = out.position;
     await out.write(data);
-    addRefs(at, cs);
-    await entry(index, standardEntry(at));
+    for (let k = 0; k * cs < data.length; k++) {
+      addRefs(at + k * cs, cs);
+      await entry(index + k, standardEntry(at + k * cs));
+    }
   };
 
   if (settings.compress) {
     const pool = new DeflatePool('raw4k');
+    const queue = new OrderedQueue<{ index: number; raw: Uint8Array; packed: Uint8Array }>(pool.threads * 4, async ({ index, raw, packed }) => {
+      if (packed.length < cs) {
+        const at = out.position;
+        await out.write(packed);
+        // The descriptor covers whole 512-byte sectors; so does the refcount.
+        const end = Math.ceil((at + packed.length) / 512) * 512;
+        addRefs(at, end - at);
+        await entry(index, compressedEntry(at, packed.length, layout.clusterBits));
+      } else {
+        await storeRaw(index, raw);
+      }
+      progress(index);
+    });
     try {
-      const queue = new OrderedQueue<{ index: number; raw: Uint8Array; packed: Uint8Array }>(pool.threads * 4, async ({ index, raw, packed }) => {
-        if (packed.length < cs) {
-          const at = out.position;
-          await out.write(packed);
-          // The descriptor covers whole 512-byte sectors; so does the refcount.
-          const end = Math.ceil((at + packed.length) / 512) * 512;
-          addRefs(at, end - at);
-          await entry(index, compressedEntry(at, packed.length, layout.clusterBits));
-        } else {
-          await storeRaw(index, raw);
+      for await (const w of windows) {
+        for (let i = 0; i < w.count; i++) {
+          if (isZeroAt(w.data, i * cs, (i + 1) * cs)) continue;
+          // The window's buffer is reused: the deflate gets its own copy, kept for a raw fallback.
+          const raw = w.data.slice(i * cs, (i + 1) * cs);
+          const index = w.first + i;
+          await queue.push(pool.compress(raw).then((packed) => ({ index, raw, packed })));
         }
-        progress(index);
-      });
-      for await (const { index, data } of clusters) {
-        if (isZero(data)) continue;
-        const raw = data.slice();
-        await queue.push(pool.compress(raw).then((packed) => ({ index, raw, packed })));
       }
       await queue.drain();
     } finally {
+      await queue.settle();
       await pool.close();
     }
   } else {
-    for await (const { index, data } of clusters) {
-      if (!isZero(data)) await storeRaw(index, data);
-      progress(index);
+    for await (const w of windows) {
+      // Runs of non-zero clusters go out in one write each; all-zero clusters are dropped.
+      let from = -1;
+      for (let i = 0; i <= w.count; i++) {
+        const zero = i === w.count || isZeroAt(w.data, i * cs, (i + 1) * cs);
+        if (!zero) {
+          if (from < 0) from = i;
+        } else if (from >= 0) {
+          await storeRaw(w.first + from, w.data.subarray(from * cs, i * cs));
+          from = -1;
+        }
+      }
+      progress(w.first + w.count - 1);
     }
   }
   await flushTable();

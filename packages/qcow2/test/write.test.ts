@@ -66,7 +66,7 @@ describe('qcow2 writer, checked by qemu-img', () => {
     await oracle(out, '1.1');
   });
 
-  it('writes compressed clusters (compress=on) on worker threads, deterministically', async (ctx) => {
+  it('writes compressed clusters (compress=on) in parallel, deterministically', async (ctx) => {
     requireTools(ctx, 'qemu-img');
     expect(qcow2Driver.canStream!({ compress: 'on' })).toBe(false);
     const out = await writeWith('c.qcow2', { compress: 'on' });

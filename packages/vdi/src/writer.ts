@@ -1,4 +1,4 @@
-import { ImageError, isZero, mergeExtents, type BlockDevice, type Range, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { ImageError, copyToSink, isZero, mergeExtents, readAhead, type BlockDevice, type ReadPlan, type Range, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { BLOCK_FREE, serializeBlockMap } from './blockMap.js';
 import { HEADER_BLOCK, HEADER_SIZE_V1PLUS, HEADER_TEXT, ImageType, VDI_VERSION_1_1, type VdiHeader, serializeVdiHeader } from './header.js';
 import { MAX_MAP_ENTRIES } from './reader.js';
@@ -9,7 +9,6 @@ import { uuidToRtuuid } from './uuid.js';
 export const WRITE_BLOCK_SIZE = 1024 * 1024;
 /** VirtualBox aligns the block map and the data area to 1 MiB (VDI_DATA_ALIGN). */
 export const DATA_ALIGN = 1024 * 1024;
-const CHUNK = 2 * 1024 * 1024;
 
 export interface VdiWriteResult extends WriteResult {
   readonly virtualSize: number;
@@ -71,11 +70,6 @@ class Counter {
     this.bytesWritten += data.length;
   }
 
-  async read(disk: BlockDevice, into: Uint8Array, at: number): Promise<void> {
-    await disk.read(into, at);
-    this.bytesRead += into.length;
-  }
-
   tick(done: number): void {
     this.options.signal?.throwIfAborted();
     this.options.progress?.(Math.min(done, this.total), this.total);
@@ -104,19 +98,9 @@ async function writeMetadata(io: Counter, header: Uint8Array, map: Uint8Array, l
 async function writeStatic(disk: BlockDevice, io: Counter, layout: VdiLayout, settings: VdiWriteSettings): Promise<number> {
   const map = new Uint32Array(layout.blocks).map((_, i) => i);
   await writeMetadata(io, serializeVdiHeader(makeHeader(layout, settings, layout.blocks)), serializeBlockMap(map), layout);
-  for await (const e of mergeExtents(disk.extents())) {
-    if (e.kind !== 'data') {
-      await io.sink.skip(e.length);
-      continue;
-    }
-    for (let at = e.offset; at < e.offset + e.length; at += CHUNK) {
-      io.tick(at);
-      const chunk = new Uint8Array(Math.min(CHUNK, e.offset + e.length - at));
-      await io.read(disk, chunk, at);
-      if (isZero(chunk)) await io.sink.skip(chunk.length);
-      else await io.write(chunk);
-    }
-  }
+  const copied = await copyToSink(disk, io.sink, { progress: (done) => io.tick(done), signal: io.options.signal });
+  io.bytesRead += copied.bytesRead;
+  io.bytesWritten += copied.bytesWritten;
   await io.sink.skip(layout.blocks * WRITE_BLOCK_SIZE - disk.size);
   return layout.blocks;
 }
@@ -146,11 +130,11 @@ async function* dataBlocks(disk: BlockDevice, blockSize: number): AsyncIterable<
   if (current) yield current;
 }
 
-async function readBlock(disk: BlockDevice, io: Counter, block: DataBlock): Promise<Uint8Array> {
-  const buf = new Uint8Array(WRITE_BLOCK_SIZE);
-  const base = block.index * WRITE_BLOCK_SIZE;
-  for (const p of block.pieces) await io.read(disk, buf.subarray(p.offset - base, p.offset - base + p.length), p.offset);
-  return buf;
+/** The data blocks as read plans: only their 'data' pieces are read, the rest is zeros. */
+async function* blockPlans(disk: BlockDevice, blockSize: number): AsyncIterable<ReadPlan> {
+  for await (const block of dataBlocks(disk, blockSize)) {
+    yield { offset: block.index * blockSize, length: blockSize, pieces: block.pieces };
+  }
 }
 
 /**
@@ -165,12 +149,12 @@ async function writeDynamic(disk: BlockDevice, io: Counter, layout: VdiLayout, s
   const start = io.sink.position;
   if (io.sink.seekable) {
     await io.sink.skip(layout.offData);
-    for await (const block of dataBlocks(disk, WRITE_BLOCK_SIZE)) {
-      io.tick(block.index * WRITE_BLOCK_SIZE);
-      const data = await readBlock(disk, io, block);
-      if (isZero(data)) continue;
-      map[block.index] = allocated++;
-      await io.write(data);
+    for await (const w of readAhead(disk, blockPlans(disk, WRITE_BLOCK_SIZE), { maxLength: WRITE_BLOCK_SIZE, signal: io.options.signal })) {
+      io.tick(w.offset);
+      io.bytesRead += w.bytesRead;
+      if (isZero(w.data)) continue;
+      map[w.offset / WRITE_BLOCK_SIZE] = allocated++;
+      await io.write(w.data);
     }
     const header = serializeVdiHeader(makeHeader(layout, settings, allocated));
     const mapBytes = serializeBlockMap(map);
@@ -190,11 +174,13 @@ async function writeDynamic(disk: BlockDevice, io: Counter, layout: VdiLayout, s
     stored++;
   };
   let next = 0;
-  for await (const block of dataBlocks(disk, WRITE_BLOCK_SIZE)) {
-    io.tick(block.index * WRITE_BLOCK_SIZE);
-    for (; next < block.index; next++) if (map[next] !== BLOCK_FREE) await emit(next, new Uint8Array(WRITE_BLOCK_SIZE));
-    await emit(block.index, await readBlock(disk, io, block));
-    next = block.index + 1;
+  for await (const w of readAhead(disk, blockPlans(disk, WRITE_BLOCK_SIZE), { maxLength: WRITE_BLOCK_SIZE, signal: io.options.signal })) {
+    const index = w.offset / WRITE_BLOCK_SIZE;
+    io.tick(w.offset);
+    io.bytesRead += w.bytesRead;
+    for (; next < index; next++) if (map[next] !== BLOCK_FREE) await emit(next, new Uint8Array(WRITE_BLOCK_SIZE));
+    await emit(index, w.data);
+    next = index + 1;
   }
   for (; next < layout.blocks; next++) if (map[next] !== BLOCK_FREE) await emit(next, new Uint8Array(WRITE_BLOCK_SIZE));
   return allocated;

@@ -1,4 +1,4 @@
-import { ImageError, isZero, mergeExtents, type BlockDevice, type Range, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { ImageError, copyToSink, isZero, mergeExtents, readAhead, type BlockDevice, type ReadPlan, type Range, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { UNUSED, batBytes, bitmapBytes, serializeBat } from './bat.js';
 import { DYNAMIC_HEADER_SIZE, serializeDynamicHeader } from './dynamicHeader.js';
 import { DiskType, FOOTER_SIZE, NO_OFFSET, type VhdFooter, serializeFooter } from './footer.js';
@@ -10,7 +10,6 @@ import { type VhdWriteSettings, parseVhdOptions } from './options.js';
 /** QEMU, VirtualBox and Hyper-V all use 2 MiB blocks for new dynamic disks. */
 export const WRITE_BLOCK_SIZE = 2 * 1024 * 1024;
 const MIB = 1024 * 1024;
-const CHUNK = 2 * MIB;
 
 export interface VhdWriteResult extends WriteResult {
   /** The virtual size of the VHD written (may exceed the source's: see `notes`). */
@@ -86,11 +85,6 @@ class Counter {
     this.bytesWritten += data.length;
   }
 
-  async read(disk: BlockDevice, into: Uint8Array, at: number): Promise<void> {
-    await disk.read(into, at);
-    this.bytesRead += into.length;
-  }
-
   tick(done: number): void {
     this.options.signal?.throwIfAborted();
     this.options.progress?.(Math.min(done, this.total), this.total);
@@ -108,21 +102,11 @@ export async function writeVhd(disk: BlockDevice, sink: Sink, options: WriteOpti
   return { bytesRead: io.bytesRead, bytesWritten: io.bytesWritten, virtualSize: plan.size, notes: plan.notes };
 }
 
-/** Fixed: the data as is (unread holes and all-zero chunks become holes), then the footer. */
+/** Fixed: the data as is (unread holes and all-zero blocks become holes), then the footer. */
 async function writeFixed(disk: BlockDevice, io: Counter, plan: VhdSizePlan, settings: VhdWriteSettings): Promise<void> {
-  for await (const e of mergeExtents(disk.extents())) {
-    if (e.kind !== 'data') {
-      await io.sink.skip(e.length);
-      continue;
-    }
-    for (let at = e.offset; at < e.offset + e.length; at += CHUNK) {
-      io.tick(at);
-      const chunk = new Uint8Array(Math.min(CHUNK, e.offset + e.length - at));
-      await io.read(disk, chunk, at);
-      if (isZero(chunk)) await io.sink.skip(chunk.length);
-      else await io.write(chunk);
-    }
-  }
+  const copied = await copyToSink(disk, io.sink, { progress: (done) => io.tick(done), signal: io.options.signal });
+  io.bytesRead += copied.bytesRead;
+  io.bytesWritten += copied.bytesWritten;
   await io.sink.skip(plan.size - disk.size);
   await io.write(serializeFooter(makeFooter(plan, settings, DiskType.fixed)));
 }
@@ -153,11 +137,11 @@ async function* dataBlocks(disk: BlockDevice, blockSize: number): AsyncIterable<
   if (current) yield current;
 }
 
-async function readBlock(disk: BlockDevice, io: Counter, block: DataBlock, blockSize: number): Promise<Uint8Array> {
-  const buf = new Uint8Array(blockSize);
-  const base = block.index * blockSize;
-  for (const p of block.pieces) await io.read(disk, buf.subarray(p.offset - base, p.offset - base + p.length), p.offset);
-  return buf;
+/** The data blocks as read plans: only their 'data' pieces are read, the rest is zeros. */
+async function* blockPlans(disk: BlockDevice, blockSize: number): AsyncIterable<ReadPlan> {
+  for await (const block of dataBlocks(disk, blockSize)) {
+    yield { offset: block.index * blockSize, length: blockSize, pieces: block.pieces };
+  }
 }
 
 /**
@@ -185,13 +169,13 @@ async function writeDynamic(disk: BlockDevice, io: Counter, plan: VhdSizePlan, s
     await io.write(header);
     const batAt = io.sink.position;
     await io.write(serializeBat(bat));
-    for await (const block of dataBlocks(disk, blockSize)) {
-      io.tick(block.index * blockSize);
-      const data = await readBlock(disk, io, block, blockSize);
-      if (isZero(data)) continue;
-      bat[block.index] = nextSector();
+    for await (const w of readAhead(disk, blockPlans(disk, blockSize), { maxLength: blockSize, signal: io.options.signal })) {
+      io.tick(w.offset);
+      io.bytesRead += w.bytesRead;
+      if (isZero(w.data)) continue;
+      bat[w.offset / blockSize] = nextSector();
       await io.write(ones);
-      await io.write(data);
+      await io.write(w.data);
     }
     await io.write(footer);
     await io.sink.pwrite(serializeBat(bat), batAt);
@@ -216,12 +200,14 @@ async function writeDynamic(disk: BlockDevice, io: Counter, plan: VhdSizePlan, s
     await io.write(isZero(data) ? zeroBitmap : ones);
     await io.write(data);
   };
-  for await (const block of dataBlocks(disk, blockSize)) {
-    io.tick(block.index * blockSize);
+  for await (const w of readAhead(disk, blockPlans(disk, blockSize), { maxLength: blockSize, signal: io.options.signal })) {
+    const index = w.offset / blockSize;
+    io.tick(w.offset);
+    io.bytesRead += w.bytesRead;
     // Blocks the first pass saw but this one does not are stored as zeros.
-    for (; next < block.index; next++) if (bat[next] !== UNUSED) await emit(next, new Uint8Array(blockSize));
-    await emit(block.index, await readBlock(disk, io, block, blockSize));
-    next = block.index + 1;
+    for (; next < index; next++) if (bat[next] !== UNUSED) await emit(next, new Uint8Array(blockSize));
+    await emit(index, w.data);
+    next = index + 1;
   }
   for (; next < entries; next++) if (bat[next] !== UNUSED) await emit(next, new Uint8Array(blockSize));
   await io.write(footer);

@@ -1,8 +1,21 @@
 import { randomInt } from 'node:crypto';
 import { basename } from 'node:path';
-import { ImageError, isZero, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
-import { clusterRuns, dataRanges, readClusters, type ClusterRun } from './clusters.js';
-import { DeflatePool, OrderedQueue } from './deflatepool.js';
+import {
+  CoalescingSink,
+  DeflatePool,
+  ImageError,
+  OrderedQueue,
+  clusterRuns,
+  clusterWindows,
+  dataRanges,
+  isZeroAt,
+  type BlockDevice,
+  type ClusterRun,
+  type ClusterWindow,
+  type Sink,
+  type WriteOptions,
+  type WriteResult,
+} from '@amitrans/block';
 import { serializeDescriptor } from './descriptor.js';
 import {
   COMPRESSION_DEFLATE,
@@ -118,12 +131,20 @@ export async function writeVmdk(disk: BlockDevice, sink: Sink, options: WriteOpt
   const ranges = await dataRanges(disk, options.signal);
   const runs = clusterRuns(ranges, GRAIN_BYTES);
   let bytesRead = 0;
-  const grains = readClusters(disk, ranges, runs, GRAIN_BYTES, { signal: options.signal, onRead: (n) => (bytesRead += n) });
+  const grains = clusterWindows(disk, ranges, runs, GRAIN_BYTES, { signal: options.signal, onRead: (n) => (bytesRead += n) });
   const progress = (g: number): void => options.progress?.(Math.min(disk.size, (g + 1) * GRAIN_BYTES), disk.size);
-  const out = new CountingSink(sink);
   const name = sinkName(sink);
-  if (settings.subformat === 'streamOptimized') await writeStreamOptimized(capacity, settings, name, out, grains, progress);
-  else await writeMonolithicSparse(capacity, settings, name, out, runs, grains, progress);
+  if (settings.subformat === 'streamOptimized') {
+    // Compressed grains and their markers are small appends: gather them into large writes.
+    const coalescing = new CoalescingSink(sink);
+    const out = new CountingSink(coalescing);
+    await writeStreamOptimized(capacity, settings, name, out, grains, progress);
+    await coalescing.flush();
+    options.progress?.(disk.size, disk.size);
+    return { bytesRead, bytesWritten: out.written };
+  }
+  const out = new CountingSink(sink);
+  await writeMonolithicSparse(capacity, settings, name, out, runs, grains, progress);
   options.progress?.(disk.size, disk.size);
   return { bytesRead, bytesWritten: out.written };
 }
@@ -139,7 +160,7 @@ async function writeStreamOptimized(
   settings: VmdkWriteSettings,
   name: string,
   out: CountingSink,
-  grains: AsyncIterable<{ index: number; data: Uint8Array }>,
+  grains: AsyncIterable<ClusterWindow>,
   progress: (g: number) => void,
 ): Promise<void> {
   const descriptor = descriptorBytes(settings, capacity, name, DESCRIPTOR_SECTORS);
@@ -174,21 +195,26 @@ async function writeStreamOptimized(
     gt = undefined;
   };
   const pool = new DeflatePool('zlib');
+  const queue = new OrderedQueue<{ index: number; packed: Uint8Array }>(pool.threads * 4, async ({ index, packed }) => {
+    const t = Math.floor(index / GTES);
+    if (gt && gt.index !== t) await flushGt();
+    gt ??= { index: t, entries: new Uint32Array(GTES) };
+    gt.entries[index % GTES] = out.position / SECTOR;
+    await out.write(serializeGrain(index * GRAIN_SECTORS, packed));
+    progress(index);
+  });
   try {
-    const queue = new OrderedQueue<{ index: number; packed: Uint8Array }>(pool.threads * 4, async ({ index, packed }) => {
-      const t = Math.floor(index / GTES);
-      if (gt && gt.index !== t) await flushGt();
-      gt ??= { index: t, entries: new Uint32Array(GTES) };
-      gt.entries[index % GTES] = out.position / SECTOR;
-      await out.write(serializeGrain(index * GRAIN_SECTORS, packed));
-      progress(index);
-    });
-    for await (const { index, data } of grains) {
-      if (isZero(data)) continue;
-      await queue.push(pool.compress(data).then((packed) => ({ index, packed })));
+    for await (const w of grains) {
+      for (let i = 0; i < w.count; i++) {
+        if (isZeroAt(w.data, i * GRAIN_BYTES, (i + 1) * GRAIN_BYTES)) continue;
+        // The window's buffer is reused: the deflate gets its own copy.
+        const index = w.first + i;
+        await queue.push(pool.compress(w.data.slice(i * GRAIN_BYTES, (i + 1) * GRAIN_BYTES)).then((packed) => ({ index, packed })));
+      }
     }
     await queue.drain();
   } finally {
+    await queue.settle();
     await pool.close();
   }
   await flushGt();
@@ -215,7 +241,7 @@ async function writeMonolithicSparse(
   name: string,
   out: CountingSink,
   runs: readonly ClusterRun[],
-  grains: AsyncIterable<{ index: number; data: Uint8Array }>,
+  grains: AsyncIterable<ClusterWindow>,
   progress: (g: number) => void,
 ): Promise<void> {
   const gtCount = Math.ceil(Math.ceil(capacity / GRAIN_SECTORS) / GTES);
@@ -261,9 +287,9 @@ async function writeMonolithicSparse(
     await out.write(directory(gtOffset));
     await out.write(tables);
     await out.padTo(overHead * SECTOR);
-    for await (const { index, data } of grains) {
-      await out.write(data);
-      progress(index);
+    for await (const w of grains) {
+      await out.write(w.data);
+      progress(w.first + w.count - 1);
     }
     return;
   }
@@ -277,15 +303,28 @@ async function writeMonolithicSparse(
     await out.pwrite(bytes, (gtOffset + gt.index * GT_SECTORS) * SECTOR);
     gt = undefined;
   };
-  for await (const { index, data } of grains) {
-    if (!isZero(data)) {
-      const t = Math.floor(index / GTES);
-      if (gt && gt.index !== t) await flushGt();
-      gt ??= { index: t, entries: new Uint32Array(GTES) };
-      gt.entries[index % GTES] = out.position / SECTOR;
-      await out.write(data);
+  for await (const w of grains) {
+    // Runs of non-zero grains go out in one write each; all-zero grains are dropped.
+    let from = -1;
+    for (let i = 0; i <= w.count; i++) {
+      const zero = i === w.count || isZeroAt(w.data, i * GRAIN_BYTES, (i + 1) * GRAIN_BYTES);
+      if (!zero) {
+        if (from < 0) from = i;
+        continue;
+      }
+      if (from < 0) continue;
+      const at = out.position / SECTOR;
+      for (let k = from; k < i; k++) {
+        const index = w.first + k;
+        const t = Math.floor(index / GTES);
+        if (gt && gt.index !== t) await flushGt();
+        gt ??= { index: t, entries: new Uint32Array(GTES) };
+        gt.entries[index % GTES] = at + (k - from) * GRAIN_SECTORS;
+      }
+      await out.write(w.data.subarray(from * GRAIN_BYTES, i * GRAIN_BYTES));
+      from = -1;
     }
-    progress(index);
+    progress(w.first + w.count - 1);
   }
   await flushGt();
   await out.pwrite(directory(rgtOffset), rgdOffset * SECTOR);

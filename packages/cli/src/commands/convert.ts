@@ -13,6 +13,7 @@ export interface ConvertArgs {
   appliance?: ApplianceArgs;
   json: boolean;
   sha256: boolean;
+  sync?: boolean;
   progress: boolean;
 }
 
@@ -37,6 +38,7 @@ export async function convertCommand(args: ConvertArgs, io: CliIo, signal: Abort
       ...(args.format !== undefined ? { format: args.format } : {}),
       options: { ...parseOptions(args.options), ...applianceOptions(args.appliance ?? {}) },
       sha256: args.sha256,
+      sync: args.sync ?? false,
       signal,
       progress: (stage, done, total) => progress.update(stage, done, total),
     });
