@@ -1,7 +1,6 @@
-import yargs from 'yargs';
 import { ImageError } from '@amitrans/block';
 import { applianceFlags } from './commands/appliance.js';
-import { convertCommand } from './commands/convert.js';
+import { convertCommand, type ConvertArgs } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
 import { inspectCommand } from './commands/inspect.js';
 import { translateCommand } from './commands/translate.js';
@@ -15,7 +14,19 @@ class UsageError extends Error {}
 
 /** Run the CLI in-process with the given arguments; resolves to the exit code. */
 export async function runCli(args: readonly string[], io: CliIo, signal: AbortSignal = new AbortController().signal): Promise<number> {
+  // The common case skips loading yargs (a tenth of a second of start-up, more than some
+  // whole conversions take); anything it does not recognise goes through yargs below.
+  const simple = simpleConvert(args);
+  if (simple) {
+    try {
+      await convertCommand(simple, io, signal);
+      return 0;
+    } catch (err) {
+      return failure(err, io);
+    }
+  }
   let exitCode = 0;
+  const { default: yargs } = await import('yargs');
   const parser = yargs()
     .scriptName('amitrans')
     .usage('$0 <command> [options]\n\nTurn Amazon PV machine images into images that boot elsewhere, in userspace.')
@@ -65,6 +76,7 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
           appliance: { name: argv.name, cpus: argv.cpus, memory: argv.memory, nic: argv.nic, controller: argv.controller, ovfVersion: argv['ovf-version'] },
           json: argv.json,
           sha256: argv.sha256,
+          sync: argv.sync,
           progress: argv.p,
         }, io, signal);
       },
@@ -122,7 +134,6 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
           appliance: { name: argv.name, cpus: argv.cpus, memory: argv.memory, nic: argv.nic, controller: argv.controller, ovfVersion: argv['ovf-version'] },
           json: argv.json,
           sha256: argv.sha256,
-          sync: argv.sync,
           progress: argv.p,
         }, io, signal);
       },
@@ -143,22 +154,59 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
       if (output) io.stdout.write(`${output}\n`);
     });
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`amitrans: ${err.message}\nRun 'amitrans --help' for usage.\n`);
-      exitCode = EXIT_USAGE;
-    } else if (err instanceof ImageError) {
-      io.stderr.write(`amitrans: ${err.message}\n`);
-      exitCode = EXIT_FAILURE;
-    } else if (isSystemError(err)) {
-      // ENOENT, EACCES, ENOSPC...: the message already names the path; no stack for the user.
-      io.stderr.write(`amitrans: ${err.message}\n`);
-      exitCode = EXIT_FAILURE;
-    } else {
-      io.stderr.write(`amitrans: internal error: ${(err as Error).stack ?? String(err)}\n`);
-      exitCode = EXIT_FAILURE;
-    }
+    exitCode = failure(err, io);
   }
   return exitCode;
+}
+
+/** Report an error as the user should see it; the exit code that goes with it. */
+function failure(err: unknown, io: CliIo): number {
+  if (err instanceof UsageError) {
+    io.stderr.write(`amitrans: ${err.message}\nRun 'amitrans --help' for usage.\n`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof ImageError || isSystemError(err)) {
+    // ENOENT, EACCES, ENOSPC...: the message already names the path; no stack for the user.
+    io.stderr.write(`amitrans: ${err.message}\n`);
+    return EXIT_FAILURE;
+  }
+  io.stderr.write(`amitrans: internal error: ${(err as Error).stack ?? String(err)}\n`);
+  return EXIT_FAILURE;
+}
+
+/**
+ * `convert <input> <output> [options]` in its plain form: both positionals first, then only
+ * known flags, each value right after its flag, no flag twice except -o. Undefined for
+ * anything else (help, other commands, --no-json, -O=x, a stray word...), which yargs
+ * then parses, so both paths read every accepted command line the same way.
+ */
+export function simpleConvert(args: readonly string[]): ConvertArgs | undefined {
+  const [command, input, output, ...rest] = args;
+  const plain = (v: string | undefined): v is string => v !== undefined && v !== '' && !v.startsWith('-');
+  if (command !== 'convert' || !plain(input) || (output !== '-' && !plain(output))) return undefined;
+  const out: ConvertArgs = { input, output, options: [], json: false, sha256: false, sync: false, progress: false };
+  const seen = new Set<string>();
+  for (let i = 0; i < rest.length; i++) {
+    const flag = rest[i]!;
+    const eq = flag.startsWith('--') ? flag.indexOf('=') : -1;
+    const name = eq > 0 ? flag.slice(0, eq) : flag;
+    const key = ({ '-O': 'O', '--format': 'O', '-o': 'o', '--options': 'o', '-p': 'p', '--progress': 'p', '--sha256': 'sha256', '--sync': 'sync', '--json': 'json' } as Record<string, string>)[name];
+    if (key === undefined || (seen.has(key) && key !== 'o')) return undefined;
+    seen.add(key);
+    if (key === 'O' || key === 'o') {
+      const value = eq > 0 ? flag.slice(eq + 1) : rest[++i];
+      if (!plain(value)) return undefined;
+      if (key === 'O') out.format = value;
+      else out.options.push(value);
+    } else {
+      if (eq > 0) return undefined;
+      if (key === 'p') out.progress = true;
+      else if (key === 'sha256') out.sha256 = true;
+      else if (key === 'sync') out.sync = true;
+      else out.json = true;
+    }
+  }
+  return out;
 }
 
 function isSystemError(err: unknown): err is NodeJS.ErrnoException {
