@@ -22,7 +22,7 @@ export { CoalescingSink, FileSink, MemorySink, StreamSink, abortAllSinksSync, ty
 export { readAhead, chunkRanges, type ReadAheadOptions, type ReadPlan, type ReadWindow } from './readahead.js';
 export { clusterRuns, clusterWindows, dataRanges, runTotal, type ClusterRun, type ClusterWindow, type ClusterWindowOptions } from './clusters.js';
 export { copyToSink, type CopyOptions } from './copy.js';
-export { DeflatePool, OrderedQueue, type DeflateMode } from './deflate-pool.js';
+export { DeflatePool, OrderedQueue, limiter, type DeflateMode } from './deflate-pool.js';
 export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, WriteOptions, WriteResult } from './driver.js';
 export { MaskedDevice } from './masked.js';
 export { CachedDevice, type CachedDeviceOptions } from './cache.js';

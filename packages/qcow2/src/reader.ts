@@ -1,5 +1,5 @@
-import { constants, inflateRawSync } from 'node:zlib';
-import { BaseDevice, ImageError, isImageError, readAt, type BlockDevice, type Extent, type ExtentKind, type Range } from '@amitrans/block';
+import { constants, inflateRaw } from 'node:zlib';
+import { BaseDevice, ImageError, isImageError, limiter, readAt, type BlockDevice, type Extent, type ExtentKind, type Range } from '@amitrans/block';
 import { isDirty, parseExtensions, parseHeader, type Qcow2Header } from './header.js';
 import { parseL1, parseL2, type ClusterMapping } from './tables.js';
 
@@ -9,6 +9,20 @@ const MAX_L1_BYTES = 32 * 1024 * 1024;
 const L2_CACHE_BYTES = 32 * 1024 * 1024;
 /** Largest read from the container in one request. */
 const MAX_RUN = 2 * 1024 * 1024;
+/** Enough concurrent inflates to keep every core busy, few enough to bound their memory. */
+const INFLATES_IN_FLIGHT = 8;
+/** Neighbouring compressed clusters closer than this on the host are read in one request. */
+const COMPRESSED_GAP = 64 * 1024;
+
+/** A compressed cluster wanted by a read: its host bytes and where its part of the cluster goes. */
+interface CompressedPart {
+  host: number;
+  length: number;
+  /** Offset inside the cluster, bytes wanted, offset in the caller's buffer. */
+  within: number;
+  n: number;
+  from: number;
+}
 
 /** A qcow2 image read as its virtual disk. */
 export class Qcow2Device extends BaseDevice {
@@ -22,6 +36,8 @@ export class Qcow2Device extends BaseDevice {
   private readonly l2Cache = new Map<number, Promise<ClusterMapping[]>>();
   private readonly l2CacheLimit: number;
   private lastCompressed: { host: number; data: Uint8Array } | undefined;
+  /** Inflates in flight on the thread pool, for every read of this device together. */
+  private readonly inflating = limiter(INFLATES_IN_FLIGHT);
 
   private constructor(container: BlockDevice, header: Qcow2Header, l1: Float64Array) {
     super(header.size, false, 'qcow2 image');
@@ -102,11 +118,14 @@ export class Qcow2Device extends BaseDevice {
   protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
     const cs = this.clusterSize;
     const end = position + buffer.length;
-    // A run of host-contiguous data clusters is read in one request.
+    // Runs of host-contiguous data clusters are read in one request each, compressed
+    // clusters are fetched in spans and inflated on the thread pool, all concurrently.
+    const jobs: Promise<void>[] = [];
+    const compressed: CompressedPart[] = [];
     let run: { host: number; from: number; length: number } | undefined;
-    const flush = async (): Promise<void> => {
+    const flush = (): void => {
       if (!run) return;
-      await this.readHost(buffer.subarray(run.from, run.from + run.length), run.host);
+      jobs.push(this.readHost(buffer.subarray(run.from, run.from + run.length), run.host));
       run = undefined;
     };
     for (let at = position; at < end; ) {
@@ -119,17 +138,23 @@ export class Qcow2Device extends BaseDevice {
         const host = m.hostOffset + within;
         if (run && run.host + run.length === host && run.length + n <= MAX_RUN) run.length += n;
         else {
-          await flush();
+          flush();
           run = { host, from, length: n };
         }
       } else {
-        await flush();
-        if (m.kind === 'compressed') buffer.set((await this.decompress(m.hostOffset, m.length)).subarray(within, within + n), from);
-        else buffer.fill(0, from, from + n);
+        flush();
+        if (m.kind === 'compressed') {
+          if (this.lastCompressed?.host === m.hostOffset) buffer.set(this.lastCompressed.data.subarray(within, within + n), from);
+          else compressed.push({ host: m.hostOffset, length: m.length, within, n, from });
+        } else buffer.fill(0, from, from + n);
       }
       at += n;
     }
-    await flush();
+    flush();
+    for (const span of compressedSpans(compressed)) jobs.push(this.readCompressed(buffer, span));
+    // Every job settles before this returns, so none writes into `buffer` afterwards.
+    const results = await Promise.allSettled(jobs);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
 
   /** Read host bytes; the last cluster of a file may be cut short, and reads as zeros past EOF. */
@@ -139,16 +164,30 @@ export class Qcow2Device extends BaseDevice {
     dest.fill(0, avail);
   }
 
-  private async decompress(host: number, length: number): Promise<Uint8Array> {
-    if (this.lastCompressed?.host === host) return this.lastCompressed.data;
-    const where = { structure: 'qcow2 compressed cluster', offset: host };
+  /** Compressed clusters near each other on the host: one read, then one inflate each. */
+  private async readCompressed(buffer: Uint8Array, parts: CompressedPart[]): Promise<void> {
+    const first = parts[0]!.host;
     // Compressed data may spill into the next cluster and may be cut by EOF: read what exists.
-    const n = Math.min(length, this.container.size - host);
-    const input = await readAt(this.container, host, n);
+    const last = Math.min(this.container.size, Math.max(...parts.map((p) => p.host + p.length)));
+    const span = await readAt(this.container, first, Math.max(0, last - first));
+    const inflates = parts.map(async (p) => {
+      const input = span.subarray(p.host - first, Math.min(span.length, p.host - first + p.length));
+      const out = await this.inflateCluster(input, p.host);
+      buffer.set(out.subarray(p.within, p.within + p.n), p.from);
+      this.lastCompressed = { host: p.host, data: out };
+    });
+    const results = await Promise.allSettled(inflates);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  }
+
+  private async inflateCluster(input: Uint8Array, host: number): Promise<Uint8Array> {
+    const where = { structure: 'qcow2 compressed cluster', offset: host };
     let out: Buffer;
     try {
       // Sync flush: like QEMU, accept a stream that fills one cluster without a final block.
-      out = inflateRawSync(input, { windowBits: 15, maxOutputLength: this.clusterSize, finishFlush: constants.Z_SYNC_FLUSH });
+      out = await this.inflating(() => new Promise<Buffer>((resolve, reject) => {
+        inflateRaw(input, { windowBits: 15, maxOutputLength: this.clusterSize, chunkSize: this.clusterSize, finishFlush: constants.Z_SYNC_FLUSH }, (err, result) => (err ? reject(err) : resolve(result)));
+      }));
     } catch (err) {
       if (isImageError(err)) throw err;
       throw new ImageError('E_CORRUPT', `compressed cluster does not inflate: ${(err as Error).message}`, where);
@@ -156,7 +195,6 @@ export class Qcow2Device extends BaseDevice {
     if (out.length !== this.clusterSize) {
       throw new ImageError('E_CORRUPT', `compressed cluster inflates to ${out.length} bytes, not one ${this.clusterSize}-byte cluster`, where);
     }
-    this.lastCompressed = { host, data: out };
     return out;
   }
 
@@ -199,4 +237,21 @@ export class Qcow2Device extends BaseDevice {
     }
     if (pending) yield pending;
   }
+}
+
+/** Group compressed clusters (in read order) into host spans worth one read each. */
+function* compressedSpans(parts: readonly CompressedPart[]): Iterable<CompressedPart[]> {
+  let span: CompressedPart[] = [];
+  let spanEnd = 0;
+  for (const p of parts) {
+    const start = span.length > 0 ? span[0]!.host : p.host;
+    const near = span.length > 0 && p.host >= start && p.host <= spanEnd + COMPRESSED_GAP && p.host + p.length - start <= MAX_RUN;
+    if (!near && span.length > 0) {
+      yield span;
+      span = [];
+    }
+    span.push(p);
+    spanEnd = Math.max(span.length > 1 ? spanEnd : 0, p.host + p.length);
+  }
+  if (span.length > 0) yield span;
 }

@@ -1,5 +1,5 @@
-import { constants, inflateRawSync, inflateSync } from 'node:zlib';
-import { BaseDevice, ImageError, isImageError, readAt, view, type BlockDevice, type Extent, type ExtentKind, type Range } from '@amitrans/block';
+import { constants, inflate, inflateRaw, type ZlibOptions } from 'node:zlib';
+import { BaseDevice, ImageError, isImageError, limiter, readAt, view, type BlockDevice, type Extent, type ExtentKind, type Range } from '@amitrans/block';
 import { MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './descriptor.js';
 import { FLAG_COMPRESSED, FLAG_MARKERS, GD_AT_END, SECTOR, parseHeader, type SparseExtentHeader } from './header.js';
 import { GRAIN_MARKER_BYTES, parseGrainMarker } from './marker.js';
@@ -8,6 +8,17 @@ import { GRAIN_MARKER_BYTES, parseGrainMarker } from './marker.js';
 const GT_CACHE_BYTES = 16 * 1024 * 1024;
 const MAX_GD_BYTES = 64 * 1024 * 1024;
 const MAX_RUN = 2 * 1024 * 1024;
+/** Enough concurrent inflates to keep every core busy, few enough to bound their memory. */
+const INFLATES_IN_FLIGHT = 8;
+
+/** A compressed grain wanted by a read, and where its part of the grain goes. */
+interface GrainPart {
+  sector: number;
+  g: number;
+  within: number;
+  n: number;
+  from: number;
+}
 
 /** GTE values with a meaning of their own. */
 const GTE_UNALLOCATED = 0;
@@ -32,6 +43,8 @@ export class SparseExtentDevice extends BaseDevice {
   private readonly gtCache = new Map<number, Promise<Uint32Array>>();
   private readonly gtCacheLimit: number;
   private lastGrain: { sector: number; data: Uint8Array } | undefined;
+  /** Inflates in flight on the thread pool, for every read of this device together. */
+  private readonly inflating = limiter(INFLATES_IN_FLIGHT);
 
   private constructor(container: BlockDevice, header: SparseExtentHeader, descriptor: Descriptor | undefined, gd: Uint32Array, gdSpan: Span) {
     super(header.capacity * SECTOR, false, 'VMDK sparse extent');
@@ -137,13 +150,20 @@ export class SparseExtentDevice extends BaseDevice {
   protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
     const gb = this.grainBytes;
     const end = position + buffer.length;
+    // Runs of host-contiguous grains are read in one request each; compressed grains are
+    // fetched in spans and inflated on the thread pool, all concurrently.
+    const jobs: Promise<void>[] = [];
+    const compressed: GrainPart[] = [];
     let run: { host: number; from: number; length: number } | undefined;
-    const flush = async (): Promise<void> => {
+    const flush = (): void => {
       if (!run) return;
-      const avail = Math.max(0, Math.min(run.length, this.container.size - run.host));
-      const dest = buffer.subarray(run.from, run.from + run.length);
-      if (avail > 0) await this.container.read(dest.subarray(0, avail), run.host);
-      dest.fill(0, avail);
+      const { host, from, length } = run;
+      jobs.push((async () => {
+        const avail = Math.max(0, Math.min(length, this.container.size - host));
+        const dest = buffer.subarray(from, from + length);
+        if (avail > 0) await this.container.read(dest.subarray(0, avail), host);
+        dest.fill(0, avail);
+      })());
       run = undefined;
     };
     for (let at = position; at < end; ) {
@@ -153,46 +173,93 @@ export class SparseExtentDevice extends BaseDevice {
       const from = at - position;
       const v = await this.gte(g);
       if (v === GTE_UNALLOCATED || v === GTE_ZERO) {
-        await flush();
+        flush();
         buffer.fill(0, from, from + n);
       } else if (this.compressed) {
-        await flush();
-        buffer.set((await this.inflateGrain(v, g)).subarray(within, within + n), from);
+        flush();
+        if (this.lastGrain?.sector === v) buffer.set(this.lastGrain.data.subarray(within, within + n), from);
+        else compressed.push({ sector: v, g, within, n, from });
       } else {
         const host = v * SECTOR + within;
         if (run && run.host + run.length === host && run.length + n <= MAX_RUN) run.length += n;
         else {
-          await flush();
+          flush();
           run = { host, from, length: n };
         }
       }
       at += n;
     }
-    await flush();
+    flush();
+    for (const span of this.grainSpans(compressed)) jobs.push(this.readGrains(buffer, span));
+    // Every job settles before this returns, so none writes into `buffer` afterwards.
+    const results = await Promise.allSettled(jobs);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
 
-  private async inflateGrain(sector: number, g: number): Promise<Uint8Array> {
+  /** Compressed grains close together on the host (stream order), to be read at once. */
+  private *grainSpans(parts: readonly GrainPart[]): Iterable<GrainPart[]> {
+    let span: GrainPart[] = [];
+    for (const p of parts) {
+      const first = span[0]?.sector;
+      if (first !== undefined && (p.sector < first || (p.sector - first) * SECTOR + this.grainBytes * 2 > MAX_RUN)) {
+        yield span;
+        span = [];
+      }
+      span.push(p);
+    }
+    if (span.length > 0) yield span;
+  }
+
+  /** Read a span of compressed grains (markers included) once, then inflate each. */
+  private async readGrains(buffer: Uint8Array, parts: GrainPart[]): Promise<void> {
+    let bytes: Uint8Array | undefined;
+    let first = 0;
+    if (this.header.flags & FLAG_MARKERS) {
+      first = parts[0]!.sector * SECTOR;
+      // The last grain's size is in its marker: read as far as a grain can reach.
+      const last = Math.max(...parts.map((p) => p.sector)) * SECTOR + GRAIN_MARKER_BYTES + this.grainBytes + 4096;
+      bytes = await readAt(this.container, first, Math.max(0, Math.min(this.container.size, last) - first));
+    }
+    const inflates = parts.map(async (p) => {
+      const out = await this.inflateGrain(p.sector, p.g, bytes, first);
+      buffer.set(out.subarray(p.within, p.within + p.n), p.from);
+    });
+    const results = await Promise.allSettled(inflates);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  }
+
+  /** Inflate the grain at `sector`, taking its bytes from `span` (read from `spanAt`) when they lie inside it. */
+  private async inflateGrain(sector: number, g: number, span?: Uint8Array, spanAt = 0): Promise<Uint8Array> {
     if (this.lastGrain?.sector === sector) return this.lastGrain.data;
     const at = sector * SECTOR;
     const where = { structure: 'VMDK compressed grain', offset: at };
     const fileSize = this.container.size;
     const limit = this.grainBytes * 2 + 4096;
+    const slice = async (offset: number, length: number): Promise<Uint8Array> => {
+      if (span && offset >= spanAt && offset + length <= spanAt + span.length) return span.subarray(offset - spanAt, offset - spanAt + length);
+      return readAt(this.container, offset, length);
+    };
     let input: Uint8Array;
     if (this.header.flags & FLAG_MARKERS) {
       if (at + GRAIN_MARKER_BYTES > fileSize) throw new ImageError('E_TRUNCATED', 'grain marker is cut off by the end of the file', where);
-      const marker = parseGrainMarker(await readAt(this.container, at, GRAIN_MARKER_BYTES));
+      const marker = parseGrainMarker(await slice(at, GRAIN_MARKER_BYTES));
       if (marker.size === 0 || marker.size > limit) throw new ImageError('E_CORRUPT', `grain marker gives a compressed size of ${marker.size} bytes`, where);
       if (at + GRAIN_MARKER_BYTES + marker.size > fileSize) throw new ImageError('E_TRUNCATED', 'compressed grain is cut off by the end of the file', where);
-      input = await readAt(this.container, at + GRAIN_MARKER_BYTES, marker.size);
+      input = await slice(at + GRAIN_MARKER_BYTES, marker.size);
     } else {
-      input = await readAt(this.container, at, Math.min(limit, fileSize - at));
+      input = await slice(at, Math.min(limit, fileSize - at));
     }
     // Every writer seen wraps grains in zlib (RFC 1950); the spec's text says raw deflate.
     const zlibWrapped = input.length >= 2 && (input[0]! & 0x0f) === 8 && ((input[0]! << 8) | input[1]!) % 31 === 0;
     let out: Uint8Array;
     try {
-      const opts = { maxOutputLength: this.grainBytes, finishFlush: constants.Z_SYNC_FLUSH };
-      out = zlibWrapped ? inflateSync(input, opts) : inflateRawSync(input, opts);
+      // One output chunk holds the whole grain: one pass on the thread pool.
+      const opts: ZlibOptions = { maxOutputLength: this.grainBytes, chunkSize: Math.max(64, this.grainBytes), finishFlush: constants.Z_SYNC_FLUSH };
+      out = await this.inflating(() => new Promise<Buffer>((resolve, reject) => {
+        const done = (err: Error | null, result: Buffer): void => (err ? reject(err) : resolve(result));
+        if (zlibWrapped) inflate(input, opts, done);
+        else inflateRaw(input, opts, done);
+      }));
     } catch (err) {
       if (isImageError(err)) throw err;
       throw new ImageError('E_CORRUPT', `compressed grain does not inflate: ${(err as Error).message}`, where);
