@@ -82,3 +82,23 @@ export function* zeroRuns(buf: Uint8Array, granularity: number): Iterable<{ star
   }
   yield { start, end: n, zero };
 }
+
+const wasm = (globalThis as { WebAssembly?: { Memory: new (descriptor: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+
+/**
+ * A zeroed buffer whose first byte is on a page boundary, for large I/O buffers. An
+ * ArrayBuffer usually starts 16 bytes past a page boundary, and the kernel's copy between
+ * a page-cache page and such a buffer runs four to five times slower on some CPUs (the
+ * loads alias the stores just made, 4 KiB apart): 0.8 s instead of 0.2 s per 2 GiB read.
+ * WebAssembly memory always starts on a page; plain memory is the fallback.
+ */
+export function alignedBytes(size: number): Uint8Array {
+  if (size >= 64 * 1024 && wasm) {
+    try {
+      return new Uint8Array(new wasm.Memory({ initial: Math.ceil(size / 65536) }).buffer, 0, size);
+    } catch {
+      // No WebAssembly, or no room for another memory: unaligned is only slower.
+    }
+  }
+  return new Uint8Array(size);
+}

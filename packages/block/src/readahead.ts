@@ -1,4 +1,5 @@
 import type { BlockDevice, Range } from './device.js';
+import { alignedBytes } from './bytes.js';
 import { ImageError } from './errors.js';
 
 /**
@@ -61,7 +62,7 @@ export async function* readAhead(
         throw new ImageError('E_TOO_LARGE', `read-ahead window of ${plan.length} bytes is above its ${options.maxLength}-byte buffers`, { offset: plan.offset });
       }
       // The ring has depth + 1 buffers: `depth` being filled and the one the consumer holds.
-      if (ring.length <= slot) ring.push(new Uint8Array(options.maxLength));
+      if (ring.length <= slot) ring.push(alignedBytes(options.maxLength));
       const data = ring[slot]!.subarray(0, plan.length);
       slot = (slot + 1) % (depth + 1);
       const done = readPlan(device, plan, data);

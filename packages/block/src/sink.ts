@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
+import { alignedBytes } from './bytes.js';
 import { ImageError } from './errors.js';
 import { writeFully } from './file.js';
 
@@ -201,7 +202,7 @@ export class CoalescingSink implements Sink {
 
   constructor(inner: Sink, size = 1024 * 1024) {
     this.inner = inner;
-    this.#buffer = new Uint8Array(size);
+    this.#buffer = alignedBytes(size);
   }
 
   get seekable(): boolean {
