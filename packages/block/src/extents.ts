@@ -1,5 +1,4 @@
 import type { BlockDevice, Extent, ExtentKind, Range } from './device.js';
-import { alignedBytes } from './bytes.js';
 import { ImageError } from './errors.js';
 
 /** Coalesce neighbouring extents of the same kind (input must be sorted and contiguous). */
@@ -49,7 +48,7 @@ export async function readAt(device: BlockDevice, position: number, length: numb
   if (!Number.isSafeInteger(length) || length < 0 || length > MAX_READ_AT) {
     throw new ImageError('E_TOO_LARGE', `refusing to read ${length} bytes at once`, { offset: position });
   }
-  const buf = alignedBytes(length);
+  const buf = new Uint8Array(length);
   await device.read(buf, position);
   return buf;
 }
