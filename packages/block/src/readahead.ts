@@ -1,6 +1,7 @@
 import type { BlockDevice, Range } from './device.js';
 import { alignedBytes } from './bytes.js';
 import { ImageError } from './errors.js';
+import { mergeExtents } from './extents.js';
 
 /**
  * One window of a device to read: `length` bytes from `offset`. When `pieces` is given,
@@ -114,5 +115,39 @@ export function* chunkRanges(ranges: Iterable<Range>, chunkSize: number): Iterab
     for (let at = r.offset; at < r.offset + r.length; at += chunkSize) {
       yield { offset: at, length: Math.min(chunkSize, r.offset + r.length - at) };
     }
+  }
+}
+
+/** A block of a container (a VHD or VDI block) that holds 'data' extents of the source. */
+export interface DataBlock {
+  readonly index: number;
+  /** The source's 'data' extents inside this block (nothing else is ever read). */
+  readonly pieces: Range[];
+}
+
+/** The blocks of `blockSize` bytes that hold at least one 'data' extent of `disk`, in order. */
+export async function* dataBlocks(disk: BlockDevice, blockSize: number): AsyncIterable<DataBlock> {
+  let current: { index: number; pieces: Range[] } | undefined;
+  for await (const e of mergeExtents(disk.extents())) {
+    if (e.kind !== 'data') continue;
+    for (let at = e.offset; at < e.offset + e.length; ) {
+      const index = Math.floor(at / blockSize);
+      const end = Math.min(e.offset + e.length, (index + 1) * blockSize);
+      if (current && current.index !== index) {
+        yield current;
+        current = undefined;
+      }
+      current ??= { index, pieces: [] };
+      current.pieces.push({ offset: at, length: end - at });
+      at = end;
+    }
+  }
+  if (current) yield current;
+}
+
+/** The data blocks as read plans: only their 'data' pieces are read, the rest is zeros. */
+export async function* blockPlans(disk: BlockDevice, blockSize: number): AsyncIterable<ReadPlan> {
+  for await (const block of dataBlocks(disk, blockSize)) {
+    yield { offset: block.index * blockSize, length: blockSize, pieces: block.pieces };
   }
 }

@@ -1,4 +1,4 @@
-import { ImageError, copyToSink, isZero, mergeExtents, readAhead, type BlockDevice, type ReadPlan, type Range, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { ImageError, blockPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { BLOCK_FREE, serializeBlockMap } from './blockMap.js';
 import { HEADER_BLOCK, HEADER_SIZE_V1PLUS, HEADER_TEXT, ImageType, VDI_VERSION_1_1, type VdiHeader, serializeVdiHeader } from './header.js';
 import { MAX_MAP_ENTRIES } from './reader.js';
@@ -103,38 +103,6 @@ async function writeStatic(disk: BlockDevice, io: Counter, layout: VdiLayout, se
   io.bytesWritten += copied.bytesWritten;
   await io.sink.skip(layout.blocks * WRITE_BLOCK_SIZE - disk.size);
   return layout.blocks;
-}
-
-interface DataBlock {
-  readonly index: number;
-  readonly pieces: Range[];
-}
-
-/** The 1 MiB blocks that hold at least one 'data' extent of the source, in order. */
-async function* dataBlocks(disk: BlockDevice, blockSize: number): AsyncIterable<DataBlock> {
-  let current: { index: number; pieces: Range[] } | undefined;
-  for await (const e of mergeExtents(disk.extents())) {
-    if (e.kind !== 'data') continue;
-    for (let at = e.offset; at < e.offset + e.length; ) {
-      const index = Math.floor(at / blockSize);
-      const end = Math.min(e.offset + e.length, (index + 1) * blockSize);
-      if (current && current.index !== index) {
-        yield current;
-        current = undefined;
-      }
-      current ??= { index, pieces: [] };
-      current.pieces.push({ offset: at, length: end - at });
-      at = end;
-    }
-  }
-  if (current) yield current;
-}
-
-/** The data blocks as read plans: only their 'data' pieces are read, the rest is zeros. */
-async function* blockPlans(disk: BlockDevice, blockSize: number): AsyncIterable<ReadPlan> {
-  for await (const block of dataBlocks(disk, blockSize)) {
-    yield { offset: block.index * blockSize, length: blockSize, pieces: block.pieces };
-  }
 }
 
 /**

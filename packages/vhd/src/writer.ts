@@ -1,4 +1,4 @@
-import { ImageError, copyToSink, isZero, mergeExtents, readAhead, type BlockDevice, type ReadPlan, type Range, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { ImageError, blockPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { UNUSED, batBytes, bitmapBytes, serializeBat } from './bat.js';
 import { DYNAMIC_HEADER_SIZE, serializeDynamicHeader } from './dynamicHeader.js';
 import { DiskType, FOOTER_SIZE, NO_OFFSET, type VhdFooter, serializeFooter } from './footer.js';
@@ -109,39 +109,6 @@ async function writeFixed(disk: BlockDevice, io: Counter, plan: VhdSizePlan, set
   io.bytesWritten += copied.bytesWritten;
   await io.sink.skip(plan.size - disk.size);
   await io.write(serializeFooter(makeFooter(plan, settings, DiskType.fixed)));
-}
-
-interface DataBlock {
-  readonly index: number;
-  /** The source's 'data' extents inside this block (nothing else is ever read). */
-  readonly pieces: Range[];
-}
-
-/** The blocks of `blockSize` bytes that hold at least one 'data' extent, in order. */
-async function* dataBlocks(disk: BlockDevice, blockSize: number): AsyncIterable<DataBlock> {
-  let current: { index: number; pieces: Range[] } | undefined;
-  for await (const e of mergeExtents(disk.extents())) {
-    if (e.kind !== 'data') continue;
-    for (let at = e.offset; at < e.offset + e.length; ) {
-      const index = Math.floor(at / blockSize);
-      const end = Math.min(e.offset + e.length, (index + 1) * blockSize);
-      if (current && current.index !== index) {
-        yield current;
-        current = undefined;
-      }
-      current ??= { index, pieces: [] };
-      current.pieces.push({ offset: at, length: end - at });
-      at = end;
-    }
-  }
-  if (current) yield current;
-}
-
-/** The data blocks as read plans: only their 'data' pieces are read, the rest is zeros. */
-async function* blockPlans(disk: BlockDevice, blockSize: number): AsyncIterable<ReadPlan> {
-  for await (const block of dataBlocks(disk, blockSize)) {
-    yield { offset: block.index * blockSize, length: blockSize, pieces: block.pieces };
-  }
 }
 
 /**
