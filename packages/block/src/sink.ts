@@ -303,3 +303,27 @@ export class MemorySink implements Sink {
     this.#position = 0;
   }
 }
+
+/** A sink wrapper that counts the bytes written through it (for a writer's WriteResult). */
+export class CountingSink {
+  written = 0;
+  constructor(readonly sink: Sink) {}
+  get position(): number {
+    return this.sink.position;
+  }
+  async write(data: Uint8Array): Promise<void> {
+    this.written += data.length;
+    await this.sink.write(data);
+  }
+  async pwrite(data: Uint8Array, at: number): Promise<void> {
+    this.written += data.length;
+    await this.sink.pwrite(data, at);
+  }
+  skip(n: number): Promise<void> {
+    return n > 0 ? this.sink.skip(n) : Promise.resolve();
+  }
+  /** Pad with zeros (a hole on files) up to byte `at`. */
+  padTo(at: number): Promise<void> {
+    return this.skip(at - this.sink.position);
+  }
+}

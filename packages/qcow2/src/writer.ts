@@ -1,12 +1,13 @@
 import {
-  CoalescingSink,
-  DeflatePool,
-  ImageError,
-  OrderedQueue,
   clusterRuns,
   clusterWindows,
+  CoalescingSink,
+  CountingSink,
   dataRanges,
+  DeflatePool,
+  ImageError,
   isZeroAt,
+  OrderedQueue,
   runTotal,
   type BlockDevice,
   type ClusterRun,
@@ -71,25 +72,6 @@ function header(layout: Layout, version: 2 | 3): Uint8Array {
   return out;
 }
 
-/** Counts what went in and out, for the WriteResult. */
-class CountingSink {
-  written = 0;
-  constructor(readonly sink: Sink) {}
-  get position(): number {
-    return this.sink.position;
-  }
-  async write(data: Uint8Array): Promise<void> {
-    this.written += data.length;
-    await this.sink.write(data);
-  }
-  async pwrite(data: Uint8Array, at: number): Promise<void> {
-    this.written += data.length;
-    await this.sink.pwrite(data, at);
-  }
-  skip(n: number): Promise<void> {
-    return n > 0 ? this.sink.skip(n) : Promise.resolve();
-  }
-}
 
 /**
  * Write `disk` as a qcow2 image. Pass 1 plans from the source's extents (which clusters may

@@ -1,14 +1,15 @@
 import { randomInt } from 'node:crypto';
 import { basename } from 'node:path';
 import {
-  CoalescingSink,
-  DeflatePool,
-  ImageError,
-  OrderedQueue,
   clusterRuns,
   clusterWindows,
+  CoalescingSink,
+  CountingSink,
   dataRanges,
+  DeflatePool,
+  ImageError,
   isZeroAt,
+  OrderedQueue,
   type BlockDevice,
   type ClusterRun,
   type ClusterWindow,
@@ -77,28 +78,6 @@ export function writeSettings(options: Readonly<Record<string, string>> = {}): V
   return { subformat, adapterType, cid, hwVersion, toolsVersion };
 }
 
-class CountingSink {
-  written = 0;
-  constructor(readonly sink: Sink) {}
-  get position(): number {
-    return this.sink.position;
-  }
-  async write(data: Uint8Array): Promise<void> {
-    this.written += data.length;
-    await this.sink.write(data);
-  }
-  async pwrite(data: Uint8Array, at: number): Promise<void> {
-    this.written += data.length;
-    await this.sink.pwrite(data, at);
-  }
-  skip(n: number): Promise<void> {
-    return n > 0 ? this.sink.skip(n) : Promise.resolve();
-  }
-  /** Pad with zeros (a hole on files) up to byte `at`. */
-  padTo(at: number): Promise<void> {
-    return this.skip(at - this.sink.position);
-  }
-}
 
 function descriptorBytes(settings: VmdkWriteSettings, capacity: number, file: string, sectors: number): Uint8Array {
   const text = serializeDescriptor({
