@@ -18,3 +18,5 @@ echo "== amitrans inspect sample/debian-ami.img"
 amitrans inspect sample/debian-ami.img | sed -n '1,/^Kernels$/p' | sed '$d'
 echo "== amitrans translate sample/debian-ami.img sample/debian-kvm.qcow2 --target kvm"
 amitrans translate sample/debian-ami.img sample/debian-kvm.qcow2 --target kvm
+echo "== amitrans translate sample/debian-ami.img sample/debian.ova --target virtualbox (the seed pipeline's appliance)"
+amitrans translate sample/debian-ami.img sample/debian.ova --target virtualbox
