@@ -75,3 +75,27 @@ export async function* readData(
     }
   }
 }
+
+/**
+ * Coalesces the extents of a map walked in order (cluster by cluster, grain by grain):
+ * `add` returns the run it closes when the kind changes, `finish` the last one.
+ */
+export class ExtentRun {
+  private pending: { offset: number; length: number; kind: ExtentKind } | undefined;
+
+  add(offset: number, length: number, kind: ExtentKind): Extent | undefined {
+    if (this.pending && this.pending.kind === kind) {
+      this.pending.length += length;
+      return undefined;
+    }
+    const done = this.pending;
+    this.pending = { offset, length, kind };
+    return done;
+  }
+
+  finish(): Extent | undefined {
+    const done = this.pending;
+    this.pending = undefined;
+    return done;
+  }
+}

@@ -10,7 +10,7 @@ export {
   type ExtentKind,
   type Range,
 } from './device.js';
-export { collectExtents, clipExtents, extentTotals, mergeExtents, readAt, readData, MAX_READ_AT } from './extents.js';
+export { ExtentRun, collectExtents, clipExtents, extentTotals, mergeExtents, readAt, readData, MAX_READ_AT } from './extents.js';
 export { FileDevice, readFully, writeFully, type FileDeviceOptions } from './file.js';
 export { MemoryDevice, ZeroDevice } from './memory.js';
 export { SliceDevice } from './slice.js';
@@ -18,7 +18,7 @@ export { ConcatDevice } from './concat.js';
 export { CowOverlay, type CowOverlayOptions } from './cow.js';
 export { ZeroDetectDevice, type ZeroDetectOptions } from './zerodetect.js';
 export { alignedBytes, asciiz, bytesEqual, isZero, isZeroAt, zeroRuns, setU64be, setU64le, u64be, u64le, view } from './bytes.js';
-export { CoalescingSink, CountingSink, FileSink, MemorySink, StreamSink, abortAllSinksSync, type Sink } from './sink.js';
+export { CoalescingSink, CountingSink, WriteCounter, FileSink, MemorySink, StreamSink, abortAllSinksSync, type Sink } from './sink.js';
 export { readAhead, chunkRanges, dataBlocks, blockPlans, type DataBlock, type ReadAheadOptions, type ReadPlan, type ReadWindow } from './readahead.js';
 export { clusterRuns, clusterWindows, dataRanges, runTotal, type ClusterRun, type ClusterWindow, type ClusterWindowOptions } from './clusters.js';
 export { copyToSink, type CopyOptions } from './copy.js';

@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import { alignedBytes } from './bytes.js';
 import { ImageError } from './errors.js';
 import { writeFully } from './file.js';
+import type { WriteOptions } from './driver.js';
 
 /**
  * Where a writer puts its bytes. Writers append with `write`; seekable sinks also allow
@@ -325,5 +326,22 @@ export class CountingSink {
   /** Pad with zeros (a hole on files) up to byte `at`. */
   padTo(at: number): Promise<void> {
     return this.skip(at - this.sink.position);
+  }
+}
+
+/** What a writer reports as it goes: bytes read and written, and progress (which also checks for abort). */
+export class WriteCounter {
+  bytesRead = 0;
+  bytesWritten = 0;
+  constructor(readonly sink: Sink, readonly options: WriteOptions, readonly total: number) {}
+
+  async write(data: Uint8Array): Promise<void> {
+    await this.sink.write(data);
+    this.bytesWritten += data.length;
+  }
+
+  tick(done: number): void {
+    this.options.signal?.throwIfAborted();
+    this.options.progress?.(Math.min(done, this.total), this.total);
   }
 }

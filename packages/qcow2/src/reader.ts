@@ -1,5 +1,5 @@
 import { constants, inflateRaw } from 'node:zlib';
-import { BaseDevice, ImageError, isImageError, limiter, readAt, type BlockDevice, type Extent, type ExtentKind, type Range } from '@amitrans/block';
+import { BaseDevice, ExtentRun, ImageError, isImageError, limiter, readAt, type BlockDevice, type Extent, type ExtentKind, type Range } from '@amitrans/block';
 import { isDirty, parseExtensions, parseHeader, type Qcow2Header } from './header.js';
 import { parseL1, parseL2, type ClusterMapping } from './tables.js';
 
@@ -201,16 +201,7 @@ export class Qcow2Device extends BaseDevice {
   protected override async *_extents(range: Range): AsyncIterable<Extent> {
     const cs = this.clusterSize;
     const end = range.offset + range.length;
-    let pending: { offset: number; length: number; kind: ExtentKind } | undefined;
-    const add = (offset: number, length: number, kind: ExtentKind): Extent | undefined => {
-      if (pending && pending.kind === kind) {
-        pending.length += length;
-        return undefined;
-      }
-      const done = pending;
-      pending = { offset, length, kind };
-      return done;
-    };
+    const runs = new ExtentRun();
     for (let at = range.offset; at < end; ) {
       const cluster = Math.floor(at / cs);
       const l1i = Math.floor(cluster / this.l2Entries);
@@ -218,7 +209,7 @@ export class Qcow2Device extends BaseDevice {
       if (!table) {
         // No L2 table: the whole L2 range is unallocated.
         const stop = Math.min(end, (l1i + 1) * this.l2Entries * cs);
-        const out = add(at, stop - at, 'unallocated');
+        const out = runs.add(at, stop - at, 'unallocated');
         if (out) yield out;
         at = stop;
         continue;
@@ -230,12 +221,13 @@ export class Qcow2Device extends BaseDevice {
         const next = Math.min(stop, (c + 1) * cs);
         const m = entries[c % this.l2Entries]!;
         const kind: ExtentKind = m.kind === 'compressed' ? 'data' : m.kind;
-        const out = add(at, next - at, kind);
+        const out = runs.add(at, next - at, kind);
         if (out) yield out;
         at = next;
       }
     }
-    if (pending) yield pending;
+    const last = runs.finish();
+    if (last) yield last;
   }
 }
 

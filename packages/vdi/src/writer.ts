@@ -1,4 +1,4 @@
-import { ImageError, blockPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { ImageError, WriteCounter, blockPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { BLOCK_FREE, serializeBlockMap } from './blockMap.js';
 import { HEADER_BLOCK, HEADER_SIZE_V1PLUS, HEADER_TEXT, ImageType, VDI_VERSION_1_1, type VdiHeader, serializeVdiHeader } from './header.js';
 import { MAX_MAP_ENTRIES } from './reader.js';
@@ -60,34 +60,19 @@ function makeHeader(layout: VdiLayout, settings: VdiWriteSettings, blocksAllocat
   };
 }
 
-class Counter {
-  bytesRead = 0;
-  bytesWritten = 0;
-  constructor(readonly sink: Sink, readonly options: WriteOptions, readonly total: number) {}
-
-  async write(data: Uint8Array): Promise<void> {
-    await this.sink.write(data);
-    this.bytesWritten += data.length;
-  }
-
-  tick(done: number): void {
-    this.options.signal?.throwIfAborted();
-    this.options.progress?.(Math.min(done, this.total), this.total);
-  }
-}
 
 /** Write `disk` as a VDI (dynamic, or static with -o subformat=static) to `sink`. The caller commits the sink. */
 export async function writeVdi(disk: BlockDevice, sink: Sink, options: WriteOptions = {}): Promise<VdiWriteResult> {
   const settings = parseVdiOptions(options.options);
   const layout = planVdiLayout(disk.size);
-  const io = new Counter(sink, options, layout.diskSize);
+  const io = new WriteCounter(sink, options, layout.diskSize);
   const allocated = settings.fixed ? await writeStatic(disk, io, layout, settings) : await writeDynamic(disk, io, layout, settings);
   io.tick(layout.diskSize);
   return { bytesRead: io.bytesRead, bytesWritten: io.bytesWritten, virtualSize: layout.diskSize, blocksAllocated: allocated };
 }
 
 /** Header, then a hole up to the 1 MiB-aligned map, the map, and a hole up to the data. */
-async function writeMetadata(io: Counter, header: Uint8Array, map: Uint8Array, layout: VdiLayout): Promise<void> {
+async function writeMetadata(io: WriteCounter, header: Uint8Array, map: Uint8Array, layout: VdiLayout): Promise<void> {
   await io.write(header);
   await io.sink.skip(layout.offBlocks - HEADER_BLOCK);
   await io.write(map);
@@ -95,7 +80,7 @@ async function writeMetadata(io: Counter, header: Uint8Array, map: Uint8Array, l
 }
 
 /** Static: every block stored in order (block i at data block i); holes stay holes. */
-async function writeStatic(disk: BlockDevice, io: Counter, layout: VdiLayout, settings: VdiWriteSettings): Promise<number> {
+async function writeStatic(disk: BlockDevice, io: WriteCounter, layout: VdiLayout, settings: VdiWriteSettings): Promise<number> {
   const map = new Uint32Array(layout.blocks).map((_, i) => i);
   await writeMetadata(io, serializeVdiHeader(makeHeader(layout, settings, layout.blocks)), serializeBlockMap(map), layout);
   const copied = await copyToSink(disk, io.sink, { progress: (done) => io.tick(done), signal: io.options.signal });
@@ -111,7 +96,7 @@ async function writeStatic(disk: BlockDevice, io: Counter, layout: VdiLayout, se
  * the map is exact. On a stream they come first, built from the source's extents: a
  * block the map called data but that turns out all zero is still stored.
  */
-async function writeDynamic(disk: BlockDevice, io: Counter, layout: VdiLayout, settings: VdiWriteSettings): Promise<number> {
+async function writeDynamic(disk: BlockDevice, io: WriteCounter, layout: VdiLayout, settings: VdiWriteSettings): Promise<number> {
   const map = new Uint32Array(layout.blocks).fill(BLOCK_FREE);
   let allocated = 0;
   const start = io.sink.position;

@@ -1,5 +1,5 @@
 import { ImageError, asciiz, setU64be, u64be, view } from '@amitrans/block';
-import { vhdChecksum } from './checksum.js';
+import { checkVhdStructure, vhdChecksum } from './checksum.js';
 
 /**
  * The dynamic disk header (1024 bytes, big-endian, at footer.dataOffset): where the block
@@ -19,21 +19,8 @@ export interface DynamicHeader {
 }
 
 export function parseDynamicHeader(buf: Uint8Array, at = 0): DynamicHeader {
-  if (buf.length < DYNAMIC_HEADER_SIZE) {
-    throw new ImageError('E_TRUNCATED', `header needs ${DYNAMIC_HEADER_SIZE} bytes, got ${buf.length}`, { structure: STRUCTURE, offset: at });
-  }
-  const b = buf.subarray(0, DYNAMIC_HEADER_SIZE);
+  const b = checkVhdStructure(buf, at, { size: DYNAMIC_HEADER_SIZE, cookie: DYNAMIC_HEADER_COOKIE, checksumAt: CHECKSUM_AT, structure: STRUCTURE, what: 'header' });
   const v = view(b);
-  if (asciiz(b, 0, 8) !== DYNAMIC_HEADER_COOKIE) {
-    throw new ImageError('E_BAD_MAGIC', `cookie is not "${DYNAMIC_HEADER_COOKIE}"`, { structure: STRUCTURE, offset: at });
-  }
-  const stored = v.getUint32(CHECKSUM_AT, false);
-  const computed = vhdChecksum(b, CHECKSUM_AT);
-  if (stored !== computed) {
-    throw new ImageError('E_BAD_CHECKSUM',
-      `checksum is 0x${stored.toString(16)}, the bytes sum to 0x${computed.toString(16)}`,
-      { structure: STRUCTURE, offset: at + CHECKSUM_AT });
-  }
   let tableOffset: number;
   try {
     tableOffset = u64be(b, 16, STRUCTURE, 'table offset');

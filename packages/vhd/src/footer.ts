@@ -1,5 +1,5 @@
 import { ImageError, asciiz, setU64be, u64be, view } from '@amitrans/block';
-import { vhdChecksum } from './checksum.js';
+import { checkVhdStructure, vhdChecksum } from './checksum.js';
 import { type Geometry, SECTOR, geometrySectors, isMaxGeometry } from './geometry.js';
 
 /**
@@ -42,21 +42,8 @@ const STRUCTURE = 'VHD footer';
  * which changes neither the fields nor the checksum). `at` is the footer's file offset.
  */
 export function parseFooter(buf: Uint8Array, at = 0): VhdFooter {
-  if (buf.length < FOOTER_SIZE) {
-    throw new ImageError('E_TRUNCATED', `footer needs ${FOOTER_SIZE} bytes, got ${buf.length}`, { structure: STRUCTURE, offset: at });
-  }
-  const b = buf.subarray(0, FOOTER_SIZE);
+  const b = checkVhdStructure(buf, at, { size: FOOTER_SIZE, cookie: FOOTER_COOKIE, checksumAt: CHECKSUM_AT, structure: STRUCTURE, what: 'footer' });
   const v = view(b);
-  if (asciiz(b, 0, 8) !== FOOTER_COOKIE) {
-    throw new ImageError('E_BAD_MAGIC', `cookie is not "${FOOTER_COOKIE}"`, { structure: STRUCTURE, offset: at });
-  }
-  const stored = v.getUint32(CHECKSUM_AT, false);
-  const computed = vhdChecksum(b, CHECKSUM_AT);
-  if (stored !== computed) {
-    throw new ImageError('E_BAD_CHECKSUM',
-      `checksum is 0x${stored.toString(16)}, the bytes sum to 0x${computed.toString(16)}`,
-      { structure: STRUCTURE, offset: at + CHECKSUM_AT });
-  }
   const rawDataOffset = v.getBigUint64(16, false);
   const rawOriginal = v.getBigUint64(40, false);
   return {

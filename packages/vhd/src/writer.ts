@@ -1,4 +1,4 @@
-import { ImageError, blockPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { ImageError, WriteCounter, blockPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { UNUSED, batBytes, bitmapBytes, serializeBat } from './bat.js';
 import { DYNAMIC_HEADER_SIZE, serializeDynamicHeader } from './dynamicHeader.js';
 import { DiskType, FOOTER_SIZE, NO_OFFSET, type VhdFooter, serializeFooter } from './footer.js';
@@ -75,27 +75,12 @@ function makeFooter(plan: VhdSizePlan, settings: VhdWriteSettings, diskType: num
   };
 }
 
-class Counter {
-  bytesRead = 0;
-  bytesWritten = 0;
-  constructor(readonly sink: Sink, readonly options: WriteOptions, readonly total: number) {}
-
-  async write(data: Uint8Array): Promise<void> {
-    await this.sink.write(data);
-    this.bytesWritten += data.length;
-  }
-
-  tick(done: number): void {
-    this.options.signal?.throwIfAborted();
-    this.options.progress?.(Math.min(done, this.total), this.total);
-  }
-}
 
 /** Write `disk` as a VHD (fixed or dynamic per `-o subformat`) to `sink`. The caller commits the sink. */
 export async function writeVhd(disk: BlockDevice, sink: Sink, options: WriteOptions = {}): Promise<VhdWriteResult> {
   const settings = parseVhdOptions(options.options);
   const plan = planVhdSize(disk.size, settings);
-  const io = new Counter(sink, options, plan.size);
+  const io = new WriteCounter(sink, options, plan.size);
   if (settings.subformat === 'fixed') await writeFixed(disk, io, plan, settings);
   else await writeDynamic(disk, io, plan, settings);
   io.tick(plan.size);
@@ -103,7 +88,7 @@ export async function writeVhd(disk: BlockDevice, sink: Sink, options: WriteOpti
 }
 
 /** Fixed: the data as is (unread holes and all-zero blocks become holes), then the footer. */
-async function writeFixed(disk: BlockDevice, io: Counter, plan: VhdSizePlan, settings: VhdWriteSettings): Promise<void> {
+async function writeFixed(disk: BlockDevice, io: WriteCounter, plan: VhdSizePlan, settings: VhdWriteSettings): Promise<void> {
   const copied = await copyToSink(disk, io.sink, { progress: (done) => io.tick(done), signal: io.options.signal });
   io.bytesRead += copied.bytesRead;
   io.bytesWritten += copied.bytesWritten;
@@ -120,7 +105,7 @@ async function writeFixed(disk: BlockDevice, io: Counter, plan: VhdSizePlan, set
  * first: it is built from the source's extents, and a block that turns out all zero is
  * still stored (with an all-zero sector bitmap, so it reads as not present).
  */
-async function writeDynamic(disk: BlockDevice, io: Counter, plan: VhdSizePlan, settings: VhdWriteSettings): Promise<void> {
+async function writeDynamic(disk: BlockDevice, io: WriteCounter, plan: VhdSizePlan, settings: VhdWriteSettings): Promise<void> {
   const blockSize = WRITE_BLOCK_SIZE;
   const entries = Math.ceil(plan.size / blockSize);
   const bat = new Uint32Array(entries).fill(UNUSED);

@@ -1,5 +1,5 @@
 import { constants, inflate, inflateRaw, type ZlibOptions } from 'node:zlib';
-import { BaseDevice, ImageError, isImageError, limiter, readAt, view, type BlockDevice, type Extent, type ExtentKind, type Range } from '@amitrans/block';
+import { BaseDevice, ExtentRun, ImageError, isImageError, limiter, readAt, view, type BlockDevice, type Extent, type ExtentKind, type Range } from '@amitrans/block';
 import { MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './descriptor.js';
 import { FLAG_COMPRESSED, FLAG_MARKERS, GD_AT_END, SECTOR, parseHeader, type SparseExtentHeader } from './header.js';
 import { GRAIN_MARKER_BYTES, parseGrainMarker } from './marker.js';
@@ -280,22 +280,13 @@ export class SparseExtentDevice extends BaseDevice {
     const gb = this.grainBytes;
     const per = this.header.numGTEsPerGT;
     const end = range.offset + range.length;
-    let pending: { offset: number; length: number; kind: ExtentKind } | undefined;
-    const add = (offset: number, length: number, kind: ExtentKind): Extent | undefined => {
-      if (pending && pending.kind === kind) {
-        pending.length += length;
-        return undefined;
-      }
-      const done = pending;
-      pending = { offset, length, kind };
-      return done;
-    };
+    const runs = new ExtentRun();
     for (let at = range.offset; at < end; ) {
       const t = Math.floor(at / (gb * per));
       const stop = Math.min(end, (t + 1) * gb * per);
       const table = this.gt(t);
       if (!table) {
-        const out = add(at, stop - at, 'unallocated');
+        const out = runs.add(at, stop - at, 'unallocated');
         if (out) yield out;
         at = stop;
         continue;
@@ -305,12 +296,13 @@ export class SparseExtentDevice extends BaseDevice {
         const g = Math.floor(at / gb);
         const next = Math.min(stop, (g + 1) * gb);
         const v = entries[g % per]!;
-        const out = add(at, next - at, v === GTE_UNALLOCATED ? 'unallocated' : v === GTE_ZERO ? 'zero' : 'data');
+        const out = runs.add(at, next - at, v === GTE_UNALLOCATED ? 'unallocated' : v === GTE_ZERO ? 'zero' : 'data');
         if (out) yield out;
         at = next;
       }
     }
-    if (pending) yield pending;
+    const last = runs.finish();
+    if (last) yield last;
   }
 }
 
