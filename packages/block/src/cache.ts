@@ -66,27 +66,24 @@ export class CachedDevice extends BaseDevice {
 
   /** Cached chunks are authoritative (writes updated them); copy them over a direct read. */
   private overlayCached(buffer: Uint8Array, position: number): void {
-    const end = position + buffer.length;
-    for (let index = Math.floor(position / this.chunkSize); index * this.chunkSize < end; index++) {
-      const c = this.chunks.get(index);
-      if (!c) continue;
-      const start = index * this.chunkSize;
-      const s = Math.max(position, start);
-      const t = Math.min(end, start + c.length);
-      buffer.set(c.subarray(s - start, t - start), s - position);
-    }
+    this.eachCached(position, buffer.length, (c, inChunk, inBuffer, n) => buffer.set(c.subarray(inChunk, inChunk + n), inBuffer));
   }
 
   protected override async _write(buffer: Uint8Array, position: number): Promise<void> {
     await this.base.write(buffer, position);
-    const end = position + buffer.length;
+    this.eachCached(position, buffer.length, (c, inChunk, inBuffer, n) => c.set(buffer.subarray(inBuffer, inBuffer + n), inChunk));
+  }
+
+  /** Visit the cached chunks that overlap [position, position + length). */
+  private eachCached(position: number, length: number, fn: (chunk: Uint8Array, inChunk: number, inBuffer: number, n: number) => void): void {
+    const end = position + length;
     for (let index = Math.floor(position / this.chunkSize); index * this.chunkSize < end; index++) {
       const c = this.chunks.get(index);
       if (!c) continue;
       const start = index * this.chunkSize;
       const s = Math.max(position, start);
       const t = Math.min(end, start + c.length);
-      c.set(buffer.subarray(s - position, t - position), s - start);
+      if (t > s) fn(c, s - start, s - position, t - s);
     }
   }
 

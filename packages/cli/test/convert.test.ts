@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, open, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   qemuImgCompare,
@@ -13,9 +12,8 @@ import {
   writeSparseImage,
   type TmpDir,
 } from '@amitrans/testkit';
-import { cli } from './helpers.js';
+import { binary, cli, runBin } from './helpers.js';
 
-const BIN = join(import.meta.dirname, '../dist/main.js');
 
 let dir: TmpDir;
 let src: string;
@@ -30,27 +28,7 @@ afterAll(async () => {
   await dir.remove();
 });
 
-function binary(): string {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (npx tsc -b); npm test does`);
-  return BIN;
-}
 
-/** Run the built amitrans binary with stdout to a file. */
-function runBin(args: string[], stdoutFile?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    void (async () => {
-      const out = stdoutFile ? await open(stdoutFile, 'w') : undefined;
-      const child = spawn(process.execPath, [binary(), ...args], { stdio: ['ignore', out ? out.fd : 'pipe', 'pipe'] });
-      let stderr = '';
-      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code, signal) => {
-        void out?.close();
-        resolve({ code, signal, stderr });
-      });
-    })();
-  });
-}
 
 describe('amitrans convert: every writable format, checked by qemu-img', () => {
   const cases: [string, string, string[], string][] = [

@@ -17,9 +17,8 @@ import {
   type TmpDir,
 } from '@amitrans/testkit';
 import type { ConvertResult, TranslateResult } from '@amitrans/diskimg';
-import { cli } from './helpers.js';
+import { binary, cli, runBin } from './helpers.js';
 
-const BIN = join(import.meta.dirname, '../dist/main.js');
 const FIXED = ['-o', 'cid=0badcafe,uuid=6a0e7a52-0c1f-4c55-9d0e-3f0a5b7c9e11,mtime=1700000000'];
 
 let dir: TmpDir;
@@ -49,22 +48,6 @@ async function leftovers(): Promise<string[]> {
   return (await readdir(dir.path)).filter((f) => f.endsWith('.partial'));
 }
 
-function runBin(args: string[], stdoutFile: string): Promise<{ code: number | null; stderr: string }> {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (npx tsc -b); npm test does`);
-  return new Promise((resolve, reject) => {
-    void (async () => {
-      const out = await open(stdoutFile, 'w');
-      const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', out.fd, 'pipe'] });
-      let stderr = '';
-      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => {
-        void out.close();
-        resolve({ code, stderr });
-      });
-    })();
-  });
-}
 
 async function ovfOf(ova: string): Promise<ReturnType<typeof parseOvf>> {
   const dev = await FileDevice.open(ova);

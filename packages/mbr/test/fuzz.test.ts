@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageError } from '@amitrans/block';
-import { prng, requireTools, tmpDir, type TmpDir } from '@amitrans/testkit';
+import { sfdiskImage, prng, requireTools, tmpDir, type TmpDir } from '@amitrans/testkit';
 import { parseGptEntry } from '../src/gpt-entry.js';
 import { parseGptHeader } from '../src/gpt-header.js';
 import { parseMbrSector, readPartitionTable, serializeMbrSector, type PartitionEntry, type PartitionTable } from '../src/index.js';
-import { fixGptCrcs, MiB, SectorMapDevice, sfdiskDisk, writeGpt } from './helpers.js';
+import { fixGptCrcs, MiB, SectorMapDevice, writeGpt } from './helpers.js';
 
 type Rnd = ReturnType<typeof prng>;
 const pick = <T>(rnd: Rnd, xs: readonly T[]): T => xs[rnd.int(0, xs.length - 1)] as T;
@@ -71,7 +71,7 @@ async function seed(name: string, script: string, size = SIZE): Promise<SectorMa
   let dev = seeds.get(name);
   if (!dev) {
     const path = tmp.file(`${name}.img`);
-    await sfdiskDisk(path, size, script);
+    await sfdiskImage(path, size, script);
     dev = await SectorMapDevice.fromFile(path);
     seeds.set(name, dev);
   }

@@ -1,6 +1,6 @@
-import { open, truncate, writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { BaseDevice, ImageError, type Extent, type Range } from '@amitrans/block';
-import { run } from '@amitrans/testkit';
+import type { SfdiskTable } from '@amitrans/testkit';
 import { crc32 } from '../src/crc32.js';
 import { serializeGptEntry } from '../src/gpt-entry.js';
 import { GPT_REVISION_1_0, serializeGptHeader } from '../src/gpt-header.js';
@@ -8,45 +8,25 @@ import { CHS_SENTINEL, serializeMbr, type PartitionTable } from '../src/index.js
 
 export const MiB = 1024 * 1024;
 
-/** A sparse file of `size` bytes partitioned by an sfdisk script. */
-export async function sfdiskDisk(path: string, size: number, script: string): Promise<void> {
-  await writeFile(path, '');
-  await truncate(path, size);
-  await run('sfdisk', ['--no-reread', '--no-tell-kernel', '--wipe', 'always', path], { input: script });
-}
+// sfdisk oracles: sfdiskImage and sfdiskJson from @amitrans/testkit.
 
-interface SfdiskPartition {
-  node: string;
-  start: number;
-  size: number;
-  type: string;
-  bootable?: boolean;
-  uuid?: string;
-  name?: string;
-}
+type SfdiskPartition = SfdiskTable['partitions'][number];
 
-export interface SfdiskTable {
+/** The part of sfdisk's view compared with ours (no partitions key for an empty table). */
+export interface Comparable {
   label: string;
   id: string;
-  device: string;
   firstlba?: number;
   lastlba?: number;
-  partitions?: (SfdiskPartition & { attrs?: string })[];
+  partitions?: SfdiskPartition[];
 }
-
-export async function sfdiskJson(path: string): Promise<SfdiskTable> {
-  const { stdout } = await run('sfdisk', ['--json', path]);
-  return (JSON.parse(stdout) as { partitiontable: SfdiskTable }).partitiontable;
-}
-
-export type Comparable = Omit<SfdiskTable, 'device'>;
 
 /** What sfdisk reports that we compare: label, id, usable LBAs, and per partition node/start/size/type/flags/names. */
 export function oracleFields(t: SfdiskTable): Comparable {
   const out: Comparable = { label: t.label, id: t.id };
   if (t.firstlba !== undefined) out.firstlba = t.firstlba;
   if (t.lastlba !== undefined) out.lastlba = t.lastlba;
-  if (t.partitions) out.partitions = t.partitions.map(({ attrs: _attrs, ...p }) => p);
+  if (t.partitions.length > 0) out.partitions = t.partitions.map(({ attrs: _attrs, ...p }) => p);
   return out;
 }
 

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileDevice } from '@amitrans/block';
-import { requireTools, tmpDir, type TmpDir } from '@amitrans/testkit';
+import { sfdiskJson, sfdiskImage, requireTools, tmpDir, type TmpDir } from '@amitrans/testkit';
 import { parseMbrSector, readPartitionTable, serializeMbr, type PartitionTable } from '../src/index.js';
-import { asSfdisk, MiB, sfdiskDisk, sfdiskJson, oracleFields } from './helpers.js';
+import { asSfdisk, MiB, oracleFields } from './helpers.js';
 
 let tmp: TmpDir;
 beforeAll(async () => { tmp = await tmpDir('amitrans-mbr-oracle-'); });
@@ -21,7 +21,7 @@ async function readTable(path: string): Promise<PartitionTable> {
 /** Partition the file with sfdisk, read it back both ways, and compare every field sfdisk reports. */
 async function checkAgainstSfdisk(name: string, script: string, size = 64 * MiB): Promise<PartitionTable> {
   const path = tmp.file(name);
-  await sfdiskDisk(path, size, script);
+  await sfdiskImage(path, size, script);
   const table = await readTable(path);
   const oracle = await sfdiskJson(path);
   expect(asSfdisk(table, oracle.device)).toEqual(oracleFields(oracle));
@@ -117,7 +117,7 @@ describe('readPartitionTable against sfdisk --json', () => {
   it('a GPT disk whose primary header is damaged is read from the backup, with a warning', async (ctx) => {
     requireTools(ctx, 'sfdisk');
     const path = tmp.file('gpt-backup.img');
-    await sfdiskDisk(path, 16 * MiB, 'label: gpt\nsize=4MiB, name="a"\nname="b"\n');
+    await sfdiskImage(path, 16 * MiB, 'label: gpt\nsize=4MiB, name="a"\nname="b"\n');
     const oracle = await sfdiskJson(path);
     const { open } = await import('node:fs/promises');
     const fh = await open(path, 'r+');

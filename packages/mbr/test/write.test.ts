@@ -1,9 +1,9 @@
 import { open, readFile, truncate, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileDevice, ImageError, MemoryDevice } from '@amitrans/block';
-import { requireTools, run, tmpDir, type TmpDir } from '@amitrans/testkit';
+import { sfdiskJson, sfdiskImage, requireTools, run, tmpDir, type TmpDir } from '@amitrans/testkit';
 import { CHS_SENTINEL, createMbr, readPartitionTable, serializeMbr, type CreateMbrOptions } from '../src/index.js';
-import { asSfdisk, MiB, oracleFields, sfdiskDisk, sfdiskJson } from './helpers.js';
+import { asSfdisk, MiB, oracleFields } from './helpers.js';
 
 const GiB = 1024 * MiB;
 let tmp: TmpDir;
@@ -53,7 +53,7 @@ describe('createMbr, checked by sfdisk', () => {
       requireTools(ctx, 'sfdisk');
       const ours = await diskWith(`ours-${cases.indexOf(c)}.img`, c.options);
       const theirsPath = tmp.file(`theirs-${cases.indexOf(c)}.img`);
-      await sfdiskDisk(theirsPath, c.options.diskSize, c.script);
+      await sfdiskImage(theirsPath, c.options.diskSize, c.script);
       // The strongest oracle: sector 0 byte for byte, CHS included.
       expect(hex(ours.sector)).toBe(hex(await sector0(theirsPath)));
 
@@ -78,7 +78,7 @@ describe('createMbr, checked by sfdisk', () => {
     const created = createMbr(options);
     expect(created.partition.startSector + created.partition.sectors).toBe(2 ** 32);
     const theirs = tmp.file('theirs-3t.img');
-    await sfdiskDisk(theirs, options.diskSize, 'label: dos\nlabel-id: 0x11223344\nstart=2048, type=83, bootable\n');
+    await sfdiskImage(theirs, options.diskSize, 'label: dos\nlabel-id: 0x11223344\nstart=2048, type=83, bootable\n');
     expect(hex(created.sector)).toBe(hex(await sector0(theirs)));
   });
 

@@ -10,6 +10,7 @@ export interface SfdiskPartition {
   bootable?: boolean;
   uuid?: string;
   name?: string;
+  attrs?: string;
 }
 
 export interface SfdiskTable {
@@ -18,13 +19,17 @@ export interface SfdiskTable {
   device: string;
   unit: string;
   sectorsize?: number;
+  firstlba?: number;
+  lastlba?: number;
+  /** Empty when the table has none (sfdisk then omits the key). */
   partitions: SfdiskPartition[];
 }
 
 /** `sfdisk --json` of an image file. */
 export async function sfdiskJson(path: string): Promise<SfdiskTable> {
   const { stdout } = await run('sfdisk', ['--json', path]);
-  return (JSON.parse(stdout) as { partitiontable: SfdiskTable }).partitiontable;
+  const t = (JSON.parse(stdout) as { partitiontable: SfdiskTable }).partitiontable;
+  return { ...t, partitions: t.partitions ?? [] };
 }
 
 /** Create a sparse file of `size` bytes and partition it with an sfdisk script. */
@@ -32,7 +37,7 @@ export async function sfdiskImage(path: string, size: number, script: string): P
   const fh = await open(path, 'w');
   await fh.truncate(size);
   await fh.close();
-  await run('sfdisk', ['--no-reread', '--no-tell-kernel', '-q', path], { input: script });
+  await run('sfdisk', ['--no-reread', '--no-tell-kernel', '--wipe', 'always', '-q', path], { input: script });
 }
 
 /** `dumpe2fs -h` as a map from its field names ("Block count") to their values. */
