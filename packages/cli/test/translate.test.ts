@@ -226,6 +226,13 @@ describe('translate refuses and reports', () => {
     expect(r.changes.map((c) => c.step)).toEqual(expect.arrayContaining(['fstab', 'bootloader', 'consoles', 'modules', 'network', 'clean']));
     expect(existsSync(out)).toBe(false);
   });
+  it('an unknown output option is refused before any work, as convert refuses it', async (ctx) => {
+    const out = dir.file('opt.qcow2');
+    const r = await cli('translate', await fixture(ctx), out, '-t', 'kvm', '-o', 'colour=blue');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/qcow2 output has no option 'colour'/);
+    expect(existsSync(out)).toBe(false);
+  });
   it('an image with no kernel (it used an external AKI): exit 1, says why, writes nothing', async (ctx) => {
     requireTools(ctx, 'mkfs.ext3');
     const sample = dir.file('aki.img');

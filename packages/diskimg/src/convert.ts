@@ -8,8 +8,9 @@ import {
   type BlockDevice,
   type FormatDriver,
   type Sink,
+  type WriteResult,
 } from '@amitrans/block';
-import { CompressingSink, checkCompressible, planOutput } from './compress-output.js';
+import { CompressingSink, checkCompressible, planOutput, type OutputCompression } from './compress-output.js';
 import { drivers } from './drivers.js';
 import { openImage } from './open.js';
 import { rawDriver } from './raw.js';
@@ -71,6 +72,70 @@ export interface ConvertResult {
   compression?: string;
 }
 
+/** An output resolved and checked before any work: format, options, compression. */
+export interface PreparedOutput {
+  output: string;
+  driver: FormatDriver;
+  /** Format options (without `compress`). */
+  options: Record<string, string>;
+  compression?: OutputCompression;
+}
+
+/**
+ * Resolve the output format from -O, the output name (x.vhd.bz2) and -o, and refuse what
+ * cannot be written (an unknown option, a stream for a format that must seek) before the
+ * input is even opened.
+ */
+export function prepareOutput(output: string, format: string | undefined, formatOptions: Readonly<Record<string, string>> = {}): PreparedOutput {
+  const plan = planOutput(output, formatOptions);
+  const driver = writerByName(format ?? (output === '-' ? 'raw' : formatFromName(plan.baseName)));
+  checkOptions(driver, plan.options);
+  checkCompressible(driver.name, plan.compression);
+  if ((output === '-' || plan.compression) && !driver.canStream?.(plan.options)) {
+    throw new ImageError('E_UNSUPPORTED', `${driver.name} output with these options cannot be written to a stream; name an output file`);
+  }
+  return { output, driver, options: plan.options, ...(plan.compression ? { compression: plan.compression } : {}) };
+}
+
+export interface WriteDiskOptions {
+  /** Options for the writer instead of the prepared ones (an OVA made from an inspection). */
+  writerOptions?: Record<string, string>;
+  progress?: (done: number, total: number) => void;
+  hashProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+  sha256?: boolean;
+  sync?: boolean;
+}
+
+/**
+ * Write a disk to a prepared output: under a temporary name renamed when complete (or to
+ * stdout), compressed when asked, hashed when asked. On any error nothing is left.
+ */
+export async function writeDisk(disk: BlockDevice, out: PreparedOutput, o: WriteDiskOptions = {}): Promise<WriteResult & { sha256?: string }> {
+  let sink: Sink | undefined;
+  try {
+    const hash = o.sha256 && out.output === '-' ? createHash('sha256') : undefined;
+    if (out.output === '-') {
+      const stdout = new StreamSink(process.stdout);
+      sink = hash ? new HashingStreamSink(stdout, hash) : stdout;
+    } else {
+      sink = await FileSink.create(out.output, { sync: o.sync ?? false });
+    }
+    if (out.compression) sink = await CompressingSink.create(sink, out.compression);
+    const result = await out.driver.write!(disk, sink, {
+      options: o.writerOptions ?? out.options,
+      ...(o.progress ? { progress: o.progress } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    await sink.commit();
+    if (!o.sha256) return result;
+    return { ...result, sha256: hash ? hash.digest('hex') : await sha256Of(out.output, o.hashProgress) };
+  } catch (err) {
+    await sink?.abort();
+    throw err;
+  }
+}
+
 /**
  * Convert any readable image to any writable format. The output is written under a
  * temporary name and renamed when complete; on error nothing is left at `output`.
@@ -78,55 +143,36 @@ export interface ConvertResult {
  */
 export async function convert(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertResult> {
   const started = performance.now();
-  // A .gz/.bz2/.xz name or -o compress= makes a compressed deliverable (x.vhd.bz2).
-  const plan = planOutput(output, options.options);
-  const driver = writerByName(options.format ?? (output === '-' ? 'raw' : formatFromName(plan.baseName)));
-  const fmtOptions = plan.options;
-  checkOptions(driver, fmtOptions);
-  checkCompressible(driver.name, plan.compression);
-  if ((output === '-' || plan.compression) && !driver.canStream?.(fmtOptions)) {
-    throw new ImageError('E_UNSUPPORTED', `${driver.name} output with these options cannot be written to a stream; name an output file`);
-  }
+  const prepared = prepareOutput(output, options.format, options.options);
   const img = await openImage(input, {
     decompressProgress: (done) => options.progress?.('decompress', done, 0),
   });
-  let sink: Sink | undefined;
   try {
     // A map-less (raw) input is passed as one data extent: every writer checks the blocks it
     // reads for zeros itself, so wrapping it in zero detection would only read the data twice.
     const disk: BlockDevice = img.disk;
-    const hash = options.sha256 && output === '-' ? createHash('sha256') : undefined;
-    if (output === '-') {
-      const stdout = new StreamSink(process.stdout);
-      sink = hash ? new HashingStreamSink(stdout, hash) : stdout;
-    } else {
-      sink = await FileSink.create(output, { sync: options.sync ?? false });
-    }
-    if (plan.compression) sink = await CompressingSink.create(sink, plan.compression);
-    const result = await driver.write!(disk, sink, {
-      options: fmtOptions,
+    const result = await writeDisk(disk, prepared, {
       progress: (done, total) => options.progress?.('convert', done, total),
+      hashProgress: (done, total) => options.progress?.('hash', done, total),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.sha256 ? { sha256: true } : {}),
+      ...(options.sync ? { sync: true } : {}),
     });
-    await sink.commit();
     const out: ConvertResult = {
       input,
       output,
       inputFormat: img.compression ? `${img.detection.format} (${img.compression})` : img.detection.format,
-      format: driver.name,
+      format: prepared.driver.name,
       virtualSize: result.virtualSize ?? disk.size,
       bytesRead: result.bytesRead,
       bytesWritten: result.bytesWritten,
       seconds: 0,
       notes: [...(result.notes ?? [])],
     };
-    if (plan.compression) out.compression = plan.compression;
-    if (options.sha256) out.sha256 = hash ? hash.digest('hex') : await sha256Of(output, (d, t) => options.progress?.('hash', d, t));
+    if (prepared.compression) out.compression = prepared.compression;
+    if (result.sha256) out.sha256 = result.sha256;
     out.seconds = (performance.now() - started) / 1000;
     return out;
-  } catch (err) {
-    await sink?.abort();
-    throw err;
   } finally {
     await img.close();
   }

@@ -3,15 +3,12 @@ import { join } from 'node:path';
 import {
   ConcatDevice,
   CowOverlay,
-  FileSink,
   ImageError,
   MaskedDevice,
   MemoryDevice,
   SliceDevice,
-  StreamSink,
   ZeroDevice,
   type BlockDevice,
-  type Sink,
 } from '@amitrans/block';
 import { ExtFs } from '@amitrans/extfs';
 import { checkFilesystemSupport, grubBootSectors, type StageFiles } from '@amitrans/grub';
@@ -34,8 +31,7 @@ import {
   type Verdict,
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
-import { CompressingSink, checkCompressible, planOutput } from './compress-output.js';
-import { formatFromName, writerByName } from './convert.js';
+import { prepareOutput, writeDisk } from './convert.js';
 import { findRoot } from './inspect.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage } from './open.js';
@@ -149,11 +145,9 @@ async function stageFilesFrom(ext: ExtFs, report: GuestReport, grubDir: string |
  */
 export async function translate(input: string, output: string, options: TranslateOptions): Promise<TranslateResult> {
   const started = performance.now();
-  const outputPlan = planOutput(output, options.formatOptions);
-  const driver = writerByName(options.format ?? (output === '-' ? 'raw' : formatFromName(outputPlan.baseName)));
-  checkCompressible(driver.name, outputPlan.compression);
+  const prepared = prepareOutput(output, options.format, options.formatOptions);
+  const driver = prepared.driver;
   const img = await openImage(input);
-  let sink: Sink | undefined;
   try {
     const root = await findRoot(img, options.partition);
     const overlay = new CowOverlay(root.device);
@@ -243,36 +237,27 @@ export async function translate(input: string, output: string, options: Translat
           new SliceDevice(img.disk, p.start + p.size, img.disk.size - p.start - p.size),
         ]);
       }
-      sink = output === '-' ? new StreamSink(process.stdout) : await FileSink.create(output);
-      if (outputPlan.compression) sink = await CompressingSink.create(sink, outputPlan.compression);
       // An appliance describes the guest: its OS type and the controller the verdict chose.
-      const ova = driver.name === 'ova' ? ovaOptionsFor(report, verdict, output, outputPlan.options) : undefined;
+      const ova = driver.name === 'ova' ? ovaOptionsFor(report, verdict, output, prepared.options) : undefined;
       result.notes.push(...(ova?.notes ?? []));
-      if (outputPlan.compression) result.notes.push(`the output is ${outputPlan.compression}-compressed`);
-      const written = await driver.write!(disk, sink, {
-        options: ova?.options ?? outputPlan.options,
+      if (prepared.compression) result.notes.push(`the output is ${prepared.compression}-compressed`);
+      const written = await writeDisk(disk, prepared, {
+        ...(ova ? { writerOptions: ova.options } : {}),
         progress: (done, total) => options.progress?.('write', done, total),
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.sha256 ? { sha256: true } : {}),
       });
-      await sink.commit();
       result.virtualSize = written.virtualSize ?? disk.size;
       result.bytesRead = written.bytesRead;
       result.bytesWritten = written.bytesWritten;
       result.notes.push(...(written.notes ?? []));
-      if (options.sha256 && output !== '-') {
-        const { createHash } = await import('node:crypto');
-        const { createReadStream } = await import('node:fs');
-        const h = createHash('sha256');
-        for await (const c of createReadStream(output, { highWaterMark: 4 << 20 })) h.update(c as Buffer);
-        result.sha256 = h.digest('hex');
-      }
+      if (written.sha256) result.sha256 = written.sha256;
       result.seconds = (performance.now() - started) / 1000;
       return result;
     } finally {
       await ext.close();
     }
   } catch (err) {
-    await sink?.abort();
     throw err instanceof ImageError ? err.inFile(input) : err;
   } finally {
     await img.close();
