@@ -37,9 +37,9 @@ const slowSeconds = Number(opt('slow', 20));
 const inputNames = opt('inputs', 'ext3,random,disk').split(',');
 const only = opt('only', '');
 const denseBaseline = !args.includes('--no-dense');
-const bin = join(root, 'packages/cli/dist/main.js');
+const bin = join(root, 'packages/cli/dist/amitrans.mjs');
 if (!existsSync(bin)) {
-  console.error('bench: build first (npx tsc -b)');
+  console.error('bench: build first (npm run build)');
   process.exit(1);
 }
 if (!existsSync('/usr/bin/time')) {

@@ -7,13 +7,13 @@ bash scripts/setup-test-env.sh
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-npx tsc -b
+npm run build --silent
 mkdir -p sample
 if [ ! -f sample/debian-ami.img ] || [ scripts/make-debian-ami.sh -nt sample/debian-ami.img ]; then
   echo "== building the sample PV AMI from Debian packages (once)" >&2
   bash scripts/make-debian-ami.sh sample/debian-ami.img >/dev/null
 fi
-amitrans() { node packages/cli/dist/main.js "$@"; }
+amitrans() { node packages/cli/dist/amitrans.mjs "$@"; }
 echo "== amitrans inspect sample/debian-ami.img"
 amitrans inspect sample/debian-ami.img | sed -n '1,/^Kernels$/p' | sed '$d'
 echo "== amitrans translate sample/debian-ami.img sample/debian-kvm.qcow2 --target kvm"

@@ -7,7 +7,7 @@ bash scripts/setup-test-env.sh
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-npx tsc -b
+npm run build --silent
 npx tsc -p tsconfig.tests.json
 mkdir -p .tmp
 status=0

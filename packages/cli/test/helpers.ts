@@ -25,7 +25,7 @@ const BIN = join(import.meta.dirname, '../dist/main.js');
 
 /** The built amitrans binary (npm test builds it first). */
 export function binary(): string {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (npx tsc -b); npm test does`);
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (npm run build); npm test does`);
   return BIN;
 }
 
