@@ -3,6 +3,7 @@ import type { BlockDevice } from './device.js';
 import { mergeExtents } from './extents.js';
 import { readAhead, type ReadPlan } from './readahead.js';
 import type { Sink } from './sink.js';
+import { WriteBehind } from './writebehind.js';
 
 export interface CopyOptions {
   /** Bytes per read. Default 4 MiB. */
@@ -17,6 +18,7 @@ export interface CopyOptions {
  * Append the whole of `disk` to `sink` as it reads, byte for byte, from the sink's current
  * position: 'data' extents are read (ahead of the writes) and copied, except blocks of
  * zeros, which like 'zero' and 'unallocated' extents become holes (zeros on a stream).
+ * On a seekable sink a window's writes run while the next window is scanned.
  */
 export async function copyToSink(disk: BlockDevice, sink: Sink, options: CopyOptions = {}): Promise<{ bytesRead: number; bytesWritten: number }> {
   const chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
@@ -32,17 +34,31 @@ export async function copyToSink(disk: BlockDevice, sink: Sink, options: CopyOpt
       }
     }
   };
+  if (sink.seekable) {
+    bytesWritten = await WriteBehind.over(sink, async (out) => {
+      for await (const w of readAhead(disk, plans(), { maxLength: chunkSize, signal: options.signal })) {
+        bytesRead += w.bytesRead;
+        for (const r of zeroRuns(w.data, sparseSize)) {
+          if (r.zero) continue;
+          out.skip(base + w.offset + r.start - out.position);
+          out.write(w.data.subarray(r.start, r.end));
+        }
+        await out.endWindow();
+        options.progress?.(w.offset + w.length, disk.size);
+      }
+      out.skip(base + disk.size - out.position);
+    });
+    options.progress?.(disk.size, disk.size);
+    return { bytesRead, bytesWritten };
+  }
   for await (const w of readAhead(disk, plans(), { maxLength: chunkSize, signal: options.signal })) {
     bytesRead += w.bytesRead;
     const gap = w.offset - (sink.position - base);
     if (gap > 0) await sink.skip(gap);
     for (const r of zeroRuns(w.data, sparseSize)) {
-      if (r.zero && sink.seekable) {
-        await sink.skip(r.end - r.start);
-      } else {
-        await sink.write(w.data.subarray(r.start, r.end));
-        if (!r.zero) bytesWritten += r.end - r.start;
-      }
+      // A stream has no holes: zeros are written out.
+      await sink.write(w.data.subarray(r.start, r.end));
+      if (!r.zero) bytesWritten += r.end - r.start;
     }
     options.progress?.(w.offset + w.length, disk.size);
   }

@@ -22,6 +22,7 @@ export { CoalescingSink, CountingSink, WriteCounter, FileSink, MemorySink, Strea
 export { readAhead, chunkRanges, dataBlocks, blockPlans, type DataBlock, type ReadAheadOptions, type ReadPlan, type ReadWindow } from './readahead.js';
 export { clusterRuns, clusterWindows, dataRanges, runTotal, type ClusterRun, type ClusterWindow, type ClusterWindowOptions } from './clusters.js';
 export { copyToSink, type CopyOptions } from './copy.js';
+export { WriteBehind, type PositionalSink } from './writebehind.js';
 export { DeflatePool, OrderedQueue, limiter, type DeflateMode } from './deflate-pool.js';
 export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, WriteOptions, WriteResult } from './driver.js';
 export { MaskedDevice } from './masked.js';

@@ -35,8 +35,10 @@ export interface ReadAheadOptions {
  * Read `plans` in order while the consumer works: up to `depth` windows are read ahead
  * into a small ring of reused buffers, so reading the next window overlaps processing
  * and writing this one, and memory stays at (depth + 1) * maxLength whatever the size
- * of the device. The consumer must be done with a window's bytes before asking for the
- * next one (copy what it keeps).
+ * of the device. A window's bytes stay valid while the consumer works on the next one:
+ * they are reused once the consumer asks for the window after that (copy what it keeps
+ * longer). So a consumer may leave one window's writes running while it scans the next
+ * (see WriteBehind).
  */
 export async function* readAhead(
   device: BlockDevice,
@@ -63,6 +65,8 @@ export async function* readAhead(
         throw new ImageError('E_TOO_LARGE', `read-ahead window of ${plan.length} bytes is above its ${options.maxLength}-byte buffers`, { offset: plan.offset });
       }
       // The ring has depth + 1 buffers: `depth` being filled and the one the consumer holds.
+      // A window is handed out before its slot is refilled, so while the consumer works on
+      // window k only depth - 1 reads run, and window k - 1's buffer is still untouched.
       if (ring.length <= slot) ring.push(alignedBytes(options.maxLength));
       const data = ring[slot]!.subarray(0, plan.length);
       slot = (slot + 1) % (depth + 1);

@@ -309,6 +309,9 @@ export class MemorySink implements Sink {
 export class CountingSink {
   written = 0;
   constructor(readonly sink: Sink) {}
+  get seekable(): boolean {
+    return this.sink.seekable;
+  }
   get position(): number {
     return this.sink.position;
   }

@@ -180,6 +180,79 @@ describe('copyToSink', () => {
   }
 });
 
+/**
+ * A seekable sink whose positional writes finish late and out of order, and take the
+ * caller's bytes only when they finish, as a thread-pool write does: a buffer reused
+ * before its write is done shows up as wrong bytes.
+ */
+class LateSink extends MemorySink {
+  pending = 0;
+  maxPending = 0;
+  failAfter = Infinity;
+  constructor(private readonly rnd: () => number) {
+    super();
+  }
+  override async pwrite(data: Uint8Array, position: number): Promise<void> {
+    this.pending++;
+    this.maxPending = Math.max(this.maxPending, this.pending);
+    await new Promise((r) => setTimeout(r, Math.floor(this.rnd() * 4)));
+    this.pending--;
+    if (--this.failAfter < 0) throw new Error('disk full');
+    await super.pwrite(data, position);
+  }
+}
+
+/** MappedDevice with reads that finish at once, well before LateSink's writes. */
+class QuickDevice extends MappedDevice {
+  protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
+    await Promise.resolve();
+    buffer.set(this.bytes.subarray(position, position + buffer.length));
+  }
+}
+
+describe('WriteBehind through copyToSink', () => {
+  for (const seed of [4, 5]) {
+    it(`keeps a window's bytes until its late writes are done, with two windows in flight (seed ${seed})`, async () => {
+      const { bytes, map } = randomDisk(seed, 900_000 + seed);
+      const dev = new QuickDevice(bytes, map);
+      const sink = new LateSink(prng(seed).next);
+      await sink.write(new Uint8Array([1, 2]));
+      const r = await copyToSink(dev, sink, { chunkSize: 64 * 1024 });
+      expect(sink.pending).toBe(0);
+      expect(sink.position).toBe(2 + bytes.length);
+      await sink.commit();
+      const want = new Uint8Array(bytes.length);
+      for (const e of map) if (e.kind === 'data') want.set(bytes.subarray(e.offset, e.offset + e.length), e.offset);
+      expect(Buffer.compare(sink.bytes.subarray(2), want)).toBe(0);
+      expect(r.bytesWritten).toBeLessThanOrEqual(r.bytesRead);
+      expect(sink.maxPending).toBeGreaterThan(1);
+    });
+  }
+
+  it('passes a failed write on, with no write left running behind it', async () => {
+    const { bytes, map } = randomDisk(6, 900_000);
+    const sink = new LateSink(prng(6).next);
+    sink.failAfter = 5;
+    await expect(copyToSink(new MappedDevice(bytes, map), sink, { chunkSize: 64 * 1024 })).rejects.toThrow('disk full');
+    expect(sink.pending).toBe(0);
+  });
+
+  it('readAhead leaves the previous window intact until the one after the current is asked for', async () => {
+    const { bytes } = randomDisk(8, 200_000);
+    const dev = new MappedDevice(bytes, [{ offset: 0, length: bytes.length, kind: 'data' }]);
+    const plans = Array.from({ length: 20 }, (_, i) => ({ offset: i * 10_000, length: 10_000 }));
+    let previous: Uint8Array | undefined;
+    let n = 0;
+    for await (const w of readAhead(dev, plans, { maxLength: 10_000, depth: 2 })) {
+      if (previous) expect(Buffer.compare(previous, bytes.subarray((n - 1) * 10_000, n * 10_000)), `window ${n - 1}`).toBe(0);
+      await new Promise((r) => setTimeout(r, 1));
+      previous = w.data;
+      n++;
+    }
+    expect(n).toBe(20);
+  });
+});
+
 describe('CoalescingSink', () => {
   it('gathers appends into few writes and keeps the bytes and their order', async () => {
     const inner = new MemorySink();

@@ -9,6 +9,7 @@ import {
   isZeroAt,
   OrderedQueue,
   runTotal,
+  WriteBehind,
   type BlockDevice,
   type ClusterRun,
   type ClusterWindow,
@@ -205,12 +206,19 @@ async function writePatched(
     }
     for (let c = a; c <= b; c++) refs[c]!++;
   };
-  /** Store consecutive clusters from `index` uncompressed, in one write. */
-  const storeRaw = async (index: number, data: Uint8Array): Promise<void> => {
-    const misaligned = out.position % cs;
-    if (misaligned !== 0) await out.skip(cs - misaligned);
-    const at = out.position;
-    await out.write(data);
+  /**
+   * Store consecutive clusters from `index` uncompressed, in one write: through `behind`
+   * when given (the write may still run when this returns), else awaited.
+   */
+  const storeRaw = async (index: number, data: Uint8Array, behind?: WriteBehind): Promise<void> => {
+    const misaligned = (behind ?? out).position % cs;
+    if (misaligned !== 0) {
+      if (behind) behind.skip(cs - misaligned);
+      else await out.skip(cs - misaligned);
+    }
+    const at = (behind ?? out).position;
+    if (behind) behind.write(data);
+    else await out.write(data);
     for (let k = 0; k * cs < data.length; k++) {
       addRefs(at + k * cs, cs);
       await entry(index + k, standardEntry(at + k * cs));
@@ -248,20 +256,24 @@ async function writePatched(
       await pool.close();
     }
   } else {
-    for await (const w of windows) {
-      // Runs of non-zero clusters go out in one write each; all-zero clusters are dropped.
-      let from = -1;
-      for (let i = 0; i <= w.count; i++) {
-        const zero = i === w.count || isZeroAt(w.data, i * cs, (i + 1) * cs);
-        if (!zero) {
-          if (from < 0) from = i;
-        } else if (from >= 0) {
-          await storeRaw(w.first + from, w.data.subarray(from * cs, i * cs));
-          from = -1;
+    // A window's data writes run while the next window is read and checked.
+    await WriteBehind.over(out, async (behind) => {
+      for await (const w of windows) {
+        // Runs of non-zero clusters go out in one write each; all-zero clusters are dropped.
+        let from = -1;
+        for (let i = 0; i <= w.count; i++) {
+          const zero = i === w.count || isZeroAt(w.data, i * cs, (i + 1) * cs);
+          if (!zero) {
+            if (from < 0) from = i;
+          } else if (from >= 0) {
+            await storeRaw(w.first + from, w.data.subarray(from * cs, i * cs), behind);
+            from = -1;
+          }
         }
+        await behind.endWindow();
+        progress(w.first + w.count - 1);
       }
-      progress(w.first + w.count - 1);
-    }
+    });
   }
   await flushTable();
   // End on a cluster boundary so the last (compressed) cluster's sectors are all in the file.

@@ -1,4 +1,4 @@
-import { ImageError, WriteCounter, blockPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { ImageError, WriteBehind, WriteCounter, blockPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { BLOCK_FREE, serializeBlockMap } from './blockMap.js';
 import { HEADER_BLOCK, HEADER_SIZE_V1PLUS, HEADER_TEXT, ImageType, VDI_VERSION_1_1, type VdiHeader, serializeVdiHeader } from './header.js';
 import { MAX_MAP_ENTRIES } from './reader.js';
@@ -102,13 +102,17 @@ async function writeDynamic(disk: BlockDevice, io: WriteCounter, layout: VdiLayo
   const start = io.sink.position;
   if (io.sink.seekable) {
     await io.sink.skip(layout.offData);
-    for await (const w of readAhead(disk, blockPlans(disk, WRITE_BLOCK_SIZE), { maxLength: WRITE_BLOCK_SIZE, signal: io.options.signal })) {
-      io.tick(w.offset);
-      io.bytesRead += w.bytesRead;
-      if (isZero(w.data)) continue;
-      map[w.offset / WRITE_BLOCK_SIZE] = allocated++;
-      await io.write(w.data);
-    }
+    // A block's write runs while the next block is read and checked.
+    io.bytesWritten += await WriteBehind.over(io.sink, async (out) => {
+      for await (const w of readAhead(disk, blockPlans(disk, WRITE_BLOCK_SIZE), { maxLength: WRITE_BLOCK_SIZE, signal: io.options.signal })) {
+        io.tick(w.offset);
+        io.bytesRead += w.bytesRead;
+        if (isZero(w.data)) continue;
+        map[w.offset / WRITE_BLOCK_SIZE] = allocated++;
+        out.write(w.data);
+        await out.endWindow();
+      }
+    });
     const header = serializeVdiHeader(makeHeader(layout, settings, allocated));
     const mapBytes = serializeBlockMap(map);
     await io.sink.pwrite(header, start);

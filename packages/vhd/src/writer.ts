@@ -1,4 +1,4 @@
-import { ImageError, WriteCounter, blockPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { ImageError, WriteBehind, WriteCounter, blockPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { UNUSED, batBytes, bitmapBytes, serializeBat } from './bat.js';
 import { DYNAMIC_HEADER_SIZE, serializeDynamicHeader } from './dynamicHeader.js';
 import { DiskType, FOOTER_SIZE, NO_OFFSET, type VhdFooter, serializeFooter } from './footer.js';
@@ -121,14 +121,18 @@ async function writeDynamic(disk: BlockDevice, io: WriteCounter, plan: VhdSizePl
     await io.write(header);
     const batAt = io.sink.position;
     await io.write(serializeBat(bat));
-    for await (const w of readAhead(disk, blockPlans(disk, blockSize), { maxLength: blockSize, signal: io.options.signal })) {
-      io.tick(w.offset);
-      io.bytesRead += w.bytesRead;
-      if (isZero(w.data)) continue;
-      bat[w.offset / blockSize] = nextSector();
-      await io.write(ones);
-      await io.write(w.data);
-    }
+    // A block's writes run while the next block is read and checked.
+    io.bytesWritten += await WriteBehind.over(io.sink, async (out) => {
+      for await (const w of readAhead(disk, blockPlans(disk, blockSize), { maxLength: blockSize, signal: io.options.signal })) {
+        io.tick(w.offset);
+        io.bytesRead += w.bytesRead;
+        if (isZero(w.data)) continue;
+        bat[w.offset / blockSize] = (out.position - start) / SECTOR;
+        out.write(ones);
+        out.write(w.data);
+        await out.endWindow();
+      }
+    });
     await io.write(footer);
     await io.sink.pwrite(serializeBat(bat), batAt);
     return;

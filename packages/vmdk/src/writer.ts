@@ -10,6 +10,7 @@ import {
   ImageError,
   isZeroAt,
   OrderedQueue,
+  WriteBehind,
   type BlockDevice,
   type ClusterRun,
   type ClusterWindow,
@@ -282,29 +283,33 @@ async function writeMonolithicSparse(
     await out.pwrite(bytes, (gtOffset + gt.index * GT_SECTORS) * SECTOR);
     gt = undefined;
   };
-  for await (const w of grains) {
-    // Runs of non-zero grains go out in one write each; all-zero grains are dropped.
-    let from = -1;
-    for (let i = 0; i <= w.count; i++) {
-      const zero = i === w.count || isZeroAt(w.data, i * GRAIN_BYTES, (i + 1) * GRAIN_BYTES);
-      if (!zero) {
-        if (from < 0) from = i;
-        continue;
+  // A window's grain writes run while the next window is read and checked.
+  await WriteBehind.over(out, async (behind) => {
+    for await (const w of grains) {
+      // Runs of non-zero grains go out in one write each; all-zero grains are dropped.
+      let from = -1;
+      for (let i = 0; i <= w.count; i++) {
+        const zero = i === w.count || isZeroAt(w.data, i * GRAIN_BYTES, (i + 1) * GRAIN_BYTES);
+        if (!zero) {
+          if (from < 0) from = i;
+          continue;
+        }
+        if (from < 0) continue;
+        const at = behind.position / SECTOR;
+        for (let k = from; k < i; k++) {
+          const index = w.first + k;
+          const t = Math.floor(index / GTES);
+          if (gt && gt.index !== t) await flushGt();
+          gt ??= { index: t, entries: new Uint32Array(GTES) };
+          gt.entries[index % GTES] = at + (k - from) * GRAIN_SECTORS;
+        }
+        behind.write(w.data.subarray(from * GRAIN_BYTES, i * GRAIN_BYTES));
+        from = -1;
       }
-      if (from < 0) continue;
-      const at = out.position / SECTOR;
-      for (let k = from; k < i; k++) {
-        const index = w.first + k;
-        const t = Math.floor(index / GTES);
-        if (gt && gt.index !== t) await flushGt();
-        gt ??= { index: t, entries: new Uint32Array(GTES) };
-        gt.entries[index % GTES] = at + (k - from) * GRAIN_SECTORS;
-      }
-      await out.write(w.data.subarray(from * GRAIN_BYTES, i * GRAIN_BYTES));
-      from = -1;
+      await behind.endWindow();
+      progress(w.first + w.count - 1);
     }
-    progress(w.first + w.count - 1);
-  }
+  });
   await flushGt();
   await out.pwrite(directory(rgtOffset), rgdOffset * SECTOR);
   await out.pwrite(directory(gtOffset), gdOffset * SECTOR);
