@@ -4,6 +4,8 @@
 #   ext3.raw    2 GiB ext3 root filesystem, ~40% full of files from installed Debian packages
 #   random.raw  1 GiB of pseudo-random bytes (AES-CTR keystream: the same bytes every time)
 #   disk.raw    3 GiB MBR disk (sfdisk) with one ext4 partition holding the same files
+#   ami.raw     2 GiB PV AMI from scripts/make-debian-ami.sh, plus the same files (~40% full)
+#   ami-lean.raw  the same AMI without the extra files (kernel, modules, initrd: ~6% full)
 # The filesystems are sparse files, as mkfs leaves them; random.raw is fully allocated.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -54,7 +56,17 @@ if [ ! -f "$out/disk.raw" ]; then
   mv "$out/disk.raw.tmp" "$out/disk.raw"
 fi
 
-for f in ext3 random disk; do
+here=$(cd "$(dirname "$0")" && pwd)
+for ami in ami ami-lean; do
+  [ -f "$out/$ami.raw" ] && continue
+  # The AMI builder takes its kernel, modules and busybox from the unpacked Debian packages.
+  [ -d "$here/../.tmp/debs/linux-image-cloud-amd64/root/boot" ] || bash "$here/setup-test-env.sh" >&2
+  if [ "$ami" = ami ]; then extra=(--extra "$stage"); else extra=(); fi
+  bash "$here/make-debian-ami.sh" "$out/$ami.raw.tmp" --size 2G "${extra[@]}" >/dev/null
+  mv "$out/$ami.raw.tmp" "$out/$ami.raw"
+done
+
+for f in ext3 random disk ami ami-lean; do
   printf '%s.raw: %s MiB virtual, %s MiB allocated\n' "$f" \
     $(( $(stat -c %s "$out/$f.raw") / 1048576 )) $(( $(stat -c %b "$out/$f.raw") * 512 / 1048576 ))
 done
