@@ -29,12 +29,12 @@ export function binary(): string {
   return BIN;
 }
 
-/** Run the built binary, stdout to a file (or a pipe that is dropped). */
-export function runBin(args: string[], stdoutFile?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+/** Run the built binary, stdout to a file (or a pipe that is dropped); nodeArgs go to node. */
+export function runBin(args: string[], stdoutFile?: string, nodeArgs: string[] = []): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     void (async () => {
       const out = stdoutFile ? await open(stdoutFile, 'w') : undefined;
-      const child = spawn(process.execPath, [binary(), ...args], { stdio: ['ignore', out ? out.fd : 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [...nodeArgs, binary(), ...args], { stdio: ['ignore', out ? out.fd : 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('error', reject);

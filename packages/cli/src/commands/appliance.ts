@@ -1,6 +1,4 @@
-import type { Argv } from 'yargs';
-
-/** The appliance flags of convert and translate (-O ova); each is also an -o key. */
+/** The appliance flags of convert and translate (-O ova, see options.ts); each is also an -o key. */
 export interface ApplianceArgs {
   name?: string | undefined;
   cpus?: number | undefined;
@@ -8,16 +6,6 @@ export interface ApplianceArgs {
   nic?: string | undefined;
   controller?: string | undefined;
   ovfVersion?: string | undefined;
-}
-
-export function applianceFlags<T>(y: Argv<T>) {
-  return y
-    .option('name', { type: 'string', group: 'OVA output:', describe: 'virtual machine name (default: the output file name)' })
-    .option('cpus', { type: 'number', group: 'OVA output:', describe: 'virtual CPUs (default 1)' })
-    .option('memory', { type: 'number', group: 'OVA output:', describe: 'memory in MiB (default 1024)' })
-    .option('nic', { choices: ['e1000', 'pcnet32', 'vmxnet3', 'virtio'] as const, group: 'OVA output:', describe: 'network adapter (default e1000)' })
-    .option('controller', { choices: ['sata', 'ide'] as const, group: 'OVA output:', describe: 'disk controller (default: ide; translate: from the verdict)' })
-    .option('ovf-version', { type: 'string', choices: ['1.0', '2.0'] as const, group: 'OVA output:', describe: 'OVF 1.0 with a SHA-1 manifest (default) or 2.0 with SHA-256' });
 }
 
 /** The flags as -o options; given flags override -o keys of the same meaning. */

@@ -1,0 +1,106 @@
+import { COMMANDS, type ArgValue, type CommandName, type CommandSpec, type OptionSpec, type ParsedArgv } from './options.js';
+
+export interface FastParsed {
+  command: CommandName;
+  argv: ParsedArgv;
+}
+
+/**
+ * Read an ordinary command line from the option table without loading yargs (a tenth of a
+ * second of start-up, more than some whole conversions take). The result is what yargs would
+ * give the handler. Undefined means "let yargs read it": help, negations, unknown flags, bad
+ * choices or numbers, anything missing or extra, `--`, combined short flags, a value that
+ * starts with '-', an empty string... so yargs still produces every error and help text.
+ */
+export function fastParse(args: readonly string[]): FastParsed | undefined {
+  const [word, ...rest] = args;
+  if (word === undefined || !Object.hasOwn(COMMANDS, word)) return undefined;
+  const command = word as CommandName;
+  const spec: CommandSpec = COMMANDS[command];
+  const flags = flagIndex(command);
+  const values = new Map<OptionSpec, ArgValue>();
+  const positionals: string[] = [];
+  // After an array option's value yargs keeps taking words up to the next flag, even words
+  // meant as positionals (which then go missing, an error).
+  let openArray: string[] | undefined;
+  for (let i = 0; i < rest.length; i++) {
+    const token = rest[i]!;
+    if (token === '') return undefined;
+    if (token === '-') {
+      // After an array value yargs stops eating, then rejects the '-' as an extra argument.
+      if (openArray) return undefined;
+      const p = spec.positionals[positionals.length];
+      if (!p?.dash) return undefined;
+      positionals.push(token);
+      continue;
+    }
+    if (!token.startsWith('-')) {
+      if (openArray) openArray.push(token);
+      else if (positionals.length < spec.positionals.length) positionals.push(token);
+      else return undefined;
+      continue;
+    }
+    openArray = undefined;
+    // --name, --name=value, -X: anything else (---x, -pO, -O=raw, -1, --) is yargs' to read.
+    const eq = token.startsWith('--') ? token.indexOf('=') : -1;
+    const flag = eq > 0 ? token.slice(0, eq) : token;
+    const option = flags.get(flag);
+    if (!option) return undefined;
+    if (option.type === 'boolean') {
+      // yargs reads `--json=false` and `--json false`; leave those to it.
+      if (eq > 0 || values.has(option)) return undefined;
+      const next = rest[i + 1];
+      if (next === 'true' || next === 'false') return undefined;
+      values.set(option, true);
+      continue;
+    }
+    const raw = eq > 0 ? token.slice(eq + 1) : rest[++i];
+    if (raw === undefined || raw === '' || raw.startsWith('-')) return undefined;
+    const value = scalar(option, raw);
+    if (value === undefined) return undefined;
+    if (option.array) {
+      const list = (values.get(option) as string[] | undefined) ?? [];
+      list.push(value as string);
+      values.set(option, list);
+      openArray = list;
+    } else {
+      if (values.has(option)) return undefined;
+      values.set(option, value);
+    }
+  }
+  if (positionals.length !== spec.positionals.length) return undefined;
+  const argv: ParsedArgv = {};
+  spec.positionals.forEach((p, i) => (argv[p.name] = positionals[i]!));
+  for (const option of spec.options) {
+    const value = values.get(option) ?? (Array.isArray(option.default) ? [...(option.default as readonly string[])] : option.default as ArgValue | undefined);
+    if (value === undefined && option.demandOption) return undefined;
+    if (value !== undefined) argv[option.name] = value;
+  }
+  return { command, argv };
+}
+
+/** A value as yargs reads it for this option, or undefined when it might read it otherwise. */
+function scalar(option: OptionSpec, raw: string): string | number | undefined {
+  if (option.choices && !option.choices.includes(raw)) return undefined;
+  if (option.type === 'number') {
+    // yargs takes 0x10, 1e3, 010, .5 and turns junk into NaN; plain decimals only here.
+    if (!/^(0|[1-9][0-9]{0,14})(\.[0-9]{1,6})?$/.test(raw)) return undefined;
+    return Number(raw);
+  }
+  return raw;
+}
+
+const indexes = new Map<CommandName, Map<string, OptionSpec>>();
+
+/** `--name` for names of two letters or more, `-X` for one-letter names, aliases alike. */
+function flagIndex(command: CommandName): Map<string, OptionSpec> {
+  let index = indexes.get(command);
+  if (!index) {
+    index = new Map();
+    for (const option of COMMANDS[command].options as readonly OptionSpec[]) {
+      for (const name of [option.name, ...(option.alias ?? [])]) index.set(name.length === 1 ? `-${name}` : `--${name}`, option);
+    }
+    indexes.set(command, index);
+  }
+  return index;
+}

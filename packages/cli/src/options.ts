@@ -1,0 +1,147 @@
+/**
+ * The command line, as data: every command with its positionals and options. yargs is configured
+ * from this table (yargs.ts) and so is the fast parser (fastparse.ts) that reads ordinary
+ * command lines without loading yargs, so the two cannot drift apart.
+ */
+
+export interface PositionalSpec {
+  readonly name: string;
+  readonly describe: string;
+  /** Every positional is demanded: the command string names it `<name>`. */
+  readonly demand: true;
+  /** `-` is a valid value (stdout). yargs hands a lone `-` over as '', which the yargs path maps back. */
+  readonly dash?: true;
+}
+
+export interface OptionSpec {
+  /** The key the handlers read (yargs' primary name). */
+  readonly name: string;
+  readonly alias?: readonly string[];
+  /**
+   * Absent for an option with `choices` only: yargs then leaves it untyped (as before the table
+   * existed, which keeps the help text unchanged) and every choice is a non-numeric string.
+   */
+  readonly type?: 'string' | 'number' | 'boolean';
+  readonly array?: true;
+  readonly choices?: readonly string[];
+  readonly default?: string | number | boolean | readonly string[];
+  readonly demandOption?: true;
+  readonly describe: string;
+  /** yargs help group; none means the default `Options:`. */
+  readonly group?: string;
+}
+
+export interface CommandSpec {
+  readonly describe: string;
+  readonly positionals: readonly PositionalSpec[];
+  readonly options: readonly OptionSpec[];
+}
+
+const OVA = 'OVA output:';
+
+/** The appliance flags of convert and translate (-O ova); each is also an -o key. */
+const APPLIANCE = [
+  { name: 'name', type: 'string', group: OVA, describe: 'virtual machine name (default: the output file name)' },
+  { name: 'cpus', type: 'number', group: OVA, describe: 'virtual CPUs (default 1)' },
+  { name: 'memory', type: 'number', group: OVA, describe: 'memory in MiB (default 1024)' },
+  { name: 'nic', choices: ['e1000', 'pcnet32', 'vmxnet3', 'virtio'], group: OVA, describe: 'network adapter (default e1000)' },
+  { name: 'controller', choices: ['sata', 'ide'], group: OVA, describe: 'disk controller (default: ide; translate: from the verdict)' },
+  { name: 'ovf-version', type: 'string', choices: ['1.0', '2.0'], group: OVA, describe: 'OVF 1.0 with a SHA-1 manifest (default) or 2.0 with SHA-256' },
+] as const satisfies readonly OptionSpec[];
+
+const JSON_HELP = 'machine-readable output (see the CLI README)';
+const PROGRESS = { name: 'p', alias: ['progress'], type: 'boolean', default: false, describe: 'show progress even when stderr is not a terminal' } as const satisfies OptionSpec;
+const SHA256 = { name: 'sha256', type: 'boolean', default: false, describe: 'print the sha256 of the output' } as const satisfies OptionSpec;
+const OUTPUT = { name: 'output', describe: 'file to write, or - for stdout', demand: true, dash: true } as const satisfies PositionalSpec;
+
+export const COMMANDS = {
+  info: {
+    describe: 'Show the container, virtual size, partitions and filesystems of an image',
+    positionals: [{ name: 'image', describe: 'image file', demand: true }],
+    options: [
+      { name: 'json', type: 'boolean', default: false, describe: JSON_HELP },
+    ],
+  },
+  inspect: {
+    describe: 'Inspect the guest: distribution, kernels, initrds, boot config, and whether it boots on kvm, virtualbox, xenserver, eucalyptus',
+    positionals: [{ name: 'image', describe: 'image file (any container)', demand: true }],
+    options: [
+      { name: 'partition', type: 'number', describe: 'inspect this partition (1-based) instead of finding the root' },
+      { name: 'json', type: 'boolean', default: false, describe: JSON_HELP },
+    ],
+  },
+  convert: {
+    describe: 'Convert an image to another container format (qemu-img convert conventions); output - is stdout',
+    positionals: [
+      { name: 'input', describe: 'image to read (any container, an OVA, or gzip/bzip2/xz)', demand: true },
+      OUTPUT,
+    ],
+    options: [
+      ...APPLIANCE,
+      { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw, vhd, vdi, vmdk, qcow2, ova (default: from the output name, else raw)' },
+      { name: 'o', alias: ['options'], type: 'string', array: true, default: [], describe: 'format options key=value[,key=value...], e.g. subformat=fixed; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' },
+      PROGRESS,
+      SHA256,
+      { name: 'sync', type: 'boolean', default: false, describe: 'flush the output to the disk before it takes its name' },
+      { name: 'json', type: 'boolean', default: false, describe: 'print a JSON summary at the end' },
+    ],
+  },
+  translate: {
+    describe: 'Translate an AMI for kvm, virtualbox, xenserver or eucalyptus: guest edits, a bootable disk, any container',
+    positionals: [
+      { name: 'input', describe: 'the AMI: a bare root filesystem or a partitioned disk, any container', demand: true },
+      OUTPUT,
+    ],
+    options: [
+      ...APPLIANCE,
+      { name: 'target', alias: ['t'], choices: ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'], demandOption: true, describe: 'where the image will boot' },
+      { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw, qcow2, vmdk, vhd, vdi, ova (default: from the output name)' },
+      { name: 'o', alias: ['options'], type: 'string', array: true, default: [], describe: 'output format options key=value[,...]; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' },
+      { name: 'bus', choices: ['virtio', 'scsi', 'ide', 'sata'], describe: 'disk bus on the target (default: the best the kernel can drive)' },
+      { name: 'root-by', choices: ['uuid', 'label', 'device'], describe: 'how fstab and root= name the root filesystem (default uuid)' },
+      { name: 'only', type: 'string', array: true, default: [], describe: 'run only these steps' },
+      { name: 'skip', type: 'string', array: true, default: [], describe: 'skip these steps (fstab, bootloader, consoles, modules, network, eucalyptus, xenserver, selinux, clean)' },
+      { name: 'dry-run', type: 'boolean', default: false, describe: 'show the change report without writing' },
+      { name: 'size', type: 'number', describe: 'disk size in bytes for the bootable disk (default: filesystem + alignment)' },
+      { name: 'align', choices: ['modern', 'legacy'], describe: 'partition at sector 2048 (modern, default) or 63 (legacy)' },
+      { name: 'grub-dir', type: 'string', describe: 'directory with GRUB legacy stage1, stage2, e2fs_stage1_5 (default: the guest\'s own)' },
+      { name: 'root-password', type: 'string', describe: 'password:P | file:F | random | disabled (SHA-512 crypt into /etc/shadow)' },
+      { name: 'ssh-password-auth', choices: ['yes', 'no'], describe: 'PermitRootLogin and PasswordAuthentication in sshd_config' },
+      { name: 'selinux', choices: ['relabel', 'permissive'], describe: 'when enforcing: relabel on first boot (default) or boot with enforcing=0' },
+      { name: 'clean', type: 'string', array: true, describe: 'clean operations to run (default: all but ssh-authorized-keys)' },
+      { name: 'no-clean', type: 'boolean', default: false, describe: 'run no clean operation' },
+      { name: 'image-id', type: 'string', array: true, default: [], describe: 'eucalyptus /etc/image-id fields key=value[,...] (timestamp=ISO for reproducible ones)' },
+      { name: 'partition', type: 'number', describe: 'the root partition of a partitioned input (1-based)' },
+      PROGRESS,
+      SHA256,
+      { name: 'json', type: 'boolean', default: false, describe: 'print the result (report, changes, output) as JSON' },
+    ],
+  },
+} as const satisfies Record<string, CommandSpec>;
+
+export type CommandName = keyof typeof COMMANDS;
+
+export const COMMAND_NAMES = Object.keys(COMMANDS) as CommandName[];
+
+/** One parsed value: what yargs hands a handler for a positional or an option. */
+export type ArgValue = string | number | boolean | string[];
+
+/** A parsed command line: positionals and options under their table names (aliases not repeated). */
+export type ParsedArgv = Record<string, ArgValue | undefined>;
+
+type ScalarOf<O> = O extends { readonly choices: readonly (infer C)[] }
+  ? C
+  : O extends { readonly type: 'number' }
+    ? number
+    : O extends { readonly type: 'boolean' }
+      ? boolean
+      : string;
+type ValueOf<O> = O extends { readonly array: true } ? ScalarOf<O>[] : ScalarOf<O>;
+type Always<O> = O extends { readonly default: unknown } | { readonly demandOption: true } ? true : false;
+
+/** What a command's handler reads, typed from the table. */
+export type ArgvOf<K extends CommandName> = {
+  [P in (typeof COMMANDS)[K]['positionals'][number] as P['name']]: string;
+} & {
+  [O in (typeof COMMANDS)[K]['options'][number] as O['name']]: Always<O> extends true ? ValueOf<O> : ValueOf<O> | undefined;
+};

@@ -1,0 +1,90 @@
+import type { Argv, Options, PositionalOptions } from 'yargs';
+import { UsageError } from './usage.js';
+import { COMMAND_NAMES, COMMANDS, type CommandName, type CommandSpec, type OptionSpec, type ParsedArgv } from './options.js';
+
+
+export type Dispatch = (command: CommandName, argv: ParsedArgv) => Promise<void>;
+
+/**
+ * Parse with yargs configured from the option table and hand the handler's keys to dispatch.
+ * Only the fallback path loads yargs; the caller passes the module in, so this file imports
+ * nothing but its types. Usage errors throw UsageError; help text goes to `write`.
+ */
+export async function parseWithYargs(yargs: (args?: readonly string[]) => Argv, args: readonly string[], dispatch: Dispatch, write: (text: string) => void): Promise<void> {
+  let parser = yargs()
+    .scriptName('amitrans')
+    .usage('$0 <command> [options]\n\nTurn Amazon PV machine images into images that boot elsewhere, in userspace.');
+  for (const name of COMMAND_NAMES) {
+    const spec: CommandSpec = COMMANDS[name];
+    parser = parser.command(
+      [name, ...spec.positionals.map((p) => `<${p.name}>`)].join(' '),
+      spec.describe,
+      (y) => {
+        // The grouped options (OVA output:) come first: yargs lists its groups in the order
+        // they first appear, and the OVA group has always been listed above the positionals.
+        const grouped = spec.options.filter((o) => o.group !== undefined);
+        for (const o of grouped) y = y.option(o.name, yargsOption(o));
+        for (const p of spec.positionals) y = y.positional(p.name, { type: 'string', demandOption: p.demand, describe: p.describe } satisfies PositionalOptions);
+        for (const o of spec.options) if (o.group === undefined) y = y.option(o.name, yargsOption(o));
+        return y;
+      },
+      async (argv) => {
+        await dispatch(name, pick(spec, argv));
+      },
+    );
+  }
+  parser = parser
+    .demandCommand(1, 'Name a command.')
+    .strict()
+    .exitProcess(false)
+    .showHelpOnFail(false)
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UsageError(msg);
+    })
+    .help()
+    .version(false)
+    .wrap(Math.min(100, process.stdout.columns || 100));
+  await parser.parseAsync(withDeclaredNegations(args), {}, (_err, _argv, output) => {
+    if (output) write(`${output}\n`);
+  });
+}
+
+function yargsOption(o: OptionSpec): Options {
+  const out: Options = { describe: o.describe };
+  if (o.alias) out.alias = [...o.alias];
+  if (o.type) out.type = o.type;
+  if (o.array) out.array = true;
+  if (o.choices) out.choices = [...o.choices];
+  if (o.default !== undefined) out.default = Array.isArray(o.default) ? [...(o.default as readonly string[])] : o.default;
+  if (o.demandOption) out.demandOption = true;
+  if (o.group) out.group = o.group;
+  return out;
+}
+
+/** The keys the handlers read, under the table's names; yargs adds aliases and camelCase forms. */
+function pick(spec: CommandSpec, argv: Record<string, unknown>): ParsedArgv {
+  const out: ParsedArgv = {};
+  for (const p of spec.positionals) {
+    const v = argv[p.name] as string;
+    // yargs hands a lone '-' positional over as ''.
+    out[p.name] = p.dash && v === '' ? '-' : v;
+  }
+  for (const o of spec.options) {
+    const v = argv[o.name] as ParsedArgv[string];
+    if (v !== undefined) out[o.name] = v;
+  }
+  return out;
+}
+
+/**
+ * `--no-clean` is an option of its own, but yargs reads any `--no-x` as "x is false" (and so set
+ * clean to [false] and left no-clean false). `--no-clean=true` reaches the declared option.
+ */
+function withDeclaredNegations(args: readonly string[]): string[] {
+  const [word, ...rest] = args;
+  if (word === undefined || !Object.hasOwn(COMMANDS, word)) return [...args];
+  const negations = new Set((COMMANDS[word as CommandName].options as readonly OptionSpec[]).filter((o) => o.name.startsWith('no-')).map((o) => `--${o.name}`));
+  const end = rest.indexOf('--');
+  return [word, ...rest.map((a, i) => (negations.has(a) && (end < 0 || i < end) ? `${a}=true` : a))];
+}
