@@ -19,7 +19,7 @@ export { CowOverlay, type CowOverlayOptions } from './cow.js';
 export { ZeroDetectDevice, type ZeroDetectOptions } from './zerodetect.js';
 export { alignedBytes, asciiz, bytesEqual, isZero, isZeroAt, zeroRuns, setU64be, setU64le, u64be, u64le, view } from './bytes.js';
 export { CoalescingSink, CountingSink, WriteCounter, FileSink, MemorySink, StreamSink, abortAllSinksSync, type Sink } from './sink.js';
-export { readAhead, chunkRanges, dataBlocks, blockPlans, type DataBlock, type ReadAheadOptions, type ReadPlan, type ReadWindow } from './readahead.js';
+export { readAhead, chunkRanges, dataBlocks, blockPlans, groupPlans, type DataBlock, type ReadAheadOptions, type ReadPlan, type ReadWindow } from './readahead.js';
 export { clusterRuns, clusterWindows, dataRanges, runTotal, type ClusterRun, type ClusterWindow, type ClusterWindowOptions } from './clusters.js';
 export { copyToSink, type CopyOptions } from './copy.js';
 export { WriteBehind, type PositionalSink } from './writebehind.js';

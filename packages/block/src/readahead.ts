@@ -149,6 +149,30 @@ export async function* dataBlocks(disk: BlockDevice, blockSize: number): AsyncIt
   if (current) yield current;
 }
 
+/**
+ * Plans merged into windows of up to `maxLength` bytes where they are back to back (their
+ * pieces kept), so small blocks are read in few large reads instead of one each.
+ */
+export async function* groupPlans(plans: AsyncIterable<ReadPlan> | Iterable<ReadPlan>, maxLength: number): AsyncIterable<ReadPlan> {
+  let open: { offset: number; length: number; pieces: Range[] } | undefined;
+  for await (const p of plans) {
+    const pieces = p.pieces ?? [{ offset: p.offset, length: p.length }];
+    if (open && open.offset + open.length === p.offset && open.length + p.length <= maxLength) {
+      open.length += p.length;
+      for (const piece of pieces) {
+        // Pieces that meet become one read.
+        const last = open.pieces[open.pieces.length - 1];
+        if (last && last.offset + last.length === piece.offset) open.pieces[open.pieces.length - 1] = { offset: last.offset, length: last.length + piece.length };
+        else open.pieces.push(piece);
+      }
+      continue;
+    }
+    if (open) yield open;
+    open = { offset: p.offset, length: p.length, pieces: [...pieces] };
+  }
+  if (open) yield open;
+}
+
 /** The data blocks as read plans: only their 'data' pieces are read, the rest is zeros. */
 export async function* blockPlans(disk: BlockDevice, blockSize: number): AsyncIterable<ReadPlan> {
   for await (const block of dataBlocks(disk, blockSize)) {

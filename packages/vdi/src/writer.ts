@@ -1,4 +1,4 @@
-import { ImageError, WriteBehind, WriteCounter, blockPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { ImageError, WriteBehind, WriteCounter, blockPlans, groupPlans, isZeroAt, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { BLOCK_FREE, serializeBlockMap } from './blockMap.js';
 import { HEADER_BLOCK, HEADER_SIZE_V1PLUS, HEADER_TEXT, ImageType, VDI_VERSION_1_1, type VdiHeader, serializeVdiHeader } from './header.js';
 import { MAX_MAP_ENTRIES } from './reader.js';
@@ -7,6 +7,8 @@ import { uuidToRtuuid } from './uuid.js';
 
 /** VirtualBox's block size, and the only one QEMU accepts. */
 export const WRITE_BLOCK_SIZE = 1024 * 1024;
+/** Blocks are read a few at a time: one 1 MiB read per block costs more in round trips than in copying. */
+const READ_WINDOW = 4 * WRITE_BLOCK_SIZE;
 /** VirtualBox aligns the block map and the data area to 1 MiB (VDI_DATA_ALIGN). */
 export const DATA_ALIGN = 1024 * 1024;
 
@@ -104,12 +106,24 @@ async function writeDynamic(disk: BlockDevice, io: WriteCounter, layout: VdiLayo
     await io.sink.skip(layout.offData);
     // A block's write runs while the next block is read and checked.
     io.bytesWritten += await WriteBehind.over(io.sink, async (out) => {
-      for await (const w of readAhead(disk, blockPlans(disk, WRITE_BLOCK_SIZE), { maxLength: WRITE_BLOCK_SIZE, signal: io.options.signal })) {
+      const plans = groupPlans(blockPlans(disk, WRITE_BLOCK_SIZE), READ_WINDOW);
+      for await (const w of readAhead(disk, plans, { maxLength: READ_WINDOW, signal: io.options.signal })) {
         io.tick(w.offset);
         io.bytesRead += w.bytesRead;
-        if (isZero(w.data)) continue;
-        map[w.offset / WRITE_BLOCK_SIZE] = allocated++;
-        out.write(w.data);
+        // Back-to-back non-zero blocks are stored back to back: one write.
+        const first = w.offset / WRITE_BLOCK_SIZE;
+        const count = w.length / WRITE_BLOCK_SIZE;
+        let from = -1;
+        for (let i = 0; i <= count; i++) {
+          const zero = i === count || isZeroAt(w.data, i * WRITE_BLOCK_SIZE, (i + 1) * WRITE_BLOCK_SIZE);
+          if (!zero) {
+            if (from < 0) from = i;
+            map[first + i] = allocated++;
+          } else if (from >= 0) {
+            out.write(w.data.subarray(from * WRITE_BLOCK_SIZE, i * WRITE_BLOCK_SIZE));
+            from = -1;
+          }
+        }
         await out.endWindow();
       }
     });

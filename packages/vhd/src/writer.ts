@@ -1,4 +1,4 @@
-import { ImageError, WriteBehind, WriteCounter, blockPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { ImageError, WriteBehind, WriteCounter, blockPlans, groupPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { UNUSED, batBytes, bitmapBytes, serializeBat } from './bat.js';
 import { DYNAMIC_HEADER_SIZE, serializeDynamicHeader } from './dynamicHeader.js';
 import { DiskType, FOOTER_SIZE, NO_OFFSET, type VhdFooter, serializeFooter } from './footer.js';
@@ -123,13 +123,18 @@ async function writeDynamic(disk: BlockDevice, io: WriteCounter, plan: VhdSizePl
     await io.write(serializeBat(bat));
     // A block's writes run while the next block is read and checked.
     io.bytesWritten += await WriteBehind.over(io.sink, async (out) => {
-      for await (const w of readAhead(disk, blockPlans(disk, blockSize), { maxLength: blockSize, signal: io.options.signal })) {
+      // Blocks are read two at a time: fewer round trips for the same bytes.
+      const window = 2 * blockSize;
+      for await (const w of readAhead(disk, groupPlans(blockPlans(disk, blockSize), window), { maxLength: window, signal: io.options.signal })) {
         io.tick(w.offset);
         io.bytesRead += w.bytesRead;
-        if (isZero(w.data)) continue;
-        bat[w.offset / blockSize] = (out.position - start) / SECTOR;
-        out.write(ones);
-        out.write(w.data);
+        for (let at = 0; at < w.length; at += blockSize) {
+          const block = w.data.subarray(at, at + blockSize);
+          if (isZero(block)) continue;
+          bat[(w.offset + at) / blockSize] = (out.position - start) / SECTOR;
+          out.write(ones);
+          out.write(block);
+        }
         await out.endWindow();
       }
     });
