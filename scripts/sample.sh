@@ -3,11 +3,7 @@
 # packages (cached after the first run), inspect it, and translate it for KVM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup-test-env.sh
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-fi
-npm run build --silent
+bash scripts/prepare.sh
 mkdir -p sample
 if [ ! -f sample/debian-ami.img ] || [ scripts/make-debian-ami.sh -nt sample/debian-ami.img ]; then
   echo "== building the sample PV AMI from Debian packages (once)" >&2

@@ -3,11 +3,7 @@
 # a type-checked build of every package, then one vitest run over every package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup-test-env.sh
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-fi
-npm run build --silent
+bash scripts/prepare.sh
 npx tsc -p tsconfig.tests.json
 mkdir -p .tmp
 status=0

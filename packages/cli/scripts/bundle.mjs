@@ -10,10 +10,14 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 
 const here = join(import.meta.dirname, '..');
+const root = join(here, '../..');
+const readJson = (path) => JSON.parse(readFileSync(path, 'utf8'));
+// Every third-party runtime dependency of every workspace package stays external.
 const external = new Set();
-for (const dir of ['block', 'mbr', 'extfs', 'vhd', 'vdi', 'vmdk', 'qcow2', 'grub', 'ova', 'guest', 'diskimg', 'cli']) {
-  const pkg = JSON.parse(readFileSync(join(here, '..', dir, 'package.json'), 'utf8'));
-  for (const name of Object.keys(pkg.dependencies ?? {})) if (!name.startsWith('@amitrans/')) external.add(name);
+for (const dir of readJson(join(root, 'package.json')).workspaces) {
+  for (const name of Object.keys(readJson(join(root, dir, 'package.json')).dependencies ?? {})) {
+    if (!name.startsWith('@amitrans/')) external.add(name);
+  }
 }
 
 await build({

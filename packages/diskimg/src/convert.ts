@@ -54,10 +54,11 @@ export interface ConvertOptions {
   signal?: AbortSignal;
 }
 
-export interface ConvertResult {
+/** What writing an output reports, for convert and translate alike. */
+export interface OutputSummary {
   input: string;
   output: string;
-  inputFormat: string;
+  /** The format written (for a compressed output, what is inside). */
   format: string;
   virtualSize: number;
   /** Bytes of the virtual disk read from the input (holes are never read). */
@@ -68,6 +69,10 @@ export interface ConvertResult {
   sha256?: string;
   /** What the writer decided that the user should know (a rounded size). */
   notes: string[];
+}
+
+export interface ConvertResult extends OutputSummary {
+  inputFormat: string;
   /** Set when the output file is compressed ('gzip', 'bzip2', 'xz'); `format` is what is inside. */
   compression?: string;
 }

@@ -1,31 +1,15 @@
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { chmod, constants, access, mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { ImageError, isZero, writeFully } from '@amitrans/block';
-import sevenBin from '7zip-bin';
+import { sevenZipPath } from '@amitrans/guest';
 import type { Compression } from './sniff.js';
 
-/**
- * 7-Zip's standalone binary from the `7zip-bin` npm package runs bzip2 and xz, in and out,
- * over pipes (-si/-so), multi-threaded. (node-7z parses 7-Zip's text output line by line,
- * so it cannot carry binary data through stdout; we drive the same binary directly.)
- */
-export async function sevenZipPath(): Promise<string> {
-  const bin = sevenBin.path7za;
-  try {
-    await access(bin, constants.X_OK);
-  } catch {
-    // npm does not always keep the execute bit of the packaged binary.
-    await chmod(bin, 0o755).catch(() => {
-      throw new ImageError('E_IO', `7-Zip binary ${bin} is not executable; run: chmod +x ${bin}`);
-    });
-  }
-  return bin;
-}
+export { sevenZipPath };
 
 /** A readable stream of the decompressed bytes of `path`. */
 export async function decompressStream(path: string, compression: Compression): Promise<{ stream: Readable; done: Promise<void> }> {

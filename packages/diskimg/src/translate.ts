@@ -31,7 +31,7 @@ import {
   type Verdict,
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
-import { prepareOutput, writeDisk } from './convert.js';
+import { prepareOutput, writeDisk, type OutputSummary } from './convert.js';
 import { findRoot } from './inspect.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage } from './open.js';
@@ -71,23 +71,14 @@ export interface TranslateOptions {
   signal?: AbortSignal;
 }
 
-export interface TranslateResult {
-  input: string;
-  output: string;
+export interface TranslateResult extends OutputSummary {
   target: Target;
-  format: string;
   layout: 'disk' | 'filesystem' | 'partitioned';
   verdict: Verdict;
   changes: Change[];
   /** A random root password that was set (printed once). */
   rootPassword?: string;
   report: GuestReport;
-  virtualSize: number;
-  bytesRead: number;
-  bytesWritten: number;
-  seconds: number;
-  sha256?: string;
-  notes: string[];
 }
 
 const DISK_TARGETS: readonly Target[] = ['kvm', 'virtualbox'];

@@ -14,3 +14,4 @@ export { resolve, readText, exists, list, normalize, dirnameOf, type GuestFs, ty
 export { extGuestFs } from './extguest.js';
 export * from './translate/index.js';
 export * from './initrd/index.js';
+export { sevenZipPath } from './sevenzip.js';

@@ -9,7 +9,8 @@ import {
   type PartitionEntry,
   type PartitionTable,
 } from '../src/index.js';
-import { fixGptCrcs, LINUX_GUID, type GptEntrySpec, MiB, outcome, SectorMapDevice, writeGpt } from './helpers.js';
+import { outcome } from '@amitrans/testkit';
+import { fixGptCrcs, LINUX_GUID, type GptEntrySpec, MiB, SectorMapDevice, writeGpt } from './helpers.js';
 
 const SIZE = 64 * MiB;
 const SECTORS = SIZE / 512;

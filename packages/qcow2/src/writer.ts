@@ -206,20 +206,9 @@ async function writePatched(
     }
     for (let c = a; c <= b; c++) refs[c]!++;
   };
-  /**
-   * Store consecutive clusters from `index` uncompressed, in one write: through `behind`
-   * when given (the write may still run when this returns), else awaited.
-   */
-  const storeRaw = async (index: number, data: Uint8Array, behind?: WriteBehind): Promise<void> => {
-    const misaligned = (behind ?? out).position % cs;
-    if (misaligned !== 0) {
-      if (behind) behind.skip(cs - misaligned);
-      else await out.skip(cs - misaligned);
-    }
-    const at = (behind ?? out).position;
-    if (behind) behind.write(data);
-    else await out.write(data);
-    for (let k = 0; k * cs < data.length; k++) {
+  /** Consecutive clusters from `index` are stored uncompressed from byte `at`: refcounts and L2 entries. */
+  const mapRaw = async (index: number, at: number, length: number): Promise<void> => {
+    for (let k = 0; k * cs < length; k++) {
       addRefs(at + k * cs, cs);
       await entry(index + k, standardEntry(at + k * cs));
     }
@@ -236,7 +225,12 @@ async function writePatched(
         addRefs(at, end - at);
         await entry(index, compressedEntry(at, packed.length, layout.clusterBits));
       } else {
-        await storeRaw(index, raw);
+        // Stored as is, on the next cluster boundary after the packed data before it.
+        const misaligned = out.position % cs;
+        if (misaligned !== 0) await out.skip(cs - misaligned);
+        const at = out.position;
+        await out.write(raw);
+        await mapRaw(index, at, raw.length);
       }
       progress(index);
     });
@@ -266,7 +260,10 @@ async function writePatched(
           if (!zero) {
             if (from < 0) from = i;
           } else if (from >= 0) {
-            await storeRaw(w.first + from, w.data.subarray(from * cs, i * cs), behind);
+            // Only whole clusters are written here, so the position stays cluster-aligned.
+            const at = behind.position;
+            behind.write(w.data.subarray(from * cs, i * cs));
+            await mapRaw(w.first + from, at, (i - from) * cs);
             from = -1;
           }
         }

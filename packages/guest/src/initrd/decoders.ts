@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
-import { access, chmod, constants } from 'node:fs/promises';
 import { createInflateRaw, crc32 } from 'node:zlib';
-import sevenBin from '7zip-bin';
 import { Decompress } from 'fzstd';
+import { sevenZipPath } from '../sevenzip.js';
 import { isZstdSkippable, LZ4_LEGACY_MAGIC, ZSTD_MAGIC } from './magic.js';
 import { CHUNK, sourceChunks, type InitrdSource } from './source.js';
 
@@ -115,19 +114,6 @@ function drainOrClose(stream: NodeJS.EventEmitter): Promise<void> {
 
 // ---------------------------------------------------------------- xz, lzma, bzip2 via 7-Zip
 
-export async function sevenZipPath(): Promise<string> {
-  const bin = sevenBin.path7za;
-  try {
-    await access(bin, constants.X_OK);
-  } catch {
-    // npm does not always keep the execute bit of the packaged binary.
-    await chmod(bin, 0o755).catch(() => {
-      throw new DecodeError(`7-Zip binary ${bin} is not executable; run: chmod +x ${bin}`);
-    });
-  }
-  return bin;
-}
-
 /**
  * Finds where a stream ends from the format's own structure, looking at the compressed
  * bytes as they go by (7-Zip reads a pipe, so it cannot say how much input it used).
@@ -148,7 +134,10 @@ async function* sevenZip(
   type: 'xz' | 'lzma' | 'bzip2',
   scanner?: EndScanner,
 ): AsyncGenerator<Uint8Array, number | undefined> {
-  const bin = await sevenZipPath();
+  // A missing binary is a decode failure of this segment, as any other.
+  const bin = await sevenZipPath().catch((err: unknown) => {
+    throw new DecodeError((err as Error).message);
+  });
   const child = spawn(bin, ['x', '-si', '-so', `-t${type}`, '-bd', '-y'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4096)));
