@@ -182,7 +182,9 @@ export async function translate(input: string, output: string, options: Translat
         const found = await stageFilesFrom(ext, report, options.grubDir);
         stages = found.stages;
         checkFilesystemSupport(stages.stage1_5, root.facts);
-        for (const [name, bytes] of [['stage1', stages.stage1], ['stage2', stages.stage2!], ['e2fs_stage1_5', stages.stage1_5]] as const) {
+        // Stage files the guest keeps in /boot/grub are already where GRUB will read them.
+        const inPlace = !options.grubDir && found.from === '/boot/grub';
+        for (const [name, bytes] of inPlace ? [] : [['stage1', stages.stage1], ['stage2', stages.stage2!], ['e2fs_stage1_5', stages.stage1_5]] as const) {
           const path = `/boot/grub/${name}`;
           const have = await ext.exists(path) ? await ext.readFile(path) : undefined;
           if (have && Buffer.compare(have, bytes) === 0) continue;
