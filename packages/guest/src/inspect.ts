@@ -124,27 +124,20 @@ export async function inspectGuest(fs: GuestFs, ctx: InspectContext): Promise<Gu
     return e?.kernel;
   })();
   const kernels: KernelReport[] = [];
+  // Initrds are read while the rest of the guest is inspected: their decompression runs on
+  // the thread pool. Their warnings go where they would have gone had they been awaited here.
+  const initrdJobs: Promise<string[]>[] = [];
   for (const k of scan.kernels) {
     const rep: KernelReport = { ...k, isDefault: defaultKernel !== undefined && (defaultKernel === k.vmlinuz || defaultKernel === k.vmlinuz.replace(/^\/boot/, '')) };
     if (k.initrd && ctx.readInitrd) {
-      const initrd = k.initrd;
-      const r = await resolve(fs, initrd).catch(() => undefined);
-      if (r?.stat.type === 'file') {
-        try {
-          if (r.stat.size > MAX_INITRD_READ) warnings.push(`${initrd}: ${r.stat.size} bytes, larger than any initrd a boot loader loads; only its first ${MAX_INITRD_READ} bytes were read`);
-          const summary = await ctx.readInitrd(r.path, Math.min(r.stat.size, MAX_INITRD_READ));
-          rep.initrdFlavour = summary.flavour;
-          rep.initrdModules = summary.modules;
-          rep.initrdDrivers = DRIVER_NAMES.filter((d) => DRIVERS[d].modules.some((m) => summary.modules.includes(m)));
-          warnings.push(...summary.warnings.map((w) => `${initrd}: ${w}`));
-        } catch (err) {
-          if (!(err instanceof ImageError)) throw err;
-          warnings.push(`${initrd}: ${err.message}`);
-        }
-      }
+      const job = summariseKernelInitrd(fs, k.initrd, rep, ctx.readInitrd);
+      // Awaited below; this only keeps a failure from being reported as unhandled first.
+      job.catch(() => undefined);
+      initrdJobs.push(job);
     }
     kernels.push(rep);
   }
+  const initrdWarningsAt = warnings.length;
 
   const fstabWarnings = warnings.length;
   const fstabText = await step(warnings, '/etc/fstab', () => readText(fs, '/etc/fstab'), undefined);
@@ -171,8 +164,33 @@ export async function inspectGuest(fs: GuestFs, ctx: InspectContext): Promise<Gu
   if (imageId) report.imageId = imageId;
   const stages = await step(warnings, 'grub stages', () => findGrubStages(fs), undefined);
   if (stages) report.grubStages = stages;
+  warnings.splice(initrdWarningsAt, 0, ...(await Promise.all(initrdJobs)).flat());
   if (!fstabText && !fstabFailed) warnings.push('/etc/fstab: missing');
   if (fstabText?.truncated) warnings.push('/etc/fstab: larger than 1 MiB; only its start was read');
   report.verdicts = verdicts(report);
   return report;
+}
+
+/** Fill in what a kernel's initrd carries; its warnings are returned, not pushed. */
+async function summariseKernelInitrd(
+  fs: GuestFs,
+  initrd: string,
+  rep: KernelReport,
+  readInitrd: NonNullable<InspectContext['readInitrd']>,
+): Promise<string[]> {
+  const warnings: string[] = [];
+  const r = await resolve(fs, initrd).catch(() => undefined);
+  if (r?.stat.type !== 'file') return warnings;
+  try {
+    if (r.stat.size > MAX_INITRD_READ) warnings.push(`${initrd}: ${r.stat.size} bytes, larger than any initrd a boot loader loads; only its first ${MAX_INITRD_READ} bytes were read`);
+    const summary = await readInitrd(r.path, Math.min(r.stat.size, MAX_INITRD_READ));
+    rep.initrdFlavour = summary.flavour;
+    rep.initrdModules = summary.modules;
+    rep.initrdDrivers = DRIVER_NAMES.filter((d) => DRIVERS[d].modules.some((m) => summary.modules.includes(m)));
+    warnings.push(...summary.warnings.map((w) => `${initrd}: ${w}`));
+  } catch (err) {
+    if (!(err instanceof ImageError)) throw err;
+    warnings.push(`${initrd}: ${err.message}`);
+  }
+  return warnings;
 }
