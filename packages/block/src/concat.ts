@@ -1,4 +1,4 @@
-import { BaseDevice, type BlockDevice, type Extent, type Range } from './device.js';
+import { BaseDevice, locate, type BlockDevice, type Extent, type Location, type Range } from './device.js';
 
 /** Devices laid end to end: an MBR and gap, then a filesystem, then padding. */
 export class ConcatDevice extends BaseDevice {
@@ -60,17 +60,27 @@ export class ConcatDevice extends BaseDevice {
     return this.each(position, buffer.length, (p, at, from, n) => p.write(buffer.subarray(from, from + n), at));
   }
 
-  protected override async *_extents(range: Range): AsyncIterable<Extent> {
+  /** The parts that overlap `range`, each with the part of the range inside it (part offsets). */
+  private *overlapping(range: Range): Iterable<{ part: BlockDevice; base: number; inner: Range }> {
     const end = range.offset + range.length;
     for (let i = this.partAt(range.offset); i < this.parts.length && this.starts[i]! < end; i++) {
       const part = this.parts[i]!;
       const base = this.starts[i]!;
       const s = Math.max(range.offset, base);
       const t = Math.min(end, base + part.size);
-      if (t <= s) continue;
-      for await (const e of part.extents({ offset: s - base, length: t - s })) {
-        yield { offset: e.offset + base, length: e.length, kind: e.kind };
-      }
+      if (t > s) yield { part, base, inner: { offset: s - base, length: t - s } };
+    }
+  }
+
+  protected override async *_extents(range: Range): AsyncIterable<Extent> {
+    for (const { part, base, inner } of this.overlapping(range)) {
+      for await (const e of part.extents(inner)) yield { offset: e.offset + base, length: e.length, kind: e.kind };
+    }
+  }
+
+  protected override async *_locate(range: Range): AsyncIterable<Location> {
+    for (const { part, base, inner } of this.overlapping(range)) {
+      for await (const l of locate(part, inner)) yield { ...l, offset: l.offset + base };
     }
   }
 

@@ -1,4 +1,6 @@
 import { zeroRuns } from './bytes.js';
+import { dataRanges } from './clusters.js';
+import { engineCopy, mostlyInFiles } from './copyengine.js';
 import type { BlockDevice } from './device.js';
 import { mergeExtents } from './extents.js';
 import { readAhead, type ReadPlan } from './readahead.js';
@@ -18,7 +20,9 @@ export interface CopyOptions {
  * Append the whole of `disk` to `sink` as it reads, byte for byte, from the sink's current
  * position: 'data' extents are read (ahead of the writes) and copied, except blocks of
  * zeros, which like 'zero' and 'unallocated' extents become holes (zeros on a stream).
- * On a seekable sink a window's writes run while the next window is scanned.
+ * On a seekable sink a window's writes run while the next window is scanned; when the sink
+ * is a file and the source's bytes are mostly in files (a raw input, a translated AMI), a
+ * CopyEngine worker copies them instead.
  */
 export async function copyToSink(disk: BlockDevice, sink: Sink, options: CopyOptions = {}): Promise<{ bytesRead: number; bytesWritten: number }> {
   const chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
@@ -34,6 +38,25 @@ export async function copyToSink(disk: BlockDevice, sink: Sink, options: CopyOpt
       }
     }
   };
+  const direct = sink.seekable ? sink.file : undefined;
+  if (direct) {
+    const ranges = await dataRanges(disk, options.signal);
+    if (await mostlyInFiles(disk, ranges)) {
+      const copied = await engineCopy(disk, ranges, {
+        fd: direct.fd,
+        path: direct.path,
+        mode: 'positional',
+        unit: sparseSize,
+        shift: base,
+        signal: options.signal,
+        onResult: (_, batch) => options.progress?.(batch.offset + batch.length, disk.size),
+      });
+      // Zeros at the end are a hole: the sink makes the file this long when it is done.
+      await sink.skip(base + disk.size - sink.position);
+      options.progress?.(disk.size, disk.size);
+      return { bytesRead: copied.bytesRead, bytesWritten: copied.bytesWritten };
+    }
+  }
   if (sink.seekable) {
     bytesWritten = await WriteBehind.over(sink, async (out) => {
       for await (const w of readAhead(disk, plans(), { maxLength: chunkSize, signal: options.signal })) {

@@ -1,4 +1,4 @@
-import { BaseDevice, type BlockDevice, type Extent, type Range } from './device.js';
+import { BaseDevice, locate, type BlockDevice, type Extent, type Location, type Range } from './device.js';
 import { ImageError } from './errors.js';
 
 /**
@@ -42,40 +42,39 @@ export class MaskedDevice extends BaseDevice {
   }
 
   protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
-    const end = position + buffer.length;
-    let at = position;
-    let i = this.firstHole(position);
-    while (at < end) {
-      const h = this.holes[i];
-      if (h && h.offset <= at) {
-        const stop = Math.min(end, h.offset + h.length);
-        buffer.fill(0, at - position, stop - position);
-        at = stop;
-        i++;
-      } else {
-        const stop = Math.min(end, h ? h.offset : end);
-        await this.base.read(buffer.subarray(at - position, stop - position), at);
-        at = stop;
-      }
+    for (const p of this.pieces({ offset: position, length: buffer.length })) {
+      const part = buffer.subarray(p.offset - position, p.offset - position + p.length);
+      if (p.hole) part.fill(0);
+      else await this.base.read(part, p.offset);
     }
   }
 
-  protected override async *_extents(range: Range): AsyncIterable<Extent> {
+  /** The range cut into holes and the stretches between them, in order. */
+  private *pieces(range: Range): Iterable<{ hole: boolean; offset: number; length: number }> {
     const end = range.offset + range.length;
     let i = this.firstHole(range.offset);
     let at = range.offset;
     while (at < end) {
       const h = this.holes[i];
-      if (h && h.offset <= at) {
-        const stop = Math.min(end, h.offset + h.length);
-        yield { offset: at, length: stop - at, kind: 'unallocated' };
-        at = stop;
-        i++;
-      } else {
-        const stop = Math.min(end, h ? h.offset : end);
-        yield* this.base.extents({ offset: at, length: stop - at });
-        at = stop;
-      }
+      const hole = h !== undefined && h.offset <= at;
+      const stop = hole ? Math.min(end, h.offset + h.length) : Math.min(end, h ? h.offset : end);
+      yield { hole, offset: at, length: stop - at };
+      if (hole) i++;
+      at = stop;
+    }
+  }
+
+  protected override async *_extents(range: Range): AsyncIterable<Extent> {
+    for (const p of this.pieces(range)) {
+      if (p.hole) yield { offset: p.offset, length: p.length, kind: 'unallocated' };
+      else yield* this.base.extents(p);
+    }
+  }
+
+  protected override async *_locate(range: Range): AsyncIterable<Location> {
+    for (const p of this.pieces(range)) {
+      if (p.hole) yield { kind: 'zero', offset: p.offset, length: p.length };
+      else yield* locate(this.base, { offset: p.offset, length: p.length });
     }
   }
 }

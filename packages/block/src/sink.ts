@@ -26,6 +26,16 @@ export interface Sink {
   pwrite(data: Uint8Array, position: number): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;
+  /** The open file behind a seekable sink, for a writer that copies through a CopyEngine. */
+  readonly file?: DirectFile | undefined;
+}
+
+/** A sink's output file, written directly (by positional writes that do not move `position`). */
+export interface DirectFile {
+  readonly fd: number;
+  readonly path: string;
+  /** Report bytes written directly up to `end`, so the sink knows how long the file is. */
+  wrote(end: number): void;
 }
 
 const ZEROS = new Uint8Array(1024 * 1024);
@@ -70,6 +80,12 @@ export class FileSink implements Sink {
 
   get position(): number {
     return this.#position;
+  }
+
+  get file(): DirectFile | undefined {
+    const h = this.#handle;
+    if (!h) return undefined;
+    return { fd: h.fd, path: this.tempPath, wrote: (end) => void (this.#end = Math.max(this.#end, end)) };
   }
 
   private handle(): FileHandle {
@@ -314,6 +330,9 @@ export class CountingSink {
   }
   get position(): number {
     return this.sink.position;
+  }
+  get file(): DirectFile | undefined {
+    return this.sink.file;
   }
   async write(data: Uint8Array): Promise<void> {
     this.written += data.length;

@@ -5,14 +5,17 @@ import {
   CountingSink,
   dataRanges,
   DeflatePool,
+  engineCopy,
   ImageError,
   isZeroAt,
+  mostlyInFiles,
   OrderedQueue,
   runTotal,
   WriteBehind,
   type BlockDevice,
   type ClusterRun,
   type ClusterWindow,
+  type Range,
   type Sink,
   type WriteOptions,
   type WriteResult,
@@ -102,7 +105,9 @@ export async function writeQcow2(disk: BlockDevice, sink: Sink, options: WriteOp
     onRead: (n) => (bytesRead += n),
   });
   const progress = (index: number): void => options.progress?.(Math.min(disk.size, (index + 1) * clusterSize), disk.size);
-  if (sink.seekable) await writePatched(layout, settings, out, windows, progress);
+  // Raw bytes that are mostly in files (a raw input, a translated AMI) are copied by a worker.
+  const direct = sink.seekable && !settings.compress && out.file && (await mostlyInFiles(disk, ranges)) ? { disk, ranges, signal: options.signal, onRead: (n: number) => (bytesRead += n) } : undefined;
+  if (sink.seekable) await writePatched(layout, settings, out, windows, progress, direct);
   else await writeStreamed(layout, settings, out, runs, windows, progress);
   await coalescing?.flush();
   options.progress?.(disk.size, disk.size);
@@ -162,6 +167,7 @@ async function writePatched(
   out: CountingSink,
   windows: AsyncIterable<ClusterWindow>,
   progress: (index: number) => void,
+  direct?: { disk: BlockDevice; ranges: readonly Range[]; signal: AbortSignal | undefined; onRead: (n: number) => void },
 ): Promise<void> {
   const cs = layout.clusterSize;
   const l2Entries = cs / 8;
@@ -249,6 +255,25 @@ async function writePatched(
       await queue.settle();
       await pool.close();
     }
+  } else if (direct && out.file) {
+    // The worker appends the clusters that are not all zeros and says where each went.
+    const file = out.file;
+    const copied = await engineCopy(direct.disk, direct.ranges, {
+      fd: file.fd,
+      path: file.path,
+      mode: 'append',
+      unit: cs,
+      appendAt: out.position,
+      signal: direct.signal,
+      onResult: async (result, batch) => {
+        for (let k = 0; k < result.stored.length; k += 3) await mapRaw(result.stored[k]!, result.stored[k + 2]!, result.stored[k + 1]! * cs);
+        progress((batch.offset + batch.length) / cs - 1);
+      },
+    });
+    file.wrote(copied.position);
+    direct.onRead(copied.bytesRead);
+    out.written += copied.bytesWritten;
+    await out.skip(copied.position - out.position);
   } else {
     // A window's data writes run while the next window is read and checked.
     await WriteBehind.over(out, async (behind) => {

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileDevice, MemoryDevice, MemorySink, ZeroDevice } from '@amitrans/block';
+import { readFile, writeFile } from 'node:fs/promises';
+import { vi } from 'vitest';
+import { ConcatDevice, CowOverlay, FileDevice, MaskedDevice, MemoryDevice, MemorySink, ZeroDevice } from '@amitrans/block';
 import { requireTools, run, sha256File, tmpDir, writeSparseImage, type SparseLayout, type TmpDir, GuardedSource, expectSameAsFile, fileSink, outcome, streamSinkTo } from '@amitrans/testkit';
 import { qcow2Driver } from '../src/index.js';
 
@@ -82,6 +84,46 @@ describe('qcow2 writer, checked by qemu-img', () => {
     requireTools(ctx, 'qemu-img');
     await oracle(await writeWith('v2.qcow2', { compat: '0.10' }), '0.10');
     await oracle(await writeWith('v2c.qcow2', { compat: '0.10', compress: 'on' }), '0.10');
+  });
+
+  it('copies a file-backed source (a raw file under an overlay, free ranges masked) through the copy worker', async (ctx) => {
+    requireTools(ctx, 'qemu-img');
+    const base = await FileDevice.open(dir.file('src.raw'));
+    const overlay = new CowOverlay(base);
+    await overlay.write(new Uint8Array(70_000).fill(0xab), 1_000_000);
+    await overlay.write(new Uint8Array(3000).fill(0xcd), SIZE - 3000);
+    const holes = [{ offset: 65536 * 3, length: 65536 * 5 + 4096 }, { offset: 5 * 1024 * 1024, length: 12288 }];
+    const head = new MemoryDevice(4096);
+    head.bytes.fill(0xee, 0, 446);
+    const source = new ConcatDevice([head, new MaskedDevice(overlay, holes), new ZeroDevice(65536 + 512)]);
+    // What it must read as, for qemu-img compare.
+    const want = new Uint8Array(source.size);
+    await source.read(want, 0);
+    await writeFile(dir.file('engine-want.raw'), want);
+    const reads = vi.spyOn(base, 'read');
+    const out = dir.file('engine.qcow2');
+    const sink = await fileSink(out);
+    const result = await qcow2Driver.write!(source, sink, {});
+    await sink.commit();
+    // The worker read the file itself: nothing went through the device but the overlay's
+    // first partial chunks.
+    expect(reads.mock.calls.length).toBeLessThanOrEqual(2);
+    expect(result.bytesRead).toBeGreaterThan(SIZE / 4);
+    await run('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', dir.file('engine-want.raw'), out]);
+    const check = JSON.parse((await run('qemu-img', ['check', '--output=json', out])).stdout) as Record<string, number>;
+    expect(check['check-errors']).toBe(0);
+    expect(check['leaks'] ?? 0).toBe(0);
+    expect(check['corruptions'] ?? 0).toBe(0);
+    // No all-zero cluster is stored: every data cluster qemu-img maps holds a non-zero byte.
+    const map = JSON.parse((await run('qemu-img', ['map', '--output=json', out])).stdout) as { start: number; length: number; data: boolean; offset?: number }[];
+    const file = await readFile(out);
+    for (const m of map.filter((x) => x.data)) {
+      for (let at = 0; at < m.length; at += 65536) {
+        const host = m.offset! + at;
+        expect(file.subarray(host, host + 65536).some((b) => b !== 0)).toBe(true);
+      }
+    }
+    await base.close();
   });
 
   it('stores no cluster for all-zero data', async () => {
