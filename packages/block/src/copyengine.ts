@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { locate, type BlockDevice, type Range } from './device.js';
 import { ImageError, type ErrorCode } from './errors.js';
@@ -80,15 +81,26 @@ type Reply =
 function engineWorker(): void {
   // An eval'd worker has `require` on globalThis; a bare `require` would be rewritten by bundlers.
   const load = (globalThis as unknown as { require: (id: string) => unknown }).require;
-  const { parentPort, workerData } = load('node:worker_threads') as typeof import('node:worker_threads');
+  const { parentPort } = load('node:worker_threads') as typeof import('node:worker_threads');
   const fs = load('node:fs') as typeof import('node:fs');
-  const settings = workerData as WorkerSettings;
-  const { fd: out, mode, unit, shift, chunk } = settings;
-  let position = settings.appendAt;
-  // Page-aligned (WebAssembly memory starts on a page): see alignedBytes.
-  const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
-  const buf = Buffer.from(new wasm.Memory({ initial: Math.ceil(chunk / 65536) }).buffer, 0, chunk);
-  const zeros = Buffer.alloc(Math.min(unit, 64 * 1024));
+  // The first message says what to do (a worker may be started before it is known).
+  let settings: WorkerSettings | undefined;
+  let out = 0;
+  let mode = 'positional';
+  let unit = 0;
+  let shift = 0;
+  let chunk = 0;
+  let position = 0;
+  let buf = Buffer.alloc(0);
+  let zeros = Buffer.alloc(0);
+  const setUp = (s: WorkerSettings): void => {
+    settings = s;
+    ({ fd: out, mode, unit, shift, chunk, appendAt: position } = s);
+    // Page-aligned (WebAssembly memory starts on a page): see alignedBytes.
+    const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+    buf = Buffer.from(new wasm.Memory({ initial: Math.ceil(chunk / 65536) }).buffer, 0, chunk);
+    zeros = Buffer.alloc(Math.min(unit, 64 * 1024));
+  };
   const isZero = (start: number, end: number): boolean => {
     for (let at = start; at < end; at += zeros.length) {
       const n = Math.min(end - at, zeros.length);
@@ -110,7 +122,13 @@ function engineWorker(): void {
     for (let done = 0; done < length; ) done += fs.writeSync(out, buf, from + done, length - done, at + done);
   };
 
-  parentPort!.on('message', (batch: EngineBatch & { id: number }) => {
+  parentPort!.on('message', (message: (EngineBatch & { id: number }) | { settings: WorkerSettings }) => {
+    if ('settings' in message) {
+      setUp(message.settings);
+      return;
+    }
+    const batch = message;
+    if (!settings) throw new Error('copy worker: a batch before its settings');
     const stored: number[] = [];
     let bytesRead = 0;
     let bytesWritten = 0;
@@ -171,6 +189,23 @@ function engineWorker(): void {
 
 const WORKER_SOURCE = `(${engineWorker.toString()})()`;
 
+let spare: Worker | undefined;
+
+/**
+ * Start a copy worker now, so that the next CopyEngine finds it ready: a worker takes about
+ * 40 ms to start, which a command can spend opening and inspecting its input instead of
+ * waiting. An unused spare does not keep the process alive.
+ */
+export function prewarmCopyEngine(): void {
+  if (spare) return;
+  const worker = new Worker(WORKER_SOURCE, { eval: true });
+  worker.unref();
+  worker.on('error', () => {
+    if (spare === worker) spare = undefined;
+  });
+  spare = worker;
+}
+
 /** A worker that copies batches in order; see the module comment. */
 export class CopyEngine {
   readonly options: CopyEngineOptions;
@@ -186,7 +221,10 @@ export class CopyEngine {
     this.options = options;
     const chunk = Math.max(1, Math.floor((options.chunkSize ?? 128 * 1024) / unit)) * unit;
     const settings: WorkerSettings = { fd: options.fd, mode: options.mode, unit, shift: options.shift ?? 0, appendAt: options.appendAt ?? 0, chunk };
-    this.#worker = new Worker(WORKER_SOURCE, { eval: true, workerData: settings });
+    this.#worker = spare ?? new Worker(WORKER_SOURCE, { eval: true });
+    spare = undefined;
+    this.#worker.ref();
+    this.#worker.postMessage({ settings });
     this.#worker.on('message', (reply: Reply) => {
       const waiter = this.#pending.get(reply.id);
       if (!waiter) return;
@@ -233,8 +271,10 @@ export interface EngineCopyOptions extends Omit<CopyEngineOptions, 'unit'> {
   readonly unit: number;
   /** Bytes per batch (whole units). Default 1 MiB. */
   readonly batchSize?: number;
-  /** Batches handed to the worker before the first is awaited. Default 8. */
+  /** Batches handed to the workers before the first is awaited. Default 8. */
   readonly depth?: number;
+  /** Workers for positional copies (append mode always uses one). Default 2, at most the CPUs. */
+  readonly workers?: number;
   readonly signal?: AbortSignal | undefined;
   /** Each batch's result, in order. */
   readonly onResult?: (result: EngineResult, batch: { offset: number; length: number }) => void | Promise<void>;
@@ -254,7 +294,11 @@ export async function engineCopy(
   const unit = options.unit;
   const batchSize = Math.max(1, Math.floor((options.batchSize ?? 1024 * 1024) / unit)) * unit;
   const depth = Math.max(1, options.depth ?? 8);
-  const engine = new CopyEngine(options);
+  // Positional batches are independent: two workers share them (two cores copying). Appended
+  // units take their place in order, so one worker does them all.
+  const workers = options.mode === 'append' ? 1 : Math.max(1, Math.min(options.workers ?? 2, availableParallelism()));
+  const engines: CopyEngine[] = [];
+  let batches = 0;
   let bytesRead = 0;
   let bytesWritten = 0;
   let position = options.appendAt ?? 0;
@@ -286,7 +330,8 @@ export async function engineCopy(
         }
       }
       const batch = { offset: window.offset, length: window.length };
-      const done = engine.run({ ...batch, pieces });
+      if (engines.length < workers) engines.push(new CopyEngine(options));
+      const done = engines[batches++ % engines.length]!.run({ ...batch, pieces });
       done.catch(() => undefined);
       queue.push({ batch, done });
       if (queue.length >= depth) await settleOne();
@@ -294,7 +339,7 @@ export async function engineCopy(
     while (queue.length > 0) await settleOne();
   } finally {
     await Promise.allSettled(queue.map((q) => q.done));
-    await engine.close();
+    await Promise.all(engines.map((e) => e.close()));
   }
   return { bytesRead, bytesWritten, position };
 }

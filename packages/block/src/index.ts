@@ -21,7 +21,7 @@ export { CowOverlay, type CowOverlayOptions } from './cow.js';
 export { ZeroDetectDevice, type ZeroDetectOptions } from './zerodetect.js';
 export { alignedBytes, asciiz, bytesEqual, isZero, isZeroAt, zeroRuns, setU64be, setU64le, u64be, u64le, view } from './bytes.js';
 export { CoalescingSink, CountingSink, WriteCounter, FileSink, MemorySink, StreamSink, abortAllSinksSync, type DirectFile, type Sink } from './sink.js';
-export { CopyEngine, engineCopy, mostlyInFiles, unitWindows, type CopyEngineOptions, type EngineBatch, type EngineCopyOptions, type EnginePiece, type EngineResult } from './copyengine.js';
+export { CopyEngine, engineCopy, mostlyInFiles, prewarmCopyEngine, unitWindows, type CopyEngineOptions, type EngineBatch, type EngineCopyOptions, type EnginePiece, type EngineResult } from './copyengine.js';
 export { readAhead, chunkRanges, dataBlocks, blockPlans, groupPlans, type DataBlock, type ReadAheadOptions, type ReadPlan, type ReadWindow } from './readahead.js';
 export { clusterRuns, clusterWindows, dataRanges, runTotal, type ClusterRun, type ClusterWindow, type ClusterWindowOptions } from './clusters.js';
 export { copyToSink, type CopyOptions } from './copy.js';

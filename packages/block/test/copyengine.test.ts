@@ -148,7 +148,7 @@ describe('engineCopy: the copy worker', () => {
         const ranges = await dataRanges(device);
         const out = await FileSink.create(dir.file(`pos-${unit}-${seed}.raw`));
         const shift = (seed % 3) * 512;
-        const copied = await engineCopy(device, ranges, { fd: out.file!.fd, path: out.file!.path, mode: 'positional', unit, shift, chunkSize: seed % 2 ? 8192 : undefined, batchSize: seed % 3 ? unit * 2 : undefined });
+        const copied = await engineCopy(device, ranges, { fd: out.file!.fd, path: out.file!.path, mode: 'positional', unit, shift, chunkSize: seed % 2 ? 8192 : undefined, batchSize: seed % 3 ? unit * 2 : undefined, workers: seed % 4 === 0 ? 1 : undefined });
         await out.skip(shift + device.size);
         await out.commit();
         const got = await readFile(dir.file(`pos-${unit}-${seed}.raw`));

@@ -4,6 +4,7 @@ import { extname } from 'node:path';
 import {
   FileSink,
   ImageError,
+  prewarmCopyEngine,
   StreamSink,
   type BlockDevice,
   type FormatDriver,
@@ -149,6 +150,7 @@ export async function writeDisk(disk: BlockDevice, out: PreparedOutput, o: Write
 export async function convert(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertResult> {
   const started = performance.now();
   const prepared = prepareOutput(output, options.format, options.options);
+  if (output !== '-') prewarmCopyEngine();
   const img = await openImage(input, {
     decompressProgress: (done) => options.progress?.('decompress', done, 0),
   });

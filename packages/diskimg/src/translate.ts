@@ -6,6 +6,7 @@ import {
   ImageError,
   MaskedDevice,
   MemoryDevice,
+  prewarmCopyEngine,
   SliceDevice,
   ZeroDevice,
   type BlockDevice,
@@ -138,6 +139,8 @@ export async function translate(input: string, output: string, options: Translat
   const started = performance.now();
   const prepared = prepareOutput(output, options.format, options.formatOptions);
   const driver = prepared.driver;
+  // The copy worker starts while the guest is inspected and edited.
+  if (!options.dryRun && output !== '-') prewarmCopyEngine();
   const img = await openImage(input);
   try {
     const root = await findRoot(img, options.partition);
