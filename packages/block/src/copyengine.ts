@@ -62,6 +62,7 @@ export interface CopyEngineOptions {
 
 interface WorkerSettings {
   fd: number;
+  path: string;
   mode: 'positional' | 'append';
   unit: number;
   shift: number;
@@ -111,15 +112,25 @@ function engineWorker(): void {
   const fail = (code: string, message: string, file: string | undefined, offset: number): never => {
     throw Object.assign(new Error(message), { code, file, offset });
   };
+  /** A system call's error, named after the file and offset it was about. */
+  const io = <T>(file: string | undefined, offset: number, call: () => T): T => {
+    try {
+      return call();
+    } catch (err) {
+      const e = err as Error & { code?: string; file?: string };
+      if (e.file !== undefined || (e.code ?? '').startsWith('E_')) throw err;
+      return fail('E_IO', e.message, file, offset);
+    }
+  };
   const readAll = (fd: number, file: string | undefined, into: number, length: number, at: number): void => {
     for (let done = 0; done < length; ) {
-      const n = fs.readSync(fd, buf, into + done, length - done, at + done);
+      const n = io(file, at + done, () => fs.readSync(fd, buf, into + done, length - done, at + done));
       if (n === 0) fail('E_TRUNCATED', `file ends after ${at + done} bytes, ${length - done} bytes short of what was asked`, file, at + done);
       done += n;
     }
   };
   const writeAll = (from: number, length: number, at: number): void => {
-    for (let done = 0; done < length; ) done += fs.writeSync(out, buf, from + done, length - done, at + done);
+    for (let done = 0; done < length; ) done += io(settings!.path, at + done, () => fs.writeSync(out, buf, from + done, length - done, at + done));
   };
 
   parentPort!.on('message', (message: (EngineBatch & { id: number }) | { settings: WorkerSettings }) => {
@@ -220,7 +231,7 @@ export class CopyEngine {
     if (options.mode === 'append' && options.appendAt === undefined) throw new RangeError('append mode needs appendAt');
     this.options = options;
     const chunk = Math.max(1, Math.floor((options.chunkSize ?? 128 * 1024) / unit)) * unit;
-    const settings: WorkerSettings = { fd: options.fd, mode: options.mode, unit, shift: options.shift ?? 0, appendAt: options.appendAt ?? 0, chunk };
+    const settings: WorkerSettings = { fd: options.fd, path: options.path, mode: options.mode, unit, shift: options.shift ?? 0, appendAt: options.appendAt ?? 0, chunk };
     this.#worker = spare ?? new Worker(WORKER_SOURCE, { eval: true });
     spare = undefined;
     this.#worker.ref();

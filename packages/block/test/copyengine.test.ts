@@ -228,6 +228,22 @@ describe('engineCopy: the copy worker', () => {
     await base.close();
   });
 
+  it('an output that cannot be written fails with E_IO naming the output and the offset', async () => {
+    const path = dir.file('src-ro.raw');
+    await writeFile(path, prng(7).bytes(1 << 20));
+    const base = await FileDevice.open(path);
+    await writeFile(dir.file('ro.out'), '');
+    const readOnly = await FileDevice.open(dir.file('ro.out'));
+    const err = await engineCopy(base, [{ offset: 0, length: 1 << 20 }], { fd: readOnly.handle.fd, path: dir.file('ro.out'), mode: 'positional', unit: 4096, shift: 4096 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageError);
+    expect((err as ImageError).code).toBe('E_IO');
+    expect((err as ImageError).file).toBe(dir.file('ro.out'));
+    expect((err as ImageError).offset! % 4096).toBe(0);
+    expect((err as ImageError).offset).toBeGreaterThanOrEqual(4096);
+    await readOnly.close();
+    await base.close();
+  });
+
   it('an abort signal stops the copy with the abort reason', async () => {
     const path = dir.file('abort.raw');
     await writeFile(path, prng(6).bytes(4 << 20));
