@@ -1,6 +1,6 @@
 import type { BlockDevice, Range } from './device.js';
 import { mergeExtents } from './extents.js';
-import { readAhead, type ReadPlan } from './readahead.js';
+import { readAhead } from './readahead.js';
 
 /** A run of consecutive cluster (grain, block) indexes. */
 export interface ClusterRun {
@@ -54,39 +54,56 @@ export interface ClusterWindowOptions {
 }
 
 /**
- * The clusters of `runs` in ascending order, as windows of whole clusters (zero-padded
- * past the disk's end and wherever the source has no data). Only the data ranges are
- * read, ahead of the consumer. A window's buffer is reused once the next one is asked for.
+ * The clusters that hold any byte of `ranges` (sorted, non-overlapping), in ascending order,
+ * as windows of whole clusters (zero-padded past the disk's end and wherever the source has
+ * no data). Only the data ranges are read, ahead of the consumer. A window's buffer is
+ * reused once the next one is asked for.
  */
 export async function* clusterWindows(
   disk: BlockDevice,
   ranges: readonly Range[],
-  runs: readonly ClusterRun[],
   clusterSize: number,
   options: ClusterWindowOptions = {},
 ): AsyncIterable<ClusterWindow> {
   const perWindow = Math.max(1, Math.floor((options.chunkSize ?? 4 * 1024 * 1024) / clusterSize));
-  const plans = function* (): Iterable<ReadPlan> {
-    let j = 0;
-    for (const run of runs) {
-      for (let w = run.first; w < run.first + run.count; w += perWindow) {
-        const count = Math.min(perWindow, run.first + run.count - w);
-        const start = w * clusterSize;
-        const stop = Math.min(disk.size, (w + count) * clusterSize);
-        while (j < ranges.length && ranges[j]!.offset + ranges[j]!.length <= start) j++;
-        const pieces: Range[] = [];
-        for (let k = j; k < ranges.length && ranges[k]!.offset < stop; k++) {
-          const s = Math.max(start, ranges[k]!.offset);
-          const t = Math.min(stop, ranges[k]!.offset + ranges[k]!.length);
-          if (t > s) pieces.push({ offset: s, length: t - s });
-        }
-        yield { offset: start, length: count * clusterSize, pieces };
-      }
-    }
-  };
+  const plans = unitWindows(ranges, clusterSize, perWindow * clusterSize, Number.POSITIVE_INFINITY);
   const depth = options.depth ?? 2;
-  for await (const w of readAhead(disk, plans(), { maxLength: perWindow * clusterSize, depth, signal: options.signal })) {
+  for await (const w of readAhead(disk, plans, { maxLength: perWindow * clusterSize, depth, signal: options.signal })) {
     options.onRead?.(w.bytesRead);
     yield { first: w.offset / clusterSize, count: w.length / clusterSize, data: w.data };
   }
+}
+
+/**
+ * Windows of at most `batchSize` bytes over the units that hold any byte of `ranges`, each
+ * with the parts of `ranges` inside it. No window goes past `size` (the last unit may then
+ * be short).
+ */
+export function* unitWindows(ranges: readonly Range[], unit: number, batchSize: number, size: number): Iterable<{ offset: number; length: number; pieces: Range[] }> {
+  let open: { offset: number; length: number; pieces: Range[] } | undefined;
+  for (const r of ranges) {
+    let at = r.offset;
+    const end = r.offset + r.length;
+    while (at < end) {
+      const unitStart = Math.floor(at / unit) * unit;
+      if (open && unitStart >= open.offset + open.length) {
+        // A gap of whole units, or a full window: the next piece starts a new window.
+        if (unitStart > open.offset + open.length || open.length >= batchSize) {
+          yield open;
+          open = undefined;
+        }
+      }
+      if (!open) open = { offset: unitStart, length: 0, pieces: [] };
+      const windowEnd = open.offset + batchSize;
+      const stop = Math.min(end, windowEnd);
+      open.pieces.push({ offset: at, length: stop - at });
+      open.length = Math.max(open.length, Math.min(size, Math.ceil(stop / unit) * unit) - open.offset);
+      at = stop;
+      if (at >= windowEnd) {
+        yield open;
+        open = undefined;
+      }
+    }
+  }
+  if (open) yield open;
 }

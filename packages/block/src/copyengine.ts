@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { locate, type BlockDevice, type Range } from './device.js';
+import { unitWindows } from './clusters.js';
 import { ImageError, type ErrorCode } from './errors.js';
 
 /**
@@ -219,7 +220,6 @@ export function prewarmCopyEngine(): void {
 
 /** A worker that copies batches in order; see the module comment. */
 export class CopyEngine {
-  readonly options: CopyEngineOptions;
   readonly #worker: Worker;
   readonly #pending = new Map<number, { resolve: (r: EngineResult) => void; reject: (e: Error) => void }>();
   #nextId = 0;
@@ -229,7 +229,6 @@ export class CopyEngine {
     const unit = options.unit;
     if (!Number.isSafeInteger(unit) || unit < 512 || unit > 64 * 1024 * 1024) throw new RangeError(`copy unit ${unit} must be between 512 bytes and 64 MiB`);
     if (options.mode === 'append' && options.appendAt === undefined) throw new RangeError('append mode needs appendAt');
-    this.options = options;
     const chunk = Math.max(1, Math.floor((options.chunkSize ?? 128 * 1024) / unit)) * unit;
     const settings: WorkerSettings = { fd: options.fd, path: options.path, mode: options.mode, unit, shift: options.shift ?? 0, appendAt: options.appendAt ?? 0, chunk };
     this.#worker = spare ?? new Worker(WORKER_SOURCE, { eval: true });
@@ -278,8 +277,7 @@ export class CopyEngine {
   }
 }
 
-export interface EngineCopyOptions extends Omit<CopyEngineOptions, 'unit'> {
-  readonly unit: number;
+export interface EngineCopyOptions extends CopyEngineOptions {
   /** Bytes per batch (whole units). Default 1 MiB. */
   readonly batchSize?: number;
   /** Batches handed to the workers before the first is awaited. Default 8. */
@@ -353,42 +351,6 @@ export async function engineCopy(
     await Promise.all(engines.map((e) => e.close()));
   }
   return { bytesRead, bytesWritten, position };
-}
-
-/**
- * Windows of at most `batchSize` bytes over the units that hold any byte of `ranges`, each
- * with the parts of `ranges` inside it. No window goes past `size` (the last unit may then
- * be short).
- */
-export function* unitWindows(ranges: readonly Range[], unit: number, batchSize: number, size: number): Iterable<{ offset: number; length: number; pieces: Range[] }> {
-  let open: { offset: number; length: number; pieces: Range[] } | undefined;
-  for (const r of ranges) {
-    let at = r.offset;
-    const end = r.offset + r.length;
-    while (at < end) {
-      const unitStart = Math.floor(at / unit) * unit;
-      if (open && unitStart >= open.offset + open.length) {
-        // A gap of whole units, or a full window: the next piece starts a new window.
-        if (unitStart > open.offset + open.length || open.length >= batchSize) {
-          yield open;
-          open = undefined;
-        }
-      }
-      if (!open) open = { offset: unitStart, length: 0, pieces: [] };
-      const windowEnd = open.offset + batchSize;
-      const stop = Math.min(end, windowEnd);
-      const last = open.pieces[open.pieces.length - 1];
-      if (last && last.offset + last.length === at) open.pieces[open.pieces.length - 1] = { offset: last.offset, length: stop - last.offset };
-      else open.pieces.push({ offset: at, length: stop - at });
-      open.length = Math.max(open.length, Math.min(size, Math.ceil(stop / unit) * unit) - open.offset);
-      at = stop;
-      if (at >= windowEnd) {
-        yield open;
-        open = undefined;
-      }
-    }
-  }
-  if (open) yield open;
 }
 
 /**

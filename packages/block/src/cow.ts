@@ -18,6 +18,8 @@ export class CowOverlay extends BaseDevice {
   readonly chunkSize: number;
   private readonly chunks = new Map<number, Uint8Array>();
   private readonly owns: boolean;
+  /** dirtyRanges() until a chunk is added (a copy asks for it once per window). */
+  #dirty: Range[] | undefined;
 
   constructor(base: BlockDevice, options: CowOverlayOptions = {}) {
     super(base.size, true, 'copy-on-write overlay');
@@ -39,6 +41,7 @@ export class CowOverlay extends BaseDevice {
 
   /** The ranges written so far, sorted and merged. */
   dirtyRanges(): Range[] {
+    if (this.#dirty) return [...this.#dirty];
     const out: Range[] = [];
     for (const i of [...this.chunks.keys()].sort((a, b) => a - b)) {
       const offset = i * this.chunkSize;
@@ -47,7 +50,8 @@ export class CowOverlay extends BaseDevice {
       if (last && last.offset + last.length === offset) out[out.length - 1] = { offset: last.offset, length: last.length + length };
       else out.push({ offset, length });
     }
-    return out;
+    this.#dirty = out;
+    return [...out];
   }
 
   private chunkLength(index: number): number {
@@ -93,6 +97,7 @@ export class CowOverlay extends BaseDevice {
         // A partial write needs the rest of the chunk from the base.
         if (at > chunkStart || stop < chunkStart + chunk.length) await this.base.read(chunk, chunkStart);
         this.chunks.set(index, chunk);
+        this.#dirty = undefined;
       }
       chunk.set(buffer.subarray(at - position, stop - position), at - chunkStart);
       at = stop;
@@ -140,6 +145,7 @@ export class CowOverlay extends BaseDevice {
 
   protected override async _close(): Promise<void> {
     this.chunks.clear();
+    this.#dirty = undefined;
     if (this.owns) await this.base.close();
   }
 }

@@ -30,12 +30,14 @@ export interface Sink {
   readonly file?: DirectFile | undefined;
 }
 
-/** A sink's output file, written directly (by positional writes that do not move `position`). */
+/**
+ * A sink's output file, written directly by positional writes that do not move `position`.
+ * They must stay below the position the writer then skips to: the sink makes the file that
+ * long when it is done.
+ */
 export interface DirectFile {
   readonly fd: number;
   readonly path: string;
-  /** Report bytes written directly up to `end`, so the sink knows how long the file is. */
-  wrote(end: number): void;
 }
 
 const ZEROS = new Uint8Array(1024 * 1024);
@@ -85,7 +87,7 @@ export class FileSink implements Sink {
   get file(): DirectFile | undefined {
     const h = this.#handle;
     if (!h) return undefined;
-    return { fd: h.fd, path: this.tempPath, wrote: (end) => void (this.#end = Math.max(this.#end, end)) };
+    return { fd: h.fd, path: this.tempPath };
   }
 
   private handle(): FileHandle {

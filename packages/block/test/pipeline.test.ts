@@ -164,7 +164,7 @@ describe('clusterWindows', () => {
     const runs = clusterRuns(ranges, cs);
     let read = 0;
     const seen: number[] = [];
-    for await (const w of clusterWindows(dev, ranges, runs, cs, { chunkSize: 3 * cs, onRead: (b) => (read += b) })) {
+    for await (const w of clusterWindows(dev, ranges, cs, { chunkSize: 3 * cs, onRead: (b) => (read += b) })) {
       for (let i = 0; i < w.count; i++) {
         const c = w.first + i;
         seen.push(c);

@@ -19,6 +19,7 @@ import {
   type Sink,
   type WriteOptions,
   type WriteResult,
+  zeroRuns,
 } from '@amitrans/block';
 import { V2_HEADER_LENGTH, V3_HEADER_LENGTH, serializeExtensionEnd, serializeHeader, type Qcow2Header } from './header.js';
 import { REFCOUNT_ORDER, metadataRefcount, planLayout, serializeRefcountBlock, serializeRefcountTable, type Layout } from './layout.js';
@@ -100,7 +101,7 @@ export async function writeQcow2(disk: BlockDevice, sink: Sink, options: WriteOp
   const coalescing = settings.compress ? new CoalescingSink(sink) : undefined;
   const out = new CountingSink(coalescing ?? sink);
   let bytesRead = 0;
-  const windows = clusterWindows(disk, ranges, runs, clusterSize, {
+  const windows = clusterWindows(disk, ranges, clusterSize, {
     signal: options.signal,
     onRead: (n) => (bytesRead += n),
   });
@@ -270,7 +271,6 @@ async function writePatched(
         progress((batch.offset + batch.length) / cs - 1);
       },
     });
-    file.wrote(copied.position);
     direct.onRead(copied.bytesRead);
     out.written += copied.bytesWritten;
     await out.skip(copied.position - out.position);
@@ -279,18 +279,12 @@ async function writePatched(
     await WriteBehind.over(out, async (behind) => {
       for await (const w of windows) {
         // Runs of non-zero clusters go out in one write each; all-zero clusters are dropped.
-        let from = -1;
-        for (let i = 0; i <= w.count; i++) {
-          const zero = i === w.count || isZeroAt(w.data, i * cs, (i + 1) * cs);
-          if (!zero) {
-            if (from < 0) from = i;
-          } else if (from >= 0) {
-            // Only whole clusters are written here, so the position stays cluster-aligned.
-            const at = behind.position;
-            behind.write(w.data.subarray(from * cs, i * cs));
-            await mapRaw(w.first + from, at, (i - from) * cs);
-            from = -1;
-          }
+        // Only whole clusters are written here, so the position stays cluster-aligned.
+        for (const r of zeroRuns(w.data, cs)) {
+          if (r.zero) continue;
+          const at = behind.position;
+          behind.write(w.data.subarray(r.start, r.end));
+          await mapRaw(w.first + r.start / cs, at, r.end - r.start);
         }
         await behind.endWindow();
         progress(w.first + w.count - 1);

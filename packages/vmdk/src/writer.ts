@@ -17,6 +17,7 @@ import {
   type Sink,
   type WriteOptions,
   type WriteResult,
+  zeroRuns,
 } from '@amitrans/block';
 import { serializeDescriptor } from './descriptor.js';
 import {
@@ -111,7 +112,7 @@ export async function writeVmdk(disk: BlockDevice, sink: Sink, options: WriteOpt
   const ranges = await dataRanges(disk, options.signal);
   const runs = clusterRuns(ranges, GRAIN_BYTES);
   let bytesRead = 0;
-  const grains = clusterWindows(disk, ranges, runs, GRAIN_BYTES, { signal: options.signal, onRead: (n) => (bytesRead += n) });
+  const grains = clusterWindows(disk, ranges, GRAIN_BYTES, { signal: options.signal, onRead: (n) => (bytesRead += n) });
   const progress = (g: number): void => options.progress?.(Math.min(disk.size, (g + 1) * GRAIN_BYTES), disk.size);
   const name = sinkName(sink);
   if (settings.subformat === 'streamOptimized') {
@@ -287,24 +288,17 @@ async function writeMonolithicSparse(
   await WriteBehind.over(out, async (behind) => {
     for await (const w of grains) {
       // Runs of non-zero grains go out in one write each; all-zero grains are dropped.
-      let from = -1;
-      for (let i = 0; i <= w.count; i++) {
-        const zero = i === w.count || isZeroAt(w.data, i * GRAIN_BYTES, (i + 1) * GRAIN_BYTES);
-        if (!zero) {
-          if (from < 0) from = i;
-          continue;
-        }
-        if (from < 0) continue;
+      for (const r of zeroRuns(w.data, GRAIN_BYTES)) {
+        if (r.zero) continue;
         const at = behind.position / SECTOR;
-        for (let k = from; k < i; k++) {
+        for (let k = r.start / GRAIN_BYTES; k < r.end / GRAIN_BYTES; k++) {
           const index = w.first + k;
           const t = Math.floor(index / GTES);
           if (gt && gt.index !== t) await flushGt();
           gt ??= { index: t, entries: new Uint32Array(GTES) };
-          gt.entries[index % GTES] = at + (k - from) * GRAIN_SECTORS;
+          gt.entries[index % GTES] = at + (k - r.start / GRAIN_BYTES) * GRAIN_SECTORS;
         }
-        behind.write(w.data.subarray(from * GRAIN_BYTES, i * GRAIN_BYTES));
-        from = -1;
+        behind.write(w.data.subarray(r.start, r.end));
       }
       await behind.endWindow();
       progress(w.first + w.count - 1);
