@@ -280,8 +280,13 @@ export class CopyEngine {
 export interface EngineCopyOptions extends CopyEngineOptions {
   /** Bytes per batch (whole units). Default 1 MiB. */
   readonly batchSize?: number;
-  /** Batches handed to the workers before the first is awaited. Default 8. */
+  /**
+   * Batches handed to the workers before the first is awaited. Default 8; a copy that runs
+   * beside other work on this thread asks for more, so the workers never wait for it.
+   */
   readonly depth?: number;
+  /** Bytes read here and handed over (pieces only the device can read) in flight at most. Default 32 MiB. */
+  readonly maxHeld?: number;
   /** Workers for positional copies (append mode always uses one). Default 2, at most the CPUs. */
   readonly workers?: number;
   readonly signal?: AbortSignal | undefined;
@@ -311,21 +316,37 @@ export async function engineCopy(
   let bytesRead = 0;
   let bytesWritten = 0;
   let position = options.appendAt ?? 0;
-  const queue: { batch: { offset: number; length: number }; done: Promise<EngineResult> }[] = [];
+  const maxHeld = options.maxHeld ?? 32 * 1024 * 1024;
+  let held = 0;
+  const queue: { batch: { offset: number; length: number }; held: number; done: Promise<EngineResult> }[] = [];
   const settleOne = async (): Promise<void> => {
     const head = queue.shift()!;
-    const r = await head.done;
+    held -= head.held;
+    let r: EngineResult;
+    try {
+      r = await head.done;
+    } catch (err) {
+      // A batch dropped by an abort fails with the abort's reason.
+      options.signal?.throwIfAborted();
+      throw err;
+    }
     bytesRead += r.bytesRead;
     bytesWritten += r.bytesWritten;
     const k = r.stored.length - 3;
     if (k >= 0) position = r.stored[k + 2]! + r.stored[k + 1]! * unit;
     await options.onResult?.(r, head.batch);
   };
+  // An abort drops the batches already handed over, with their workers.
+  const onAbort = (): void => {
+    for (const e of engines) void e.close();
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     // Appended units are whole (zeros past the end); positional ones stop at the device's end.
     for (const window of unitWindows(ranges, unit, batchSize, options.mode === 'append' ? Number.POSITIVE_INFINITY : device.size)) {
       options.signal?.throwIfAborted();
       const pieces: EnginePiece[] = [];
+      let bytes = 0;
       for (const r of window.pieces) {
         for await (const l of locate(device, r)) {
           if (l.kind === 'zero') continue;
@@ -335,6 +356,7 @@ export async function engineCopy(
             const data = new Uint8Array(l.length);
             await device.read(data, l.offset);
             pieces.push({ offset: l.offset, length: l.length, data });
+            bytes += l.length;
           }
         }
       }
@@ -342,13 +364,16 @@ export async function engineCopy(
       if (engines.length < workers) engines.push(new CopyEngine(options));
       const done = engines[batches++ % engines.length]!.run({ ...batch, pieces });
       done.catch(() => undefined);
-      queue.push({ batch, done });
-      if (queue.length >= depth) await settleOne();
+      queue.push({ batch, held: bytes, done });
+      held += bytes;
+      while (queue.length >= depth || held > maxHeld) await settleOne();
     }
     while (queue.length > 0) await settleOne();
   } finally {
-    await Promise.allSettled(queue.map((q) => q.done));
+    options.signal?.removeEventListener('abort', onAbort);
+    // After an error the batches still queued are dropped: the workers stop first.
     await Promise.all(engines.map((e) => e.close()));
+    await Promise.allSettled(queue.map((q) => q.done));
   }
   return { bytesRead, bytesWritten, position };
 }

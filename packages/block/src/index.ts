@@ -24,9 +24,10 @@ export { CoalescingSink, CountingSink, WriteCounter, FileSink, MemorySink, Strea
 export { CopyEngine, engineCopy, mostlyInFiles, prewarmCopyEngine, type CopyEngineOptions, type EngineBatch, type EngineCopyOptions, type EnginePiece, type EngineResult } from './copyengine.js';
 export { readAhead, chunkRanges, dataBlocks, blockPlans, groupPlans, type DataBlock, type ReadAheadOptions, type ReadPlan, type ReadWindow } from './readahead.js';
 export { clusterRuns, clusterWindows, dataRanges, runTotal, unitWindows, type ClusterRun, type ClusterWindow, type ClusterWindowOptions } from './clusters.js';
-export { copyToSink, type CopyOptions } from './copy.js';
+export { copyToSink, stageCopy, type CopyOptions } from './copy.js';
+export { mergeRanges, shiftRanges, xorRanges } from './ranges.js';
 export { WriteBehind, type PositionalSink } from './writebehind.js';
 export { DeflatePool, OrderedQueue, limiter, type DeflateMode } from './deflate-pool.js';
-export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, WriteOptions, WriteResult } from './driver.js';
+export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, StagedWrite, WriteOptions, WriteResult } from './driver.js';
 export { MaskedDevice } from './masked.js';
 export { CachedDevice, type CachedDeviceOptions } from './cache.js';

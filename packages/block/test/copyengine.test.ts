@@ -1,6 +1,6 @@
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prng, requireTools, run, tmpDir, type TmpDir } from '@amitrans/testkit';
+import { prng, readAll, requireTools, run, tmpDir, type TmpDir } from '@amitrans/testkit';
 import {
   ConcatDevice,
   CowOverlay,
@@ -111,16 +111,10 @@ async function composite(seed: number, unit: number): Promise<{ device: BlockDev
   return { device, base, path };
 }
 
-async function readAllOf(device: BlockDevice): Promise<Uint8Array> {
-  const out = new Uint8Array(device.size);
-  await device.read(out, 0);
-  return out;
-}
-
 describe('engineCopy: the copy worker', () => {
   it('locates a composite device: the file where it is, memory and edits as device, holes as zero', async () => {
     const { device, base } = await composite(11, 4096);
-    const want = await readAllOf(device);
+    const want = await readAll(device);
     let at = 0;
     for await (const l of locate(device)) {
       expect(l.offset).toBe(at);
@@ -145,7 +139,7 @@ describe('engineCopy: the copy worker', () => {
       requireTools(ctx, 'qemu-img');
       for (let seed = 1; seed <= 12; seed++) {
         const { device, base } = await composite(seed * 7 + unit, unit);
-        const want = await readAllOf(device);
+        const want = await readAll(device);
         const ranges = await dataRanges(device);
         const out = await FileSink.create(dir.file(`pos-${unit}-${seed}.raw`));
         const shift = (seed % 3) * 512;
@@ -184,7 +178,7 @@ describe('engineCopy: the copy worker', () => {
     const unit = 65536;
     for (let seed = 1; seed <= 12; seed++) {
       const { device, base } = await composite(seed * 13, unit);
-      const want = await readAllOf(device);
+      const want = await readAll(device);
       const padded = new Uint8Array(Math.ceil(device.size / unit) * unit);
       padded.set(want);
       const ranges = await dataRanges(device);

@@ -151,6 +151,33 @@ describe('the bootable disk', () => {
     expect((await cli('translate', dirty, out, '-t', 'kvm', '-O', 'raw')).code).toBe(0);
     expect((await readFile(out)).includes('AMITRANS-STALE-SECRET')).toBe(false);
   });
+
+  it('blocks the edits free (history deleted, logs emptied) are copied early, then zeroed: their bytes never reach raw or qcow2', async (ctx) => {
+    requireTools(ctx, 'debugfs', 'qemu-img', 'e2fsck');
+    const dirty = dir.file('history-ami.img');
+    await copyFile(await fixture(ctx), dirty);
+    const secret = dir.file('history.txt');
+    await import('node:fs/promises').then((m) => m.writeFile(secret, 'AMITRANS-EDIT-FREED\n'.repeat(8192)));
+    await run('debugfs', ['-w', '-R', 'mkdir /root', dirty]).catch(() => undefined);
+    await run('debugfs', ['-w', '-R', 'mkdir /var/log', dirty]).catch(() => undefined);
+    await run('debugfs', ['-w', '-R', `write ${secret} /root/.bash_history`, dirty]);
+    await run('debugfs', ['-w', '-R', `write ${secret} /var/log/amitrans.log`, dirty]);
+    expect((await readFile(dirty)).includes('AMITRANS-EDIT-FREED')).toBe(true);
+    for (const fmt of ['qcow2', 'raw']) {
+      const out = dir.file(`history.${fmt}`);
+      const r = await cli('translate', dirty, out, '-t', 'kvm', '-O', fmt, '--json');
+      expect(r.code).toBe(0);
+      const changes = (JSON.parse(r.stdout) as TranslateResult).changes;
+      expect(changes).toContainEqual(expect.objectContaining({ file: '/root/.bash_history', action: 'delete' }));
+      expect(changes).toContainEqual(expect.objectContaining({ file: '/var/log/amitrans.log', action: 'truncate' }));
+      const plain = dir.file(`history-${fmt}.raw`);
+      await run('qemu-img', ['convert', '-f', fmt, '-O', 'raw', out, plain]);
+      expect((await readFile(plain)).includes('AMITRANS-EDIT-FREED')).toBe(false);
+      expect((await readFile(out)).includes('AMITRANS-EDIT-FREED')).toBe(false);
+      await run('e2fsck', ['-fn', `${plain}?offset=${PART_OFFSET}`]);
+      expect((await run('debugfs', ['-R', 'stat /var/log/amitrans.log', `${plain}?offset=${PART_OFFSET}`])).stdout).toMatch(/Size: 0\b/);
+    }
+  });
 });
 
 async function debugfsCat(image: string, path: string): Promise<string> {

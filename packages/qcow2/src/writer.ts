@@ -49,7 +49,8 @@ export function writeSettings(options: Readonly<Record<string, string>> = {}): Q
   return { version: compat === '0.10' || compat === 'v2' ? 2 : 3, clusterBits, compress: ['on', 'true', 'yes'].includes(compress) };
 }
 
-function header(layout: Layout, version: 2 | 3): Uint8Array {
+/** The header cluster's bytes: header fields and the end of the (empty) extension list. */
+export function qcow2Header(layout: Layout, version: 2 | 3): Uint8Array {
   const h: Qcow2Header = {
     version,
     backingFileOffset: 0,
@@ -129,7 +130,7 @@ async function writeStreamed(
   const dataFirst = layout.dataOffset / cs;
   const usedClusters = dataFirst + layout.dataClusters;
   const cluster0 = new Uint8Array(cs);
-  cluster0.set(header(layout, settings.version));
+  cluster0.set(qcow2Header(layout, settings.version));
   await out.write(cluster0);
   await out.write(serializeRefcountTable(layout));
   for (let i = 0; i < layout.refcountBlocks; i++) await out.write(serializeRefcountBlock(layout, i, (c) => (c < usedClusters ? 1 : 0)));
@@ -307,5 +308,5 @@ async function writePatched(
   for (let i = 0; i < layout.refcountBlocks; i++) {
     await out.pwrite(serializeRefcountBlock(layout, i, refcount), layout.refcountBlockOffset + i * cs);
   }
-  await out.pwrite(header(layout, settings.version), 0);
+  await out.pwrite(qcow2Header(layout, settings.version), 0);
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PassThrough } from 'node:stream';
 import { ImageError, MemoryDevice, MemorySink, StreamSink, collectExtents, extentTotals, type BlockDevice } from '@amitrans/block';
 import { geometryCovering, geometrySectors, openVhd, planVhdSize, vhdDriver, writeVhd } from '../src/index.js';
-import { StrictSource, mappedDisk } from '@amitrans/testkit';
+import { mappedDisk, readAll, StrictSource } from '@amitrans/testkit';
 
 const MIB = 1024 * 1024;
 const REPRO = { uuid: '00112233-4455-6677-8899-aabbccddeeff', timestamp: '1700000000' };
@@ -22,12 +22,6 @@ async function toMemory(disk: BlockDevice, options: Record<string, string>): Pro
   await writeVhd(disk, sink, { options });
   await sink.commit();
   return sink.bytes.slice();
-}
-
-async function readAll(dev: BlockDevice): Promise<Uint8Array> {
-  const out = new Uint8Array(dev.size);
-  await dev.read(out, 0);
-  return out;
 }
 
 describe('VHD writer', () => {
