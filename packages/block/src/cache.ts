@@ -1,4 +1,4 @@
-import { BaseDevice, locate, type BlockDevice, type Extent, type Location, type Range } from './device.js';
+import { BaseDevice, type BlockDevice, type Extent, type Range } from './device.js';
 
 export interface CachedDeviceOptions {
   /** Bytes per cached chunk (aligned). Default 256 KiB. */
@@ -91,8 +91,4 @@ export class CachedDevice extends BaseDevice {
     return this.base.extents(range);
   }
 
-  /** Writes go through to the base, so the base holds every byte this device reads. */
-  protected override _locate(range: Range): AsyncIterable<Location> {
-    return locate(this.base, range);
-  }
 }

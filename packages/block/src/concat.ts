@@ -1,4 +1,4 @@
-import { BaseDevice, locate, type BlockDevice, type Extent, type Location, type Range } from './device.js';
+import { BaseDevice, type BlockDevice, type Extent, type Range } from './device.js';
 
 /** Devices laid end to end: an MBR and gap, then a filesystem, then padding. */
 export class ConcatDevice extends BaseDevice {
@@ -78,11 +78,6 @@ export class ConcatDevice extends BaseDevice {
     }
   }
 
-  protected override async *_locate(range: Range): AsyncIterable<Location> {
-    for (const { part, base, inner } of this.overlapping(range)) {
-      for await (const l of locate(part, inner)) yield { ...l, offset: l.offset + base };
-    }
-  }
 
   protected override async _close(): Promise<void> {
     if (this.owns) for (const p of this.parts) await p.close();

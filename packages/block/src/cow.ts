@@ -1,4 +1,4 @@
-import { BaseDevice, locate, type BlockDevice, type Extent, type Location, type Range } from './device.js';
+import { BaseDevice, type BlockDevice, type Extent, type Range } from './device.js';
 import { ImageError } from './errors.js';
 
 export interface CowOverlayOptions {
@@ -18,7 +18,7 @@ export class CowOverlay extends BaseDevice {
   readonly chunkSize: number;
   private readonly chunks = new Map<number, Uint8Array>();
   private readonly owns: boolean;
-  /** dirtyRanges() until a chunk is added (a copy asks for it once per window). */
+  /** dirtyRanges() until a chunk is added (extents asks for it on every call). */
   #dirty: Range[] | undefined;
 
   constructor(base: BlockDevice, options: CowOverlayOptions = {}) {
@@ -127,21 +127,6 @@ export class CowOverlay extends BaseDevice {
     }
   }
 
-  /** Written chunks are in memory ('device'); the rest is wherever the base has it. */
-  protected override async *_locate(range: Range): AsyncIterable<Location> {
-    const end = range.offset + range.length;
-    let at = range.offset;
-    for (const d of this.dirtyRanges()) {
-      if (d.offset + d.length <= at) continue;
-      if (d.offset >= end) break;
-      if (d.offset > at) yield* locate(this.base, { offset: at, length: d.offset - at });
-      const stop = Math.min(end, d.offset + d.length);
-      const from = Math.max(at, d.offset);
-      yield { kind: 'device', offset: from, length: stop - from };
-      at = stop;
-    }
-    if (at < end) yield* locate(this.base, { offset: at, length: end - at });
-  }
 
   protected override async _close(): Promise<void> {
     this.chunks.clear();

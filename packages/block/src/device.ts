@@ -20,17 +20,6 @@ export interface Range {
 }
 
 /**
- * Where a range of a device's bytes can be read from, below every layer of the device:
- * - file: the same bytes, at `fileOffset` of an open file (`fd`, named `file`), so a copy
- *   can read them there directly (a raw input under a partition slice or an overlay);
- * - zero: reads as zeros (a hole, a masked free block, past a table's data);
- * - device: only known by reading the device (held in memory, decoded, decompressed).
- */
-export type Location =
-  | { readonly kind: 'file'; readonly offset: number; readonly length: number; readonly fd: number; readonly file: string; readonly fileOffset: number }
-  | { readonly kind: 'zero' | 'device'; readonly offset: number; readonly length: number };
-
-/**
  * The one model every image speaks: a virtual size, positional reads (and writes, when
  * writable), and a cheap allocation map.
  *
@@ -45,20 +34,7 @@ export interface BlockDevice {
   read(buffer: Uint8Array, position: number): Promise<void>;
   write(buffer: Uint8Array, position: number): Promise<void>;
   extents(range?: Range): AsyncIterable<Extent>;
-  /** Where the bytes of a range live (see Location); sorted, exactly covering the range. */
-  locate?(range?: Range): AsyncIterable<Location>;
   close(): Promise<void>;
-}
-
-/** `device.locate(range)`, or for a device without it: its data extents as 'device', the rest 'zero'. */
-export async function* locate(device: BlockDevice, range?: Range): AsyncIterable<Location> {
-  if (device.locate) {
-    yield* device.locate(range);
-    return;
-  }
-  for await (const e of device.extents(range)) {
-    yield { kind: e.kind === 'data' ? 'device' : 'zero', offset: e.offset, length: e.length };
-  }
 }
 
 export const MAX_SIZE = Number.MAX_SAFE_INTEGER;
@@ -132,11 +108,6 @@ export abstract class BaseDevice implements BlockDevice {
     if (r.length > 0) yield* this._extents(r);
   }
 
-  async *locate(range?: Range): AsyncIterable<Location> {
-    this.assertOpen();
-    const r = wholeRange(this.size, range, this.kindName);
-    if (r.length > 0) yield* this._locate(r);
-  }
 
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -159,12 +130,6 @@ export abstract class BaseDevice implements BlockDevice {
     yield { offset: range.offset, length: range.length, kind: 'data' };
   }
 
-  /** Default: the data extents can only be read through this device. */
-  protected async *_locate(range: Range): AsyncIterable<Location> {
-    for await (const e of this._extents(range)) {
-      yield { kind: e.kind === 'data' ? 'device' : 'zero', offset: e.offset, length: e.length };
-    }
-  }
 
   protected async _close(): Promise<void> {}
 }

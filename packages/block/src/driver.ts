@@ -1,4 +1,4 @@
-import type { BlockDevice, Range } from './device.js';
+import type { BlockDevice } from './device.js';
 import type { Sink } from './sink.js';
 
 /** What a prober sees: the first and last bytes of a file (up to 64 KiB each) and its size. */
@@ -44,20 +44,6 @@ export interface WriteResult {
 }
 
 /**
- * A write started before its disk is final (a translate copies the input's used blocks
- * while it inspects and edits the guest). The base's data is being copied in the background.
- */
-export interface StagedWrite {
-  /**
-   * Complete the image with the final disk: the same size as the base, and outside `changed`
-   * the same bytes as the base. `changed` is rewritten from `disk`, zeros included.
-   */
-  finish(disk: BlockDevice, changed: readonly Range[]): Promise<WriteResult>;
-  /** Stop the copy (the caller then aborts the sink). */
-  abort(): Promise<void>;
-}
-
-/**
  * One container format. Every format package exports one of these, and @amitrans/diskimg
  * keeps one table of them: a new format touches one place.
  */
@@ -70,12 +56,6 @@ export interface FormatDriver {
   open?(container: BlockDevice, context?: OpenContext): Promise<BlockDevice>;
   /** Write `disk` as this container. */
   write?(disk: BlockDevice, sink: Sink, options?: WriteOptions): Promise<WriteResult>;
-  /**
-   * Start writing `base` before the final disk is known (see StagedWrite); undefined when
-   * these options or this sink do not allow it (a stream, a compressed output), and the
-   * caller then writes the final disk with `write`.
-   */
-  writeStaged?(base: BlockDevice, sink: Sink, options?: WriteOptions): Promise<StagedWrite | undefined>;
   /** True when `write` works on a non-seekable sink (stdout) for the given options. */
   canStream?(options?: Readonly<Record<string, string>>): boolean;
   /** The -o keys `write` understands, with one line of help each. */

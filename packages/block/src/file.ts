@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { BaseDevice, type Location, type Range } from './device.js';
+import { BaseDevice, type Range } from './device.js';
 import { ImageError } from './errors.js';
 
 /** Read exactly `buffer.length` bytes at `position`, looping over short reads. */
@@ -67,9 +67,6 @@ export class FileDevice extends BaseDevice {
     return writeFully(this.handle, buffer, position);
   }
 
-  protected override async *_locate(range: Range): AsyncIterable<Location> {
-    yield { kind: 'file', offset: range.offset, length: range.length, fd: this.handle.fd, file: this.path, fileOffset: range.offset };
-  }
 
   protected override _close(): Promise<void> {
     return this.handle.close();

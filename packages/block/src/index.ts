@@ -4,12 +4,10 @@ export {
   checkRange,
   checkSize,
   wholeRange,
-  locate,
   MAX_SIZE,
   type BlockDevice,
   type Extent,
   type ExtentKind,
-  type Location,
   type Range,
 } from './device.js';
 export { ExtentRun, collectExtents, clipExtents, extentTotals, mergeExtents, readAt, readData, MAX_READ_AT } from './extents.js';
@@ -20,14 +18,12 @@ export { ConcatDevice } from './concat.js';
 export { CowOverlay, type CowOverlayOptions } from './cow.js';
 export { ZeroDetectDevice, type ZeroDetectOptions } from './zerodetect.js';
 export { alignedBytes, asciiz, bytesEqual, isZero, isZeroAt, zeroRuns, setU64be, setU64le, u64be, u64le, view } from './bytes.js';
-export { CoalescingSink, CountingSink, WriteCounter, FileSink, MemorySink, StreamSink, abortAllSinksSync, type DirectFile, type Sink } from './sink.js';
-export { CopyEngine, engineCopy, mostlyInFiles, prewarmCopyEngine, type CopyEngineOptions, type EngineBatch, type EngineCopyOptions, type EnginePiece, type EngineResult } from './copyengine.js';
+export { CoalescingSink, CountingSink, WriteCounter, FileSink, MemorySink, StreamSink, abortAllSinksSync, type Sink } from './sink.js';
 export { readAhead, chunkRanges, dataBlocks, blockPlans, groupPlans, type DataBlock, type ReadAheadOptions, type ReadPlan, type ReadWindow } from './readahead.js';
 export { clusterRuns, clusterWindows, dataRanges, runTotal, unitWindows, type ClusterRun, type ClusterWindow, type ClusterWindowOptions } from './clusters.js';
-export { copyToSink, stageCopy, type CopyOptions } from './copy.js';
-export { mergeRanges, shiftRanges, xorRanges } from './ranges.js';
-export { WriteBehind, type PositionalSink } from './writebehind.js';
+export { copyToSink, type CopyOptions } from './copy.js';
+export { MAX_WRITE, WriteBehind, type PositionalSink } from './writebehind.js';
 export { DeflatePool, OrderedQueue, limiter, type DeflateMode } from './deflate-pool.js';
-export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, StagedWrite, WriteOptions, WriteResult } from './driver.js';
+export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, WriteOptions, WriteResult } from './driver.js';
 export { MaskedDevice } from './masked.js';
 export { CachedDevice, type CachedDeviceOptions } from './cache.js';

@@ -1,4 +1,4 @@
-import { BaseDevice, locate, type BlockDevice, type Extent, type Location, type Range } from './device.js';
+import { BaseDevice, type BlockDevice, type Extent, type Range } from './device.js';
 import { ImageError } from './errors.js';
 
 /**
@@ -71,10 +71,4 @@ export class MaskedDevice extends BaseDevice {
     }
   }
 
-  protected override async *_locate(range: Range): AsyncIterable<Location> {
-    for (const p of this.pieces(range)) {
-      if (p.hole) yield { kind: 'zero', offset: p.offset, length: p.length };
-      else yield* locate(this.base, { offset: p.offset, length: p.length });
-    }
-  }
 }

@@ -26,19 +26,8 @@ export interface Sink {
   pwrite(data: Uint8Array, position: number): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;
-  /** The open file behind a seekable sink, for a writer that copies through a CopyEngine. */
-  readonly file?: DirectFile | undefined;
 }
 
-/**
- * A sink's output file, written directly by positional writes that do not move `position`.
- * They must stay below the position the writer then skips to: the sink makes the file that
- * long when it is done.
- */
-export interface DirectFile {
-  readonly fd: number;
-  readonly path: string;
-}
 
 const ZEROS = new Uint8Array(1024 * 1024);
 
@@ -84,11 +73,6 @@ export class FileSink implements Sink {
     return this.#position;
   }
 
-  get file(): DirectFile | undefined {
-    const h = this.#handle;
-    if (!h) return undefined;
-    return { fd: h.fd, path: this.tempPath };
-  }
 
   private handle(): FileHandle {
     if (!this.#handle) throw new ImageError('E_CLOSED', 'output is already finished', { file: this.path });
@@ -332,9 +316,6 @@ export class CountingSink {
   }
   get position(): number {
     return this.sink.position;
-  }
-  get file(): DirectFile | undefined {
-    return this.sink.file;
   }
   async write(data: Uint8Array): Promise<void> {
     this.written += data.length;

@@ -1,4 +1,4 @@
-import { BaseDevice, checkRange, locate, type BlockDevice, type Extent, type Location, type Range } from './device.js';
+import { BaseDevice, checkRange, type BlockDevice, type Extent, type Range } from './device.js';
 
 /** A window [start, start + length) of another device: a partition, a tar entry, a fixed VHD's data. */
 export class SliceDevice extends BaseDevice {
@@ -26,9 +26,4 @@ export class SliceDevice extends BaseDevice {
     }
   }
 
-  protected override async *_locate(range: Range): AsyncIterable<Location> {
-    for await (const l of locate(this.base, { offset: this.start + range.offset, length: range.length })) {
-      yield { ...l, offset: l.offset - this.start };
-    }
-  }
 }

@@ -6,8 +6,10 @@ import {
   CoalescingSink,
   DeflatePool,
 
+  MAX_WRITE,
   MemorySink,
   StreamSink,
+  WriteBehind,
   clusterRuns,
   clusterWindows,
   copyToSink,
@@ -256,6 +258,25 @@ describe('WriteBehind through copyToSink', () => {
       expect(sink.maxPending).toBeGreaterThan(1);
     });
   }
+
+  it('splits a write larger than MAX_WRITE into pwrites of at most MAX_WRITE that land where the whole would', async () => {
+    const sink = new LateSink(prng(9).next);
+    const sizes: number[] = [];
+    const pwrite = sink.pwrite.bind(sink);
+    sink.pwrite = (d: Uint8Array, at: number) => (sizes.push(d.length), pwrite(d, at));
+    const big = prng(10).bytes(2 * MAX_WRITE + 12345);
+    const small = prng(11).bytes(777);
+    await WriteBehind.over(sink, async (out) => {
+      out.skip(100);
+      out.write(big);
+      out.write(small);
+      await out.endWindow();
+    });
+    expect(sizes).toEqual([MAX_WRITE, MAX_WRITE, 12345, 777]);
+    expect(sink.position).toBe(100 + big.length + small.length);
+    expect(Buffer.compare(sink.bytes.subarray(100, 100 + big.length), big)).toBe(0);
+    expect(Buffer.compare(sink.bytes.subarray(100 + big.length, 100 + big.length + small.length), small)).toBe(0);
+  });
 
   it('passes a failed write on, with no write left running behind it', async () => {
     const { bytes, map } = randomDisk(6, 900_000);

@@ -4,13 +4,10 @@ import { extname } from 'node:path';
 import {
   FileSink,
   ImageError,
-  prewarmCopyEngine,
   StreamSink,
   type BlockDevice,
   type FormatDriver,
-  type Range,
   type Sink,
-  type StagedWrite,
   type WriteResult,
 } from '@amitrans/block';
 import { CompressingSink, checkCompressible, planOutput, type OutputCompression } from './compress-output.js';
@@ -144,55 +141,6 @@ export async function writeDisk(disk: BlockDevice, out: PreparedOutput, o: Write
   }
 }
 
-/** A disk write started early (see stageDisk). */
-export interface StagedDisk {
-  /** Complete the output with the final disk (same size; differs from the base only in `changed`). */
-  finish(disk: BlockDevice, changed: readonly Range[]): Promise<WriteResult & { sha256?: string }>;
-  /** Stop and remove the output. */
-  abort(): Promise<void>;
-}
-
-/**
- * Start writing `base` to a prepared output before the final disk is known: the format's
- * writeStaged copies its data now, and `finish` writes what changed. Undefined when the
- * output or format cannot be staged (stdout, compression, a format without writeStaged,
- * a base whose bytes are not in files); then write the final disk with writeDisk.
- */
-export async function stageDisk(base: BlockDevice, out: PreparedOutput, o: WriteDiskOptions = {}): Promise<StagedDisk | undefined> {
-  if (out.output === '-' || out.compression || !out.driver.writeStaged) return undefined;
-  const sink = await FileSink.create(out.output, { sync: o.sync ?? false });
-  let staged: StagedWrite | undefined;
-  try {
-    staged = await out.driver.writeStaged(base, sink, {
-      options: o.writerOptions ?? out.options,
-      ...(o.progress ? { progress: o.progress } : {}),
-      ...(o.signal ? { signal: o.signal } : {}),
-    });
-  } finally {
-    if (!staged) await sink.abort();
-  }
-  if (!staged) return undefined;
-  const write = staged;
-  return {
-    async finish(disk, changed) {
-      try {
-        const result = await write.finish(disk, changed);
-        await sink.commit();
-        if (!o.sha256) return result;
-        return { ...result, sha256: await sha256Of(out.output, o.hashProgress) };
-      } catch (err) {
-        await write.abort();
-        await sink.abort();
-        throw err;
-      }
-    },
-    async abort() {
-      await write.abort();
-      await sink.abort();
-    },
-  };
-}
-
 /**
  * Convert any readable image to any writable format. The output is written under a
  * temporary name and renamed when complete; on error nothing is left at `output`.
@@ -201,7 +149,6 @@ export async function stageDisk(base: BlockDevice, out: PreparedOutput, o: Write
 export async function convert(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertResult> {
   const started = performance.now();
   const prepared = prepareOutput(output, options.format, options.options);
-  if (output !== '-') prewarmCopyEngine();
   const img = await openImage(input, {
     decompressProgress: (done) => options.progress?.('decompress', done, 0),
   });

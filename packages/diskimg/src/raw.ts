@@ -1,4 +1,4 @@
-import { copyToSink, stageCopy, type BlockDevice, type FormatDriver, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { copyToSink, type BlockDevice, type FormatDriver, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 
 /**
  * Write any disk as a raw image: data is copied, and zero or unallocated ranges (and 4 KiB
@@ -15,7 +15,6 @@ export const rawDriver: FormatDriver = {
   probe: () => undefined,
   open: async (container) => container,
   write: writeRaw,
-  writeStaged: (base, sink, options = {}) => stageCopy(base, sink, { progress: options.progress, signal: options.signal }),
   canStream: () => true,
   writeOptions: {},
 };

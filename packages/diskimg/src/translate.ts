@@ -6,11 +6,7 @@ import {
   ImageError,
   MaskedDevice,
   MemoryDevice,
-  mergeRanges,
-  prewarmCopyEngine,
-  shiftRanges,
   SliceDevice,
-  xorRanges,
   ZeroDevice,
   type BlockDevice,
 } from '@amitrans/block';
@@ -35,7 +31,7 @@ import {
   type Verdict,
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
-import { prepareOutput, stageDisk, writeDisk, type OutputSummary, type StagedDisk } from './convert.js';
+import { prepareOutput, writeDisk, type OutputSummary } from './convert.js';
 import { findRoot } from './inspect.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage } from './open.js';
@@ -142,34 +138,19 @@ export async function translate(input: string, output: string, options: Translat
   const started = performance.now();
   const prepared = prepareOutput(output, options.format, options.formatOptions);
   const driver = prepared.driver;
-  // The copy worker starts while the guest is inspected and edited.
-  if (!options.dryRun && output !== '-') prewarmCopyEngine();
   const img = await openImage(input);
-  let staged: StagedDisk | undefined;
   try {
     const root = await findRoot(img, options.partition);
-    const diskBuild = root.partition === undefined && DISK_TARGETS.includes(options.target);
-    const frame = await diskFrame(img, root, diskBuild, options);
     const overlay = new CowOverlay(root.device);
     const ext = await ExtFs.open(overlay, { writable: true });
     try {
-      const dryRun = options.dryRun ?? false;
-      const writeOptions = {
-        progress: (done: number, total: number) => options.progress?.('write', done, total),
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.sha256 ? { sha256: true } : {}),
-      };
-      // The input's used blocks are copied into the output while the guest is inspected and
-      // edited (from the input itself, which the edits never touch); what the edits change
-      // is written over them at the end.
-      const freeBefore = dryRun || output === '-' || driver.name === 'ova' ? undefined : await ext.freeRanges();
-      if (freeBefore) staged = await stageDisk(frame.compose(new MaskedDevice(root.device, freeBefore)), prepared, writeOptions);
       const gfs = extGuestFs(ext);
       const report = await inspectGuest(gfs, {
         layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
         filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize },
         readInitrd: (p, size) => readInitrdSummary(ext, p, size),
       });
+      const diskBuild = root.partition === undefined && DISK_TARGETS.includes(options.target);
       const verdict = verdictFor(report, options.target, options.bus ? { bus: options.bus } : {});
       if (verdict.status === 'will-not-boot' && !(diskBuild && options.grubDir && verdict.kernel)) {
         throw new ImageError('E_UNSUPPORTED', `${input} will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
@@ -189,6 +170,7 @@ export async function translate(input: string, output: string, options: Translat
         clean: options.clean ?? DEFAULT_CLEAN,
         ...(options.eucalyptus ? { eucalyptus: options.eucalyptus } : {}),
       };
+      const dryRun = options.dryRun ?? false;
       const changes = await runSteps({ fs: gfs, report, plan, dryRun }, {
         ...(options.only ? { only: options.only } : {}),
         ...(options.skip ? { skip: options.skip } : {}),
@@ -235,27 +217,29 @@ export async function translate(input: string, output: string, options: Translat
       }
       await ext.flush();
       // Free blocks become holes: stale deleted data never reaches the output.
-      const freeAfter = await ext.freeRanges();
-      const fsDevice = new MaskedDevice(overlay, freeAfter);
-      const disk = frame.compose(fsDevice, stages ? bootSectors(frame, stages, root.facts.uuid, options) : undefined);
+      const fsDevice = new MaskedDevice(overlay, await ext.freeRanges());
+      let disk: BlockDevice = fsDevice;
+      if (diskBuild) {
+        disk = await bootableDisk(fsDevice, stages!, root.facts.uuid, options);
+      } else if (root.partition !== undefined) {
+        const table = await readPartitionTable(img.disk);
+        const p = table.partitions.find((x) => x.index === root.partition)!;
+        disk = new ConcatDevice([
+          new SliceDevice(img.disk, 0, p.start),
+          fsDevice,
+          new SliceDevice(img.disk, p.start + p.size, img.disk.size - p.start - p.size),
+        ]);
+      }
       // An appliance describes the guest: its OS type and the controller the verdict chose.
       const ova = driver.name === 'ova' ? ovaOptionsFor(report, verdict, output, prepared.options) : undefined;
       result.notes.push(...(ova?.notes ?? []));
       if (prepared.compression) result.notes.push(`the output is ${prepared.compression}-compressed`);
-      let written: Awaited<ReturnType<typeof writeDisk>>;
-      if (staged) {
-        // What may differ from the copied base: the boot sectors, every chunk the edits wrote,
-        // and the blocks that were allocated or freed.
-        const changed = mergeRanges([
-          ...(stages ? [{ offset: 0, length: frame.offset }] : []),
-          ...shiftRanges([...overlay.dirtyRanges(), ...xorRanges(freeBefore!, freeAfter)], frame.offset, disk.size),
-        ]);
-        const finishing = staged;
-        staged = undefined;
-        written = await finishing.finish(disk, changed);
-      } else {
-        written = await writeDisk(disk, prepared, { ...(ova ? { writerOptions: ova.options } : {}), ...writeOptions });
-      }
+      const written = await writeDisk(disk, prepared, {
+        ...(ova ? { writerOptions: ova.options } : {}),
+        progress: (done, total) => options.progress?.('write', done, total),
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.sha256 ? { sha256: true } : {}),
+      });
       result.virtualSize = written.virtualSize ?? disk.size;
       result.bytesRead = written.bytesRead;
       result.bytesWritten = written.bytesWritten;
@@ -269,52 +253,23 @@ export async function translate(input: string, output: string, options: Translat
   } catch (err) {
     throw err instanceof ImageError ? err.inFile(input) : err;
   } finally {
-    // A copy still running (an error on the way) stops before its input is closed.
-    await staged?.abort();
     await img.close();
   }
 }
 
-/** Where the filesystem lies in the output disk, and what surrounds it. */
-interface DiskFrame {
-  /** Offset of the filesystem in the disk. */
-  offset: number;
-  size: number;
-  /** The disk around a filesystem device; `head` replaces the zeros before a built disk's partition. */
-  compose(fs: BlockDevice, head?: BlockDevice): BlockDevice;
-}
-
-async function diskFrame(img: Awaited<ReturnType<typeof openImage>>, root: Awaited<ReturnType<typeof findRoot>>, diskBuild: boolean, options: TranslateOptions): Promise<DiskFrame> {
-  const fsSize = root.device.size;
-  if (diskBuild) {
-    // MBR + embedded GRUB stage 1.5 + the filesystem in partition 1 (+ zeros up to --size).
-    const start = (options.align === 'legacy' ? 63 : 2048) * 512;
-    const minimum = start + fsSize;
-    const size = options.size ?? minimum;
-    if (size < minimum) throw new ImageError('E_OUT_OF_RANGE', `--size ${size} is smaller than the filesystem plus its alignment (${minimum} bytes)`);
-    return { offset: start, size, compose: (fs, head) => new ConcatDevice([head ?? new ZeroDevice(start), fs, new ZeroDevice(size - minimum)]) };
-  }
-  if (root.partition !== undefined) {
-    const table = await readPartitionTable(img.disk);
-    const p = table.partitions.find((x) => x.index === root.partition)!;
-    const size = img.disk.size;
-    return {
-      offset: p.start,
-      size,
-      compose: (fs) => new ConcatDevice([new SliceDevice(img.disk, 0, p.start), fs, new SliceDevice(img.disk, p.start + p.size, size - p.start - p.size)]),
-    };
-  }
-  return { offset: 0, size: fsSize, compose: (fs) => fs };
-}
-
-/** The boot sectors of a built disk: the MBR with GRUB's stage 1 and the embedded stage 1.5. */
-function bootSectors(frame: DiskFrame, stages: StageFiles, uuid: string, options: TranslateOptions): BlockDevice {
+/** MBR + embedded GRUB stage 1.5 + the filesystem in partition 1 (+ zeros up to --size). */
+async function bootableDisk(fs: BlockDevice, stages: StageFiles, uuid: string, options: TranslateOptions): Promise<BlockDevice> {
+  const startSector = options.align === 'legacy' ? 63 : 2048;
+  const start = startSector * 512;
+  const minimum = start + fs.size;
+  const size = options.size ?? minimum;
+  if (size < minimum) throw new ImageError('E_OUT_OF_RANGE', `--size ${size} is smaller than the filesystem plus its alignment (${minimum} bytes)`);
   // A disk signature derived from the filesystem UUID: the same input gives the same disk.
   const signature = Number.parseInt(uuid.replace(/-/g, '').slice(0, 8), 16) >>> 0 || 1;
-  const mbr = createMbr({ diskSize: frame.size, align: options.align ?? 'modern', partitionSize: frame.size - frame.offset, type: 0x83, bootable: true, diskSignature: signature });
+  const mbr = createMbr({ diskSize: size, align: options.align ?? 'modern', partitionSize: size - start, type: 0x83, bootable: true, diskSignature: signature });
   const { mbr: sector0, embedded } = grubBootSectors(mbr.sector, stages, { slice: 0 });
-  const head = new MemoryDevice(frame.offset);
+  const head = new MemoryDevice(start);
   head.bytes.set(sector0, 0);
   head.bytes.set(embedded, 512);
-  return head;
+  return new ConcatDevice([head, fs, new ZeroDevice(size - minimum)]);
 }

@@ -1,7 +1,6 @@
 import { ImageError, view, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
 import { QCOW2_MAGIC } from './header.js';
 import { Qcow2Device } from './reader.js';
-import { stageQcow2 } from './staged.js';
 import { writeQcow2, writeSettings } from './writer.js';
 
 function probe(input: ProbeInput): ProbeResult | undefined {
@@ -31,7 +30,6 @@ export const qcow2Driver: FormatDriver = {
     }
   },
   write: writeQcow2,
-  writeStaged: stageQcow2,
   canStream(options?: Readonly<Record<string, string>>): boolean {
     try {
       return !writeSettings(options).compress;

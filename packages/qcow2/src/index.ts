@@ -1,5 +1,4 @@
 export { qcow2Driver } from './driver.js';
 export { Qcow2Device } from './reader.js';
 export { writeQcow2 } from './writer.js';
-export { stageQcow2 } from './staged.js';
 export { parseHeader, serializeHeader, type Qcow2Header } from './header.js';

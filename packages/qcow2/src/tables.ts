@@ -1,7 +1,7 @@
 import { ImageError, view } from '@amitrans/block';
 
 /** Bits 9..55 of an L1 or standard L2 entry: a host offset. */
-export const OFFSET_MASK = 0x00fffffffffffe00n;
+const OFFSET_MASK = 0x00fffffffffffe00n;
 export const COPIED = 1n << 63n;
 export const COMPRESSED = 1n << 62n;
 const ZERO_FLAG = 1n;

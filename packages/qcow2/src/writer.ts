@@ -5,17 +5,14 @@ import {
   CountingSink,
   dataRanges,
   DeflatePool,
-  engineCopy,
   ImageError,
   isZeroAt,
-  mostlyInFiles,
   OrderedQueue,
   runTotal,
   WriteBehind,
   type BlockDevice,
   type ClusterRun,
   type ClusterWindow,
-  type Range,
   type Sink,
   type WriteOptions,
   type WriteResult,
@@ -49,8 +46,7 @@ export function writeSettings(options: Readonly<Record<string, string>> = {}): Q
   return { version: compat === '0.10' || compat === 'v2' ? 2 : 3, clusterBits, compress: ['on', 'true', 'yes'].includes(compress) };
 }
 
-/** The header cluster's bytes: header fields and the end of the (empty) extension list. */
-export function qcow2Header(layout: Layout, version: 2 | 3): Uint8Array {
+function header(layout: Layout, version: 2 | 3): Uint8Array {
   const h: Qcow2Header = {
     version,
     backingFileOffset: 0,
@@ -107,9 +103,7 @@ export async function writeQcow2(disk: BlockDevice, sink: Sink, options: WriteOp
     onRead: (n) => (bytesRead += n),
   });
   const progress = (index: number): void => options.progress?.(Math.min(disk.size, (index + 1) * clusterSize), disk.size);
-  // Raw bytes that are mostly in files (a raw input, a translated AMI) are copied by a worker.
-  const direct = sink.seekable && !settings.compress && out.file && (await mostlyInFiles(disk, ranges)) ? { disk, ranges, signal: options.signal, onRead: (n: number) => (bytesRead += n) } : undefined;
-  if (sink.seekable) await writePatched(layout, settings, out, windows, progress, direct);
+  if (sink.seekable) await writePatched(layout, settings, out, windows, progress);
   else await writeStreamed(layout, settings, out, runs, windows, progress);
   await coalescing?.flush();
   options.progress?.(disk.size, disk.size);
@@ -130,7 +124,7 @@ async function writeStreamed(
   const dataFirst = layout.dataOffset / cs;
   const usedClusters = dataFirst + layout.dataClusters;
   const cluster0 = new Uint8Array(cs);
-  cluster0.set(qcow2Header(layout, settings.version));
+  cluster0.set(header(layout, settings.version));
   await out.write(cluster0);
   await out.write(serializeRefcountTable(layout));
   for (let i = 0; i < layout.refcountBlocks; i++) await out.write(serializeRefcountBlock(layout, i, (c) => (c < usedClusters ? 1 : 0)));
@@ -169,7 +163,6 @@ async function writePatched(
   out: CountingSink,
   windows: AsyncIterable<ClusterWindow>,
   progress: (index: number) => void,
-  direct?: { disk: BlockDevice; ranges: readonly Range[]; signal: AbortSignal | undefined; onRead: (n: number) => void },
 ): Promise<void> {
   const cs = layout.clusterSize;
   const l2Entries = cs / 8;
@@ -257,24 +250,6 @@ async function writePatched(
       await queue.settle();
       await pool.close();
     }
-  } else if (direct && out.file) {
-    // The worker appends the clusters that are not all zeros and says where each went.
-    const file = out.file;
-    const copied = await engineCopy(direct.disk, direct.ranges, {
-      fd: file.fd,
-      path: file.path,
-      mode: 'append',
-      unit: cs,
-      appendAt: out.position,
-      signal: direct.signal,
-      onResult: async (result, batch) => {
-        for (let k = 0; k < result.stored.length; k += 3) await mapRaw(result.stored[k]!, result.stored[k + 2]!, result.stored[k + 1]! * cs);
-        progress((batch.offset + batch.length) / cs - 1);
-      },
-    });
-    direct.onRead(copied.bytesRead);
-    out.written += copied.bytesWritten;
-    await out.skip(copied.position - out.position);
   } else {
     // A window's data writes run while the next window is read and checked.
     await WriteBehind.over(out, async (behind) => {
@@ -308,5 +283,5 @@ async function writePatched(
   for (let i = 0; i < layout.refcountBlocks; i++) {
     await out.pwrite(serializeRefcountBlock(layout, i, refcount), layout.refcountBlockOffset + i * cs);
   }
-  await out.pwrite(qcow2Header(layout, settings.version), 0);
+  await out.pwrite(header(layout, settings.version), 0);
 }
