@@ -90,5 +90,4 @@ export class CachedDevice extends BaseDevice {
   protected override _extents(range: Range): AsyncIterable<Extent> {
     return this.base.extents(range);
   }
-
 }

@@ -78,7 +78,6 @@ export class ConcatDevice extends BaseDevice {
     }
   }
 
-
   protected override async _close(): Promise<void> {
     if (this.owns) for (const p of this.parts) await p.close();
   }

@@ -127,7 +127,6 @@ export class CowOverlay extends BaseDevice {
     }
   }
 
-
   protected override async _close(): Promise<void> {
     this.chunks.clear();
     this.#dirty = undefined;

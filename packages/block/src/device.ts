@@ -108,7 +108,6 @@ export abstract class BaseDevice implements BlockDevice {
     if (r.length > 0) yield* this._extents(r);
   }
 
-
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -129,7 +128,6 @@ export abstract class BaseDevice implements BlockDevice {
   protected async *_extents(range: Range): AsyncIterable<Extent> {
     yield { offset: range.offset, length: range.length, kind: 'data' };
   }
-
 
   protected async _close(): Promise<void> {}
 }

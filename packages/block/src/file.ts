@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { BaseDevice, type Range } from './device.js';
+import { BaseDevice } from './device.js';
 import { ImageError } from './errors.js';
 
 /** Read exactly `buffer.length` bytes at `position`, looping over short reads. */
@@ -66,7 +66,6 @@ export class FileDevice extends BaseDevice {
   protected override _write(buffer: Uint8Array, position: number): Promise<void> {
     return writeFully(this.handle, buffer, position);
   }
-
 
   protected override _close(): Promise<void> {
     return this.handle.close();

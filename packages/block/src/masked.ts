@@ -70,5 +70,4 @@ export class MaskedDevice extends BaseDevice {
       else yield* this.base.extents(p);
     }
   }
-
 }

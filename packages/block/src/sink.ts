@@ -28,7 +28,6 @@ export interface Sink {
   abort(): Promise<void>;
 }
 
-
 const ZEROS = new Uint8Array(1024 * 1024);
 
 /**
@@ -72,7 +71,6 @@ export class FileSink implements Sink {
   get position(): number {
     return this.#position;
   }
-
 
   private handle(): FileHandle {
     if (!this.#handle) throw new ImageError('E_CLOSED', 'output is already finished', { file: this.path });

@@ -25,5 +25,4 @@ export class SliceDevice extends BaseDevice {
       yield { offset: e.offset - this.start, length: e.length, kind: e.kind };
     }
   }
-
 }
