@@ -66,7 +66,7 @@ export async function* clusterWindows(
   options: ClusterWindowOptions = {},
 ): AsyncIterable<ClusterWindow> {
   const perWindow = Math.max(1, Math.floor((options.chunkSize ?? 4 * 1024 * 1024) / clusterSize));
-  const plans = unitWindows(ranges, clusterSize, perWindow * clusterSize, Number.POSITIVE_INFINITY);
+  const plans = unitWindows(ranges, clusterSize, perWindow * clusterSize);
   const depth = options.depth ?? 2;
   for await (const w of readAhead(disk, plans, { maxLength: perWindow * clusterSize, depth, signal: options.signal })) {
     options.onRead?.(w.bytesRead);
@@ -75,11 +75,11 @@ export async function* clusterWindows(
 }
 
 /**
- * Windows of at most `batchSize` bytes over the units that hold any byte of `ranges`, each
- * with the parts of `ranges` inside it. No window goes past `size` (the last unit may then
- * be short).
+ * Windows of whole units, at most `windowSize` bytes each, over the units that hold any byte
+ * of `ranges` (sorted, non-overlapping), each with the parts of `ranges` inside it. A gap of
+ * whole units starts a new window.
  */
-export function* unitWindows(ranges: readonly Range[], unit: number, batchSize: number, size: number): Iterable<{ offset: number; length: number; pieces: Range[] }> {
+export function* unitWindows(ranges: readonly Range[], unit: number, windowSize: number): Iterable<{ offset: number; length: number; pieces: Range[] }> {
   let open: { offset: number; length: number; pieces: Range[] } | undefined;
   for (const r of ranges) {
     let at = r.offset;
@@ -88,16 +88,16 @@ export function* unitWindows(ranges: readonly Range[], unit: number, batchSize: 
       const unitStart = Math.floor(at / unit) * unit;
       if (open && unitStart >= open.offset + open.length) {
         // A gap of whole units, or a full window: the next piece starts a new window.
-        if (unitStart > open.offset + open.length || open.length >= batchSize) {
+        if (unitStart > open.offset + open.length || open.length >= windowSize) {
           yield open;
           open = undefined;
         }
       }
       if (!open) open = { offset: unitStart, length: 0, pieces: [] };
-      const windowEnd = open.offset + batchSize;
+      const windowEnd = open.offset + windowSize;
       const stop = Math.min(end, windowEnd);
       open.pieces.push({ offset: at, length: stop - at });
-      open.length = Math.max(open.length, Math.min(size, Math.ceil(stop / unit) * unit) - open.offset);
+      open.length = Math.max(open.length, Math.ceil(stop / unit) * unit - open.offset);
       at = stop;
       if (at >= windowEnd) {
         yield open;

@@ -1,5 +1,4 @@
 import { zeroRuns } from './bytes.js';
-import { dataRanges } from './clusters.js';
 import type { BlockDevice } from './device.js';
 import { mergeExtents } from './extents.js';
 import { readAhead, type ReadPlan } from './readahead.js';

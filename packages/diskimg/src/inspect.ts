@@ -1,4 +1,4 @@
-import { BaseDevice, ImageError, SliceDevice, type BlockDevice, type Extent, type Range } from '@amitrans/block';
+import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { ExtFs, extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
 import { extGuestFs, inspectGuest, type GuestReport, type InitrdSummary } from '@amitrans/guest';
 import { readPartitionTable } from '@amitrans/mbr';

@@ -1,6 +1,6 @@
 import { ImageError } from '@amitrans/block';
 import { ExtFsError, type ExtFs } from '@amitrans/extfs';
-import type { GuestFileType, GuestFs, GuestStat } from './fs.js';
+import type { GuestFileType, GuestStat } from './fs.js';
 import type { WritableGuestFs } from './translate/types.js';
 
 const TYPE: Record<string, GuestFileType> = { file: 'file', directory: 'dir', symlink: 'symlink' };

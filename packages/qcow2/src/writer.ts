@@ -74,7 +74,6 @@ function header(layout: Layout, version: 2 | 3): Uint8Array {
   return out;
 }
 
-
 /**
  * Write `disk` as a qcow2 image. Pass 1 plans from the source's extents (which clusters may
  * hold data); pass 2 reads those clusters once, in order. On a seekable sink all-zero

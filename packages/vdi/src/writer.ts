@@ -1,4 +1,4 @@
-import { ImageError, WriteBehind, WriteCounter, blockPlans, groupPlans, isZeroAt, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { ImageError, WriteBehind, WriteCounter, blockPlans, groupPlans, isZeroAt, copyToSink, dataBlocks, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { BLOCK_FREE, serializeBlockMap } from './blockMap.js';
 import { HEADER_BLOCK, HEADER_SIZE_V1PLUS, HEADER_TEXT, ImageType, VDI_VERSION_1_1, type VdiHeader, serializeVdiHeader } from './header.js';
 import { MAX_MAP_ENTRIES } from './reader.js';
@@ -61,7 +61,6 @@ function makeHeader(layout: VdiLayout, settings: VdiWriteSettings, blocksAllocat
     lchsGeometry: { cylinders: 0, heads: 0, sectors: 0, sectorSize: 512 },
   };
 }
-
 
 /** Write `disk` as a VDI (dynamic, or static with -o subformat=static) to `sink`. The caller commits the sink. */
 export async function writeVdi(disk: BlockDevice, sink: Sink, options: WriteOptions = {}): Promise<VdiWriteResult> {

@@ -1,4 +1,4 @@
-import { ImageError, asciiz, setU64be, u64be, view } from '@amitrans/block';
+import { ImageError, setU64be, u64be, view } from '@amitrans/block';
 import { checkVhdStructure, vhdChecksum } from './checksum.js';
 
 /**

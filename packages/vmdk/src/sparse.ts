@@ -1,5 +1,5 @@
 import { constants, inflate, inflateRaw, type ZlibOptions } from 'node:zlib';
-import { BaseDevice, ExtentRun, ImageError, isImageError, limiter, readAt, view, type BlockDevice, type Extent, type ExtentKind, type Range } from '@amitrans/block';
+import { BaseDevice, ExtentRun, ImageError, isImageError, limiter, readAt, view, type BlockDevice, type Extent, type Range } from '@amitrans/block';
 import { MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './descriptor.js';
 import { FLAG_COMPRESSED, FLAG_MARKERS, GD_AT_END, SECTOR, parseHeader, type SparseExtentHeader } from './header.js';
 import { GRAIN_MARKER_BYTES, parseGrainMarker } from './marker.js';
