@@ -74,3 +74,16 @@ for deb in grub-legacy busybox-static linux-image-cloud-amd64; do
   fi
   dpkg-deb -x "$debs_dir/$deb"/*.deb "$debs_dir/$deb/root" && touch "$debs_dir/$deb/.done"
 done
+
+# Some kernels (this project's CI machines among them) are built without 32-bit x86
+# support, so grub-legacy's i386 shell cannot exec; the tests then run it under qemu-i386.
+grub_shell="$debs_dir/grub-legacy/root/usr/sbin/grub"
+if [ -x "$grub_shell" ] && ! "$grub_shell" --version >/dev/null 2>&1 && ! command -v qemu-i386 >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup-test-env: this kernel cannot run 32-bit binaries; installing qemu-user for grub's shell" >&2
+    apt_update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user >/dev/null
+  else
+    echo "setup-test-env: this kernel cannot run 32-bit binaries and qemu-user is missing (install it as root)" >&2
+  fi
+fi

@@ -5,6 +5,7 @@ import {
   buildDebianAmi,
   debRoot,
   qemuBoot,
+  grubShell,
   requireTools,
   run,
   sha256File,
@@ -115,7 +116,8 @@ describe('the bootable disk', () => {
     const fh = await import('node:fs/promises').then((m) => m.open(theirs, 'r+'));
     await fh.write(Buffer.alloc(512 * 19), 0, 512 * 19, 512); // wipe the embedded stage 1.5 first
     await fh.close();
-    const out = await run(`${grubRoot}/usr/sbin/grub`, ['--batch', '--device-map=/dev/null', '--no-floppy'], {
+    const shell = grubShell(ctx);
+      const out = await run(shell.cmd, [...shell.args, '--batch', '--device-map=/dev/null', '--no-floppy'], {
       input: `device (hd0) ${theirs}\nroot (hd0,0)\nsetup (hd0)\nquit\n`,
     });
     expect(out.stdout).toMatch(/19 sectors are embedded/);

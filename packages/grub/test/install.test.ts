@@ -1,6 +1,6 @@
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { debRoot, requireTools, run, sfdiskImage, tmpDir, type TmpDir } from '@amitrans/testkit';
+import { debRoot, grubShell, requireTools, run, sfdiskImage, tmpDir, type TmpDir } from '@amitrans/testkit';
 import { FileDevice, ImageError } from '@amitrans/block';
 import { grubBootSectors, installGrub, patchStage2, type StageFiles } from '../src/index.js';
 
@@ -63,7 +63,8 @@ describe('GRUB legacy install equals `grub> setup (hd0)` byte for byte', () => {
       await copyFile(disk, theirs);
       await copyFile(disk, ours);
       const setup = `setup${l.forceLba ? ' --force-lba' : ''}${l.prefix ? ` --prefix=${l.prefix}` : ''} (hd0)`;
-      const out = await run(`${grubRoot}/usr/sbin/grub`, ['--batch', '--device-map=/dev/null', '--no-floppy'], {
+      const shell = grubShell(ctx);
+      const out = await run(shell.cmd, [...shell.args, '--batch', '--device-map=/dev/null', '--no-floppy'], {
         input: `device (hd0) ${theirs}\nroot (hd0,${l.part - 1})\n${setup}\nquit\n`,
       });
       expect(out.stdout).toMatch(/sectors are embedded/);

@@ -161,6 +161,21 @@ export function debRoot(ctx: { skip: (note?: string) => void }, name: string): s
   ctx.skip(msg);
   return root;
 }
+/**
+ * grub-legacy's shell (an i386 binary) as a command and its leading arguments: run directly
+ * where the kernel runs 32-bit code, else under qemu-i386 (setup-test-env.sh installs
+ * qemu-user on kernels built without IA32 emulation, as on this project's CI machines).
+ */
+export function grubShell(ctx: { skip: (note?: string) => void }): { cmd: string; args: string[] } {
+  const grub = `${debRoot(ctx, 'grub-legacy')}/usr/sbin/grub`;
+  if (spawnSync(grub, ['--version']).status === 0) return { cmd: grub, args: [] };
+  if (spawnSync('qemu-i386', ['-L', '/', grub, '--version']).status === 0) return { cmd: 'qemu-i386', args: ['-L', '/', grub] };
+  const msg = 'grub-legacy\'s 32-bit shell cannot run here and qemu-i386 is missing (run: bash scripts/setup-test-env.sh)';
+  if (process.env.CI) throw new Error(`${msg}; oracles never skip under CI=true`);
+  console.warn(`\n*** SKIPPED: ${msg} ***\n`);
+  ctx.skip(msg);
+  return { cmd: grub, args: [] };
+}
 export * from './fixtures.js';
 export * from './sources.js';
 export * from './guarded.js';
