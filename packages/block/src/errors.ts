@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'E_LOOP' // a chain of tables that points back into itself
   | 'E_UNSUPPORTED' // a valid feature amitrans does not handle
   | 'E_UNKNOWN_FORMAT'
+  | 'E_FILE_TYPE' // a FIFO, socket, character device or directory where an image file is needed
+  | 'E_SAME_FILE' // an output that is one of the inputs
   | 'E_IO';
 
 export interface ErrorPlace {

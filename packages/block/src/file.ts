@@ -1,6 +1,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { BaseDevice } from './device.js';
 import { ImageError } from './errors.js';
+import { INPUT_OPEN_FLAGS, INPUT_OPEN_FLAGS_RW, blockDeviceSize, checkInputType, identityOf, type FileIdentity } from './fileguard.js';
 
 /** Read exactly `buffer.length` bytes at `position`, looping over short reads. */
 export async function readFully(handle: FileHandle, buffer: Uint8Array, position: number, file = '?'): Promise<void> {
@@ -35,24 +37,29 @@ export class FileDevice extends BaseDevice {
   readonly path: string;
   readonly handle: FileHandle;
 
-  private constructor(path: string, handle: FileHandle, size: number, writable: boolean) {
+  /** Device and inode: what an output is compared with so it never replaces an input. */
+  readonly identity: FileIdentity;
+
+  private constructor(path: string, handle: FileHandle, size: number, writable: boolean, st: Stats) {
     super(size, writable, 'file');
     this.path = path;
     this.handle = handle;
+    this.identity = identityOf(path, st);
   }
 
   static async open(path: string, options: FileDeviceOptions = {}): Promise<FileDevice> {
     const writable = options.writable ?? false;
     let handle: FileHandle;
     try {
-      handle = await open(path, writable ? 'r+' : 'r');
+      handle = await open(path, writable ? INPUT_OPEN_FLAGS_RW : INPUT_OPEN_FLAGS);
     } catch (err) {
       throw new ImageError('E_IO', `cannot open: ${(err as Error).message}`, { file: path, cause: err });
     }
     try {
       const st = await handle.stat();
-      if (st.isDirectory()) throw new ImageError('E_IO', 'is a directory, not an image', { file: path });
-      return new FileDevice(path, handle, st.size, writable);
+      checkInputType(st, path);
+      const size = st.isBlockDevice() ? await blockDeviceSize(st, path) : st.size;
+      return new FileDevice(path, handle, size, writable, st);
     } catch (err) {
       await handle.close();
       throw err;

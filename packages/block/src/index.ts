@@ -27,3 +27,4 @@ export { DeflatePool, OrderedQueue, limiter, type DeflateMode } from './deflate-
 export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, WriteOptions, WriteResult } from './driver.js';
 export { MaskedDevice } from './masked.js';
 export { CachedDevice, type CachedDeviceOptions } from './cache.js';
+export { checkInputType, checkOutputPath, fileKind, identityOf, type FileIdentity } from './fileguard.js';

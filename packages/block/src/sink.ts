@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import { alignedBytes } from './bytes.js';
 import { ImageError } from './errors.js';
 import { writeFully } from './file.js';
+import { checkOutputPath } from './fileguard.js';
 import type { WriteOptions } from './driver.js';
 
 /**
@@ -56,6 +57,8 @@ export class FileSink implements Sink {
   }
 
   static async create(path: string, options: { sync?: boolean } = {}): Promise<FileSink> {
+    // The finished file is renamed over `path`: never over a device node or a directory.
+    await checkOutputPath(path, []);
     const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.partial`);
     let handle: FileHandle;
     try {

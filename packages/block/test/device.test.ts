@@ -102,7 +102,9 @@ describe('FileDevice', () => {
   });
   it('names the file when it cannot be opened', async () => {
     await expect(FileDevice.open(dir.file('missing.img'))).rejects.toThrow(/missing\.img: cannot open/);
-    await expect(FileDevice.open(dir.path)).rejects.toMatchObject({ code: 'E_IO' });
+  });
+  it('refuses what is neither a regular file nor a block device, naming it', async () => {
+    await expect(FileDevice.open(dir.path)).rejects.toMatchObject({ code: 'E_FILE_TYPE', message: expect.stringContaining(dir.path) });
   });
 });
 
