@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import {
   FileSink,
   ImageError,
+  checkOutputPath,
+  identityOf,
+  type FileIdentity,
   StreamSink,
   type BlockDevice,
   type FormatDriver,
@@ -142,6 +146,21 @@ export async function writeDisk(disk: BlockDevice, out: PreparedOutput, o: Write
 }
 
 /**
+ * Refuse an output that would replace an input or a device node. Called twice: before the
+ * input is opened (against the input's own name), and once it is open, against every file
+ * it was read from (a VMDK's extents).
+ */
+export async function guardOutput(output: string, inputs: readonly (string | FileIdentity)[]): Promise<void> {
+  if (output === '-') return;
+  const ids: FileIdentity[] = [];
+  for (const i of inputs) {
+    if (typeof i !== 'string') ids.push(i);
+    else await stat(i).then((st) => ids.push(identityOf(i, st)), () => undefined); // opening it reports why
+  }
+  await checkOutputPath(output, ids);
+}
+
+/**
  * Convert any readable image to any writable format. The output is written under a
  * temporary name and renamed when complete; on error nothing is left at `output`.
  * `output` '-' writes to stdout (formats that can be written in one pass).
@@ -149,10 +168,12 @@ export async function writeDisk(disk: BlockDevice, out: PreparedOutput, o: Write
 export async function convert(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertResult> {
   const started = performance.now();
   const prepared = prepareOutput(output, options.format, options.options);
+  await guardOutput(output, [input]);
   const img = await openImage(input, {
     decompressProgress: (done) => options.progress?.('decompress', done, 0),
   });
   try {
+    await guardOutput(output, img.files);
     // A map-less (raw) input is passed as one data extent: every writer checks the blocks it
     // reads for zeros itself, so wrapping it in zero detection would only read the data twice.
     const disk: BlockDevice = img.disk;

@@ -1,5 +1,5 @@
 import { dirname, isAbsolute, join } from 'node:path';
-import { FileDevice, ImageError, inFile, type BlockDevice } from '@amitrans/block';
+import { FileDevice, ImageError, inFile, type BlockDevice, type FileIdentity } from '@amitrans/block';
 import { decompressToTemp } from './decompress.js';
 import { detectDevice, readHeadTail, probeDrivers, type Detection } from './detect.js';
 import type { Compression } from './sniff.js';
@@ -13,6 +13,8 @@ export interface OpenedImage {
   readonly disk: BlockDevice;
   /** True when `disk` has no allocation map of its own (raw): callers may add zero detection. */
   readonly mapless: boolean;
+  /** Every file the image was read from (the image, its extents): no output may be one of them. */
+  readonly files: readonly FileIdentity[];
   close(): Promise<void>;
 }
 
@@ -46,6 +48,7 @@ export async function openImage(path: string, options: OpenOptions = {}): Promis
       return {
         ...inner,
         file: path,
+        files: [file.identity],
         compression,
         close: async () => {
           await inner.close();
@@ -62,13 +65,14 @@ export async function openImage(path: string, options: OpenOptions = {}): Promis
 
 async function openContainer(path: string, file: FileDevice, displayPath: string, known?: Detection): Promise<OpenedImage> {
   const opened: BlockDevice[] = [file];
+  const files: FileIdentity[] = [file.identity];
   const closeAll = async (): Promise<void> => {
     for (const d of opened.reverse()) await d.close().catch(() => undefined);
   };
   try {
     return await inFile(displayPath, async () => {
       const detection = known ?? (await detectDevice(file));
-      if (detection.format === 'raw') return { file: displayPath, detection, disk: file, mapless: true, close: closeAll };
+      if (detection.format === 'raw') return { file: displayPath, detection, disk: file, mapless: true, files, close: closeAll };
       if (COMPRESSIONS.has(detection.format)) {
         throw new ImageError('E_UNSUPPORTED', `a ${detection.format} stream inside a compressed file is not supported`);
       }
@@ -82,11 +86,12 @@ async function openContainer(path: string, file: FileDevice, displayPath: string
         openRelated: async (name: string) => {
           const related = await FileDevice.open(isAbsolute(name) ? name : join(dirname(path), name));
           opened.push(related);
+          files.push(related.identity);
           return related;
         },
       });
       opened.push(disk);
-      return { file: displayPath, detection, disk, mapless: false, close: closeAll };
+      return { file: displayPath, detection, disk, mapless: false, files, close: closeAll };
     });
   } catch (err) {
     await closeAll();

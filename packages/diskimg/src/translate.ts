@@ -31,7 +31,7 @@ import {
   type Verdict,
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
-import { prepareOutput, writeDisk, type OutputSummary } from './convert.js';
+import { guardOutput, prepareOutput, writeDisk, type OutputSummary } from './convert.js';
 import { findRoot } from './inspect.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage } from './open.js';
@@ -138,8 +138,10 @@ export async function translate(input: string, output: string, options: Translat
   const started = performance.now();
   const prepared = prepareOutput(output, options.format, options.formatOptions);
   const driver = prepared.driver;
+  await guardOutput(output, [input]);
   const img = await openImage(input);
   try {
+    await guardOutput(output, img.files);
     const root = await findRoot(img, options.partition);
     const overlay = new CowOverlay(root.device);
     const ext = await ExtFs.open(overlay, { writable: true });
