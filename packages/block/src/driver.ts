@@ -60,4 +60,6 @@ export interface FormatDriver {
   canStream?(options?: Readonly<Record<string, string>>): boolean;
   /** The -o keys `write` understands, with one line of help each. */
   readonly writeOptions?: Readonly<Record<string, string>>;
+  /** Read the -o options as `write` will, throwing on a bad value: called before any work. */
+  checkOptions?(options: Readonly<Record<string, string>>): void;
 }

@@ -96,14 +96,32 @@ export interface PreparedOutput {
  * input is even opened.
  */
 export function prepareOutput(output: string, format: string | undefined, formatOptions: Readonly<Record<string, string>> = {}): PreparedOutput {
-  const plan = planOutput(output, formatOptions);
-  const driver = writerByName(format ?? (output === '-' ? 'raw' : formatFromName(plan.baseName)));
-  checkOptions(driver, plan.options);
-  checkCompressible(driver.name, plan.compression);
-  if ((output === '-' || plan.compression) && !driver.canStream?.(plan.options)) {
-    throw new ImageError('E_UNSUPPORTED', `${driver.name} output with these options cannot be written to a stream; name an output file`);
+  const out = resolveOutput(output, format, formatOptions);
+  if ((output === '-' || out.compression) && !out.driver.canStream?.(out.options)) {
+    throw new ImageError('E_UNSUPPORTED', `${out.driver.name} output with these options cannot be written to a stream; name an output file`);
   }
-  return { output, driver, options: plan.options, ...(plan.compression ? { compression: plan.compression } : {}) };
+  return out;
+}
+
+/** Format, options and compression from the request alone: what is wrong here is E_USAGE. */
+function resolveOutput(output: string, format: string | undefined, formatOptions: Readonly<Record<string, string>>): PreparedOutput {
+  try {
+    const plan = planOutput(output, formatOptions);
+    const driver = writerByName(format ?? (output === '-' ? 'raw' : formatFromName(plan.baseName)));
+    checkOptions(driver, plan.options);
+    driver.checkOptions?.(plan.options);
+    checkCompressible(driver.name, plan.compression);
+    return { output, driver, options: plan.options, ...(plan.compression ? { compression: plan.compression } : {}) };
+  } catch (err) {
+    // Nothing has been read yet: whatever is refused here is the request itself.
+    throw asUsageError(err);
+  }
+}
+
+
+function asUsageError(err: unknown): unknown {
+  if (!(err instanceof ImageError) || err.code === 'E_USAGE') return err;
+  return new ImageError('E_USAGE', err.detail, { structure: err.structure, offset: err.offset, cause: err });
 }
 
 export interface WriteDiskOptions {

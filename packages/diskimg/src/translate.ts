@@ -13,7 +13,10 @@ import {
 import { ExtFs } from '@amitrans/extfs';
 import { checkFilesystemSupport, grubBootSectors, type StageFiles } from '@amitrans/grub';
 import {
+  CLEAN_OPERATIONS,
   DEFAULT_CLEAN,
+  STEP_NAMES,
+  TARGETS,
   extGuestFs,
   inspectGuest,
   randomSalt,
@@ -128,6 +131,21 @@ async function stageFilesFrom(ext: ExtFs, report: GuestReport, grubDir: string |
   return { stages: { stage1: await ext.readFile(s.stage1), stage1_5: await ext.readFile(s.e2fsStage1_5), stage2: await ext.readFile(s.stage2) }, from: s.dir };
 }
 
+/** Refuse what is wrong in the request itself before any work (the CLI's table checks these too). */
+function checkTranslateOptions(o: TranslateOptions): void {
+  const names = (what: string, given: readonly string[] | undefined, known: readonly string[]): void => {
+    const bad = (given ?? []).filter((n) => !known.includes(n));
+    if (bad.length) throw new ImageError('E_USAGE', `unknown ${what} ${bad.map((b) => `'${b}'`).join(', ')} (known: ${known.join(', ')})`);
+  };
+  if (!(TARGETS as readonly string[]).includes(o.target)) names('target', [o.target], TARGETS);
+  names('step', o.only, STEP_NAMES);
+  names('step', o.skip, STEP_NAMES);
+  names('clean operation', o.clean, CLEAN_OPERATIONS);
+  for (const [key, v] of [['size', o.size], ['partition', o.partition]] as const) {
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) throw new ImageError('E_USAGE', `${key} ${String(v)}: expected a whole number from 1`);
+  }
+}
+
 /**
  * Translate an AMI (a bare root filesystem, or a partitioned disk) for another hypervisor:
  * guest edits as small named steps through a copy-on-write overlay, a bootable MBR disk with
@@ -136,6 +154,7 @@ async function stageFilesFrom(ext: ExtFs, report: GuestReport, grubDir: string |
  */
 export async function translate(input: string, output: string, options: TranslateOptions): Promise<TranslateResult> {
   const started = performance.now();
+  checkTranslateOptions(options);
   const prepared = prepareOutput(output, options.format, options.formatOptions);
   const driver = prepared.driver;
   await guardOutput(output, [input]);

@@ -61,4 +61,5 @@ export const ovaDriver: FormatDriver = {
     }
   },
   writeOptions: OVA_WRITE_OPTIONS,
+  checkOptions: (options) => void ovaSettings(options),
 };

@@ -42,4 +42,5 @@ export const qcow2Driver: FormatDriver = {
     compat: '1.1 (default, qcow2 v3) or 0.10 (qcow2 v2)',
     cluster_size: 'cluster size in bytes, a power of two from 4096 to 2097152 (default 65536)',
   },
+  checkOptions: (options) => void writeSettings(options),
 };

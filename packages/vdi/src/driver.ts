@@ -1,6 +1,6 @@
 import type { BlockDevice, FormatDriver, OpenContext, Sink, WriteOptions } from '@amitrans/block';
 import { inFile } from '@amitrans/block';
-import { VDI_WRITE_OPTIONS } from './options.js';
+import { VDI_WRITE_OPTIONS, parseVdiOptions } from './options.js';
 import { probeVdi } from './probe.js';
 import { openVdi } from './reader.js';
 import { type VdiWriteResult, writeVdi } from './writer.js';
@@ -18,4 +18,5 @@ export const vdiDriver = {
   // The map precedes the data, so a stream takes it from the source's extents first.
   canStream: (_options?: Readonly<Record<string, string>>): boolean => true,
   writeOptions: VDI_WRITE_OPTIONS,
+  checkOptions: (options: Readonly<Record<string, string>>): void => void parseVdiOptions(options),
 } satisfies FormatDriver;

@@ -1,6 +1,6 @@
 import type { BlockDevice, FormatDriver, OpenContext, Sink, WriteOptions } from '@amitrans/block';
 import { inFile } from '@amitrans/block';
-import { VHD_WRITE_OPTIONS } from './options.js';
+import { VHD_WRITE_OPTIONS, parseVhdOptions } from './options.js';
 import { probeVhd } from './probe.js';
 import { openVhd } from './reader.js';
 import { type VhdWriteResult, writeVhd } from './writer.js';
@@ -18,4 +18,5 @@ export const vhdDriver = {
   // Fixed VHDs are one pass; dynamic ones take the BAT from the source's extents first.
   canStream: (_options?: Readonly<Record<string, string>>): boolean => true,
   writeOptions: VHD_WRITE_OPTIONS,
+  checkOptions: (options: Readonly<Record<string, string>>): void => void parseVhdOptions(options),
 } satisfies FormatDriver;

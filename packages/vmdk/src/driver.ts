@@ -62,4 +62,5 @@ export const vmdkDriver: FormatDriver = {
     hwversion: 'ddb.virtualHWVersion (default 4)',
     toolsversion: 'ddb.toolsVersion (default 2147483647)',
   },
+  checkOptions: (options) => void writeSettings(options),
 };

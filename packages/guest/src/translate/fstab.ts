@@ -1,3 +1,4 @@
+import { ImageError } from '@amitrans/block';
 import { parseDiskDevice } from '../fstab.js';
 import type { Bus, Target } from '../verdict.js';
 import type { RootBy } from './types.js';
@@ -31,7 +32,8 @@ export function rootDevice(target: Target, bus: Bus, diskBuild: boolean): string
 export function rootSpec(by: RootBy, fs: { uuid: string; label: string }, device: string): string {
   if (by === 'uuid') return `UUID=${fs.uuid}`;
   if (by === 'label') {
-    if (!fs.label) throw new Error('the root filesystem has no label: use --root-by uuid or device');
+    // The request does not fit this image: the user changes the command line (exit 2).
+    if (!fs.label) throw new ImageError('E_USAGE', '--root-by label: the root filesystem has no label; use --root-by uuid or device');
     return `LABEL=${fs.label}`;
   }
   return device;

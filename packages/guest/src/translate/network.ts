@@ -1,3 +1,4 @@
+import { ImageError } from '@amitrans/block';
 import type { LineChange, TextEdit } from './fstab.js';
 
 /** ifcfg-*: no HWADDR, so the NIC the target gives (with a new MAC) still comes up as eth0. */
@@ -52,7 +53,7 @@ export function transformShadow(text: string, hash: string): TextEdit {
   const lines = text.split('\n');
   const changes: LineChange[] = [];
   const i = lines.findIndex((l) => l.startsWith('root:'));
-  if (i < 0) throw new Error('/etc/shadow has no root entry');
+  if (i < 0) throw new ImageError('E_UNSUPPORTED', 'the guest\'s /etc/shadow has no root entry: cannot set the root password', { structure: 'guest /etc/shadow' });
   const f = lines[i]!.split(':');
   f[1] = hash;
   // Days since the epoch of the change: keep what was there when unset, so ageing rules stay.
