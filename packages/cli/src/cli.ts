@@ -6,7 +6,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { translateCommand } from './commands/translate.js';
 import { fastParse } from './fastparse.js';
 import type { CliIo } from './io.js';
-import type { ArgvOf, CommandName, ParsedArgv } from './options.js';
+import { COMMANDS, MIN_COUNT, type ArgvOf, type CommandName, type OptionSpec, type ParsedArgv } from './options.js';
 import { UsageError } from './usage.js';
 
 /** Exit codes: 0 success, 1 the work failed (bad input, I/O), 2 the command line was wrong. */
@@ -63,9 +63,43 @@ function appliance(a: ArgvOf<'convert'> | ArgvOf<'translate'>): ApplianceArgs {
 }
 
 function dispatch(command: CommandName, argv: ParsedArgv, io: CliIo, signal: AbortSignal): Promise<void> {
-  // Both parsers fill argv from the option table, so it has the types ArgvOf states.
+  // Both parsers fill argv from the option table; checkValues makes it the types ArgvOf states.
   const handler = HANDLERS[command] as (argv: ParsedArgv, io: CliIo, signal: AbortSignal) => Promise<void>;
-  return handler(argv, io, signal);
+  return handler(checkValues(command, argv), io, signal);
+}
+
+/** Sizes to bytes and counts checked, for either parser: a bad value is a usage error (exit 2). */
+function checkValues(command: CommandName, argv: ParsedArgv): ParsedArgv {
+  const out = { ...argv };
+  for (const o of COMMANDS[command].options as readonly OptionSpec[]) {
+    const v = out[o.name];
+    if (v === undefined) continue;
+    if (o.size) out[o.name] = parseSize(String(v), flagName(o));
+    else if (o.type === 'number') out[o.name] = parseCount(String(v), flagName(o));
+  }
+  return out;
+}
+
+const UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** `1073741824`, `512M`, `3G`, `1.5G`, `2TiB`: a whole number of bytes, as qemu-img reads sizes. */
+export function parseSize(text: string, flag: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
+  const bytes = m ? Number(m[1]) * UNITS[m[2]!.toLowerCase()]! : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new UsageError(`${flag} ${JSON.stringify(text)}: expected a size in bytes, or a number with K, M, G or T (e.g. 8G)`);
+  }
+  return bytes;
+}
+
+function parseCount(text: string, flag: string): number {
+  const n = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < MIN_COUNT) throw new UsageError(`${flag} ${JSON.stringify(text)}: expected a whole number from ${MIN_COUNT}`);
+  return n;
+}
+
+function flagName(o: OptionSpec): string {
+  return o.name.length === 1 ? `-${o.name}` : `--${o.name}`;
 }
 
 /** Run the CLI in-process with the given arguments; resolves to the exit code. */
@@ -88,8 +122,8 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
 
 /** Report an error as the user should see it; the exit code that goes with it. */
 function failure(err: unknown, io: CliIo): number {
-  if (err instanceof UsageError) {
-    io.stderr.write(`amitrans: ${err.message}\nRun 'amitrans --help' for usage.\n`);
+  if (err instanceof UsageError || (err instanceof ImageError && err.code === 'E_USAGE')) {
+    io.stderr.write(`amitrans: ${err.message} (see amitrans --help)\n`);
     return EXIT_USAGE;
   }
   if (err instanceof ImageError || isSystemError(err)) {

@@ -22,7 +22,7 @@ export function fastParse(args: readonly string[]): FastParsed | undefined {
   const positionals: string[] = [];
   // After an array option's value yargs keeps taking words up to the next flag, even words
   // meant as positionals (which then go missing, an error).
-  let openArray: string[] | undefined;
+  let openArray: { option: OptionSpec; list: string[] } | undefined;
   for (let i = 0; i < rest.length; i++) {
     const token = rest[i]!;
     if (token === '') return undefined;
@@ -35,8 +35,11 @@ export function fastParse(args: readonly string[]): FastParsed | undefined {
       continue;
     }
     if (!token.startsWith('-')) {
-      if (openArray) openArray.push(token);
-      else if (positionals.length < spec.positionals.length) positionals.push(token);
+      if (openArray) {
+        // yargs checks every word it took against the choices; a bad one is its error to give.
+        if (scalar(openArray.option, token) === undefined) return undefined;
+        openArray.list.push(token);
+      } else if (positionals.length < spec.positionals.length) positionals.push(token);
       else return undefined;
       continue;
     }
@@ -62,7 +65,7 @@ export function fastParse(args: readonly string[]): FastParsed | undefined {
       const list = (values.get(option) as string[] | undefined) ?? [];
       list.push(value as string);
       values.set(option, list);
-      openArray = list;
+      openArray = { option, list };
     } else {
       if (values.has(option)) return undefined;
       values.set(option, value);

@@ -3,6 +3,7 @@
  * from this table (yargs.ts) and so is the fast parser (fastparse.ts) that reads ordinary
  * command lines without loading yargs, so the two cannot drift apart.
  */
+import { CLEAN_OPERATIONS, STEP_NAMES } from '@amitrans/guest';
 
 export interface PositionalSpec {
   readonly name: string;
@@ -22,6 +23,11 @@ export interface OptionSpec {
    * existed, which keeps the help text unchanged) and every choice is a non-numeric string.
    */
   readonly type?: 'string' | 'number' | 'boolean';
+  /**
+   * With type 'number': a byte count, plain or with K, M, G or T (powers of 1024, as
+   * qemu-img reads sizes); handlers get the bytes.
+   */
+  readonly size?: true;
   readonly array?: true;
   readonly choices?: readonly string[];
   readonly default?: string | number | boolean | readonly string[];
@@ -99,16 +105,16 @@ export const COMMANDS = {
       { name: 'o', alias: ['options'], type: 'string', array: true, default: [], describe: 'output format options key=value[,...]; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' },
       { name: 'bus', choices: ['virtio', 'scsi', 'ide', 'sata'], describe: 'disk bus on the target (default: the best the kernel can drive)' },
       { name: 'root-by', choices: ['uuid', 'label', 'device'], describe: 'how fstab and root= name the root filesystem (default uuid)' },
-      { name: 'only', type: 'string', array: true, default: [], describe: 'run only these steps' },
-      { name: 'skip', type: 'string', array: true, default: [], describe: 'skip these steps (fstab, bootloader, consoles, modules, network, eucalyptus, xenserver, selinux, clean)' },
+      { name: 'only', type: 'string', array: true, choices: STEP_NAMES, default: [], describe: 'run only these steps' },
+      { name: 'skip', type: 'string', array: true, choices: STEP_NAMES, default: [], describe: 'skip these steps' },
       { name: 'dry-run', type: 'boolean', default: false, describe: 'show the change report without writing' },
-      { name: 'size', type: 'number', describe: 'disk size in bytes for the bootable disk (default: filesystem + alignment)' },
+      { name: 'size', type: 'number', size: true, describe: 'disk size for the bootable disk: bytes, or with K, M, G, T (default: filesystem + alignment)' },
       { name: 'align', choices: ['modern', 'legacy'], describe: 'partition at sector 2048 (modern, default) or 63 (legacy)' },
       { name: 'grub-dir', type: 'string', describe: 'directory with GRUB legacy stage1, stage2, e2fs_stage1_5 (default: the guest\'s own)' },
       { name: 'root-password', type: 'string', describe: 'password:P | file:F | random | disabled (SHA-512 crypt into /etc/shadow)' },
       { name: 'ssh-password-auth', choices: ['yes', 'no'], describe: 'PermitRootLogin and PasswordAuthentication in sshd_config' },
       { name: 'selinux', choices: ['relabel', 'permissive'], describe: 'when enforcing: relabel on first boot (default) or boot with enforcing=0' },
-      { name: 'clean', type: 'string', array: true, describe: 'clean operations to run (default: all but ssh-authorized-keys)' },
+      { name: 'clean', type: 'string', array: true, choices: CLEAN_OPERATIONS, describe: 'clean operations to run (default: all but ssh-authorized-keys)' },
       { name: 'no-clean', type: 'boolean', default: false, describe: 'run no clean operation' },
       { name: 'image-id', type: 'string', array: true, default: [], describe: 'eucalyptus /etc/image-id fields key=value[,...] (timestamp=ISO for reproducible ones)' },
       { name: 'partition', type: 'number', describe: 'the root partition of a partitioned input (1-based)' },
@@ -123,6 +129,12 @@ export type CommandName = keyof typeof COMMANDS;
 
 export const COMMAND_NAMES = Object.keys(COMMANDS) as CommandName[];
 
+/**
+ * Number options all count things (CPUs, MiB, a partition): each takes a whole number from 1.
+ * Sizes and counts are checked after parsing, by checkValues in cli.ts, for both parsers.
+ */
+export const MIN_COUNT = 1;
+
 /** One parsed value: what yargs hands a handler for a positional or an option. */
 export type ArgValue = string | number | boolean | string[];
 
@@ -131,7 +143,7 @@ export type ParsedArgv = Record<string, ArgValue | undefined>;
 
 type ScalarOf<O> = O extends { readonly choices: readonly (infer C)[] }
   ? C
-  : O extends { readonly type: 'number' }
+  : O extends { readonly type: 'number' } | { readonly size: true }
     ? number
     : O extends { readonly type: 'boolean' }
       ? boolean

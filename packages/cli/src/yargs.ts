@@ -40,7 +40,8 @@ export async function parseWithYargs(yargs: (args?: readonly string[]) => Argv, 
     .showHelpOnFail(false)
     .fail((msg, err) => {
       if (err) throw err;
-      throw new UsageError(msg);
+      // yargs spreads some messages (bad choices) over lines: one line, like every other error.
+      throw new UsageError(msg.replace(/\s*\n\s*/g, ' '));
     })
     .help()
     .version(false)
@@ -53,7 +54,8 @@ export async function parseWithYargs(yargs: (args?: readonly string[]) => Argv, 
 function yargsOption(o: OptionSpec): Options {
   const out: Options = { describe: o.describe };
   if (o.alias) out.alias = [...o.alias];
-  if (o.type) out.type = o.type;
+  // Counts are read as text and checked by checkValues (cli.ts): yargs would turn `abc` into NaN.
+  if (o.type && o.type !== 'number') out.type = o.type;
   if (o.array) out.array = true;
   if (o.choices) out.choices = [...o.choices];
   if (o.default !== undefined) out.default = Array.isArray(o.default) ? [...(o.default as readonly string[])] : o.default;

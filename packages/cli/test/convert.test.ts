@@ -119,10 +119,10 @@ describe('amitrans convert: failures leave nothing behind', () => {
   });
   it('unknown formats and options are usage-level errors with the known list', async () => {
     const r = await cli('convert', src, dir.file('x.out'), '-O', 'vhdx');
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown output format 'vhdx'.*qcow2/);
     const r2 = await cli('convert', src, dir.file('x.vhd'), '-o', 'colour=blue');
-    expect(r2.code).toBe(1);
+    expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/no option 'colour'/);
   });
   it('SIGINT during a conversion removes the partial output', async (ctx) => {

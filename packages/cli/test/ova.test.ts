@@ -184,7 +184,7 @@ describe('compressed deliverables', () => {
   it('refuses compression of other formats, and a bad compress= value, writing nothing', async () => {
     for (const args of [[dir.file('x.qcow2.gz')], [dir.file('x.vmdk'), '-o', 'compress=bzip2'], [dir.file('x.raw'), '-o', 'compress=zip']]) {
       const r = await cli('convert', src, ...args);
-      expect(r.code).toBe(1);
+      expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/compress/);
       expect(existsSync(args[0]!)).toBe(false);
     }

@@ -45,8 +45,8 @@ describe('fastParse: ordinary command lines without yargs', () => {
       { command: 'translate', argv: { ...translateBase, input: 'a', output: 'b', target: 'xenserver', 'root-password': 'random', skip: ['clean'] } }],
     [['translate', '--skip', 'clean', '--target=eucalyptus', 'a', '--dry-run', 'b', '--size', '1073741824', '--image-id', 'timestamp=2020', '--no-clean'],
       { command: 'translate', argv: { ...translateBase, input: 'a', output: 'b', target: 'eucalyptus', skip: ['clean'], 'dry-run': true, size: 1073741824, 'image-id': ['timestamp=2020'], 'no-clean': true } }],
-    [['translate', 'a', 'b', '-t', 'kvm', '--skip', 'clean', 'network', '--only', 'fstab', '--skip', 'selinux', '--clean', 'logs', 'tmp'],
-      { command: 'translate', argv: { ...translateBase, input: 'a', output: 'b', target: 'kvm', skip: ['clean', 'network', 'selinux'], only: ['fstab'], clean: ['logs', 'tmp'] } }],
+    [['translate', 'a', 'b', '-t', 'kvm', '--skip', 'clean', 'network', '--only', 'fstab', '--skip', 'selinux', '--clean', 'logfiles', 'tmp-files'],
+      { command: 'translate', argv: { ...translateBase, input: 'a', output: 'b', target: 'kvm', skip: ['clean', 'network', 'selinux'], only: ['fstab'], clean: ['logfiles', 'tmp-files'] } }],
   ];
   it('reads the common forms, as yargs does', async () => {
     for (const [args, want] of accepted) {

@@ -258,7 +258,7 @@ describe('translate refuses and reports', () => {
   it('an unknown output option is refused before any work, as convert refuses it', async (ctx) => {
     const out = dir.file('opt.qcow2');
     const r = await cli('translate', await fixture(ctx), out, '-t', 'kvm', '-o', 'colour=blue');
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/qcow2 output has no option 'colour'/);
     expect(existsSync(out)).toBe(false);
   });

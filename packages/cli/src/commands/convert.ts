@@ -24,7 +24,7 @@ export function parseOptions(list: readonly string[]): Record<string, string> {
     for (const pair of item.split(',')) {
       if (!pair) continue;
       const eq = pair.indexOf('=');
-      if (eq <= 0) throw new ImageError('E_UNSUPPORTED', `option '${pair}' is not key=value`);
+      if (eq <= 0) throw new ImageError('E_USAGE', `option '${pair}' is not key=value`);
       out[pair.slice(0, eq)] = pair.slice(eq + 1);
     }
   }
