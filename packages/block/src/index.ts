@@ -28,3 +28,4 @@ export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, WriteOptions, 
 export { MaskedDevice } from './masked.js';
 export { CachedDevice, type CachedDeviceOptions } from './cache.js';
 export { checkInputType, checkOutputPath, fileKind, identityOf, type FileIdentity } from './fileguard.js';
+export { cleanupRunSync, makeTempDir, removeTempDir, tempBase, trackChild } from './cleanup.js';

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { alignedBytes } from './bytes.js';
 import { ImageError } from './errors.js';
 import { writeFully } from './file.js';
 import { checkOutputPath } from './fileguard.js';
+import { partialName, removeStalePartials } from './cleanup.js';
 import type { WriteOptions } from './driver.js';
 
 /**
@@ -59,7 +59,8 @@ export class FileSink implements Sink {
   static async create(path: string, options: { sync?: boolean } = {}): Promise<FileSink> {
     // The finished file is renamed over `path`: never over a device node or a directory.
     await checkOutputPath(path, []);
-    const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.partial`);
+    await removeStalePartials(path);
+    const tempPath = partialName(path, randomBytes(4).toString('hex'));
     let handle: FileHandle;
     try {
       handle = await open(tempPath, 'wx');

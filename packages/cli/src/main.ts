@@ -1,19 +1,24 @@
 #!/usr/bin/env node
-import { abortAllSinksSync } from '@amitrans/block';
-import { runCli } from './cli.js';
+import { constants } from 'node:os';
+import { abortAllSinksSync, cleanupRunSync } from '@amitrans/block';
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    // Nothing half-written is left at a destination.
-    abortAllSinksSync();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  });
+// However the run ends, nothing half-written is left at a destination, no temporary
+// (decompressed input, OVA spool) and no child (7-Zip) outlives it. The handlers go in
+// before the commands are loaded, so a signal during start-up is handled the same way.
+process.on('exit', () => {
+  abortAllSinksSync();
+  cleanupRunSync();
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => process.exit(128 + constants.signals[signal]));
 }
 
-// `amitrans inspect x | head`: a closed stdout ends the program quietly, as for any Unix tool.
+// `amitrans inspect x | head`: a closed stdout ends the program quietly, as for any Unix tool
+// (a partial output written to stdout is the reader's to discard).
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(0);
   throw err;
 });
 
+const { runCli } = await import('./cli.js');
 process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });

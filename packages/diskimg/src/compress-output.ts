@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { ImageError, type Sink } from '@amitrans/block';
+import { ImageError, trackChild, type Sink } from '@amitrans/block';
 import { sevenZipPath } from './decompress.js';
 
 /** Compressors for a deliverable: gzip through node's zlib, bzip2 and xz through 7-Zip. */
@@ -85,6 +85,7 @@ export class CompressingSink implements Sink {
     const bin = await sevenZipPath();
     // 7-Zip as a filter: -si reads stdin, -so writes the compressed stream to stdout.
     const child = spawn(bin, ['a', `-t${compression}`, '-si', '-so', '-bd', 'dummy'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    trackChild(child);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     const exited = new Promise<void>((resolve, reject) => {

@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { ImageError, isZero, writeFully } from '@amitrans/block';
+import { ImageError, isZero, makeTempDir, removeTempDir, trackChild, writeFully } from '@amitrans/block';
 import { sevenZipPath } from '@amitrans/guest';
 import type { Compression } from './sniff.js';
 
@@ -22,6 +21,7 @@ export async function decompressStream(path: string, compression: Compression): 
   }
   const bin = await sevenZipPath();
   const child = spawn(bin, ['x', '-so', `-t${compression}`, path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  trackChild(child);
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<void>((resolve, reject) => {
@@ -58,9 +58,9 @@ export async function decompressToTemp(
   compression: Compression,
   progress?: (done: number) => void,
 ): Promise<TempImage> {
-  const dir = await mkdtemp(join(process.env.AMITRANS_TMPDIR ?? tmpdir(), 'amitrans-'));
+  const dir = await makeTempDir('decompressed');
   const out = join(dir, 'decompressed.img');
-  const remove = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  const remove = (): Promise<void> => removeTempDir(dir);
   try {
     const { stream, done } = await decompressStream(path, compression);
     const fh = await open(out, 'w');

@@ -1,8 +1,7 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { mkdtemp, open, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { FileSink, ImageError, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { FileSink, ImageError, makeTempDir, removeTempDir, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { writeVmdk } from '@amitrans/vmdk';
 import { MANIFEST_ALGORITHMS, serializeManifest, type ManifestAlgorithm, type ManifestLine } from './manifest.js';
 import { ovfOsType } from './ostype.js';
@@ -182,7 +181,7 @@ async function diskInPlace(disk: BlockDevice, sink: Sink, name: string, s: OvaWr
  * is spooled to a temporary file (sparse: holes cost nothing) and then copied out.
  */
 async function diskSpooled(disk: BlockDevice, sink: Sink, name: string, s: OvaWriteSettings, algorithm: string, options: WriteOptions): Promise<DiskWritten> {
-  const dir = await mkdtemp(join(process.env.AMITRANS_TMPDIR ?? tmpdir(), 'amitrans-ova-'));
+  const dir = await makeTempDir('ova-spool');
   try {
     const spoolPath = join(dir, 'disk.vmdk');
     const spool = await FileSink.create(spoolPath);
@@ -214,7 +213,7 @@ async function diskSpooled(disk: BlockDevice, sink: Sink, name: string, s: OvaWr
     await sink.write(new Uint8Array(padding(size)));
     return { size, digest: hash.digest('hex'), result };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await removeTempDir(dir);
   }
 }
 

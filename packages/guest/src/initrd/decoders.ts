@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { trackChild } from '@amitrans/block';
 import { createInflateRaw, crc32 } from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { sevenZipPath } from '../sevenzip.js';
@@ -139,6 +140,7 @@ async function* sevenZip(
     throw new DecodeError((err as Error).message);
   });
   const child = spawn(bin, ['x', '-si', '-so', `-t${type}`, '-bd', '-y'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  trackChild(child);
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4096)));
   child.stdin.on('error', () => undefined); // EPIPE when 7-Zip stops reading early
