@@ -180,3 +180,4 @@ export * from './fixtures.js';
 export * from './sources.js';
 export * from './guarded.js';
 export * from './guests.js';
+export * from './listings.js';
