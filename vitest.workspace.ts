@@ -5,6 +5,7 @@ export const projects = [
   'testkit',
   'block',
   'mbr',
+  'catalog',
   'extfs',
   'vhd',
   'vdi',
