@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run bench [-- --quick] [-- --runs N] [-- --inputs ext3,random,disk,ami,ami-lean] [-- --only SUBSTRING]
+// npm run bench -- --catalog   (only the catalog bench: scripts/bench-catalog.mjs)
 //
 // Converts the same inputs with amitrans and with qemu-img in one run, alternating, and
 // prints per input and output format the median time of each, the ratio amitrans/qemu-img
@@ -32,6 +33,10 @@ import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
 const args = process.argv.slice(2);
+if (args.includes('--catalog')) {
+  await import('./bench-catalog.mjs');
+  process.exit(0);
+}
 const opt = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;

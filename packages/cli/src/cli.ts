@@ -1,5 +1,6 @@
 import { ImageError } from '@amitrans/block';
 import type { ApplianceArgs } from './commands/appliance.js';
+import { catalogCommand } from './commands/catalog.js';
 import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -55,6 +56,20 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       json: a.json,
       sha256: a.sha256,
       progress: a.p,
+    }, io, signal),
+  catalog: (a, io, signal) =>
+    catalogCommand({
+      listings: a.listing,
+      kernels: a.kernels,
+      aki: a.aki,
+      class: a.class,
+      arch: a.arch,
+      rootType: a['root-type'],
+      owner: a.owner,
+      ids: a.ids,
+      csv: a.csv,
+      worklist: a.worklist,
+      json: a.json,
     }, io, signal),
 };
 

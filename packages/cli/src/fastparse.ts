@@ -1,4 +1,4 @@
-import { COMMANDS, type ArgValue, type CommandName, type CommandSpec, type OptionSpec, type ParsedArgv } from './options.js';
+import { COMMANDS, type ArgValue, type CommandName, type CommandSpec, type OptionSpec, type ParsedArgv, type PositionalSpec } from './options.js';
 
 export interface FastParsed {
   command: CommandName;
@@ -29,8 +29,7 @@ export function fastParse(args: readonly string[]): FastParsed | undefined {
     if (token === '-') {
       // After an array value yargs stops eating, then rejects the '-' as an extra argument.
       if (openArray) return undefined;
-      const p = spec.positionals[positionals.length];
-      if (!p?.dash) return undefined;
+      if (!positionalAt(spec, positionals.length)?.dash) return undefined;
       positionals.push(token);
       continue;
     }
@@ -39,7 +38,7 @@ export function fastParse(args: readonly string[]): FastParsed | undefined {
         // yargs checks every word it took against the choices; a bad one is its error to give.
         if (scalar(openArray.option, token) === undefined) return undefined;
         openArray.list.push(token);
-      } else if (positionals.length < spec.positionals.length) positionals.push(token);
+      } else if (positionalAt(spec, positionals.length)) positionals.push(token);
       else return undefined;
       continue;
     }
@@ -71,9 +70,11 @@ export function fastParse(args: readonly string[]): FastParsed | undefined {
       values.set(option, value);
     }
   }
-  if (positionals.length !== spec.positionals.length) return undefined;
+  const variadic = spec.positionals.at(-1)?.variadic === true;
+  const fixed = spec.positionals.length - (variadic ? 1 : 0);
+  if (variadic ? positionals.length < fixed : positionals.length !== fixed) return undefined;
   const argv: ParsedArgv = {};
-  spec.positionals.forEach((p, i) => (argv[p.name] = positionals[i]!));
+  spec.positionals.forEach((p, i) => (argv[p.name] = p.variadic ? positionals.slice(i) : positionals[i]!));
   for (const option of spec.options) {
     const value = values.get(option) ?? (Array.isArray(option.default) ? [...(option.default as readonly string[])] : option.default as ArgValue | undefined);
     if (value === undefined && option.demandOption) return undefined;
@@ -82,8 +83,16 @@ export function fastParse(args: readonly string[]): FastParsed | undefined {
   return { command, argv };
 }
 
+/** The positional the next word fills: the variadic last one takes every word left. */
+function positionalAt(spec: CommandSpec, index: number): PositionalSpec | undefined {
+  const last = spec.positionals.at(-1);
+  return spec.positionals[index] ?? (last?.variadic ? last : undefined);
+}
+
 /** A value as yargs reads it for this option, or undefined when it might read it otherwise. */
 function scalar(option: OptionSpec, raw: string): string | number | undefined {
+  // yargs strips one pair of surrounding quotes ("q" reads as q); leave such values to it.
+  if (raw.length >= 2 && (raw[0] === '"' || raw[0] === "'") && raw.at(-1) === raw[0]) return undefined;
   if (option.choices && !option.choices.includes(raw)) return undefined;
   if (option.type === 'number') {
     // yargs takes 0x10, 1e3, 010, .5 and turns junk into NaN; plain decimals only here.

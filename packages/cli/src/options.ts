@@ -3,13 +3,16 @@
  * from this table (yargs.ts) and so is the fast parser (fastparse.ts) that reads ordinary
  * command lines without loading yargs, so the two cannot drift apart.
  */
+import { IMAGE_CLASSES } from '@amitrans/catalog';
 import { CLEAN_OPERATIONS, STEP_NAMES } from '@amitrans/guest';
 
 export interface PositionalSpec {
   readonly name: string;
   readonly describe: string;
-  /** Every positional is demanded: the command string names it `<name>`. */
-  readonly demand: true;
+  /** Demanded: the command string names it `<name>`. */
+  readonly demand?: true;
+  /** The last positional may take any number of words, none included: `[name..]`. */
+  readonly variadic?: true;
   /** `-` is a valid value (stdout). yargs hands a lone `-` over as '', which the yargs path maps back. */
   readonly dash?: true;
 }
@@ -59,6 +62,8 @@ const JSON_HELP = 'machine-readable output (see the CLI README)';
 const PROGRESS = { name: 'p', alias: ['progress'], type: 'boolean', default: false, describe: 'show progress even when stderr is not a terminal' } as const satisfies OptionSpec;
 const SHA256 = { name: 'sha256', type: 'boolean', default: false, describe: 'print the sha256 of the output' } as const satisfies OptionSpec;
 const OUTPUT = { name: 'output', describe: 'file to write, or - for stdout', demand: true, dash: true } as const satisfies PositionalSpec;
+
+const LIST = (what: string): string => `${what} (comma-separated; repeatable filters match any)`;
 
 export const COMMANDS = {
   info: {
@@ -123,6 +128,22 @@ export const COMMANDS = {
       { name: 'json', type: 'boolean', default: false, describe: 'print the result (report, changes, output) as JSON' },
     ],
   },
+  catalog: {
+    describe: 'Classify and count the AMIs of describe-images listings (euca2ools/ec2 text or aws JSON) by pv-grub AKI; ids, CSV or a fleet worklist',
+    positionals: [{ name: 'listing', describe: 'listing files (default, or -: stdin)', variadic: true, dash: true }],
+    options: [
+      { name: 'kernels', type: 'string', describe: 'a describe-images listing of kernel images: AKIs missing from the built-in table are classified by name' },
+      { name: 'aki', type: 'string', describe: LIST('only images with this kernel') },
+      { name: 'class', type: 'string', describe: LIST(`only this class: ${IMAGE_CLASSES.join(', ')}`) },
+      { name: 'arch', type: 'string', describe: LIST('only this architecture: i386, x86_64, arm64') },
+      { name: 'root-type', type: 'string', describe: LIST('only this root device type: instance-store, ebs') },
+      { name: 'owner', type: 'string', describe: LIST('only this owner id or alias') },
+      { name: 'ids', type: 'boolean', default: false, describe: 'print the matching image ids, one per line' },
+      { name: 'csv', type: 'boolean', default: false, describe: 'print the matching images as CSV' },
+      { name: 'worklist', type: 'string', describe: 'write the matching images as JSON lines for the fleet (default: the pv-grub classes only)' },
+      { name: 'json', type: 'boolean', default: false, describe: 'print the summary as JSON' },
+    ],
+  },
 } as const satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;
@@ -153,7 +174,7 @@ type Always<O> = O extends { readonly default: unknown } | { readonly demandOpti
 
 /** What a command's handler reads, typed from the table. */
 export type ArgvOf<K extends CommandName> = {
-  [P in (typeof COMMANDS)[K]['positionals'][number] as P['name']]: string;
+  [P in (typeof COMMANDS)[K]['positionals'][number] as P['name']]: P extends { readonly variadic: true } ? string[] : string;
 } & {
   [O in (typeof COMMANDS)[K]['options'][number] as O['name']]: Always<O> extends true ? ValueOf<O> : ValueOf<O> | undefined;
 };

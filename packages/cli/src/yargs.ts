@@ -1,6 +1,6 @@
 import type { Argv, Options, PositionalOptions } from 'yargs';
 import { UsageError } from './usage.js';
-import { COMMAND_NAMES, COMMANDS, type CommandName, type CommandSpec, type OptionSpec, type ParsedArgv } from './options.js';
+import { COMMAND_NAMES, COMMANDS, type CommandName, type CommandSpec, type OptionSpec, type ParsedArgv, type PositionalSpec } from './options.js';
 
 
 export type Dispatch = (command: CommandName, argv: ParsedArgv) => Promise<void>;
@@ -17,14 +17,16 @@ export async function parseWithYargs(yargs: (args?: readonly string[]) => Argv, 
   for (const name of COMMAND_NAMES) {
     const spec: CommandSpec = COMMANDS[name];
     parser = parser.command(
-      [name, ...spec.positionals.map((p) => `<${p.name}>`)].join(' '),
+      [name, ...spec.positionals.map((p) => (p.variadic ? `[${p.name}..]` : `<${p.name}>`))].join(' '),
       spec.describe,
       (y) => {
         // The grouped options (OVA output:) come first: yargs lists its groups in the order
         // they first appear, and the OVA group has always been listed above the positionals.
         const grouped = spec.options.filter((o) => o.group !== undefined);
         for (const o of grouped) y = y.option(o.name, yargsOption(o));
-        for (const p of spec.positionals) y = y.positional(p.name, { type: 'string', demandOption: p.demand, describe: p.describe } satisfies PositionalOptions);
+        for (const p of spec.positionals) {
+          y = y.positional(p.name, { type: 'string', ...(p.demand ? { demandOption: true } : {}), ...(p.variadic ? { array: true } : {}), describe: p.describe } satisfies PositionalOptions);
+        }
         for (const o of spec.options) if (o.group === undefined) y = y.option(o.name, yargsOption(o));
         return y;
       },
@@ -46,7 +48,7 @@ export async function parseWithYargs(yargs: (args?: readonly string[]) => Argv, 
     .help()
     .version(false)
     .wrap(Math.min(100, process.stdout.columns || 100));
-  await parser.parseAsync(withDeclaredNegations(args), {}, (_err, _argv, output) => {
+  await parser.parseAsync(withStdinWords(withDeclaredNegations(args)), {}, (_err, _argv, output) => {
     if (output) write(`${output}\n`);
   });
 }
@@ -67,16 +69,35 @@ function yargsOption(o: OptionSpec): Options {
 /** The keys the handlers read, under the table's names; yargs adds aliases and camelCase forms. */
 function pick(spec: CommandSpec, argv: Record<string, unknown>): ParsedArgv {
   const out: ParsedArgv = {};
+  // yargs hands a lone '-' positional over as '' (and drops it from a variadic one: see
+  // withStdinWords).
+  const dash = (p: PositionalSpec, v: string): string => (p.dash && (v === '' || v === STDIN_WORD) ? '-' : v);
   for (const p of spec.positionals) {
-    const v = argv[p.name] as string;
-    // yargs hands a lone '-' positional over as ''.
-    out[p.name] = p.dash && v === '' ? '-' : v;
+    const v = argv[p.name];
+    out[p.name] = p.variadic ? ((v as string[] | undefined) ?? []).map((x) => dash(p, String(x))) : dash(p, v as string);
   }
+  const back = (v: unknown): unknown => (v === STDIN_WORD ? '-' : Array.isArray(v) ? v.map(back) : v);
   for (const o of spec.options) {
-    const v = argv[o.name] as ParsedArgv[string];
+    const v = back(argv[o.name]) as ParsedArgv[string];
     if (v !== undefined) out[o.name] = v;
   }
   return out;
+}
+
+/** What a lone '-' becomes on its way through yargs for a command with a variadic positional. */
+const STDIN_WORD = '\u0000stdin';
+
+/**
+ * yargs drops a lone '-' from a variadic positional (`catalog a.txt -` would lose stdin):
+ * it goes through as a word yargs keeps, and pick() turns it back.
+ */
+function withStdinWords(args: string[]): string[] {
+  const [word, ...rest] = args;
+  if (word === undefined || !Object.hasOwn(COMMANDS, word)) return args;
+  const last = (COMMANDS[word as CommandName].positionals as readonly PositionalSpec[]).at(-1);
+  if (!last?.variadic || !last.dash) return args;
+  const end = rest.indexOf('--');
+  return [word, ...rest.map((a, i) => (a === '-' && (end < 0 || i < end) ? STDIN_WORD : a))];
 }
 
 /**
