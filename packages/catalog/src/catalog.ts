@@ -1,20 +1,12 @@
 import { open } from 'node:fs/promises';
 import { ImageError } from '@amitrans/block';
 import { AkiTable } from './akis.js';
-import { classify, IMAGE_CLASSES, pvGrubRowFrom, type Classified, type ImageClass } from './classify.js';
+import { classify, pvGrubRowFrom, type Classified } from './classify.js';
 import type { ImageRecord, ListingWarning, Warn } from './image.js';
 import { JsonScanner } from './json.js';
 import { LineSplitter } from './lines.js';
+import { Tally, type AkiCount, type CatalogFilters, type TallyData } from './tally.js';
 import { TextListingParser } from './text.js';
-
-export interface CatalogFilters {
-  aki?: readonly string[];
-  class?: readonly ImageClass[];
-  arch?: readonly string[];
-  rootType?: readonly string[];
-  /** An owner id or alias (amazon, self, 979382823631). */
-  owner?: readonly string[];
-}
 
 export interface CatalogOptions {
   /** describe-images listings of kernel images: AKIs not in the built-in table are classified by name. */
@@ -29,24 +21,10 @@ export interface CatalogOptions {
   signal?: AbortSignal;
 }
 
-export interface AkiCount {
-  aki: string;
-  version: string;
-  disk: string;
-  arch: string;
-  region: string;
-  count: number;
-}
+export type { AkiCount, CatalogFilters };
 
-export interface CatalogSummary {
-  /** Every image read (before filters). */
-  total: number;
-  /** Images that passed the filters; the counts below are of these. */
-  matched: number;
-  pvgrub: number;
-  byClass: Record<ImageClass, number>;
-  /** One row per pv-grub AKI seen, by AKI id. */
-  byAki: AkiCount[];
+/** total: every image read; matched: those the filters kept, which the other counts are of. */
+export interface CatalogSummary extends TallyData {
   /** Lines or objects skipped with a warning. */
   skipped: number;
   /** AKIs added from --kernels listings. */
@@ -61,46 +39,23 @@ export async function catalog(inputs: readonly string[], options: CatalogOptions
     skipped++;
     options.onWarning?.(w);
   };
-  let kernelsLearned = 0;
+  // Rows from --kernels listings win over the built-in table: they were read.
+  let learned = 0;
   for (const file of options.kernels ?? []) {
     await forEachImage(file, warn, (image) => {
       const row = pvGrubRowFrom(image);
-      if (row && !akis.get(row.id)) kernelsLearned++;
-      if (row) akis.add(row);
+      if (!row) return;
+      if (!akis.get(row.id)) learned++;
+      akis.add(row);
     }, options);
   }
-  const summary: CatalogSummary = {
-    total: 0, matched: 0, pvgrub: 0, byClass: Object.fromEntries(IMAGE_CLASSES.map((c) => [c, 0])) as Record<ImageClass, number>,
-    byAki: [], skipped: 0, kernelsLearned,
-  };
-  const byAki = new Map<string, AkiCount>();
-  const pass = matcher(options.filters ?? {});
+  const tally = new Tally(options.filters);
   const count = (image: ImageRecord): void | Promise<void> => {
-    summary.total++;
     const c = classify(image, akis);
-    if (!pass(c)) return;
-    summary.matched++;
-    summary.byClass[c.class]++;
-    if (c.pvgrub) {
-      summary.pvgrub++;
-      const row = byAki.get(c.pvgrub.id) ?? { aki: c.pvgrub.id, version: c.pvgrub.version, disk: c.pvgrub.disk, arch: c.pvgrub.arch, region: c.pvgrub.region, count: 0 };
-      row.count++;
-      byAki.set(row.aki, row);
-    }
-    return options.onImage?.(c);
+    if (tally.add(c)) return options.onImage?.(c);
   };
   for (const file of inputs.length ? inputs : ['-']) await forEachImage(file, warn, count, options);
-  summary.byAki = [...byAki.values()].sort((a, b) => (a.aki < b.aki ? -1 : a.aki > b.aki ? 1 : 0));
-  summary.skipped = skipped;
-  return summary;
-}
-
-function matcher(f: CatalogFilters): (c: Classified) => boolean {
-  const has = (list: readonly string[] | undefined, ...values: (string | undefined)[]): boolean =>
-    !list?.length || values.some((v) => v !== undefined && list.includes(v));
-  return (c) =>
-    has(f.aki, c.image.kernelId) && has(f.class, c.class) && has(f.arch, c.image.arch) &&
-    has(f.rootType, c.image.rootDeviceType) && has(f.owner, c.image.owner, c.image.ownerAlias);
+  return { ...tally.data(), skipped, kernelsLearned: learned };
 }
 
 /**

@@ -6,3 +6,4 @@ export { JsonScanner, fromJson, MAX_OBJECT } from './json.js';
 export { LineSplitter, MAX_LINE } from './lines.js';
 export { TextListingParser } from './text.js';
 export { WorklistWriter, worklistEntry, type WorklistEntry } from './worklist.js';
+export { Tally, type TallyData } from './tally.js';
