@@ -29,3 +29,4 @@ export { MaskedDevice } from './masked.js';
 export { CachedDevice, type CachedDeviceOptions } from './cache.js';
 export { checkInputType, checkOutputPath, fileKind, identityOf, type FileIdentity } from './fileguard.js';
 export { cleanupRunSync, makeTempDir, removeTempDir, tempBase, trackChild } from './cleanup.js';
+export { checkTableBudget, tableBudget } from './budget.js';

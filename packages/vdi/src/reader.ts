@@ -1,4 +1,4 @@
-import { BaseDevice, ImageError, type BlockDevice, type Extent, type Range } from '@amitrans/block';
+import { BaseDevice, ImageError, checkTableBudget, type BlockDevice, type Extent, type Range } from '@amitrans/block';
 import { BLOCK_FREE, BLOCK_ZERO, parseBlockMap } from './blockMap.js';
 import { HEADER_BLOCK, HEADER_START, ImageType, type VdiHeader, parseVdiHeader } from './header.js';
 import { isNullUuid } from './uuid.js';
@@ -24,6 +24,9 @@ export async function openVdi(container: BlockDevice): Promise<VdiDevice> {
       `the ${mapBytes}-byte block map at ${header.offBlocks} does not fit in the ${fileSize}-byte file`,
       { structure: STRUCTURE, offset: 0x154 });
   }
+  // The map, and one bit per data block the file can hold (to find two entries sharing one).
+  const dataBlocks = dataBlocksIn(header, fileSize);
+  checkTableBudget(needed * 4 * 2 + Math.ceil(dataBlocks / 8), `a block map of ${needed} entries`, { structure: STRUCTURE, offset: 0x180 });
   const raw = new Uint8Array(needed * 4);
   await container.read(raw, header.offBlocks);
   const map = parseBlockMap(raw, needed);
@@ -80,7 +83,9 @@ function validateMap(map: Uint32Array, h: VdiHeader, fileSize: number): void {
   const stride = h.blockSize + h.blockExtra;
   const mapStart = h.offBlocks;
   const mapEnd = h.offBlocks + h.blocksInImage * 4;
-  const used: number[] = [];
+  // Entries past the end of the file are refused below, so one bit per data block the
+  // file can hold finds a shared one in a single pass (a sort of the entries took gigabytes).
+  const used = new Uint8Array(Math.ceil(dataBlocksIn(h, fileSize) / 8));
   for (let i = 0; i < map.length; i++) {
     const entry = map[i] ?? BLOCK_FREE;
     if (entry === BLOCK_FREE || entry === BLOCK_ZERO) continue;
@@ -94,14 +99,17 @@ function validateMap(map: Uint32Array, h: VdiHeader, fileSize: number): void {
     if (start < mapEnd && mapStart < end) {
       throw new ImageError('E_OVERLAP', `block ${i} maps to data block ${entry}, which overlaps the block map`, where);
     }
-    used.push(entry);
-  }
-  used.sort((a, b) => a - b);
-  for (let k = 1; k < used.length; k++) {
-    if (used[k] === used[k - 1]) {
-      throw new ImageError('E_CORRUPT', `two blocks map to the same data block ${used[k]}`, { structure: 'VDI block map', offset: h.offBlocks });
+    const bit = 1 << (entry & 7);
+    if ((used[entry >>> 3]! & bit) !== 0) {
+      throw new ImageError('E_CORRUPT', `block ${i} maps to data block ${entry}, which another block uses too`, where);
     }
+    used[entry >>> 3]! |= bit;
   }
+}
+
+/** How many whole data blocks fit between the data area's start and the end of the file. */
+function dataBlocksIn(h: VdiHeader, fileSize: number): number {
+  return Math.max(0, Math.floor((fileSize - h.offData) / (h.blockSize + h.blockExtra)) + 1);
 }
 
 /** A VDI image (dynamic or fixed) as its virtual disk. */

@@ -1,4 +1,4 @@
-import { BaseDevice, ImageError, type BlockDevice, type Extent, type Range } from '@amitrans/block';
+import { BaseDevice, ImageError, checkTableBudget, type BlockDevice, type Extent, type Range } from '@amitrans/block';
 import { UNUSED, batBytes, bitmapBytes, parseBat } from './bat.js';
 import { DYNAMIC_HEADER_SIZE, type DynamicHeader, parseDynamicHeader } from './dynamicHeader.js';
 import { DiskType, FOOTER_COOKIE, FOOTER_SIZE, NO_OFFSET, type VhdFooter, footerVirtualSize, parseFooter } from './footer.js';
@@ -142,6 +142,8 @@ async function openDynamic(container: BlockDevice, located: LocatedFooter): Prom
       `the ${tableBytes}-byte BAT at ${tableOffset} does not fit in the ${fileSize}-byte file (or is not sector-aligned)`,
       { structure: 'VHD dynamic header', offset: headerAt + 16 });
   }
+  // The BAT as read and parsed, and a byte per block of bitmap state (DynamicVhdDevice).
+  checkTableBudget(needed * (4 + 4 + 1), `a BAT of ${needed} entries`, { structure: 'VHD dynamic header', offset: headerAt + 28 });
   const bat = parseBat(await readBytes(container, tableOffset, needed * 4, 'VHD BAT'), needed);
   validateBat(bat, header, size, fileSize, [
     [0, FOOTER_SIZE],
