@@ -22,6 +22,8 @@ const SHOWN_WARNINGS = 20;
 export async function catalogCommand(a: CatalogArgs, io: CliIo, signal: AbortSignal): Promise<void> {
   if (a.ids && a.csv) throw new UsageError('--ids and --csv both print to stdout: choose one');
   const filters = readFilters(a);
+  const fromStdin = a.listings.length === 0 || a.listings.includes('-');
+  if (fromStdin && process.stdin.isTTY) line(io.stderr, 'amitrans: reading a describe-images listing from the terminal (end with Ctrl-D)');
   const worklist = a.worklist === undefined ? undefined : await WorklistWriter.create(a.worklist);
   // The worklist is what the fleet translates: the pv-grub candidates, unless --class says otherwise.
   const toWorklist = (c: Classified): boolean => filters.class !== undefined || c.class === 'pvgrub-hd0' || c.class === 'pvgrub-hd00';
