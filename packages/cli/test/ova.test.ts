@@ -17,7 +17,7 @@ import {
   type TmpDir,
 } from '@amitrans/testkit';
 import type { ConvertResult, TranslateResult } from '@amitrans/diskimg';
-import { binary, cli, runBin } from './helpers.js';
+import { cli, runBin } from './helpers.js';
 
 const FIXED = ['-o', 'cid=0badcafe,uuid=6a0e7a52-0c1f-4c55-9d0e-3f0a5b7c9e11,mtime=1700000000'];
 

@@ -30,12 +30,6 @@ function expectRefused(r: { code: number | null; stderr: string }, file: string,
   expect(r.stderr).not.toMatch(/\n\s+at /);
 }
 
-/** Nothing but the named files in the test directory (no partial output left). */
-async function expectOnly(names: string[]): Promise<void> {
-  const left = (await readdir(dir.path)).filter((n) => !n.endsWith('.work'));
-  expect(left.sort()).toEqual([...names].sort());
-}
-
 describe('an output that is an input is refused and the input is unchanged', () => {
   it('the same path, for every output format', async () => {
     for (const fmt of ['qcow2', 'raw', 'vhd', 'vmdk', 'vdi']) {

@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildDebianAmi,
-  debRoot,
   qemuBoot,
   grubShell,
   requireTools,
@@ -108,7 +107,6 @@ describe('the bootable disk', () => {
 
   it('the first 20 sectors and /boot/grub/stage2 equal what `grub --batch` setup writes on the same disk', async (ctx) => {
     requireTools(ctx, 'debugfs');
-    const grubRoot = debRoot(ctx, 'grub-legacy');
     const ours = await raw(ctx);
     const theirs = dir.file('kvm-oracle.grub.raw');
     await copyFile(ours, theirs);

@@ -4,7 +4,7 @@ import { extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/ext
 import { gptTypeName, partitionTypeName, readPartitionTable, type GptPartition, type MbrPartition } from '@amitrans/mbr';
 import { openImage } from './open.js';
 
-export interface FilesystemInfo extends ExtFacts {}
+export type FilesystemInfo = ExtFacts;
 
 export interface PartitionInfo {
   index: number;

@@ -117,10 +117,6 @@ function fakeModule(arch: 'x86_64' | 'i386'): Uint8Array {
   return b;
 }
 
-function isCpio(node: GuestNode): node is CpioNode {
-  return typeof node === 'object' && !(node instanceof Uint8Array) && 'cpio' in node;
-}
-
 /** Write one node at `full` (parents made); cpio nodes are packed in `work`. */
 async function writeNode(full: string, node: GuestNode, work: string): Promise<void> {
   await mkdir(dirname(full), { recursive: true });

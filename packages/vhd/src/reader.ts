@@ -179,7 +179,7 @@ function validateBat(bat: Uint32Array, header: DynamicHeader, size: number, file
 }
 
 const BITMAP_CACHE_LIMIT = 256;
-const BITMAP_UNKNOWN = 0;
+// bitmapState 0: the block's bitmap has not been read yet.
 const BITMAP_FULL = 1;
 const BITMAP_PARTIAL = 2;
 

@@ -15,7 +15,7 @@ const DECODERS: Record<Compressed, (source: InitrdSource, offset: number) => Dec
   lz4: unlz4,
 };
 
-export interface ReadInitrdOptions extends Partial<InitrdLimits> {}
+export type ReadInitrdOptions = Partial<InitrdLimits>;
 
 /**
  * List an initrd / initramfs: its segments (an uncompressed early-microcode cpio in front,
