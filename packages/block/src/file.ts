@@ -18,13 +18,29 @@ export async function readFully(handle: FileHandle, buffer: Uint8Array, position
   }
 }
 
-/** Write all of `buffer` at `position`, looping over short writes. */
-export async function writeFully(handle: FileHandle, buffer: Uint8Array, position: number): Promise<void> {
+/**
+ * Write all of `buffer` at `position`, looping over short writes. With `file`, a system
+ * error (ENOSPC, EFBIG, EIO) becomes an ImageError naming the file and what it is for
+ * ("the output", "a temporary file"): Node's own message names neither.
+ */
+export async function writeFully(handle: FileHandle, buffer: Uint8Array, position: number, file?: { path: string; role: string }): Promise<void> {
   let done = 0;
-  while (done < buffer.length) {
-    const { bytesWritten } = await handle.write(buffer, done, buffer.length - done, position + done);
-    done += bytesWritten;
+  try {
+    while (done < buffer.length) {
+      const { bytesWritten } = await handle.write(buffer, done, buffer.length - done, position + done);
+      done += bytesWritten;
+    }
+  } catch (err) {
+    if (!file || err instanceof ImageError) throw err;
+    throw writeError(err, file, position + done);
   }
+}
+
+/** A failed write or flush of `file` as an ImageError that says which file and which side. */
+export function writeError(err: unknown, file: { path: string; role: string }, offset?: number): ImageError {
+  const e = err as NodeJS.ErrnoException;
+  const why = e.code === 'ENOSPC' ? 'no space left on the device' : e.code === 'EFBIG' ? 'the file would be larger than this file system allows' : e.message;
+  return new ImageError('E_IO', `cannot write ${file.role}: ${why}${e.code ? ` (${e.code})` : ''}`, { file: file.path, ...(offset !== undefined ? { offset } : {}), cause: err });
 }
 
 export interface FileDeviceOptions {

@@ -11,7 +11,7 @@ export {
   type Range,
 } from './device.js';
 export { ExtentRun, collectExtents, clipExtents, extentTotals, mergeExtents, readAt, readData, MAX_READ_AT } from './extents.js';
-export { FileDevice, readFully, writeFully, type FileDeviceOptions } from './file.js';
+export { FileDevice, readFully, writeError, writeFully, type FileDeviceOptions } from './file.js';
 export { MemoryDevice, ZeroDevice } from './memory.js';
 export { SliceDevice } from './slice.js';
 export { ConcatDevice } from './concat.js';
@@ -30,3 +30,4 @@ export { CachedDevice, type CachedDeviceOptions } from './cache.js';
 export { checkInputType, checkOutputPath, fileKind, identityOf, type FileIdentity } from './fileguard.js';
 export { cleanupRunSync, makeTempDir, removeTempDir, tempBase, trackChild } from './cleanup.js';
 export { checkTableBudget, tableBudget } from './budget.js';
+export { NamedErrorsDevice } from './named.js';

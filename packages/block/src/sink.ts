@@ -4,7 +4,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { alignedBytes } from './bytes.js';
 import { ImageError } from './errors.js';
-import { writeFully } from './file.js';
+import { writeError, writeFully } from './file.js';
 import { checkOutputPath } from './fileguard.js';
 import { partialName, removeStalePartials } from './cleanup.js';
 import type { WriteOptions } from './driver.js';
@@ -44,6 +44,10 @@ export class FileSink implements Sink {
    * writes it back on its own time, as after qemu-img convert (cache=unsafe).
    */
   readonly sync: boolean;
+  /** What write errors name: the output, under its final name. */
+  private get role(): { path: string; role: string } {
+    return { path: this.path, role: 'the output' };
+  }
   #position = 0;
   #end = 0;
   #handle: FileHandle | undefined;
@@ -82,7 +86,7 @@ export class FileSink implements Sink {
   }
 
   async write(data: Uint8Array): Promise<void> {
-    await writeFully(this.handle(), data, this.#position);
+    await writeFully(this.handle(), data, this.#position, this.role);
     this.#position += data.length;
     this.#end = Math.max(this.#end, this.#position);
   }
@@ -93,15 +97,19 @@ export class FileSink implements Sink {
   }
 
   async pwrite(data: Uint8Array, position: number): Promise<void> {
-    await writeFully(this.handle(), data, position);
+    await writeFully(this.handle(), data, position, this.role);
     this.#end = Math.max(this.#end, position + data.length);
   }
 
   async commit(): Promise<void> {
     const h = this.handle();
-    // A trailing skip leaves a hole; the file must still be as long as the output.
-    if (this.#position > this.#end) await h.truncate(this.#position);
-    if (this.sync) await h.sync();
+    try {
+      // A trailing skip leaves a hole; the file must still be as long as the output.
+      if (this.#position > this.#end) await h.truncate(this.#position);
+      if (this.sync) await h.sync();
+    } catch (err) {
+      throw writeError(err, this.role);
+    }
     await h.close();
     this.#handle = undefined;
     await rename(this.tempPath, this.path);

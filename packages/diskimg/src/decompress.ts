@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { ImageError, isZero, makeTempDir, removeTempDir, trackChild, writeFully } from '@amitrans/block';
+import { ImageError, isZero, makeTempDir, removeTempDir, trackChild, writeError, writeFully } from '@amitrans/block';
 import { sevenZipPath } from '@amitrans/guest';
 import type { Compression } from './sniff.js';
 
@@ -60,6 +60,8 @@ export async function decompressToTemp(
 ): Promise<TempImage> {
   const dir = await makeTempDir('decompressed');
   const out = join(dir, 'decompressed.img');
+  // A full temporary directory is the temporary's fault, not the input's: say so.
+  const temp = { path: out, role: `the decompressed copy of ${path} (set AMITRANS_TMPDIR for more room)` };
   const remove = (): Promise<void> => removeTempDir(dir);
   try {
     const { stream, done } = await decompressStream(path, compression);
@@ -71,7 +73,7 @@ export async function decompressToTemp(
         const whole = final ? buf.length : buf.length - (buf.length % BLOCK);
         for (let p = 0; p < whole; p += BLOCK) {
           const block = buf.subarray(p, Math.min(whole, p + BLOCK));
-          if (!isZero(block)) await writeFully(fh, block, size + p);
+          if (!isZero(block)) await writeFully(fh, block, size + p, temp);
         }
         size += whole;
         progress?.(size);
@@ -84,7 +86,9 @@ export async function decompressToTemp(
       }
       await flush(pending, true);
       await done;
-      await fh.truncate(size);
+      await fh.truncate(size).catch((err: unknown) => {
+        throw writeError(err, temp);
+      });
     } catch (err) {
       if (err instanceof ImageError) throw err;
       throw new ImageError('E_CORRUPT', `${compression} data is damaged: ${(err as Error).message}`, { file: path, structure: `${compression} stream`, cause: err });

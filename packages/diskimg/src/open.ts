@@ -1,5 +1,5 @@
 import { dirname, isAbsolute, join } from 'node:path';
-import { FileDevice, ImageError, inFile, type BlockDevice, type FileIdentity } from '@amitrans/block';
+import { FileDevice, ImageError, NamedErrorsDevice, inFile, type BlockDevice, type FileIdentity } from '@amitrans/block';
 import { decompressToTemp } from './decompress.js';
 import { detectDevice, readHeadTail, probeDrivers, type Detection } from './detect.js';
 import type { Compression } from './sniff.js';
@@ -91,7 +91,8 @@ async function openContainer(path: string, file: FileDevice, displayPath: string
         },
       });
       opened.push(disk);
-      return { file: displayPath, detection, disk, mapless: false, files, close: closeAll };
+      // Tables read later (a qcow2 L2 table in the middle of a copy) name the file too.
+      return { file: displayPath, detection, disk: new NamedErrorsDevice(disk, displayPath), mapless: false, files, close: closeAll };
     });
   } catch (err) {
     await closeAll();

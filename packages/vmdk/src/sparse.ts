@@ -117,7 +117,7 @@ export class SparseExtentDevice extends BaseDevice {
       const raw = await readAt(this.container, at, this.gtBytes);
       const dv = view(raw);
       const out = new Uint32Array(this.header.numGTEsPerGT);
-      const metadata: Span[] = [{ offset: 0, length: SECTOR, what: 'header' }, this.gdSpan, { offset: at, length: this.gtBytes, what: 'its own grain table' }];
+      const metadata: Span[] = [{ offset: 0, length: SECTOR, what: 'header' }, this.gdSpan, { offset: at, length: this.gtBytes, what: 'grain table that maps it' }];
       const fileSize = this.container.size;
       for (let k = 0; k < out.length; k++) {
         const v = dv.getUint32(k * 4, true);
