@@ -1,44 +1,67 @@
-import { AkiTable, pvGrubFromName, type PvGrubAki } from './akis.js';
-import type { ImageRecord } from './image.js';
+import { lookupPvGrubAki, parsePvGrubName, type PvGrubDisk } from './akis.js';
+import type { ImageRecord } from './record.js';
 
 /**
  * pvgrub-hd0: the kernel is inside a partition-less filesystem (the best candidates);
- * pvgrub-hd00: inside partition 1; aki-kernel: the kernel is an AKI outside the image (it
- * will not boot elsewhere as it is); hvm; no-kernel-info: a PV machine image whose listing
- * names no kernel; kernel and ramdisk: the AKI/ARI images themselves.
+ * pvgrub-hd00: inside partition 1; aki-kernel: the kernel is outside the image (it will not
+ * boot elsewhere as it is); hvm: a full disk with its own boot loader; no-kernel-info: the
+ * listing does not say (kernel and ramdisk images themselves, or PV images with no AKI).
  */
-export const IMAGE_CLASSES = ['pvgrub-hd0', 'pvgrub-hd00', 'aki-kernel', 'hvm', 'no-kernel-info', 'kernel', 'ramdisk'] as const;
-export type ImageClass = (typeof IMAGE_CLASSES)[number];
+export type ImageClass = 'pvgrub-hd0' | 'pvgrub-hd00' | 'aki-kernel' | 'hvm' | 'no-kernel-info';
 
-export interface Classified {
-  image: ImageRecord;
+export const IMAGE_CLASSES: readonly ImageClass[] = ['pvgrub-hd0', 'pvgrub-hd00', 'aki-kernel', 'hvm', 'no-kernel-info'];
+
+export interface PvGrubInfo {
+  aki: string;
+  version: string;
+  disk: PvGrubDisk;
+  arch: string;
+  /** 'table' (built in, with its source) or 'kernels' (from the kernel's name). */
+  from: 'table' | 'kernels';
+  source: string;
+}
+
+export interface ClassifiedImage extends ImageRecord {
   class: ImageClass;
-  /** The pv-grub AKI the image boots with (pvgrub-* classes). */
-  pvgrub?: PvGrubAki;
+  pvgrub: PvGrubInfo | undefined;
 }
 
-export function classify(image: ImageRecord, akis: AkiTable): Classified {
-  if (image.imageType === 'kernel' || image.imageType === 'ramdisk') return { image, class: image.imageType };
-  if (image.virtualizationType === 'hvm') return { image, class: 'hvm' };
-  if (!image.kernelId) return { image, class: 'no-kernel-info' };
-  const pvgrub = akis.get(image.kernelId);
-  if (!pvgrub) return { image, class: 'aki-kernel' };
-  return { image, class: pvgrub.disk === 'hd0' ? 'pvgrub-hd0' : 'pvgrub-hd00', pvgrub };
+/** AKIs learnt from a `--kernels` listing: id to what its name says. */
+export type KernelIndex = Map<string, PvGrubInfo>;
+
+/** Index the pv-grub kernels of a kernel listing by id, from their location or name. */
+export function addKernel(index: KernelIndex, kernel: ImageRecord): boolean {
+  const parsed = parsePvGrubName(kernel.location) ?? parsePvGrubName(kernel.name);
+  if (!parsed) return false;
+  index.set(kernel.id, {
+    aki: kernel.id,
+    version: parsed.version,
+    disk: parsed.disk,
+    arch: parsed.arch,
+    from: 'kernels',
+    source: `${kernel.source}:${kernel.line} ${kernel.location || kernel.name}`,
+  });
+  return true;
 }
 
-/**
- * A kernel image of a `--kernels` listing, as a table row when its name or location says
- * pv-grub (`amazon/pv-grub-hd0_1.04-x86_64.gz`, `ec2-public-images/pv-grub-hd00-V1.01-…`).
- */
-export function pvGrubRowFrom(kernel: ImageRecord): PvGrubAki | undefined {
-  if (kernel.imageType && kernel.imageType !== 'kernel') return undefined;
-  if (!/^[ae]ki-/.test(kernel.id)) return undefined;
-  const facts = pvGrubFromName(kernel.location) ?? (kernel.name ? pvGrubFromName(kernel.name) : undefined);
-  if (!facts) return undefined;
-  return { id: kernel.id, ...facts, region: '', source: `${kernel.file}:${kernel.line}` };
+/** The pv-grub an AKI is, from the built-in table first, then from the kernel listing. */
+export function pvGrubOf(aki: string, kernels?: KernelIndex): PvGrubInfo | undefined {
+  const row = lookupPvGrubAki(aki);
+  if (row) return { aki, version: row.version, disk: row.disk, arch: row.arch, from: 'table', source: row.source };
+  return kernels?.get(aki);
 }
 
-/** What to try an image on: every target for the pv-grub classes, nothing for the rest. */
-export function suggestedTargets(c: ImageClass): string[] {
-  return c === 'pvgrub-hd0' || c === 'pvgrub-hd00' ? ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'] : [];
+/** Classify an image: the record itself gains its class (it is not copied). */
+export function classify(record: ImageRecord, kernels?: KernelIndex): ClassifiedImage {
+  // The record becomes the classified image: no copy per image of a 2-million-line listing.
+  const out = record as ClassifiedImage;
+  out.class = 'no-kernel-info';
+  out.pvgrub = undefined;
+  if (record.kernelId !== '') {
+    out.pvgrub = pvGrubOf(record.kernelId, kernels);
+    out.class = out.pvgrub ? (out.pvgrub.disk === 'hd0' ? 'pvgrub-hd0' : 'pvgrub-hd00') : 'aki-kernel';
+  } else if (record.virtualizationType === 'hvm') {
+    out.class = 'hvm';
+  }
+  return out;
 }

@@ -1,214 +1,239 @@
-import { emptyImage, IMAGE_ID, type ImageRecord, type Warn } from './image.js';
+import { emptyRecord, inferRootDeviceType, NO_TAGS, type ImageRecord, type ListingWarning } from './record.js';
 
-/** An image object larger than this is skipped with a warning: no object is held beyond it. */
-export const MAX_OBJECT = 1024 * 1024;
+/** One image object larger than this is not a describe-images image. */
+const MAX_OBJECT = 16 * 2 ** 20;
 
-/**
- * `aws ec2 describe-images` JSON as a stream: `{"Images": [...]}`, several such pages one
- * after another, a bare array of images, or JSON lines of image objects. Only one image
- * object is held at a time: the scanner follows nesting and strings byte by byte, cuts out
- * each element of an "Images" array (or each top-level image object) and parses that alone.
- */
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-const NEWLINE = 0x0a;
-const MAX_KEY = 64;
+const LF = 0x0a;
+
+type Container = { kind: 'object' | 'array'; images: boolean; key: string | undefined };
 
 /**
- * `aws ec2 describe-images` JSON as a stream: `{"Images": [...]}`, several such pages one
- * after another, a bare array of images, or JSON lines of image objects. Only one image
- * object is held at a time: the scanner follows nesting and strings byte by byte, cuts out
- * each element of an "Images" array (or each top-level image object); toImage parses it.
+ * `aws ec2 describe-images` JSON, streamed: one `{"Images":[…]}` document, several of them
+ * one after the other (pages), a bare array of images, or JSON lines of images. Only one
+ * image object is held at a time: a scanner tracks strings and nesting, cuts out each object
+ * that is an image (an element of an "Images" array, of a top-level array, or a top-level
+ * object that holds no "Images") and hands that object alone to JSON.parse.
  */
-export class JsonScanner {
-  private readonly stack: number[] = [];
-  private inString = false;
-  private escaped = false;
+export class JsonListingParser {
   private line = 1;
-  /** The last string closed directly inside the top-level object (its last key). */
-  private lastKey = '';
-  private keyBytes: number[] = [];
-  /** Depth whose objects are images: 1 in a bare array, 2 in a page's "Images" array. */
-  private imagesAt = 0;
-  /** Recording: the depth the recorded value opened at (0 = not recording). */
-  private recordDepth = 0;
-  private recordLine = 0;
-  private parts: Buffer[] = [];
-  private held = 0;
-  private oversize = false;
-  private lastGarbageLine = 0;
+  private stack: Container[] = [];
+  private inString = false;
+  private pendingEscape = false;
+  /** The text of the string being read at depth 1, a candidate key. */
+  private keyParts: string[] | undefined;
+  private lastString: string | undefined;
+  /** The object being cut out: its depth, first line, the bytes seen so far. */
+  private capture: { depth: number; line: number; parts: Buffer[]; size: number; start: number; tooBig: boolean } | undefined;
+  private junkLine = 0;
 
-  constructor(private readonly file: string, private readonly warn: Warn) {}
+  constructor(
+    private readonly source: string,
+    private readonly onRecord: (record: ImageRecord) => void,
+    private readonly onWarning: (warning: ListingWarning) => void,
+  ) {}
 
-  /** The text of every image object completed in `buf`, with the line it starts on. */
-  feed(buf: Buffer): { text: string; line: number }[] {
-    const done: { text: string; line: number }[] = [];
-    let from = this.recordDepth > 0 ? 0 : -1;
-    for (let i = 0; i < buf.length; i++) {
-      const c = buf[i]!;
-      if (c === NEWLINE) this.line++;
+  push(chunk: Buffer): void {
+    let i = 0;
+    if (this.capture) this.capture.start = 0;
+    while (i < chunk.length) {
       if (this.inString) {
-        this.stringByte(c);
+        i = this.skipString(chunk, i);
         continue;
       }
-      if (c === QUOTE) {
-        this.inString = true;
-        this.keyBytes = [];
-      } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-        this.stack.push(c);
-        const depth = this.stack.length;
-        if (depth === 1 && c === OPEN_OBJECT) {
-          this.startRecord(); // JSON lines: a top-level object is an image, unless it is a page
-          from = i;
-        } else if (depth === 1) {
-          this.imagesAt = 1; // a bare array of images
-        } else if (depth === 2 && c === OPEN_ARRAY && this.lastKey === 'Images') {
-          this.stopRecord(); // a page: its images are taken one by one
-          from = -1;
-          this.imagesAt = 2;
-        } else if (depth === this.imagesAt + 1 && c === OPEN_OBJECT && this.recordDepth === 0) {
-          this.startRecord();
-          from = i;
-        }
-      } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
-        const open = this.stack.at(-1);
-        if (open === undefined || (open === OPEN_OBJECT) !== (c === CLOSE_OBJECT)) {
-          this.report(`unexpected '${String.fromCharCode(c)}', skipped`);
+      const c = chunk[i]!;
+      switch (c) {
+        case QUOTE:
+          this.inString = true;
+          if (this.atKeyDepth()) this.keyParts = [];
+          i++;
           continue;
-        }
-        const depth = this.stack.length;
-        this.stack.pop();
-        if (this.recordDepth === depth) {
-          this.keep(buf.subarray(from, i + 1));
-          from = -1;
-          const line = this.recordLine;
-          const text = this.takeRecord();
-          if (text !== undefined) done.push({ text, line });
-        }
-        if (depth === this.imagesAt) this.imagesAt = 0;
-        if (depth === 1) this.lastKey = '';
-      } else if (this.stack.length === 0 && c !== 0x2c && c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== NEWLINE) {
-        if (this.lastGarbageLine !== this.line) this.report('text outside any JSON value, skipped');
-        this.lastGarbageLine = this.line;
+        case LF:
+          this.line++;
+          break;
+        case 0x7b: // {
+          this.open('object', chunk, i);
+          break;
+        case 0x5b: // [
+          this.open('array', chunk, i);
+          break;
+        case 0x7d: // }
+        case 0x5d: // ]
+          this.close(chunk, i);
+          break;
+        case 0x3a: // :
+          if (this.atKeyDepth()) this.stack[0]!.key = this.lastString;
+          break;
+        case 0x2c: // ,
+          if (this.atKeyDepth()) this.stack[0]!.key = undefined;
+          break;
+        case 0x20:
+        case 0x09:
+        case 0x0d:
+          break;
+        default:
+          if (this.stack.length === 0) this.junk();
       }
+      i++;
     }
-    if (this.recordDepth > 0 && from >= 0) this.keep(buf.subarray(from));
-    return done;
+    this.keepCapture(chunk);
   }
 
   end(): void {
-    if (this.stack.length > 0 || this.inString) this.report('the JSON ends inside an object or array (truncated?)');
+    if (this.stack.length > 0 || this.inString) {
+      const line = this.capture?.line ?? this.line;
+      this.onWarning({ source: this.source, line, message: 'the JSON ends in the middle of a value' });
+    }
+    this.stack = [];
+    this.capture = undefined;
   }
 
-  /** An image from one recorded object; a warning (and undefined) when it is not one. */
-  toImage(text: string, line: number): ImageRecord | undefined {
-    const bad = (message: string): undefined => {
-      this.warn({ file: this.file, line, message });
-      return undefined;
-    };
+  private atKeyDepth(): boolean {
+    return this.stack.length === 1 && this.stack[0]!.kind === 'object';
+  }
+
+  /**
+   * Past the string's closing quote (or the chunk's end); keys at depth 1 are kept. A quote
+   * ends the string when an even run of backslashes precedes it; only that run is looked
+   * at, so a string costs one indexOf however long the chunk is.
+   */
+  private skipString(chunk: Buffer, from: number): number {
+    let i = from;
+    if (this.pendingEscape) {
+      this.pendingEscape = false;
+      i++;
+    }
+    let search = i;
+    for (;;) {
+      const q = search < chunk.length ? chunk.indexOf(QUOTE, search) : -1;
+      if (q < 0) {
+        this.keyParts?.push(chunk.toString('utf8', i));
+        // An odd run of backslashes at the end escapes the next chunk's first byte.
+        this.pendingEscape = backslashesBefore(chunk, chunk.length, i) % 2 === 1;
+        return chunk.length;
+      }
+      if (backslashesBefore(chunk, q, i) % 2 === 1) {
+        search = q + 1;
+        continue;
+      }
+      if (this.keyParts) {
+        this.keyParts.push(chunk.toString('utf8', i, q));
+        this.lastString = this.keyParts.join('');
+        this.keyParts = undefined;
+      }
+      this.inString = false;
+      return q + 1;
+    }
+  }
+
+  private open(kind: 'object' | 'array', chunk: Buffer, at: number): void {
+    const parent = this.stack[this.stack.length - 1];
+    const images = kind === 'array' && parent !== undefined && this.stack.length === 1 && parent.kind === 'object' && parent.key === 'Images';
+    if (images && this.capture?.depth === 0) this.capture = undefined; // a page: cut out its images instead
+    const isImage = kind === 'object' && !this.capture && (parent === undefined || parent.images || (this.stack.length === 1 && parent.kind === 'array'));
+    if (isImage) this.capture = { depth: this.stack.length, line: this.line, parts: [], size: 0, start: at, tooBig: false };
+    this.stack.push({ kind, images, key: undefined });
+  }
+
+  private close(chunk: Buffer, at: number): void {
+    if (this.stack.length === 0) return this.junk();
+    this.stack.pop();
+    const capture = this.capture;
+    if (!capture || capture.depth !== this.stack.length) return;
+    this.capture = undefined;
+    if (capture.tooBig) return this.warn(capture.line, `an object of more than ${MAX_OBJECT} bytes, skipped`);
+    // Most objects lie inside one chunk: decoded from it directly, no copy.
+    const text = capture.parts.length === 0
+      ? chunk.toString('utf8', capture.start, at + 1)
+      : Buffer.concat([...capture.parts, chunk.subarray(capture.start, at + 1)]).toString('utf8');
+    this.emit(text, capture.line);
+  }
+
+  private keepCapture(chunk: Buffer): void {
+    const capture = this.capture;
+    if (!capture) return;
+    const part = chunk.subarray(capture.start);
+    capture.size += part.length;
+    if (capture.size > MAX_OBJECT) {
+      capture.tooBig = true;
+      capture.parts = [];
+    } else if (!capture.tooBig) {
+      capture.parts.push(Buffer.from(part));
+    }
+  }
+
+  private emit(text: string, line: number): void {
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch (err) {
-      return bad(`not valid JSON (${(err as Error).message}), skipped`);
+      return this.warn(line, `bad JSON: ${(err as Error).message}`);
     }
-    return fromJson(value, this.file, line, bad);
+    const record = recordFromJson(value, this.source, line);
+    if (typeof record === 'string') return this.warn(line, record);
+    this.onRecord(record);
   }
 
-  private stringByte(c: number): void {
-    if (this.escaped) this.escaped = false;
-    else if (c === BACKSLASH) this.escaped = true;
-    else if (c === QUOTE) {
-      this.inString = false;
-      if (this.stack.length === 1 && this.stack[0] === OPEN_OBJECT) this.lastKey = Buffer.from(this.keyBytes).toString('utf8');
-      return;
-    }
-    if (this.stack.length === 1 && this.keyBytes.length < MAX_KEY) this.keyBytes.push(c);
+  /** Text outside any JSON value: one warning per line. */
+  private junk(): void {
+    if (this.junkLine === this.line) return;
+    this.junkLine = this.line;
+    this.warn(this.line, 'text outside any JSON value');
   }
 
-  private startRecord(): void {
-    this.recordDepth = this.stack.length;
-    this.recordLine = this.line;
-    this.parts = [];
-    this.held = 0;
-    this.oversize = false;
+  private warn(line: number, message: string): void {
+    this.onWarning({ source: this.source, line, message });
   }
+}
 
-  private stopRecord(): void {
-    this.recordDepth = 0;
-    this.parts = [];
-    this.held = 0;
-  }
-
-  private keep(piece: Buffer): void {
-    if (this.oversize) return;
-    if (this.held + piece.length > MAX_OBJECT) {
-      this.oversize = true;
-      this.parts = [];
-      return;
-    }
-    this.parts.push(Buffer.from(piece)); // a copy: the stream may reuse its chunk
-    this.held += piece.length;
-  }
-
-  private takeRecord(): string | undefined {
-    const oversize = this.oversize;
-    const text = oversize ? undefined : Buffer.concat(this.parts, this.held).toString('utf8');
-    this.stopRecord();
-    if (oversize) this.warn({ file: this.file, line: this.recordLine, message: `an image object larger than ${MAX_OBJECT} bytes, skipped` });
-    return text;
-  }
-
-  private report(message: string): void {
-    this.warn({ file: this.file, line: this.line, message });
-  }
+/** How many backslashes run back from `end` (exclusive), not before `start`. */
+function backslashesBefore(chunk: Buffer, end: number, start: number): number {
+  let n = 0;
+  while (end - n - 1 >= start && chunk[end - n - 1] === BACKSLASH) n++;
+  return n;
 }
 
 type Json = Record<string, unknown>;
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
-/** One describe-images `Images[]` element (guest.md §5.4 field list) as an ImageRecord. */
-export function fromJson(value: unknown, file: string, line: number, bad: (m: string) => undefined): ImageRecord | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return bad('a JSON value that is not an image object, skipped');
+/** An element of `Images[]` (guest.md §5.4) as an ImageRecord. */
+export function recordFromJson(value: unknown, source: string, line: number): ImageRecord | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'a JSON value that is not an image object';
   const o = value as Json;
   const id = str(o.ImageId);
-  if (!IMAGE_ID.test(id)) {
-    return bad(o.ImageId === undefined ? 'an object without ImageId (not a describe-images page or image), skipped' : `ImageId ${JSON.stringify(id.slice(0, 40))} is not an image id, skipped`);
+  if (id === '') return 'a JSON object with no ImageId';
+  const record = emptyRecord(source, line);
+  record.id = id;
+  record.name = str(o.Name);
+  record.location = str(o.ImageLocation) || record.name;
+  record.ownerId = str(o.OwnerId);
+  record.owner = str(o.ImageOwnerAlias) || record.ownerId;
+  record.state = str(o.State);
+  record.public = typeof o.Public === 'boolean' ? o.Public : undefined;
+  record.arch = str(o.Architecture);
+  record.imageType = str(o.ImageType);
+  record.kernelId = str(o.KernelId);
+  record.ramdiskId = str(o.RamdiskId);
+  record.platform = str(o.Platform);
+  record.rootDeviceType = str(o.RootDeviceType);
+  record.virtualizationType = str(o.VirtualizationType);
+  record.hypervisor = str(o.Hypervisor);
+  record.snapshotId = rootSnapshot(o);
+  record.rootDeviceType ||= inferRootDeviceType(record);
+  for (const tag of Array.isArray(o.Tags) ? o.Tags : []) {
+    if (typeof tag !== 'object' || tag === null) continue;
+    if (record.tags === NO_TAGS) record.tags = {};
+    record.tags[str((tag as Json).Key)] = str((tag as Json).Value);
   }
-  const image = emptyImage(id, file, line);
-  image.location = str(o.ImageLocation) || str(o.Name);
-  image.owner = str(o.OwnerId);
-  if (str(o.ImageOwnerAlias)) image.ownerAlias = str(o.ImageOwnerAlias);
-  image.state = str(o.State);
-  if (typeof o.Public === 'boolean') image.public = o.Public;
-  image.productCodes = Array.isArray(o.ProductCodes) ? o.ProductCodes.map((p) => str((p as Json)?.ProductCodeId)).filter(Boolean) : [];
-  image.arch = str(o.Architecture);
-  image.imageType = str(o.ImageType);
-  image.kernelId = str(o.KernelId);
-  image.ramdiskId = str(o.RamdiskId);
-  image.platform = str(o.Platform);
-  image.rootDeviceType = str(o.RootDeviceType) || (image.location.endsWith('.manifest.xml') ? 'instance-store' : '');
-  image.rootDeviceName = str(o.RootDeviceName);
-  image.virtualizationType = str(o.VirtualizationType);
-  image.hypervisor = str(o.Hypervisor);
-  if (str(o.Name)) image.name = str(o.Name);
-  if (Array.isArray(o.Tags)) for (const t of o.Tags as Json[]) if (t && typeof t.Key === 'string') image.tags[t.Key] = str(t.Value);
-  const root = rootSnapshot(o, image.rootDeviceName);
-  if (root) image.snapshot = root;
-  return image;
+  return record;
 }
 
-function rootSnapshot(o: Json, rootDevice: string): string | undefined {
-  if (!Array.isArray(o.BlockDeviceMappings)) return undefined;
-  const maps = o.BlockDeviceMappings as Json[];
-  const snap = (m: Json | undefined): string | undefined => {
-    const s = str((m?.Ebs as Json | undefined)?.SnapshotId);
-    return s || undefined;
-  };
-  return snap(maps.find((m) => m && str(m.DeviceName) === rootDevice)) ?? snap(maps.find((m) => m && snap(m)));
+/** The snapshot of the mapping named by RootDeviceName, else of the first EBS mapping. */
+function rootSnapshot(o: Json): string {
+  const mappings = (Array.isArray(o.BlockDeviceMappings) ? o.BlockDeviceMappings : []) as Json[];
+  const snap = (m: Json | undefined): string => str((m?.Ebs as Json | undefined)?.SnapshotId);
+  const root = mappings.find((m) => typeof m === 'object' && m !== null && m.DeviceName === o.RootDeviceName);
+  return snap(root) || snap(mappings.find((m) => snap(m) !== ''));
 }

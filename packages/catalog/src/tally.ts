@@ -1,83 +1,77 @@
-import { IMAGE_CLASSES, type Classified, type ImageClass } from './classify.js';
+import type { ClassifiedImage, ImageClass, PvGrubInfo } from './classify.js';
 
-export interface CatalogFilters {
-  aki?: readonly string[];
-  class?: readonly ImageClass[];
-  arch?: readonly string[];
-  rootType?: readonly string[];
-  /** An owner id or alias (amazon, self, 979382823631). */
-  owner?: readonly string[];
-}
-
-export interface AkiCount {
+export interface AkiRow {
   aki: string;
   version: string;
   disk: string;
   arch: string;
-  region: string;
-  count: number;
+  from: PvGrubInfo['from'];
+  images: number;
 }
 
-/** The counts of a listing, or of a part of one (a worker's range), as plain data. */
-export interface TallyData {
-  total: number;
-  matched: number;
-  pvgrub: number;
+export interface CatalogSummary {
+  /** Every image read, before the filters. */
+  imagesRead: number;
+  /** The images the filters kept (all of them without filters). */
+  selected: number;
+  /** Per pv-grub AKI among the selected, oldest release first. */
+  akis: AkiRow[];
+  totalPvGrub: number;
   byClass: Record<ImageClass, number>;
-  byAki: AkiCount[];
+  linesSkipped: number;
 }
 
-/** Counts images by class and by pv-grub AKI; parts counted apart add up with merge(). */
+/** Counts as the images stream by; holds one row per pv-grub AKI seen, nothing per image. */
 export class Tally {
-  total = 0;
-  matched = 0;
-  pvgrub = 0;
-  readonly byClass = Object.fromEntries(IMAGE_CLASSES.map((c) => [c, 0])) as Record<ImageClass, number>;
-  private readonly byAki = new Map<string, AkiCount>();
-  private readonly pass: (c: Classified) => boolean;
+  private imagesRead = 0;
+  private selected = 0;
+  private readonly akis = new Map<string, AkiRow>();
+  private readonly byClass: Record<ImageClass, number> = { 'pvgrub-hd0': 0, 'pvgrub-hd00': 0, 'aki-kernel': 0, hvm: 0, 'no-kernel-info': 0 };
 
-  constructor(filters: CatalogFilters = {}) {
-    this.pass = matcher(filters);
+  read(): void {
+    this.imagesRead++;
   }
 
-  /** Count one image; false when the filters leave it out. */
-  add(c: Classified): boolean {
-    this.total++;
-    if (!this.pass(c)) return false;
-    this.matched++;
-    this.byClass[c.class]++;
-    if (c.pvgrub) {
-      this.pvgrub++;
-      const p = c.pvgrub;
-      const row = this.byAki.get(p.id) ?? { aki: p.id, version: p.version, disk: p.disk, arch: p.arch, region: p.region, count: 0 };
-      row.count++;
-      this.byAki.set(row.aki, row);
-    }
-    return true;
+  add(image: ClassifiedImage): void {
+    this.selected++;
+    this.byClass[image.class]++;
+    const p = image.pvgrub;
+    if (!p) return;
+    let row = this.akis.get(p.aki);
+    if (!row) this.akis.set(p.aki, (row = { aki: p.aki, version: p.version, disk: p.disk, arch: p.arch, from: p.from, images: 0 }));
+    row.images++;
   }
 
-  merge(d: TallyData): void {
-    this.total += d.total;
-    this.matched += d.matched;
-    this.pvgrub += d.pvgrub;
-    for (const c of IMAGE_CLASSES) this.byClass[c] += d.byClass[c];
-    for (const r of d.byAki) {
-      const row = this.byAki.get(r.aki);
-      if (row) row.count += r.count;
-      else this.byAki.set(r.aki, { ...r });
-    }
-  }
-
-  data(): TallyData {
-    const byAki = [...this.byAki.values()].sort((a, b) => (a.aki < b.aki ? -1 : a.aki > b.aki ? 1 : 0));
-    return { total: this.total, matched: this.matched, pvgrub: this.pvgrub, byClass: { ...this.byClass }, byAki };
+  summary(linesSkipped: number): CatalogSummary {
+    const akis = [...this.akis.values()].sort((a, b) => a.version.localeCompare(b.version) || a.disk.localeCompare(b.disk) || a.arch.localeCompare(b.arch) || a.aki.localeCompare(b.aki));
+    return {
+      imagesRead: this.imagesRead,
+      selected: this.selected,
+      akis,
+      totalPvGrub: akis.reduce((n, r) => n + r.images, 0),
+      byClass: { ...this.byClass },
+      linesSkipped,
+    };
   }
 }
 
-function matcher(f: CatalogFilters): (c: Classified) => boolean {
-  const has = (list: readonly string[] | undefined, ...values: (string | undefined)[]): boolean =>
-    !list?.length || values.some((v) => v !== undefined && list.includes(v));
-  return (c) =>
-    has(f.aki, c.image.kernelId) && has(f.class, c.class) && has(f.arch, c.image.arch) &&
-    has(f.rootType, c.image.rootDeviceType) && has(f.owner, c.image.owner, c.image.ownerAlias);
+/** The notes' table: one line per pv-grub AKI, then the totals. */
+export function renderSummary(s: CatalogSummary): string[] {
+  const rows = [['AKI', 'pv-grub', 'disk', 'arch', 'AMIs'], ...s.akis.map((r) => [r.aki + (r.from === 'kernels' ? ' *' : ''), r.version, r.disk, r.arch, String(r.images)])];
+  const out = layout(rows, 4);
+  if (s.akis.some((r) => r.from === 'kernels')) out.push('* classified from its name in --kernels');
+  out.push('');
+  const filtered = s.selected !== s.imagesRead ? ` (${s.selected} of them selected by the filters)` : '';
+  out.push(`Total pv-grub AMIs: ${s.totalPvGrub} of ${s.selected}`);
+  out.push(`Total images: ${s.imagesRead}${filtered}`);
+  out.push(`By class: ${Object.entries(s.byClass).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  out.push(`Lines skipped: ${s.linesSkipped}`);
+  return out;
+}
+
+/** Columns two spaces apart; the numeric last column right-aligned. */
+function layout(rows: string[][], numeric: number): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows.map((r) => r.map((c, i) => (i === numeric ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd());
 }

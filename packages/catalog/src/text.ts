@@ -1,148 +1,336 @@
-import { emptyImage, IMAGE_ID, type ImageRecord, type Warn } from './image.js';
+import { emptyRecord, inferRootDeviceType, type ImageRecord, type ListingWarning } from './record.js';
+import { applyMapping, applyTag, TextImageRecord } from './text-image.js';
+
+/** Lines longer than this are no describe-images lines: dropped as they stream by. */
+export const DEFAULT_MAX_LINE = 64 * 1024;
+
+const TAB = 9;
+const LF = 10;
+const CR = 13;
+const MAX_TABS = 64;
+const IMAGE_TAB = Buffer.from('IMAGE\t');
+const BDM_EBS = Buffer.from('BLOCKDEVICEMAPPING\tEBS\t');
+const BDM_TAB = Buffer.from('BLOCKDEVICEMAPPING\t');
+const TAG_IMAGE = Buffer.from('TAG\timage\t');
 
 /**
- * euca2ools / ec2-api-tools text (guest.md §5.4): IMAGE lines of 14 fields, or 15 with the
- * product-codes column, then the BLOCKDEVICEMAPPING and TAG lines of that image. Fields are
- * tab-separated with empty strings for missing ones; copies in documents often have the
- * tabs turned into runs of spaces (the notes' own example), so after the fixed head (id,
- * location, owner, state, visibility) the fields are told apart by their values.
+ * The euca2ools / ec2-api-tools text form (guest.md §5.4): IMAGE lines of 14 tab-separated
+ * fields (15 with the product-codes column after public/private), each followed by its
+ * BLOCKDEVICEMAPPING and TAG lines. An IMAGE is emitted once the next IMAGE (or the end)
+ * shows that nothing more belongs to it.
+ *
+ * Nothing is decoded that need not be: an IMAGE line is scanned byte by byte once (its tabs,
+ * NUL and non-ASCII bytes) and, in the common shape, becomes a lazy TextImageRecord; the
+ * mapping and TAG lines after it are found by indexOf and kept undecoded with it (ephemeral
+ * mappings not even that). Anything unusual (blank-separated, non-ASCII, cut short, a line
+ * with no IMAGE before it) takes the general path: the line decoded as UTF-8 and its
+ * fields read by what they look like. Lines are numbered for the warnings either way.
  */
 export class TextListingParser {
-  private current: ImageRecord | undefined;
+  private pending: ImageRecord | undefined;
+  private number = 0;
+  /** The start of a line that began in an earlier chunk (at most maxLine bytes). */
+  private carry: Buffer | undefined;
+  /** Bytes of an overlong line seen so far; 0 when none is being skipped. */
+  private overlong = 0;
+  private readonly tabs = new Int32Array(MAX_TABS + 2);
 
-  constructor(private readonly file: string, private readonly warn: Warn) {}
+  constructor(
+    private readonly source: string,
+    private readonly onRecord: (record: ImageRecord) => void,
+    private readonly onWarning: (warning: ListingWarning) => void,
+    private readonly maxLine = DEFAULT_MAX_LINE,
+  ) {}
+
+  /** Lines read so far. */
+  get lines(): number {
+    return this.number;
+  }
+
+  push(chunk: Buffer): void {
+    let from = 0;
+    if (this.carry || this.overlong > 0) {
+      const nl = chunk.indexOf(LF);
+      if (nl < 0) return this.keep(chunk);
+      this.keep(chunk.subarray(0, nl));
+      from = nl + 1;
+      this.endCarried();
+    }
+    let start = from;
+    const tabAt = this.tabs;
+    while (start < chunk.length) {
+      // Only IMAGE lines are scanned byte by byte (tabs, NUL, non-ASCII); the ends of the
+      // other lines are found by indexOf, natively.
+      if (chunk[start] !== 0x49) {
+        const nl = chunk.indexOf(LF, start);
+        if (nl < 0) break;
+        this.otherLine(chunk, start, nl);
+        start = nl + 1;
+        continue;
+      }
+      const i = scanLine(chunk, start, tabAt);
+      if (i < 0) break;
+      this.lineAt(chunk, start, i, tabAt[TABS]!, tabAt[ODD] !== 0);
+      start = i + 1;
+    }
+    if (start < chunk.length) this.keep(chunk.subarray(start));
+  }
 
   /**
-   * Read one line (bytes `buf[start..end)`); an image is handed to `emit` once the lines
-   * that belong to it are read. Only the lines that carry something are decoded.
+   * A line that does not start with "I". The mapping and TAG lines of a lazy image are kept
+   * undecoded with it (ephemeral mappings not even kept); anything else is decoded.
    */
-  line(chunk: string, start: number, end: number, no: number, emit: (image: ImageRecord) => void): void {
-    if (end === start) return;
-    if (chunk.startsWith(EPHEMERAL, start) && end - start > EPHEMERAL.length + 1) {
-      // Instance-store space: nothing to record; only its place matters.
-      if (!this.current) this.warn({ file: this.file, line: no, message: 'BLOCKDEVICEMAPPING line before any IMAGE line, skipped' });
+  private otherLine(chunk: Buffer, start: number, end: number): void {
+    const pending = this.pending;
+    if (end > start && chunk[end - 1] === CR) end--;
+    if (pending instanceof TextImageRecord && end - start <= this.maxLine) {
+      if (startsWith(chunk, start, BDM_TAB)) {
+        this.number++;
+        if (startsWith(chunk, start, BDM_EBS)) pending.defer(chunk.subarray(start, end));
+        return;
+      }
+      if (startsWith(chunk, start, TAG_IMAGE)) {
+        const idStart = start + TAG_IMAGE.length;
+        const idEnd = chunk.indexOf(TAB, idStart);
+        if (idEnd > 0 && idEnd < end && pending.idEquals(chunk, idStart, idEnd)) {
+          this.number++;
+          pending.defer(chunk.subarray(start, end));
+          return;
+        }
+      }
+    }
+    this.lineAt(chunk, start, end, 0, true);
+  }
+
+  /** The line that began in an earlier chunk ends here: scan it again as one buffer. */
+  private endCarried(): void {
+    const carry = this.carry;
+    const overlong = this.overlong;
+    this.carry = undefined;
+    this.overlong = 0;
+    if (overlong > 0) {
+      this.number++;
+      return this.warn(this.number, `line of ${overlong} bytes is too long to be a describe-images line`);
+    }
+    let tabs = 0;
+    let odd = false;
+    for (let i = 0; i < carry!.length; i++) {
+      const c = carry![i]!;
+      if (c === TAB) {
+        if (tabs < MAX_TABS) this.tabs[tabs] = i;
+        tabs++;
+      } else if ((c < 0x20 && c !== CR) || c > 0x7e) {
+        odd = true;
+      }
+    }
+    this.lineAt(carry!, 0, carry!.length, tabs, odd);
+  }
+
+  private keep(part: Buffer): void {
+    if (this.overlong > 0) {
+      this.overlong += part.length;
       return;
     }
-    const text = chunk.slice(start, end);
-    if (text.charCodeAt(0) <= 0x20 && text.trim() === '') return;
-    const bad = (message: string): void => this.warn({ file: this.file, line: no, message });
+    const length = (this.carry?.length ?? 0) + part.length;
+    if (length > this.maxLine) {
+      this.overlong = length;
+      this.carry = undefined;
+      return;
+    }
+    // Copied: a stream may reuse its chunk buffers.
+    this.carry = this.carry ? Buffer.concat([this.carry, part]) : Buffer.from(part);
+  }
+
+  private lineAt(chunk: Buffer, start: number, end: number, tabs: number, odd: boolean): void {
+    const number = ++this.number;
+    if (end > start && chunk[end - 1] === CR) end--;
+    const length = end - start;
+    if (length > this.maxLine) return this.warn(number, `line of ${length} bytes is too long to be a describe-images line`);
+    if (length === 0) return;
+    if (!odd && (tabs === 13 || tabs === 14) && startsWith(chunk, start, IMAGE_TAB)) {
+      const record = this.fastImage(chunk, start, end, tabs, number);
+      if (record) {
+        this.flush();
+        this.pending = record;
+        return;
+      }
+    }
+    this.text(chunk.toString('utf8', start, end), number);
+  }
+
+  /** An IMAGE line in the common shape, as a lazy record; undefined sends it down the general path. */
+  private fastImage(chunk: Buffer, start: number, end: number, tabs: number, number: number): TextImageRecord | undefined {
+    const tabAt = this.tabs;
+    // Field 1 is the id ([ae][mkr]i- and 8 or 17 hex digits), field 5 public or private:
+    // checked on the bytes, nothing decoded.
+    if (!isImageId(chunk, start + tabAt[0]! + 1, start + tabAt[1]!)) return undefined;
+    const v0 = start + tabAt[4]! + 1;
+    const v1 = start + tabAt[5]!;
+    if (!equalsAt(chunk, v0, v1, PUBLIC) && !equalsAt(chunk, v0, v1, PRIVATE)) return undefined;
+    return new TextImageRecord(chunk, start, end, tabAt.slice(0, tabs), this.source, number);
+  }
+
+  /** The general path: one decoded line. */
+  private text(text: string, number: number): void {
+    if (text.includes('\0')) return this.warn(number, 'binary data (NUL bytes)');
+    // The decoder turns bytes that are not UTF-8 into U+FFFD.
+    if (text.includes('\uFFFD')) return this.warn(number, 'binary data (not UTF-8)');
+    if (!/\S/.test(text)) return;
     const fields = splitFields(text);
-    const kind = fields[0]!;
-    if (kind === 'IMAGE') {
-      const image = parseImageLine(fields, this.file, no, bad);
-      if (!image) return;
-      if (this.current) emit(this.current);
-      this.current = image;
-    } else if (kind === 'BLOCKDEVICEMAPPING' || kind === 'TAG') {
-      if (!this.current) bad(`${kind} line before any IMAGE line, skipped`);
-      else if (kind === 'TAG') addTag(this.current, fields, bad);
-      else addMapping(this.current, fields, bad);
-    } else if (BINARY.test(text)) {
-      bad('binary data, skipped');
-    } else {
-      bad(`not an IMAGE, BLOCKDEVICEMAPPING or TAG line (starts ${JSON.stringify(kind.slice(0, 40))}), skipped`);
+    switch (fields[0]) {
+      case 'IMAGE':
+        return this.image(fields, number);
+      case 'BLOCKDEVICEMAPPING':
+        return this.blockDeviceMapping(fields, number);
+      case 'TAG':
+        return this.tag(fields, number);
+      default:
+        return this.warn(number, `not an IMAGE, BLOCKDEVICEMAPPING or TAG line: ${preview(text)}`);
     }
   }
 
-  end(emit: (image: ImageRecord) => void): void {
-    if (this.current) emit(this.current);
-    this.current = undefined;
+  end(): void {
+    if (this.carry || this.overlong > 0) this.endCarried();
+    this.flush();
+  }
+
+  private flush(): void {
+    const pending = this.pending;
+    // Its mappings are known now: a cut-short line's root device type can be inferred.
+    if (pending && !(pending instanceof TextImageRecord) && pending.rootDeviceType === '') pending.rootDeviceType = inferRootDeviceType(pending);
+    if (pending) this.onRecord(pending);
+    this.pending = undefined;
+  }
+
+  private warn(line: number, message: string): void {
+    this.onWarning({ source: this.source, line, message });
+  }
+
+  private image(fields: string[], line: number): void {
+    this.flush();
+    const record = parseImageFields(fields, this.source, line);
+    if (typeof record === 'string') return this.warn(line, record);
+    this.pending = record;
+  }
+
+  private blockDeviceMapping(fields: string[], line: number): void {
+    const record = this.pending;
+    if (!record) return this.warn(line, 'BLOCKDEVICEMAPPING line with no IMAGE line before it');
+    applyMapping(record, fields);
+  }
+
+  private tag(fields: string[], line: number): void {
+    const record = this.pending;
+    if (!record) return this.warn(line, 'TAG line with no IMAGE line before it');
+    // TAG image <id> <key> <value>
+    if (fields.length < 4 || fields[2] !== record.id) return this.warn(line, `TAG line not for ${record.id}, the IMAGE before it`);
+    applyTag(record, fields);
   }
 }
 
-const BINARY = /[\x00-\x08\x0e-\x1f]/;
-
-/** `BLOCKDEVICEMAPPING<tab>EPHEMERAL<tab>device<tab>name`: a common line with nothing to keep. */
-const EPHEMERAL = 'BLOCKDEVICEMAPPING\tEPHEMERAL\t';
-
+/** Tabs when the line has them (empty fields kept); otherwise runs of blanks, as in the notes. */
 function splitFields(text: string): string[] {
-  // The record name ends at the first tab in tool output (a cheap test: no scan of the line).
-  const tabbed = text.charCodeAt(5) === 9 || text.charCodeAt(3) === 9 || text.charCodeAt(18) === 9 || text.includes('\t');
-  return tabbed ? text.split('\t') : text.trim().split(/\s+/);
+  if (text.includes('\t')) return text.trimEnd().split('\t');
+  return text.trim().split(/\s+/);
 }
 
-const ARCHES = new Set(['i386', 'x86_64', 'arm64']);
-
-/** The tail's fixed words, and the field each fills. */
-const TAIL_VALUES = new Map<string, 'imageType' | 'platform' | 'rootDeviceType' | 'virtualizationType' | 'hypervisor'>([
-  ['machine', 'imageType'], ['kernel', 'imageType'], ['ramdisk', 'imageType'],
-  ['windows', 'platform'],
-  ['instance-store', 'rootDeviceType'], ['ebs', 'rootDeviceType'],
-  ['paravirtual', 'virtualizationType'], ['hvm', 'virtualizationType'],
-  ['xen', 'hypervisor'], ['ovm', 'hypervisor'], ['nitro', 'hypervisor'], ['kvm', 'hypervisor'],
-]);
-
-function parseImageLine(fields: string[], file: string, no: number, bad: (m: string) => void): ImageRecord | undefined {
-  const [, id, location, owner, state, visibility] = fields;
-  if (id === undefined || !IMAGE_ID.test(id)) {
-    bad(BINARY.test(fields.join('')) ? 'binary data, skipped' : `IMAGE line without an image id (${JSON.stringify((id ?? '').slice(0, 40))}), skipped`);
-    return undefined;
-  }
-  if (visibility === undefined) {
-    bad(`IMAGE line with ${fields.length} fields (at least 6: id, location, owner, state, public|private), skipped`);
-    return undefined;
-  }
-  const image = emptyImage(id, file, no);
-  image.location = location!;
-  image.owner = owner!;
-  image.state = state!;
-  if (visibility === 'public' || visibility === 'private') image.public = visibility === 'public';
-  else bad(`IMAGE ${id}: visibility ${JSON.stringify(visibility.slice(0, 40))} is neither public nor private`);
-  readTail(image, fields.slice(6));
-  if (image.rootDeviceType === '' && image.location.endsWith('.manifest.xml')) image.rootDeviceType = 'instance-store';
-  return image;
+function startsWith(chunk: Buffer, at: number, prefix: Buffer): boolean {
+  if (chunk.length - at < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (chunk[at + i] !== prefix[i]) return false;
+  return true;
 }
+
+/** Where scanLine leaves the tab count and whether it saw a NUL or non-ASCII byte. */
+const TABS = MAX_TABS;
+const ODD = MAX_TABS + 1;
 
 /**
- * The fields after the visibility: [product codes], architecture, image type, kernel,
- * ramdisk, platform, root device type, virtualization type, hypervisor. Each is known by
- * its value, so empty fields (tabs) and missing ones (spaces) read alike.
+ * Scan one line from `start`: the offsets of its tabs (from `start`) go to `tabAt`, their
+ * count to tabAt[TABS], 1 to tabAt[ODD] when a NUL or non-ASCII byte is seen. Returns
+ * the index of the newline, or -1 when the chunk ends first. A function of its own, on a
+ * Uint8Array: V8 compiles its loop tighter than the same loop inside the parser's method.
  */
-function readTail(image: ImageRecord, tail: string[]): void {
-  let archAt = 0;
-  while (archAt < tail.length && !ARCHES.has(tail[archAt]!)) archAt++;
-  if (archAt === tail.length) return;
-  // Before the architecture: the product-codes column (15-field form), possibly empty.
-  if (archAt > 0 && tail.slice(0, archAt).some((f) => f !== '')) {
-    image.productCodes = tail.slice(0, archAt).flatMap((f) => f.split(',')).map((f) => f.trim()).filter(Boolean);
-  }
-  image.arch = tail[archAt]!;
-  for (let i = archAt + 1; i < tail.length; i++) {
-    const f = tail[i]!;
-    if (f === '') continue;
-    const known = TAIL_VALUES.get(f);
-    if (known) {
-      if (!image[known]) image[known] = f;
-    } else if (f.startsWith('aki-') || f.startsWith('eki-')) {
-      if (!image.kernelId) image.kernelId = f;
-    } else if (f.startsWith('ari-') || f.startsWith('eri-')) {
-      if (!image.ramdiskId) image.ramdiskId = f;
+function scanLine(chunk: Uint8Array, start: number, tabAt: Int32Array): number {
+  let tabs = 0;
+  let odd = 0;
+  const length = chunk.length;
+  for (let i = start; i < length; i++) {
+    const c = chunk[i]!;
+    // Printable ASCII, nearly every byte: one test.
+    if (c >= 0x20 && c < 0x7f) continue;
+    if (c === LF) {
+      tabAt[TABS] = tabs;
+      tabAt[ODD] = odd;
+      return i;
+    }
+    if (c === TAB) {
+      if (tabs < MAX_TABS) tabAt[tabs] = i - start;
+      tabs++;
+    } else if (c !== CR) {
+      odd = 1;
     }
   }
+  return -1;
 }
 
-function addTag(image: ImageRecord, fields: string[], bad: (m: string) => void): void {
-  // TAG  image  <id>  <key>  <value>
-  const [, , id, key, ...value] = fields;
-  if (key === undefined) return bad('TAG line with fewer than 4 fields, skipped');
-  if (id !== image.id) return bad(`TAG for ${id} follows IMAGE ${image.id}, skipped`);
-  image.tags[key] = value.join(' ');
-  if (key === 'Name' && image.name === undefined) image.name = image.tags[key];
+const PUBLIC = Buffer.from('public');
+const PRIVATE = Buffer.from('private');
+
+function equalsAt(bytes: Buffer, start: number, end: number, word: Buffer): boolean {
+  return end - start === word.length && startsWith(bytes, start, word);
 }
 
-function addMapping(image: ImageRecord, fields: string[], bad: (m: string) => void): void {
-  // BLOCKDEVICEMAPPING  EBS  <device>  <snapshot>  <size> ...  |  EPHEMERAL  <device>  <virtual>
-  const [, kind, device, snapshot] = fields;
-  if (device === undefined) return bad('BLOCKDEVICEMAPPING line with fewer than 3 fields, skipped');
-  if (kind !== 'EBS') return;
-  if (image.rootDeviceType === '') image.rootDeviceType = 'ebs';
-  if (!snapshot?.startsWith('snap-')) return;
-  // The text form does not name the root device: sda1, sda or xvda is the root; failing
-  // those, the first EBS mapping.
-  if (/^(\/dev\/)?(sda1?|xvda1?)$/.test(device)) {
-    image.snapshot = snapshot;
-    image.rootDeviceName = device;
-  } else if (image.rootDeviceName === '' && image.snapshot === undefined) {
-    image.snapshot = snapshot;
-  }
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66);
+}
+
+/** IMAGE_ID, on bytes. */
+function isImageId(bytes: Buffer, start: number, end: number): boolean {
+  const length = end - start;
+  if (length !== 12 && length !== 21) return false;
+  const [a, b, c, dash] = [bytes[start], bytes[start + 1], bytes[start + 2], bytes[start + 3]];
+  if ((a !== 0x61 && a !== 0x65) || (b !== 0x6d && b !== 0x6b && b !== 0x72) || c !== 0x69 || dash !== 0x2d) return false;
+  for (let i = start + 4; i < end; i++) if (!isHex(bytes[i]!)) return false;
+  return true;
+}
+
+
+const ARCHES = new Set(['i386', 'x86_64', 'arm64']);
+const IMAGE_ID = /^[ae][mkr]i-[0-9a-f]{8}([0-9a-f]{9})?$/;
+
+/**
+ * IMAGE, id, location, owner, state, visibility, [product codes,] arch, type, kernel,
+ * ramdisk, platform, root device type, virtualization, hypervisor. After the type the
+ * fields are read by what they look like, not by position: a blank-separated line (or one
+ * cut short, like the notes' example) has lost its empty columns.
+ */
+export function parseImageFields(fields: string[], source: string, line: number): ImageRecord | string {
+  if (fields.length < 8) return `short IMAGE line (${fields.length} fields, at least 8 needed)`;
+  const [, id, location, owner, state, visibility] = fields as [string, string, string, string, string, string];
+  if (!IMAGE_ID.test(id)) return `IMAGE line with no image id in its second field: ${preview(id)}`;
+  if (visibility !== 'public' && visibility !== 'private') return `IMAGE line with "${preview(visibility)}" where public or private belongs`;
+  // Arch at 6 (14 fields), or at 7 after the product codes (15 fields).
+  const archAt = ARCHES.has(fields[6]!) ? 6 : ARCHES.has(fields[7]!) ? 7 : fields.length >= 15 ? 7 : 6;
+  const record = emptyRecord(source, line);
+  // The text form prints the alias or the account id: a 12-digit owner is the id.
+  if (/^\d{12}$/.test(owner)) record.ownerId = owner;
+  Object.assign(record, { id, location, owner, state, public: visibility === 'public', arch: fields[archAt] ?? '', imageType: fields[archAt + 1] ?? '' });
+  if (location.includes('/') && !location.endsWith('.manifest.xml')) record.name = location.slice(location.indexOf('/') + 1);
+  for (const f of fields.slice(archAt + 2)) readTailField(record, f);
+  return record;
+}
+
+function readTailField(record: ImageRecord, f: string): void {
+  if (f === '') return;
+  if (/^[ae]ki-/.test(f)) record.kernelId ||= f;
+  else if (/^[ae]ri-/.test(f)) record.ramdiskId ||= f;
+  else if (f === 'instance-store' || f === 'ebs') record.rootDeviceType = f;
+  else if (f === 'paravirtual' || f === 'hvm') record.virtualizationType = f;
+  else if (f === 'xen' || f === 'ovm' || f === 'kvm') record.hypervisor = f;
+  else if (f === 'windows') record.platform = f;
+}
+
+function preview(text: string): string {
+  const t = text.length > 60 ? `${text.slice(0, 60)}…` : text;
+  return JSON.stringify(t).slice(1, -1);
 }

@@ -1,66 +1,53 @@
-import { FileSink } from '@amitrans/block';
-import { suggestedTargets, type Classified } from './classify.js';
+import type { ClassifiedImage } from './classify.js';
 
-/** One line of a worklist: what the fleet needs to fetch, translate and verify one image. */
-export interface WorklistEntry {
+/** One line of a work list: what the fleet needs to fetch and translate one image. */
+export interface WorkItem {
   id: string;
-  class: string;
+  /** The bundle manifest (instance-store) or undefined. */
+  location: string | undefined;
+  /** The root snapshot (EBS) or undefined. */
+  snapshot: string | undefined;
+  class: ClassifiedImage['class'];
   arch: string;
-  /** instance-store: the bundle manifest (bucket/prefix.manifest.xml). */
-  location?: string;
-  /** EBS: the root volume's snapshot. */
-  snapshot?: string;
   rootDeviceType: string;
-  kernel: string;
-  pvgrub?: { version: string; disk: string };
-  owner: string;
+  pvgrub: { aki: string; version: string; disk: string };
+  /** hd0 images hold a bare filesystem, hd00 ones a partitioned disk: both translate to every target. */
   targets: string[];
 }
 
-export function worklistEntry(c: Classified): WorklistEntry {
-  const i = c.image;
-  const e: WorklistEntry = { id: i.id, class: c.class, arch: i.arch, rootDeviceType: i.rootDeviceType, kernel: i.kernelId, owner: i.ownerAlias ?? i.owner, targets: suggestedTargets(c.class) };
-  if (i.location) e.location = i.location;
-  if (i.snapshot) e.snapshot = i.snapshot;
-  if (c.pvgrub) e.pvgrub = { version: c.pvgrub.version, disk: c.pvgrub.disk };
-  return e;
+const TARGETS = ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'];
+
+/**
+ * Only pv-grub images go on a work list: their kernel is inside the image. An aki-kernel
+ * image needs its kernel brought in first; hvm images need no translation.
+ */
+export function workItem(image: ClassifiedImage): WorkItem | undefined {
+  if (!image.pvgrub || image.imageType === 'kernel' || image.imageType === 'ramdisk') return undefined;
+  const ebs = image.rootDeviceType === 'ebs';
+  return {
+    id: image.id,
+    location: ebs ? undefined : image.location || undefined,
+    snapshot: ebs ? image.snapshotId || undefined : undefined,
+    class: image.class,
+    arch: image.arch,
+    rootDeviceType: image.rootDeviceType,
+    pvgrub: { aki: image.pvgrub.aki, version: image.pvgrub.version, disk: image.pvgrub.disk },
+    targets: [...TARGETS],
+  };
 }
 
-/** JSON lines written under a temporary name and renamed when complete, as every output. */
-export class WorklistWriter {
-  private pending: string[] = [];
-  private pendingBytes = 0;
-  count = 0;
+export const CSV_COLUMNS = ['id', 'class', 'arch', 'root_device_type', 'owner', 'state', 'public', 'image_type', 'kernel_id', 'pvgrub_version', 'pvgrub_disk', 'location', 'name', 'snapshot_id', 'source', 'line'] as const;
 
-  private constructor(private readonly sink: FileSink) {}
+export function csvRow(image: ClassifiedImage): string {
+  const cells = [
+    image.id, image.class, image.arch, image.rootDeviceType, image.owner, image.state,
+    image.public === undefined ? '' : image.public ? 'public' : 'private', image.imageType, image.kernelId,
+    image.pvgrub?.version ?? '', image.pvgrub?.disk ?? '', image.location, image.name, image.snapshotId, image.source, String(image.line),
+  ];
+  return cells.map(csvCell).join(',');
+}
 
-  static async create(path: string): Promise<WorklistWriter> {
-    return new WorklistWriter(await FileSink.create(path, { sync: false }));
-  }
-
-  /** A promise only when a batch is being written. */
-  add(c: Classified): Promise<void> | undefined {
-    const line = `${JSON.stringify(worklistEntry(c))}\n`;
-    this.pending.push(line);
-    this.pendingBytes += line.length;
-    this.count++;
-    return this.pendingBytes >= 256 * 1024 ? this.flush() : undefined;
-  }
-
-  async commit(): Promise<void> {
-    await this.flush();
-    await this.sink.commit();
-  }
-
-  abort(): Promise<void> {
-    return this.sink.abort();
-  }
-
-  private async flush(): Promise<void> {
-    if (!this.pending.length) return;
-    const data = Buffer.from(this.pending.join(''), 'utf8');
-    this.pending = [];
-    this.pendingBytes = 0;
-    await this.sink.write(data);
-  }
+/** RFC 4180: quote a cell holding a comma, quote or line break; double its quotes. */
+function csvCell(cell: string): string {
+  return /[",\r\n]/.test(cell) ? `"${cell.replace(/"/g, '""')}"` : cell;
 }

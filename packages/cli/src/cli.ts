@@ -1,4 +1,5 @@
 import { ImageError } from '@amitrans/block';
+import { CatalogError } from '@amitrans/catalog';
 import type { ApplianceArgs } from './commands/appliance.js';
 import { catalogCommand } from './commands/catalog.js';
 import { convertCommand } from './commands/convert.js';
@@ -57,9 +58,9 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       sha256: a.sha256,
       progress: a.p,
     }, io, signal),
-  catalog: (a, io, signal) =>
+  catalog: (a, io) =>
     catalogCommand({
-      listings: a.listing,
+      inputs: a.input,
       kernels: a.kernels,
       aki: a.aki,
       class: a.class,
@@ -68,9 +69,9 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       owner: a.owner,
       ids: a.ids,
       csv: a.csv,
-      worklist: a.worklist,
       json: a.json,
-    }, io, signal),
+      worklist: a.worklist,
+    }, io),
 };
 
 function appliance(a: ArgvOf<'convert'> | ArgvOf<'translate'>): ApplianceArgs {
@@ -141,7 +142,7 @@ function failure(err: unknown, io: CliIo): number {
     io.stderr.write(`amitrans: ${err.message} (see amitrans --help)\n`);
     return EXIT_USAGE;
   }
-  if (err instanceof ImageError || isSystemError(err)) {
+  if (err instanceof ImageError || err instanceof CatalogError || isSystemError(err)) {
     // ENOENT, EACCES, ENOSPC...: the message already names the path; no stack for the user.
     io.stderr.write(`amitrans: ${err.message}\n`);
     return EXIT_FAILURE;

@@ -70,9 +70,11 @@ export function fastParse(args: readonly string[]): FastParsed | undefined {
       values.set(option, value);
     }
   }
-  const variadic = spec.positionals.at(-1)?.variadic === true;
-  const fixed = spec.positionals.length - (variadic ? 1 : 0);
-  if (variadic ? positionals.length < fixed : positionals.length !== fixed) return undefined;
+  const last = spec.positionals.at(-1);
+  const variadic = last?.variadic === true;
+  // A demanded variadic positional takes one word or more; an optional one, any number.
+  const fewest = spec.positionals.length - (variadic && !last?.demand ? 1 : 0);
+  if (variadic ? positionals.length < fewest : positionals.length !== fewest) return undefined;
   const argv: ParsedArgv = {};
   spec.positionals.forEach((p, i) => (argv[p.name] = p.variadic ? positionals.slice(i) : positionals[i]!));
   for (const option of spec.options) {

@@ -4,6 +4,8 @@ import type { Writable } from 'node:stream';
 export interface CliIo {
   stdout: Pick<Writable, 'write'> & { isTTY?: boolean };
   stderr: Pick<Writable, 'write'> & { isTTY?: boolean };
+  /** What `-` reads (catalog); the process's stdin when absent. */
+  stdin?: AsyncIterable<Buffer>;
 }
 
 export function line(out: CliIo['stdout'], text = ''): void {

@@ -3,15 +3,14 @@
  * from this table (yargs.ts) and so is the fast parser (fastparse.ts) that reads ordinary
  * command lines without loading yargs, so the two cannot drift apart.
  */
-import { IMAGE_CLASSES } from '@amitrans/catalog';
 import { CLEAN_OPERATIONS, STEP_NAMES } from '@amitrans/guest';
 
 export interface PositionalSpec {
   readonly name: string;
   readonly describe: string;
-  /** Demanded: the command string names it `<name>`. */
+  /** Demanded: the command string names it `<name>` (`<name..>` when variadic: one word or more). */
   readonly demand?: true;
-  /** The last positional may take any number of words, none included: `[name..]`. */
+  /** The last positional may take any number of words: `[name..]`, or `<name..>` when demanded. */
   readonly variadic?: true;
   /** `-` is a valid value (stdout). yargs hands a lone `-` over as '', which the yargs path maps back. */
   readonly dash?: true;
@@ -62,8 +61,6 @@ const JSON_HELP = 'machine-readable output (see the CLI README)';
 const PROGRESS = { name: 'p', alias: ['progress'], type: 'boolean', default: false, describe: 'show progress even when stderr is not a terminal' } as const satisfies OptionSpec;
 const SHA256 = { name: 'sha256', type: 'boolean', default: false, describe: 'print the sha256 of the output' } as const satisfies OptionSpec;
 const OUTPUT = { name: 'output', describe: 'file to write, or - for stdout', demand: true, dash: true } as const satisfies PositionalSpec;
-
-const LIST = (what: string): string => `${what} (comma-separated; repeatable filters match any)`;
 
 export const COMMANDS = {
   info: {
@@ -129,19 +126,19 @@ export const COMMANDS = {
     ],
   },
   catalog: {
-    describe: 'Classify and count the AMIs of describe-images listings (euca2ools/ec2 text or aws JSON) by pv-grub AKI; ids, CSV or a fleet worklist',
-    positionals: [{ name: 'listing', describe: 'listing files (default, or -: stdin)', variadic: true, dash: true }],
+    describe: 'Find, count and classify the AMIs worth translating, from describe-images listings (text or JSON)',
+    positionals: [{ name: 'input', describe: 'describe-images listings: euca2ools/ec2-api-tools text or aws JSON; - for stdin', demand: true, dash: true, variadic: true }],
     options: [
-      { name: 'kernels', type: 'string', describe: 'a describe-images listing of kernel images: AKIs missing from the built-in table are classified by name' },
-      { name: 'aki', type: 'string', describe: LIST('only images with this kernel') },
-      { name: 'class', type: 'string', describe: LIST(`only this class: ${IMAGE_CLASSES.join(', ')}`) },
-      { name: 'arch', type: 'string', describe: LIST('only this architecture: i386, x86_64, arm64') },
-      { name: 'root-type', type: 'string', describe: LIST('only this root device type: instance-store, ebs') },
-      { name: 'owner', type: 'string', describe: LIST('only this owner id or alias') },
-      { name: 'ids', type: 'boolean', default: false, describe: 'print the matching image ids, one per line' },
-      { name: 'csv', type: 'boolean', default: false, describe: 'print the matching images as CSV' },
-      { name: 'worklist', type: 'string', describe: 'write the matching images as JSON lines for the fleet (default: the pv-grub classes only)' },
-      { name: 'json', type: 'boolean', default: false, describe: 'print the summary as JSON' },
+      { name: 'kernels', type: 'string', describe: 'a describe-images listing of the kernel images: AKIs missing from the built-in table are classified by name' },
+      { name: 'aki', type: 'string', describe: 'only images with these kernel ids (comma-separated)' },
+      { name: 'class', type: 'string', describe: 'only these classes (comma-separated): pvgrub-hd0, pvgrub-hd00, aki-kernel, hvm, no-kernel-info' },
+      { name: 'arch', type: 'string', describe: 'only these architectures (comma-separated): i386, x86_64, arm64' },
+      { name: 'root-type', choices: ['instance-store', 'ebs'], describe: 'only images of this root device type' },
+      { name: 'owner', type: 'string', describe: 'only images of these owners, alias or account id (comma-separated)' },
+      { name: 'ids', type: 'boolean', default: false, describe: 'print the selected AMI ids, one per line' },
+      { name: 'csv', type: 'boolean', default: false, describe: 'print the selected images as CSV' },
+      { name: 'json', type: 'boolean', default: false, describe: 'print the table and totals as JSON' },
+      { name: 'worklist', type: 'string', describe: 'write the selected pv-grub images as JSON lines for the fleet (id, location or snapshot, class, arch, targets)' },
     ],
   },
 } as const satisfies Record<string, CommandSpec>;

@@ -17,7 +17,7 @@ export async function parseWithYargs(yargs: (args?: readonly string[]) => Argv, 
   for (const name of COMMAND_NAMES) {
     const spec: CommandSpec = COMMANDS[name];
     parser = parser.command(
-      [name, ...spec.positionals.map((p) => (p.variadic ? `[${p.name}..]` : `<${p.name}>`))].join(' '),
+      [name, ...spec.positionals.map(usageWord)].join(' '),
       spec.describe,
       (y) => {
         // The grouped options (OVA output:) come first: yargs lists its groups in the order
@@ -82,6 +82,11 @@ function pick(spec: CommandSpec, argv: Record<string, unknown>): ParsedArgv {
     if (v !== undefined) out[o.name] = v;
   }
   return out;
+}
+
+/** `<name>`, `<name..>` (one word or more) or `[name..]` (any number). */
+export function usageWord(p: PositionalSpec): string {
+  return p.variadic ? (p.demand ? `<${p.name}..>` : `[${p.name}..]`) : `<${p.name}>`;
 }
 
 /** What a lone '-' becomes on its way through yargs for a command with a variadic positional. */

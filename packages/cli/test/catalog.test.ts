@@ -1,137 +1,206 @@
-import { spawn } from 'node:child_process';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NOTES_AKI_COUNTS, listingImages, requireTools, run, tmpDir, writeListing, type TmpDir } from '@amitrans/testkit';
-import { binary, cli } from './helpers.js';
+import { NOTES_AKIS, requireTools, run, tmpDir, writeListing, type ListingFacts, type TmpDir } from '@amitrans/testkit';
+import { runCli } from '../src/index.js';
+import { cli, type CliRun } from './helpers.js';
 
 let dir: TmpDir;
 let text: string;
 let json: string;
-
+let facts: ListingFacts;
 beforeAll(async () => {
   dir = await tmpDir();
   text = dir.file('all-images.txt');
   json = dir.file('all-images.json');
-  await writeListing(text, { form: 'text' });
+  facts = await writeListing(text, { form: 'text' });
   await writeListing(json, { form: 'json' });
 });
 afterAll(async () => {
   await dir.remove();
 });
 
-/** The notes' one-liner, run by the shell with the real grep and perl. */
-async function perlIds(file: string, aki: string): Promise<string[]> {
-  const r = await run('bash', ['-c', `grep ${aki} "$1" | perl -ne 'if (/(ami-.{8}?)/) {print "$1\\n";}'`, 'oneliner', file]);
-  return r.stdout.split('\n').filter(Boolean);
+/** The notes' loop: `grep aki-… /tmp/all-images | perl -ne 'if (/(ami-.{8}?)/) {print "$1\n";}'`. */
+async function perlOneLiner(file: string, aki: string): Promise<string> {
+  const script = `grep ${aki} "$1" | perl -ne 'if (/(ami-.{8}?)/) {print "$1\\n";}'`;
+  return (await run('sh', ['-c', script, 'sh', file])).stdout;
 }
 
-/** Run the binary with `input` on its stdin. */
-function withStdin(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [binary(), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    createReadStream(input).pipe(child.stdin);
-  });
+/** An independent reading of the kernel column: awk on the tab-separated IMAGE lines (14 fields). */
+async function awkKernelColumn(file: string, aki: string): Promise<string> {
+  return (await run('awk', ['-F', '\t', `$1 == "IMAGE" && $9 == "${aki}" { print $2 }`, file])).stdout;
 }
 
 describe('amitrans catalog: the notes\' table', () => {
-  it('text and JSON listings print the same table: twelve AKIs, 6101 of 20369', async () => {
+  it('counts each pv-grub AKI as the notes do: 6101 of 20369', async () => {
+    const r = await cli('catalog', text);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    for (const a of NOTES_AKIS) {
+      expect(r.stdout, a.aki).toMatch(new RegExp(`^${a.aki} +${a.version.replace('.', '\\.')} +${a.disk} +${a.arch} +${a.amis}$`, 'm'));
+    }
+    expect(r.stdout).toContain('Total pv-grub AMIs: 6101 of 20369');
+    expect(r.stdout).toContain('Total images: 20369');
+    expect(r.stdout).toContain('Lines skipped: 0');
+  });
+
+  it('the same listing as describe-images JSON prints the same table', async () => {
     const a = await cli('catalog', text);
     const b = await cli('catalog', json);
-    expect(a.code, a.stderr).toBe(0);
-    expect(a.stdout).toBe(b.stdout);
-    for (const [aki, n] of Object.entries(NOTES_AKI_COUNTS)) expect(a.stdout).toMatch(new RegExp(`^${aki} .* ${n}$`, 'm'));
-    expect(a.stdout).toMatch(/^aki-825ea7eb +1\.02 +hd0 +x86_64 +us-east-1 +1709$/m);
-    expect(a.stdout).toContain('Total pv-grub images: 6101 of 20369');
-    const j = JSON.parse((await cli('catalog', json, '--json')).stdout) as { total: number; pvgrub: number; byAki: { aki: string; count: number }[] };
-    expect([j.total, j.pvgrub, j.byAki.length]).toEqual([20369, 6101, 12]);
+    expect(b.code).toBe(0);
+    expect(b.stdout).toBe(a.stdout);
+    const both = await cli('catalog', text, json, '--json');
+    const summary = JSON.parse(both.stdout) as { imagesRead: number; totalPvGrub: number };
+    expect(summary).toMatchObject({ imagesRead: 2 * 20369, totalPvGrub: 2 * 6101 });
   });
 
-  it('the listing on stdin reads the same', async () => {
-    const r = await withStdin(['catalog', '-', '--json'], text);
-    expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ total: 20369, pvgrub: 6101 });
-  });
-});
-
-describe('--ids against the notes\' perl one-liner', () => {
-  it('where the AKI is only in the kernel column, the same ids in the same order', async (ctx) => {
-    requireTools(ctx, 'perl', 'grep');
-    const want = await perlIds(text, 'aki-825ea7eb');
-    expect(want).toHaveLength(1709);
-    const r = await cli('catalog', text, '--ids', '--aki', 'aki-825ea7eb');
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.split('\n').filter(Boolean)).toEqual(want);
-  });
-
-  it('where names, locations and tags also mention it, grep overcounts and catalog does not', async (ctx) => {
-    requireTools(ctx, 'perl', 'grep');
-    const mentioned = dir.file('mentions.txt');
-    await writeListing(mentioned, { form: 'text', mention: 'aki-825ea7eb' });
-    const truth = [...listingImages({ form: 'text', mention: 'aki-825ea7eb' })].filter((g) => g.kernel === 'aki-825ea7eb').map((g) => g.id);
-    const perl = await perlIds(mentioned, 'aki-825ea7eb');
-    const ours = (await cli('catalog', mentioned, '--ids', '--aki', 'aki-825ea7eb')).stdout.split('\n').filter(Boolean);
-    expect(perl.length).toBeGreaterThan(truth.length);
-    expect(ours).toEqual(truth);
-  });
-});
-
-describe('outputs', () => {
-  it('--csv: a header and one row per matching image, quoted where needed', async () => {
-    const r = await cli('catalog', text, '--csv', '--class', 'pvgrub-hd00');
-    const rows = r.stdout.trim().split('\n');
-    expect(rows[0]).toBe('id,class,arch,root_device_type,kernel,pvgrub_version,pvgrub_disk,owner,state,public,virtualization,location,snapshot');
-    expect(rows).toHaveLength(1 + 168);
-    expect(rows.slice(1).every((l) => l.split(',')[1] === 'pvgrub-hd00')).toBe(true);
-  });
-
-  it('--worklist: JSON lines of the pv-grub images, written whole under its name', async () => {
-    const out = dir.file('work.jsonl');
-    const r = await cli('catalog', json, '--worklist', out, '--arch', 'x86_64');
-    expect(r.code, r.stderr).toBe(0);
-    const lines = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    const want = [...listingImages({ form: 'json' })].filter((g) => g.kind === 'pvgrub' && g.arch === 'x86_64');
-    expect(lines.map((l) => l.id)).toEqual(want.map((g) => g.id));
-    for (const [l, g] of lines.map((l, i) => [l, want[i]!] as const)) {
-      expect(l).toMatchObject({ class: expect.stringMatching(/^pvgrub-hd00?$/), arch: 'x86_64', kernel: g.kernel, targets: ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'] });
-      expect(g.rootDeviceType === 'ebs' ? l.snapshot : l.location).toBe(g.rootDeviceType === 'ebs' ? g.snapshot : g.location);
+  it('each per-AKI count equals grep | wc -l, the notes\' loop, when the AKI is only in the kernel column', async (ctx) => {
+    requireTools(ctx, 'grep', 'wc');
+    const r = await cli('catalog', text, '--json');
+    const rows = (JSON.parse(r.stdout) as { akis: { aki: string; images: number }[] }).akis;
+    for (const row of rows) {
+      const grep = Number((await run('sh', ['-c', `grep ${row.aki} "$1" | wc -l`, 'sh', text])).stdout.trim());
+      expect(row.images, row.aki).toBe(grep);
     }
-    expect((await readdir(dir.path)).filter((f) => f.endsWith('.partial'))).toEqual([]);
   });
 });
 
-describe('mistakes', () => {
-  it('malformed lines: warnings with line numbers, the rest counted, exit 0', async () => {
-    const bad = dir.file('bad.txt');
-    const good = 'IMAGE\tami-12345678\tb/x.manifest.xml\t1\tavailable\tpublic\tx86_64\tmachine\taki-825ea7eb\t\t\tinstance-store\tparavirtual\txen';
-    await writeFile(bad, [good, 'IMAGE\tami-1', Buffer.from([0, 1, 2, 0xff]).toString('latin1'), `TAG\timage\tami-12345678\tk\t${'v'.repeat(1 << 20)}`, good.replace('12345678', '87654321')].join('\n'));
-    const r = await cli('catalog', bad);
+describe('amitrans catalog --ids', () => {
+  it('--aki aki-825ea7eb prints what the notes\' perl one-liner prints', async (ctx) => {
+    requireTools(ctx, 'grep', 'perl');
+    const r = await cli('catalog', text, '--ids', '--aki', 'aki-825ea7eb');
     expect(r.code).toBe(0);
-    expect(r.stderr.trim().split('\n')).toEqual([
-      expect.stringMatching(/bad\.txt: line 2: IMAGE line/),
-      expect.stringMatching(/bad\.txt: line 3: binary data/),
-      expect.stringMatching(/bad\.txt: line 4: longer than 65536 bytes/),
-    ]);
-    expect(r.stdout).toContain('Total pv-grub images: 2 of 2');
-    expect(r.stdout).toContain('Skipped: 3');
+    const perl = await perlOneLiner(text, 'aki-825ea7eb');
+    expect(perl.split('\n').length - 1).toBe(1709);
+    expect(r.stdout).toBe(perl);
+    expect(r.stderr).toMatch(/20369 images read, 1709 selected, 1709 pv-grub, 0 line\(s\) skipped/);
   });
 
-  it('a missing listing exits 1 naming it; bad flags exit 2; nothing is written', async () => {
+  it('where a TAG value or a location also mentions the AKI, the one-liner overcounts and catalog does not', async (ctx) => {
+    requireTools(ctx, 'grep', 'perl', 'awk');
+    const file = dir.file('mentions.txt');
+    const f = await writeListing(file, { form: 'text', mention: 'aki-825ea7eb', mentionEvery: 40 });
+    expect(f.mentions).toBeGreaterThan(50);
+    const r = await cli('catalog', file, '--ids', '--aki', 'aki-825ea7eb');
+    const perl = await perlOneLiner(file, 'aki-825ea7eb');
+    const awk = await awkKernelColumn(file, 'aki-825ea7eb');
+    expect(perl.split('\n').length - 1).toBe(1709 + f.mentions);
+    expect(r.stdout).toBe(awk);
+    expect(r.stdout.split('\n').length - 1).toBe(1709);
+  });
+
+  it('reads stdin for -, and filters by class, arch, root type and owner', async (ctx) => {
+    requireTools(ctx, 'awk');
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(['catalog', '-', '--ids', '--class', 'pvgrub-hd00', '--arch', 'i386', '--root-type', 'ebs'], {
+      stdout: { write: (s: string | Uint8Array) => ((stdout += String(s)), true) },
+      stderr: { write: (s: string | Uint8Array) => ((stderr += String(s)), true) },
+      stdin: Readable.from([await readFile(text)]),
+    });
+    expect(code).toBe(0);
+    const hd00i386 = ['aki-4c7d9525', 'aki-525ea73b', 'aki-b2aa75db'];
+    const awk = (await run('awk', ['-F', '\t', `$1 == "IMAGE" && $12 == "ebs" && (${hd00i386.map((a) => `$9 == "${a}"`).join(' || ')}) { print $2 }`, text])).stdout;
+    expect(stdout).toBe(awk);
+    expect(stdout.length).toBeGreaterThan(0);
+    expect(stderr).toMatch(/line\(s\) skipped/);
+    const owner = awk.split('\n')[0]!;
+    const ownerId = (await run('awk', ['-F', '\t', `$2 == "${owner}" { print $4 }`, text])).stdout.trim();
+    const byOwner = await cli('catalog', text, '--ids', '--owner', ownerId);
+    const awkOwner = (await run('awk', ['-F', '\t', `$1 == "IMAGE" && $4 == "${ownerId}" { print $2 }`, text])).stdout;
+    expect(byOwner.stdout).toBe(awkOwner);
+  });
+});
+
+describe('amitrans catalog --csv and --worklist', () => {
+  it('--csv: a header and one row per selected image', async (ctx) => {
+    requireTools(ctx, 'awk');
+    const r = await cli('catalog', json, '--csv', '--class', 'hvm');
+    const rows = r.stdout.trimEnd().split('\n');
+    expect(rows[0]).toMatch(/^id,class,arch,root_device_type,/);
+    expect(rows.length - 1).toBe(facts.hvm);
+    const awk = (await run('awk', ['-F', '\t', '$1 == "IMAGE" && $13 == "hvm" { n++ } END { print n }', text])).stdout.trim();
+    expect(rows.length - 1).toBe(Number(awk));
+    expect(rows.slice(1).every((row) => row.split(',')[1] === 'hvm')).toBe(true);
+  });
+
+  it('--worklist: JSON lines of the pv-grub images, renamed into place when complete', async () => {
+    const out = dir.file('work.jsonl');
+    const r = await cli('catalog', text, '--worklist', out, '--class', 'pvgrub-hd0,pvgrub-hd00');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Work list: ${out} (6101 image(s))`);
+    const items = (await readFile(out, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(items).toHaveLength(6101);
+    for (const item of items) {
+      expect(item.class).toMatch(/^pvgrub-hd00?$/);
+      expect(item.targets).toEqual(['kvm', 'virtualbox', 'xenserver', 'eucalyptus']);
+      if (item.rootDeviceType === 'ebs') expect(item.snapshot).toMatch(/^snap-/);
+      else expect(item.location).toMatch(/\.manifest\.xml$/);
+    }
+    expect((await readdir(dir.path)).filter((n) => n.includes('.tmp'))).toEqual([]);
+  });
+
+  it('a failed run leaves no work list and no temporary file', async () => {
     const out = dir.file('never.jsonl');
-    const missing = await cli('catalog', dir.file('nope.txt'), '--worklist', out);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/nope\.txt/);
-    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    const bad = dir.file('not-a-listing.txt');
+    await writeFile(bad, 'hello\nworld\n');
+    const r = await cli('catalog', bad, '--worklist', out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no image found in .*not-a-listing\.txt: 2 line\(s\) skipped/);
     expect(existsSync(out)).toBe(false);
-    const badClass = await cli('catalog', text, '--class', 'pvgrub');
-    expect([badClass.code, badClass.stderr]).toEqual([2, expect.stringMatching(/--class pvgrub: expected pvgrub-hd0/)]);
-    expect((await cli('catalog', text, '--ids', '--csv')).code).toBe(2);
-    expect((await readdir(dir.path)).filter((f) => f.endsWith('.partial'))).toEqual([]);
+    expect((await readdir(dir.path)).filter((n) => n.includes('.tmp'))).toEqual([]);
+  });
+});
+
+describe('amitrans catalog: bad input and usage', () => {
+  it('short, binary and 1 MB lines: warnings with line numbers, counted in the summary', async () => {
+    const file = dir.file('malformed.txt');
+    const good = (n: number): string => ['IMAGE', `ami-0000000${n}`, `b/${n}.manifest.xml`, '1', 'available', 'public', 'i386', 'machine', 'aki-407d9529', '', '', 'instance-store', 'paravirtual', 'xen'].join('\t');
+    await writeFile(file, Buffer.concat([
+      Buffer.from(`${good(1)}\nIMAGE\tami-12345678\n`),
+      Buffer.from([0x00, 0x01, 0x02, 0xff, 0x0a]),
+      Buffer.from(`${'A'.repeat(1 << 20)}\n${good(2)}\n`),
+    ]));
+    const r: CliRun = await cli('catalog', file);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`^amitrans: warning: ${file}:2: short IMAGE line`, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^amitrans: warning: ${file}:3: binary data`, 'm'));
+    expect(r.stderr).toMatch(new RegExp(`^amitrans: warning: ${file}:4: line of 1048576 bytes is too long`, 'm'));
+    expect(r.stderr).not.toMatch(/at .*\.js|internal error/);
+    expect(r.stdout).toContain('Total pv-grub AMIs: 2 of 2');
+    expect(r.stdout).toContain('Lines skipped: 3');
+  });
+
+  it('mistakes: exit 2 for usage, 1 for a missing file, never a stack trace', async () => {
+    const cases: [string[], number, RegExp][] = [
+      [['catalog'], 2, /Not enough non-option arguments/],
+      [['catalog', text, '--ids', '--csv'], 2, /--ids and --csv cannot be used together/],
+      [['catalog', text, '--class', 'pvgrub'], 2, /unknown class "pvgrub"/],
+      [['catalog', '-', '-'], 2, /stdin\) can be read only once/],
+      [['catalog', text, '--root-type', 'disk'], 2, /Invalid values/],
+      [['catalog', dir.file('missing.txt')], 1, /ENOENT.*missing\.txt/],
+      [['catalog', dir.path], 1, /is a directory/],
+      [['catalog', text, '--kernels', dir.file('nokernels.json')], 1, /ENOENT.*nokernels\.json/],
+    ];
+    for (const [args, code, message] of cases) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(code);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+      expect(r.stderr, args.join(' ')).not.toMatch(/internal error|\n\s+at /);
+      expect(r.stdout, args.join(' ')).toBe('');
+    }
+  });
+
+  it('--kernels classifies an AKI the table lacks, and the table marks it', async () => {
+    const kernels = dir.file('kernels.txt');
+    await writeFile(kernels, `${['IMAGE', 'aki-0badf00d', 'ec2-public-images-xx/pv-grub-hd0_1.05-x86_64.gz.manifest.xml', 'amazon', 'available', 'public', 'x86_64', 'kernel', '', '', '', 'instance-store', 'paravirtual', 'xen'].join('\t')}\n`);
+    const listing = dir.file('unknown-aki.txt');
+    await writeFile(listing, `${['IMAGE', 'ami-0000abcd', 'b/x.manifest.xml', '1', 'available', 'public', 'x86_64', 'machine', 'aki-0badf00d', '', '', 'instance-store', 'paravirtual', 'xen'].join('\t')}\n`);
+    const before = await cli('catalog', listing, '--csv');
+    expect(before.stdout).toContain('ami-0000abcd,aki-kernel,');
+    const after = await cli('catalog', listing, '--kernels', kernels);
+    expect(after.stdout).toMatch(/^aki-0badf00d \* +1\.05 +hd0 +x86_64 +1$/m);
+    expect(after.stdout).toContain('* classified from its name in --kernels');
   });
 });

@@ -31,7 +31,7 @@ describe('--help is yargs configured from the option table', () => {
     const r = await cli('--help');
     expect(r.code).toBe(0);
     for (const command of COMMAND_NAMES) {
-      const usage = [command, ...(COMMANDS[command].positionals as readonly PositionalSpec[]).map((p) => (p.variadic ? `[${p.name}..]` : `<${p.name}>`))].join(' ');
+      const usage = [command, ...(COMMANDS[command].positionals as readonly PositionalSpec[]).map((p) => (p.variadic ? (p.demand ? `<${p.name}..>` : `[${p.name}..]`) : `<${p.name}>`))].join(' ');
       expect(r.stdout).toContain(`amitrans ${usage}`);
     }
   });

@@ -1,156 +1,220 @@
+/**
+ * describe-images listings made at test time (and by the bench): the notes' 12 us-east-1
+ * pv-grub AKIs with their AMI counts (fleet.md §1.1), spread among images of other AKIs,
+ * HVM images, kernel and ramdisk images, in the euca2ools text form or as describe-images
+ * JSON pages. Seeded, so the same options give the same bytes.
+ */
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { prng } from './index.js';
 
-/**
- * The seed notes' us-east-1 count of AMIs per pv-grub AKI (10/30/2012): 6101 in all, of
- * 20369 images (lwade/euca-wiki Automated-Translation-from-AMI-to-EMI.md).
- */
-export const NOTES_AKI_COUNTS: Readonly<Record<string, number>> = {
-  'aki-407d9529': 1433,
-  'aki-427d952b': 1183,
-  'aki-4c7d9525': 38,
-  'aki-4e7d9527': 74,
-  'aki-525ea73b': 7,
-  'aki-805ea7e9': 1298,
-  'aki-825ea7eb': 1709,
-  'aki-88aa75e1': 233,
-  'aki-8e5ea7e7': 29,
-  'aki-b2aa75db': 9,
-  'aki-b4aa75dd': 11,
-  'aki-b6aa75df': 77,
-};
-export const NOTES_TOTAL_IMAGES = 20369;
+/** The notes' table: AKI, version, disk, arch, AMIs (us-east-1, 2012-10-30). */
+export const NOTES_AKIS: readonly { aki: string; version: string; disk: 'hd0' | 'hd00'; arch: 'i386' | 'x86_64'; amis: number }[] = [
+  { aki: 'aki-407d9529', version: '1.01', disk: 'hd0', arch: 'i386', amis: 1433 },
+  { aki: 'aki-427d952b', version: '1.01', disk: 'hd0', arch: 'x86_64', amis: 1183 },
+  { aki: 'aki-4c7d9525', version: '1.01', disk: 'hd00', arch: 'i386', amis: 38 },
+  { aki: 'aki-4e7d9527', version: '1.01', disk: 'hd00', arch: 'x86_64', amis: 74 },
+  { aki: 'aki-525ea73b', version: '1.02', disk: 'hd00', arch: 'i386', amis: 7 },
+  { aki: 'aki-805ea7e9', version: '1.02', disk: 'hd0', arch: 'i386', amis: 1298 },
+  { aki: 'aki-825ea7eb', version: '1.02', disk: 'hd0', arch: 'x86_64', amis: 1709 },
+  { aki: 'aki-88aa75e1', version: '1.03', disk: 'hd0', arch: 'x86_64', amis: 233 },
+  { aki: 'aki-8e5ea7e7', version: '1.02', disk: 'hd00', arch: 'x86_64', amis: 29 },
+  { aki: 'aki-b2aa75db', version: '1.03', disk: 'hd00', arch: 'i386', amis: 9 },
+  { aki: 'aki-b4aa75dd', version: '1.03', disk: 'hd00', arch: 'x86_64', amis: 11 },
+  { aki: 'aki-b6aa75df', version: '1.03', disk: 'hd0', arch: 'i386', amis: 77 },
+];
 
-/** The notes' example line, as printed there (tabs turned into spaces). */
-export const NOTES_EXAMPLE_LINE =
-  'IMAGE   ami-002bf169    bitnami-cloud/wordpress/bitnami-wordpress-3.3.2-0-multisite-linux-ubuntu-12.04-x86_64-s3.manifest.xml   979382823631    available       public          x86_64  machine aki-825ea7eb';
+/** AKIs that are no pv-grub: their kernel is outside the image. No table row starts with aki-f00. */
+export const OTHER_AKIS = ['aki-f0012345', 'aki-f00abcde', 'aki-f0099999', 'aki-f0055aa1'] as const;
 
 export interface ListingOptions {
-  /** Images per pv-grub AKI (default: the notes' counts). */
-  counts?: Readonly<Record<string, number>>;
-  /** Every IMAGE (default: the notes' total). */
-  total?: number;
-  form: 'text' | 'json';
+  /** IMAGE lines in all (default 20369, the notes' total). */
+  images?: number;
+  /** AMIs per pv-grub AKI (default: the notes' counts). */
+  akiCounts?: Readonly<Record<string, number>>;
+  form?: 'text' | 'text15' | 'json' | 'jsonl';
   seed?: number;
-  /** Let names, locations and tags of other images mention this AKI (grep then overcounts). */
+  /**
+   * Images of other kernels whose name or TAG value mentions this AKI (the case where
+   * `grep aki-… | perl` overcounts), every `mentionEvery`-th other image.
+   */
   mention?: string;
+  mentionEvery?: number;
+  /** Images per JSON page (form json). */
+  pageSize?: number;
 }
 
-export interface GeneratedImage {
+export interface ListingFacts {
+  images: number;
+  lines: number;
+  /** AMIs per pv-grub AKI, as written. */
+  counts: Record<string, number>;
+  pvgrub: number;
+  hvm: number;
+  akiKernel: number;
+  kernelImages: number;
+  /** Images of other kernels that mention `mention`. */
+  mentions: number;
+}
+
+// Kinds after the pv-grub AKIs' indexes.
+const OTHER = 250;
+const HVM = 251;
+const KERNEL = 252;
+const RAMDISK = 253;
+
+interface Image {
   id: string;
-  kernel: string;
-  kind: 'pvgrub' | 'aki-kernel' | 'hvm' | 'kernel' | 'ramdisk' | 'no-kernel';
-  arch: 'i386' | 'x86_64';
-  rootDeviceType: 'instance-store' | 'ebs';
   location: string;
   owner: string;
-  tags: Record<string, string>;
-  snapshot?: string;
+  ebs: boolean;
+  arch: string;
+  type: 'machine' | 'kernel' | 'ramdisk';
+  kernel: string;
+  virt: 'paravirtual' | 'hvm';
+  tags: [string, string][];
+  name: string;
 }
 
-/** Kernels that are not pv-grub (the kernel is outside the image). */
-const OTHER_AKIS = ['aki-6eaa4907', 'aki-a71cf9ce', 'aki-b51cf9dc', 'aki-5f15f636', 'aki-0b4aa462'];
+export async function writeListing(path: string, options: ListingOptions = {}): Promise<ListingFacts> {
+  const r = prng(options.seed ?? 17);
+  const counts = options.akiCounts ?? Object.fromEntries(NOTES_AKIS.map((a) => [a.aki, a.amis]));
+  const akis = Object.keys(counts);
+  const total = options.images ?? 20369;
+  const kinds = layout(r, akis.map((a) => counts[a]!), total);
+  const facts: ListingFacts = { images: total, lines: 0, counts: { ...counts }, pvgrub: 0, hvm: 0, akiKernel: 0, kernelImages: 0, mentions: 0 };
+  const out = createWriteStream(path);
+  let buffer: string[] = [];
+  let size = 0;
+  const flush = async (): Promise<void> => {
+    if (buffer.length === 0) return;
+    if (!out.write(buffer.join(''))) await once(out, 'drain');
+    buffer = [];
+    size = 0;
+  };
+  const emit = async (text: string): Promise<void> => {
+    buffer.push(text);
+    size += text.length;
+    if (size > 1 << 16) await flush();
+  };
+  const form = options.form ?? 'text';
+  const pageSize = options.pageSize ?? 1000;
+  let otherSeen = 0;
+  for (let i = 0; i < total; i++) {
+    const kind = kinds[i]!;
+    const image = makeImage(r, i, kind, akis);
+    if (kind === OTHER && options.mention && ++otherSeen % (options.mentionEvery ?? 50) === 0) {
+      facts.mentions++;
+      if (otherSeen % 2 === 0) image.tags.push(['Description', `rebuilt from an image on ${options.mention}`]);
+      else image.location = image.location.replace(/(\.manifest\.xml)?$/, `-${options.mention}$1`);
+    }
+    if (kind < OTHER) facts.pvgrub++;
+    else if (kind === OTHER) facts.akiKernel++;
+    else if (kind === HVM) facts.hvm++;
+    else facts.kernelImages++;
+    if (form === 'text' || form === 'text15') {
+      const lines = textLines(image, form === 'text15');
+      facts.lines += lines.length;
+      await emit(lines.map((l) => `${l}\n`).join(''));
+    } else if (form === 'jsonl') {
+      facts.lines++;
+      await emit(`${JSON.stringify(jsonImage(image))}\n`);
+    } else {
+      // Pages as `aws ec2 describe-images` prints them (4-space indent), one after the other.
+      const text = JSON.stringify(jsonImage(image), null, 4).replace(/^/gm, '        ');
+      const first = i % pageSize === 0;
+      const last = i % pageSize === pageSize - 1 || i === total - 1;
+      const chunk = `${first ? '{\n    "Images": [\n' : ''}${text}${last ? '\n    ]\n}\n' : ',\n'}`;
+      facts.lines += chunk.split('\n').length - 1;
+      await emit(chunk);
+    }
+  }
+  await flush();
+  out.end();
+  await once(out, 'close');
+  return facts;
+}
 
-/**
- * The images of a listing like the notes' us-east-1 dump: the pv-grub images in the given
- * counts, shuffled among images with other kernels, HVM images, kernels and ramdisks.
- */
-export function* listingImages(o: ListingOptions): Generator<GeneratedImage> {
-  const r = prng(o.seed ?? 2012);
-  const counts = o.counts ?? NOTES_AKI_COUNTS;
-  const total = o.total ?? NOTES_TOTAL_IMAGES;
-  const pvgrub: string[] = Object.entries(counts).flatMap(([aki, n]) => Array<string>(n).fill(aki));
-  if (pvgrub.length > total) throw new Error('more pv-grub images than images');
-  // Which positions hold pv-grub images: a shuffle of the slots.
-  const slots: (string | undefined)[] = [...pvgrub, ...Array<undefined>(total - pvgrub.length).fill(undefined)];
-  for (let i = slots.length - 1; i > 0; i--) {
+/** A shuffled kind per image: each pv-grub AKI its count, the rest other kernels, HVM, kernels. */
+function layout(r: ReturnType<typeof prng>, counts: number[], total: number): Uint8Array {
+  const kinds = new Uint8Array(total);
+  let at = 0;
+  counts.forEach((n, k) => {
+    kinds.fill(k, at, at + n);
+    at += n;
+  });
+  if (at > total) throw new Error(`the AKI counts (${at}) exceed the images (${total})`);
+  const rest = [OTHER, OTHER, OTHER, HVM, HVM, KERNEL, RAMDISK];
+  for (let i = at; i < total; i++) kinds[i] = rest[i % rest.length]!;
+  for (let i = total - 1; i > 0; i--) {
     const j = r.int(0, i);
-    [slots[i], slots[j]] = [slots[j], slots[i]];
+    const t = kinds[i]!;
+    kinds[i] = kinds[j]!;
+    kinds[j] = t;
   }
-  for (let n = 0; n < total; n++) {
-    const hex = (n * 2654435761 >>> 0).toString(16).padStart(8, '0');
-    const arch = r.next() < 0.5 ? 'i386' : 'x86_64';
-    const ebs = r.next() < 0.3;
-    const aki = slots[n];
-    const roll = r.next();
-    const kind: GeneratedImage['kind'] = aki ? 'pvgrub' : roll < 0.55 ? 'aki-kernel' : roll < 0.8 ? 'hvm' : roll < 0.9 ? 'kernel' : roll < 0.95 ? 'ramdisk' : 'no-kernel';
-    const prefix = kind === 'kernel' ? 'aki' : kind === 'ramdisk' ? 'ari' : 'ami';
-    const owner = String(100000000000 + r.int(0, 899999999999));
-    const mentions = o.mention !== undefined && r.next() < 0.02;
-    const name = `image-${n}${mentions ? `-built-on-${o.mention}` : ''}`;
-    const image: GeneratedImage = {
-      id: `${prefix}-${hex}`,
-      kernel: kind === 'pvgrub' ? aki! : kind === 'aki-kernel' ? OTHER_AKIS[r.int(0, OTHER_AKIS.length - 1)]! : '',
-      kind,
-      arch,
-      rootDeviceType: ebs && kind !== 'kernel' && kind !== 'ramdisk' ? 'ebs' : 'instance-store',
-      location: ebs ? `${owner}/${name}` : `bucket-${n % 97}/${name}.manifest.xml`,
-      owner,
-      tags: r.next() < 0.3 ? { Name: mentions ? `uses ${o.mention}` : `server ${n}` } : {},
-    };
-    if (image.rootDeviceType === 'ebs') image.snapshot = `snap-${hex}`;
-    yield image;
-  }
+  return kinds;
 }
 
-/** euca2ools text: IMAGE lines (14 fields, some 15 with product codes), then BDM and TAG lines. */
-export function textLines(image: GeneratedImage, r: { next(): number }): string[] {
-  const type = image.kind === 'kernel' ? 'kernel' : image.kind === 'ramdisk' ? 'ramdisk' : 'machine';
-  const virt = image.kind === 'hvm' ? 'hvm' : 'paravirtual';
-  const visibility = r.next() < 0.7 ? 'public' : 'private';
-  const head = ['IMAGE', image.id, image.location, image.owner, 'available', visibility];
-  // The older tools' extra product-codes column (guest.md §5.4), sometimes filled.
-  if (r.next() < 0.3) head.push(r.next() < 0.2 ? 'devpay-12345678' : '');
-  const lines = [[...head, image.arch, type, image.kernel, '', '', image.rootDeviceType, virt, 'xen'].join('\t')];
-  if (image.snapshot) lines.push(['BLOCKDEVICEMAPPING', 'EBS', '/dev/sda1', image.snapshot, '8', 'true', 'standard', ''].join('\t'));
-  if (type === 'machine' && r.next() < 0.5) lines.push(['BLOCKDEVICEMAPPING', 'EPHEMERAL', '/dev/sdb', 'ephemeral0'].join('\t'));
-  for (const [k, v] of Object.entries(image.tags)) lines.push(['TAG', 'image', image.id, k, v].join('\t'));
+function hex8(n: number): string {
+  // An odd multiplier makes the ids distinct for every n below 2^32.
+  return (Math.imul(n + 1, 0x9e3779b1) >>> 0).toString(16).padStart(8, '0');
+}
+
+function makeImage(r: ReturnType<typeof prng>, i: number, kind: number, akis: string[]): Image {
+  const ebs = r.next() < 0.3;
+  const coin = r.next() < 0.5 ? 'i386' : 'x86_64';
+  // A pv-grub boots kernels of its own architecture only (guest.md §5.1).
+  const arch = kind < OTHER ? NOTES_AKIS.find((a) => a.aki === akis[kind])?.arch ?? coin : coin;
+  const owner = String(100000000000 + r.int(0, 999999));
+  const name = `image-${i}-${arch}`;
+  const type = kind === KERNEL ? 'kernel' : kind === RAMDISK ? 'ramdisk' : 'machine';
+  const prefix = type === 'kernel' ? 'aki' : type === 'ramdisk' ? 'ari' : 'ami';
+  const kernel = kind < OTHER ? akis[kind]! : kind === OTHER ? OTHER_AKIS[i % OTHER_AKIS.length]! : '';
+  const tags: [string, string][] = r.next() < 0.4 ? [['Name', `web server ${i}`]] : [];
+  return {
+    id: `${prefix}-${hex8(i)}`,
+    location: ebs ? `${owner}/${name}` : `bucket-${i % 97}/${name}.manifest.xml`,
+    owner,
+    ebs,
+    arch,
+    type,
+    kernel,
+    virt: kind === HVM ? 'hvm' : 'paravirtual',
+    tags,
+    name,
+  };
+}
+
+/** euca2ools 3 (14 fields) or with the product-codes column (15), then BDM and TAG lines. */
+function textLines(m: Image, productCodes: boolean): string[] {
+  const head = ['IMAGE', m.id, m.location, m.owner, 'available', 'public', ...(productCodes ? [''] : [])];
+  const tail = [m.arch, m.type, m.kernel, '', '', m.ebs ? 'ebs' : 'instance-store', m.virt, 'xen'];
+  const lines = [[...head, ...tail].join('\t')];
+  if (m.type === 'machine') {
+    lines.push(m.ebs ? ['BLOCKDEVICEMAPPING', 'EBS', '/dev/sda1', `snap-${m.id.slice(4)}`, '8', 'true', 'standard', ''].join('\t') : ['BLOCKDEVICEMAPPING', 'EPHEMERAL', '/dev/sda2', 'ephemeral0'].join('\t'));
+  }
+  for (const [k, v] of m.tags) lines.push(['TAG', 'image', m.id, k, v].join('\t'));
   return lines;
 }
 
-/** One describe-images `Images[]` element. */
-export function jsonImage(image: GeneratedImage): Record<string, unknown> {
-  const type = image.kind === 'kernel' ? 'kernel' : image.kind === 'ramdisk' ? 'ramdisk' : 'machine';
-  const o: Record<string, unknown> = {
-    Architecture: image.arch,
-    ImageId: image.id,
-    ImageLocation: image.location,
-    ImageType: type,
-    OwnerId: image.owner,
-    Public: true,
-    State: 'available',
-    RootDeviceType: image.rootDeviceType,
-    RootDeviceName: '/dev/sda1',
-    VirtualizationType: image.kind === 'hvm' ? 'hvm' : 'paravirtual',
+function jsonImage(m: Image): Record<string, unknown> {
+  return {
+    Architecture: m.arch,
+    BlockDeviceMappings: m.type !== 'machine' ? [] : m.ebs
+      ? [{ DeviceName: '/dev/sda1', Ebs: { DeleteOnTermination: true, SnapshotId: `snap-${m.id.slice(4)}`, VolumeSize: 8, VolumeType: 'standard', Encrypted: false } }]
+      : [{ DeviceName: '/dev/sda2', VirtualName: 'ephemeral0' }],
     Hypervisor: 'xen',
-    BlockDeviceMappings: image.snapshot ? [{ DeviceName: '/dev/sda1', Ebs: { SnapshotId: image.snapshot, VolumeSize: 8, DeleteOnTermination: true } }] : [],
+    ImageId: m.id,
+    ImageLocation: m.location,
+    ImageType: m.type,
+    ...(m.kernel ? { KernelId: m.kernel } : {}),
+    Name: m.name,
+    OwnerId: m.owner,
+    Public: true,
+    RootDeviceName: m.virt === 'hvm' ? '/dev/xvda' : '/dev/sda1',
+    RootDeviceType: m.ebs ? 'ebs' : 'instance-store',
+    State: 'available',
+    ...(m.tags.length ? { Tags: m.tags.map(([Key, Value]) => ({ Key, Value })) } : {}),
+    VirtualizationType: m.virt,
   };
-  if (image.kernel) o.KernelId = image.kernel;
-  if (Object.keys(image.tags).length) o.Tags = Object.entries(image.tags).map(([Key, Value]) => ({ Key, Value }));
-  return o;
-}
-
-/** Write a listing to `path`, streaming (two million lines never sit in memory). Returns its images' count. */
-export async function writeListing(path: string, o: ListingOptions): Promise<number> {
-  const out = createWriteStream(path);
-  const r = prng((o.seed ?? 2012) + 1);
-  let n = 0;
-  let text = '';
-  const put = async (s: string): Promise<void> => {
-    text += s;
-    if (text.length < 1 << 16) return;
-    if (!out.write(text)) await once(out, 'drain');
-    text = '';
-  };
-  const PAGE = 1000;
-  for (const image of listingImages(o)) {
-    if (o.form === 'text') await put(`${textLines(image, r).join('\n')}\n`);
-    else await put(`${n % PAGE === 0 ? `${n ? ']}\n' : ''}{"Images": [\n` : ',\n'}${JSON.stringify(jsonImage(image))}`);
-    n++;
-  }
-  if (o.form === 'json') await put(n ? '], "NextToken": null}\n' : '{"Images": []}\n');
-  out.end(text);
-  await once(out, 'finish');
-  return n;
 }
