@@ -232,7 +232,7 @@ async function benchCatalog() {
   console.log(`| ${lines} lines, ${mib(statSync(listing).size)} MiB | ${a.secs.toFixed(2)} | ${g.secs.toFixed(2)} | ${bold(ratio < 1, ratio.toFixed(2))} | < 1 | ${bold(a.rssMiB < 150, a.rssMiB.toFixed(0))} | < 150 |`);
 }
 
-if (denseBaseline) {
+if (denseBaseline && diskInputs.length > 0) {
   // qemu-img on fully allocated copies of the sparse inputs: it then reads every byte, as
   // amitrans must read every byte of any raw input.
   console.log('');
