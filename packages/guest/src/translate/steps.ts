@@ -1,5 +1,5 @@
 import { ImageError } from '@amitrans/block';
-import { exists, list, readText, resolve } from '../fs.js';
+import { TEXT_CAP, exists, list, readText, resolve } from '../fs.js';
 import type { GuestReport, KernelReport } from '../inspect.js';
 import { consolesToReplace, transformInittab, transformSecuretty } from './consoles.js';
 import { rootDevice, rootSpec, transformFstab, type TextEdit } from './fstab.js';
@@ -29,7 +29,10 @@ export interface Step {
 async function editFile(ctx: StepContext, step: StepName, path: string, transform: (text: string) => TextEdit, why: string): Promise<Change[]> {
   const t = await readText(ctx.fs, path);
   if (!t) return [];
-  if (t.truncated) throw new ImageError('E_TOO_LARGE', `${path} is larger than 1 MiB; not editing it`, { structure: path });
+  if (t.truncated) {
+    // A config file this large is not one a tool wrote: edit nothing, say so, go on.
+    return [{ step, file: path, action: 'skip', why: `larger than ${TEXT_CAP / 1024 / 1024} MiB, so not edited (${why}): check it by hand` }];
+  }
   const edit = transform(t.text);
   if (edit.text === t.text) return [];
   if (!ctx.dryRun) await ctx.fs.writeFile(t.path, edit.text);

@@ -16,7 +16,8 @@ export type StepName = (typeof STEP_NAMES)[number];
 export interface Change {
   step: StepName;
   file: string;
-  action: 'edit' | 'create' | 'delete' | 'truncate' | 'symlink';
+  /** skip: a file the step should have edited and did not (too large): the user checks it. */
+  action: 'edit' | 'create' | 'delete' | 'truncate' | 'symlink' | 'skip';
   /** Lines removed (edit/delete) and added (edit/create), for the report. */
   before?: string[];
   after?: string[];
