@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -25,7 +25,7 @@ function runDirectory(): string {
     const base = tempBase();
     mkdirSync(base, { recursive: true });
     removeStaleRunDirsSync();
-    runRoot = mkdtempSync(join(base, `amitrans-${process.pid}-`));
+    runRoot = mkdtempSync(join(base, `amitrans-${writer()}-`));
     // Library users get the same promise as the CLI: nothing of the run outlives it.
     process.once('exit', cleanupRunSync);
   }
@@ -67,9 +67,26 @@ export function cleanupRunSync(): void {
   }
 }
 
-/** The temporary name of an unfinished output: the writer's pid lets a later run tell it is stale. */
+/**
+ * Who writes: host and pid. A pid means something only on its own host, and outputs and
+ * temporaries may live on storage several machines share (the fleet): a run only ever
+ * judges files of its own host.
+ */
+function writer(): string {
+  return `${hostname().replace(/[^A-Za-z0-9_]/g, '_').slice(0, 64)}.${process.pid}`;
+}
+
+/** Host and pid out of a name's writer part, when it is this host's. */
+function ownPid(part: string): number | undefined {
+  const dot = part.lastIndexOf('.');
+  if (dot < 0 || part.slice(0, dot) !== writer().slice(0, writer().lastIndexOf('.'))) return undefined;
+  const pid = Number(part.slice(dot + 1));
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** The temporary name of an unfinished output: its writer (host, pid) lets a later run tell it is stale. */
 export function partialName(path: string, random: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}-${random}.partial`);
+  return join(dirname(path), `.${basename(path)}.${writer()}-${random}.partial`);
 }
 
 /**
@@ -87,12 +104,13 @@ export async function removeStalePartials(path: string): Promise<void> {
   }
   for (const name of names) {
     if (!name.startsWith(prefix) || !name.endsWith('.partial')) continue;
-    const m = /^(\d+)-[0-9a-f]+\.partial$/.exec(name.slice(prefix.length));
-    if (m && !processAlive(Number(m[1]))) await rm(join(dir, name), { force: true });
+    const m = /^(.+)-[0-9a-f]+\.partial$/.exec(name.slice(prefix.length));
+    const pid = m ? ownPid(m[1]!) : undefined;
+    if (pid !== undefined && !processAlive(pid)) await rm(join(dir, name), { force: true });
   }
 }
 
-/** Remove the run directories of runs that are gone (SIGKILL): same rule, by pid. */
+/** Remove the run directories of this host's runs that are gone (SIGKILL): same rule. */
 export function removeStaleRunDirsSync(): void {
   let names: string[];
   try {
@@ -101,8 +119,9 @@ export function removeStaleRunDirsSync(): void {
     return;
   }
   for (const name of names) {
-    const m = /^amitrans-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
-    if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) rmSync(join(tempBase(), name), { recursive: true, force: true });
+    const m = /^amitrans-(.+)-[A-Za-z0-9]{6}$/.exec(name);
+    const pid = m ? ownPid(m[1]!) : undefined;
+    if (pid !== undefined && pid !== process.pid && !processAlive(pid)) rmSync(join(tempBase(), name), { recursive: true, force: true });
   }
 }
 

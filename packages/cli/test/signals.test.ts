@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
-import { constants } from 'node:os';
+import { constants, hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGuestImage, centos5Guest, debRoot, requireTools, run, tmpDir, type TmpDir } from '@amitrans/testkit';
 import { binary } from './helpers.js';
@@ -166,14 +166,18 @@ describe('after a SIGKILL', () => {
     expect(await readdir(o.tmp)).toEqual([]);
   }, 60_000);
 
-  it('a live writer\'s partial is never touched', async () => {
+  it('a live writer\'s partial, or another host\'s, is never touched', async () => {
     const outDir = dir.file('live');
     await mkdir(outDir, { recursive: true });
     // A partial named for this (living) test process, as a concurrent writer would have.
-    const live = `${outDir}/.x.raw.${process.pid}-0a0b0c0d.partial`;
+    const live = `${outDir}/.x.raw.${hostname().replace(/[^A-Za-z0-9_]/g, '_')}.${process.pid}-0a0b0c0d.partial`;
     await writeFile(live, 'busy');
+    // Another machine's writer on shared storage: its pid means nothing here, so it stays.
+    const elsewhere = `${outDir}/.x.raw.some_other_host.4194303-0a0b0c0e.partial`;
+    await writeFile(elsewhere, 'busy');
     const r = spawn(process.execPath, [binary(), 'convert', big, `${outDir}/x.raw`], { stdio: 'ignore' });
     expect(await new Promise((resolve) => r.on('close', resolve))).toBe(0);
     expect(existsSync(live)).toBe(true);
+    expect(existsSync(elsewhere)).toBe(true);
   }, 60_000);
 });
