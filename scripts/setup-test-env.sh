@@ -23,6 +23,8 @@ declare -A need=(
   [depmod]=kmod
   [qemu-system-x86_64]=qemu-system-x86
   [xmllint]=libxml2-utils
+  [debootstrap]=debootstrap
+  [ssh-keygen]=openssh-client
 )
 missing=()
 for tool in "${!need[@]}"; do

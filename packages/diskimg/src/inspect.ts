@@ -2,6 +2,7 @@ import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { ExtFs, extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
 import { extGuestFs, inspectGuest, type GuestReport, type InitrdSummary } from '@amitrans/guest';
 import { readPartitionTable } from '@amitrans/mbr';
+import { mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage, type OpenedImage } from './open.js';
 
@@ -78,24 +79,32 @@ export interface InspectOptions {
 export async function inspectImage(path: string, options: InspectOptions = {}): Promise<ImageInspection> {
   const img = await openImage(path);
   try {
-    const root = await findRoot(img, options.partition).catch((err: unknown) => {
-      throw err instanceof ImageError ? err.inFile(path) : err;
-    });
-    const device = options.wrapDevice ? options.wrapDevice(root.device) : root.device;
-    // ExtFs keeps its own read cache (libext2fs re-reads the same blocks for every lookup).
-    const ext = await ExtFs.open(device);
-    try {
-      const readInitrd = options.readInitrd ?? readInitrdSummary;
-      const report = await inspectGuest(extGuestFs(ext), {
-        layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
-        filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize },
-        readInitrd: (p: string, size: number) => readInitrd(ext, p, size),
-      });
-      return { file: path, format: img.detection.format, partition: root.partition ?? null, report };
-    } finally {
-      await ext.close();
-    }
+    return await inspectOpened(img, options);
   } finally {
     await img.close();
+  }
+}
+
+/** inspectImage on an image already open (verify reads the same image afterwards). */
+export async function inspectOpened(img: OpenedImage, options: InspectOptions = {}): Promise<ImageInspection> {
+  const root = await findRoot(img, options.partition).catch((err: unknown) => {
+    throw err instanceof ImageError ? err.inFile(img.file) : err;
+  });
+  const device = options.wrapDevice ? options.wrapDevice(root.device) : root.device;
+  // ExtFs keeps its own read cache (libext2fs re-reads the same blocks for every lookup).
+  const ext = await ExtFs.open(device);
+  try {
+    const readInitrd = options.readInitrd ?? readInitrdSummary;
+    const report = await inspectGuest(extGuestFs(ext), {
+      layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
+      filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize },
+      readInitrd: (p: string, size: number) => readInitrd(ext, p, size),
+    });
+    if (root.partition !== undefined && (await mbrHasNoBootCode(img.disk))) {
+      report.verdicts = report.verdicts.map((v) => withMbrVerdict(v, report, root.partition!));
+    }
+    return { file: img.file, format: img.detection.format, partition: root.partition ?? null, report };
+  } finally {
+    await ext.close();
   }
 }

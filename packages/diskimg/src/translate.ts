@@ -35,9 +35,10 @@ import {
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
 import { guardOutput, prepareOutput, writeDisk, type OutputSummary } from './convert.js';
-import { findRoot } from './inspect.js';
+import { findRoot, type RootFilesystem } from './inspect.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage } from './open.js';
+import { DISK_TARGETS, bootHead, mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
 import { ovaOptionsFor } from './ova.js';
 
 export interface TranslateOptions {
@@ -84,7 +85,6 @@ export interface TranslateResult extends OutputSummary {
   report: GuestReport;
 }
 
-const DISK_TARGETS: readonly Target[] = ['kvm', 'virtualbox'];
 
 async function rootPasswordHash(selector: string): Promise<{ hash: string; shown?: string }> {
   const i = selector.indexOf(':');
@@ -171,8 +171,14 @@ export async function translate(input: string, output: string, options: Translat
         filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize },
         readInitrd: (p, size) => readInitrdSummary(ext, p, size),
       });
-      const diskBuild = root.partition === undefined && DISK_TARGETS.includes(options.target);
-      const verdict = verdictFor(report, options.target, options.bus ? { bus: options.bus } : {});
+      const diskTarget = DISK_TARGETS.includes(options.target);
+      const diskBuild = root.partition === undefined && diskTarget;
+      // A partitioned AMI for Xen or Eucalyptus: the output is its root filesystem alone.
+      const fsOnly = root.partition !== undefined && !diskTarget;
+      // A partitioned AMI on a disk target: GRUB into the MBR when it has no boot code (hd00) or when asked.
+      const mbrInstall = root.partition !== undefined && diskTarget && (options.grubDir !== undefined || (await mbrHasNoBootCode(img.disk)));
+      let verdict = verdictFor(report, options.target, options.bus ? { bus: options.bus } : {});
+      if (mbrInstall) verdict = withMbrVerdict(verdict, report, root.partition!);
       if (verdict.status === 'will-not-boot' && !(diskBuild && options.grubDir && verdict.kernel)) {
         throw new ImageError('E_UNSUPPORTED', `${input} will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
       }
@@ -184,7 +190,7 @@ export async function translate(input: string, output: string, options: Translat
         diskBuild,
         rootBy: options.rootBy ?? 'uuid',
         rootFs: { uuid: root.facts.uuid, label: root.facts.label, type: root.facts.type },
-        ...(root.partition !== undefined ? { grubRoot: `(hd0,${root.partition - 1})` } : {}),
+        ...(root.partition !== undefined ? { grubRoot: fsOnly ? '(hd0)' : `(hd0,${root.partition - 1})` } : {}),
         ...(password ? { rootPasswordHash: password.hash } : {}),
         ...(options.sshPasswordAuth ? { sshPasswordAuth: options.sshPasswordAuth } : {}),
         selinux: options.selinux ?? 'relabel',
@@ -198,30 +204,16 @@ export async function translate(input: string, output: string, options: Translat
       });
 
       // The bootable disk: GRUB's stage files must be readable in /boot/grub of the filesystem.
-      let stages: StageFiles | undefined;
-      if (diskBuild) {
-        const found = await stageFilesFrom(ext, report, options.grubDir);
-        stages = found.stages;
-        checkFilesystemSupport(stages.stage1_5, root.facts);
-        // Stage files the guest keeps in /boot/grub are already where GRUB will read them.
-        const inPlace = !options.grubDir && found.from === '/boot/grub';
-        for (const [name, bytes] of inPlace ? [] : [['stage1', stages.stage1], ['stage2', stages.stage2!], ['e2fs_stage1_5', stages.stage1_5]] as const) {
-          const path = `/boot/grub/${name}`;
-          const have = await ext.exists(path) ? await ext.readFile(path) : undefined;
-          if (have && Buffer.compare(have, bytes) === 0) continue;
-          if (!dryRun) {
-            if (!(await ext.exists('/boot/grub'))) await ext.mkdir('/boot/grub', { recursive: true });
-            await ext.writeFile(path, bytes, { mode: 0o644 });
-          }
-          changes.push({ step: 'bootloader', file: path, action: have ? 'edit' : 'create', why: `GRUB legacy stage file (from ${found.from}) for the disk build` });
-        }
+      const stages = diskBuild || mbrInstall ? await placeStageFiles(ext, report, options.grubDir, root.facts, dryRun, changes) : undefined;
+      if (mbrInstall) {
+        changes.push({ step: 'bootloader', file: '(MBR)', action: 'edit', why: `GRUB legacy stage 1 in sector 0 and stage 1.5 after it, for partition ${root.partition}: ${options.grubDir ? 'asked for with --grub-dir' : 'sector 0 had no boot code (pv-grub hd00 layout)'}` });
       }
       const result: TranslateResult = {
         input,
         output,
         target: options.target,
         format: driver.name,
-        layout: diskBuild ? 'disk' : root.partition !== undefined ? 'partitioned' : 'filesystem',
+        layout: diskBuild ? 'disk' : root.partition !== undefined && !fsOnly ? 'partitioned' : 'filesystem',
         verdict,
         changes,
         ...(password?.shown ? { rootPassword: password.shown } : {}),
@@ -242,14 +234,8 @@ export async function translate(input: string, output: string, options: Translat
       let disk: BlockDevice = fsDevice;
       if (diskBuild) {
         disk = await bootableDisk(fsDevice, stages!, root.facts.uuid, options);
-      } else if (root.partition !== undefined) {
-        const table = await readPartitionTable(img.disk);
-        const p = table.partitions.find((x) => x.index === root.partition)!;
-        disk = new ConcatDevice([
-          new SliceDevice(img.disk, 0, p.start),
-          fsDevice,
-          new SliceDevice(img.disk, p.start + p.size, img.disk.size - p.start - p.size),
-        ]);
+      } else if (root.partition !== undefined && !fsOnly) {
+        disk = await partitionedDisk(img.disk, root.partition, fsDevice, mbrInstall ? stages : undefined);
       }
       // An appliance describes the guest: its OS type and the controller the verdict chose.
       const ova = driver.name === 'ova' ? ovaOptionsFor(report, verdict, output, prepared.options) : undefined;
@@ -276,6 +262,43 @@ export async function translate(input: string, output: string, options: Translat
   } finally {
     await img.close();
   }
+}
+
+/**
+ * GRUB legacy's stage files where GRUB will read them: /boot/grub of the filesystem (the
+ * guest's own are already there; --grub-dir's are copied in). Reported as bootloader changes.
+ */
+async function placeStageFiles(
+  ext: ExtFs, report: GuestReport, grubDir: string | undefined, facts: RootFilesystem['facts'], dryRun: boolean, changes: Change[],
+): Promise<StageFiles> {
+  const found = await stageFilesFrom(ext, report, grubDir);
+  const stages = found.stages;
+  checkFilesystemSupport(stages.stage1_5, facts);
+  const inPlace = !grubDir && found.from === '/boot/grub';
+  for (const [name, bytes] of inPlace ? [] : [['stage1', stages.stage1], ['stage2', stages.stage2!], ['e2fs_stage1_5', stages.stage1_5]] as const) {
+    const path = `/boot/grub/${name}`;
+    const have = await ext.exists(path) ? await ext.readFile(path) : undefined;
+    if (have && Buffer.compare(have, bytes) === 0) continue;
+    if (!dryRun) {
+      if (!(await ext.exists('/boot/grub'))) await ext.mkdir('/boot/grub', { recursive: true });
+      await ext.writeFile(path, bytes, { mode: 0o644 });
+    }
+    changes.push({ step: 'bootloader', file: path, action: have ? 'edit' : 'create', why: `GRUB legacy stage file (from ${found.from}) for the disk build` });
+  }
+  return stages;
+}
+
+/** The input disk with partition `index` replaced by the translated filesystem (and GRUB in the MBR when given stages). */
+async function partitionedDisk(disk: BlockDevice, index: number, fs: BlockDevice, stages: StageFiles | undefined): Promise<BlockDevice> {
+  const table = await readPartitionTable(disk);
+  const p = table.partitions.find((x) => x.index === index)!;
+  let head: BlockDevice = new SliceDevice(disk, 0, p.start);
+  if (stages) {
+    const sector0 = new Uint8Array(512);
+    await disk.read(sector0, 0);
+    head = bootHead(disk, sector0, p.start, index, stages);
+  }
+  return new ConcatDevice([head, fs, new SliceDevice(disk, p.start + p.size, disk.size - p.start - p.size)]);
 }
 
 /** MBR + embedded GRUB stage 1.5 + the filesystem in partition 1 (+ zeros up to --size). */

@@ -9,6 +9,7 @@ import { exists, list, readText, resolve, type GuestFs } from './fs.js';
 import { DRIVER_NAMES, DRIVERS, type DriverName } from './kconfig.js';
 import { scanKernels, type KernelInfo } from './kernels.js';
 import { detectModprobeAliases, type ModprobeAlias } from './modprobe.js';
+import { detectInit, type InitSystem } from './init.js';
 import { detectNetwork, type NetworkConfig } from './network.js';
 import { verdicts, type Verdict } from './verdict.js';
 
@@ -50,6 +51,8 @@ export interface GuestReport {
   consoles: ConsoleEntry[];
   modprobe: ModprobeAlias[];
   network: NetworkConfig;
+  /** PID 1: systemd, upstart, sysvinit. */
+  init: InitSystem;
   cloud: CloudHooks;
   selinux: SelinuxConfig;
   imageId?: Record<string, string>;
@@ -153,7 +156,8 @@ export async function inspectGuest(fs: GuestFs, ctx: InspectContext): Promise<Gu
     fstab: fstabText ? parseFstab(fstabText.text) : [],
     consoles: await step(warnings, 'consoles', () => detectConsoles(fs, warnings), []),
     modprobe: await step(warnings, 'modprobe', () => detectModprobeAliases(fs, warnings), []),
-    network: await step(warnings, 'network', () => detectNetwork(fs, warnings), { ifcfg: [], interfaces: [], persistentNetRules: [] }),
+    network: await step(warnings, 'network', () => detectNetwork(fs, warnings), { ifcfg: [], interfaces: [], persistentNetRules: [], ethNames: [], renamesInterfaces: false }),
+    init: await step(warnings, 'init', () => detectInit(fs), 'unknown' as InitSystem),
     cloud: await step(warnings, 'cloud hooks', () => detectCloudHooks(fs, warnings), { metadataFetches: [], cloudInit: false, cloudInitState: false }),
     selinux: await step(warnings, 'selinux', () => detectSelinux(fs), { mode: 'absent' } as SelinuxConfig),
     verdicts: [],

@@ -127,6 +127,8 @@ describe('CentOS 5 PV AMI (kernel-xen only, nash initrd, grub.conf, xvc0)', () =
       ifcfg: [{ file: '/etc/sysconfig/network-scripts/ifcfg-eth0', device: 'eth0', bootproto: 'dhcp', hwaddr: CENTOS5.hwaddr }],
       interfaces: [],
       persistentNetRules: ['/etc/udev/rules.d/70-persistent-net.rules'],
+      ethNames: ['eth0'],
+      renamesInterfaces: false,
     });
     expect(r.cloud).toEqual({
       metadataFetches: [{ file: '/etc/rc.local', line: 3, text: 'curl -f http://169.254.169.254/latest/meta-data/public-keys/0/openssh-key > /root/.ssh/authorized_keys' }],
@@ -241,7 +243,7 @@ describe('Amazon Linux AMI (system-release, LABEL=/, hvc0, dracut initramfs)', (
       { device: 'hvc0', source: 'upstart', file: '/etc/init/hvc0.conf' },
     ]);
     expect(r.modprobe).toEqual([{ alias: 'eth0', module: 'xen_netfront', file: '/etc/modprobe.d/ec2.conf', line: 0 }]);
-    expect(r.network).toEqual({ ifcfg: [{ file: '/etc/sysconfig/network-scripts/ifcfg-eth0', device: 'eth0', bootproto: 'dhcp' }], interfaces: [], persistentNetRules: [] });
+    expect(r.network).toEqual({ ifcfg: [{ file: '/etc/sysconfig/network-scripts/ifcfg-eth0', device: 'eth0', bootproto: 'dhcp' }], interfaces: [], persistentNetRules: [], ethNames: ['eth0'], renamesInterfaces: false });
     expect(r.cloud).toEqual({ metadataFetches: [], cloudInit: true, cloudInitState: true });
     expect(r.selinux).toEqual({ mode: 'disabled', type: 'targeted' });
     expect(r.imageId).toBeUndefined();
@@ -294,15 +296,17 @@ describe('Ubuntu 12.04 in partition 1 (menu.lst root (hd0,0), LABEL=cloudimg-roo
       { device: 'tty1', source: 'upstart', file: '/etc/init/tty1.conf' },
     ]);
     expect(r.modprobe).toEqual([]);
-    expect(r.network).toEqual({ ifcfg: [], interfaces: ['lo inet loopback', 'eth0 inet dhcp'], persistentNetRules: ['/etc/udev/rules.d/75-persistent-net-generator.rules'] });
+    expect(r.network).toEqual({ ifcfg: [], interfaces: ['lo inet loopback', 'eth0 inet dhcp'], persistentNetRules: ['/etc/udev/rules.d/75-persistent-net-generator.rules'], ethNames: ['eth0'], renamesInterfaces: false });
     expect(r.cloud).toEqual({ metadataFetches: [], cloudInit: true, cloudInitState: false });
     expect(r.selinux).toEqual({ mode: 'absent' });
     expect(r.grubStages).toEqual({ dir: '/boot/grub', stage1: '/boot/grub/stage1', stage2: '/boot/grub/stage2', e2fsStage1_5: '/boot/grub/e2fs_stage1_5' });
     expect(r.warnings).toEqual([]);
     const guest = ['bootloader config: console=ttyS0', 'consoles: hvc0 -> ttyS0', 'network: persistent-net udev rules'];
+    const MBR_GRUB = 'bootloader: GRUB legacy into the MBR for partition 1 (sector 0 has no boot code: pv-grub hd00 layout)';
     expect(r.verdicts).toEqual([
-      verdict('kvm', 'boots-after-translation', { kernel: v, bus: 'virtio', changes: guest }),
-      verdict('virtualbox', 'boots-after-translation', { kernel: v, bus: 'sata', changes: guest }),
+      // Sector 0 has no boot code (hd00): a disk target gets GRUB in the MBR too.
+      verdict('kvm', 'boots-after-translation', { kernel: v, bus: 'virtio', changes: [...guest, MBR_GRUB] }),
+      verdict('virtualbox', 'boots-after-translation', { kernel: v, bus: 'sata', changes: [...guest, MBR_GRUB] }),
       verdict('xenserver', 'boots-after-translation', { kernel: v, bus: 'xen', changes: ['network: persistent-net udev rules'] }),
       verdict('eucalyptus', 'boots-after-translation', { kernel: v, bus: 'virtio', changes: [...guest, 'eucalyptus: /etc/image-id and the euca-udev rule'] }),
     ]);
@@ -414,7 +418,7 @@ describe('a PV AMI from real Debian packages (linux-image-cloud-amd64, busybox i
     expect(r.fstab.map((e) => e.spec)).toEqual(['/dev/xvda1', '/dev/xvdb', 'proc']);
     expect(r.consoles.map((c) => `${c.device}/${c.source}`)).toEqual(['tty1/inittab', 'hvc0/inittab', 'console/securetty', 'tty1/securetty', 'hvc0/securetty']);
     expect(r.modprobe.map((a) => `${a.alias}=${a.module}`)).toEqual(['scsi_hostadapter=xenblk', 'eth0=xennet']);
-    expect(r.network).toEqual({ ifcfg: [], interfaces: ['lo inet loopback', 'eth0 inet dhcp'], persistentNetRules: ['/etc/udev/rules.d/70-persistent-net.rules'] });
+    expect(r.network).toEqual({ ifcfg: [], interfaces: ['lo inet loopback', 'eth0 inet dhcp'], persistentNetRules: ['/etc/udev/rules.d/70-persistent-net.rules'], ethNames: ['eth0'], renamesInterfaces: false });
     expect(r.cloud.metadataFetches).toHaveLength(1);
     expect(r.grubStages).toEqual({ dir: '/boot/grub', stage1: '/boot/grub/stage1', stage2: '/boot/grub/stage2', e2fsStage1_5: '/boot/grub/e2fs_stage1_5' });
     expect(r.warnings).toEqual([]);

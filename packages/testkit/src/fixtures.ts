@@ -1,6 +1,6 @@
 /** Fixtures built from Debian packages, and a QEMU boot helper. */
 import { spawn } from 'node:child_process';
-import { debRoot, run } from './index.js';
+import { debRoot, requireTools, run } from './index.js';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
 
@@ -55,4 +55,18 @@ export function qemuBoot(disk: string, o: { format: string; iface: 'virtio' | 'i
       resolve({ output, seconds: (performance.now() - started) / 1000, timedOut });
     });
   });
+}
+
+/**
+ * The realistic Debian AMI of scripts/make-debian-real-ami.sh (debootstrap, systemd, udev,
+ * ifupdown on eth0, openssh with host keys, the guest's own initramfs-tools initrd), built
+ * once per machine under .tmp/debian-real and shared by every test file. Never written:
+ * tests translate or verify it and check its sha256 afterwards.
+ */
+export async function realDebianAmi(ctx: { skip: (note?: string) => void }): Promise<string> {
+  requireTools(ctx, 'debootstrap', 'mkfs.ext3', 'flock', 'openssl', 'sha256sum');
+  debRoot(ctx, 'grub-legacy');
+  const out = `${REPO}.tmp/debian-real/ami.img`;
+  await run('bash', [`${REPO}scripts/make-debian-real-ami.sh`, out]);
+  return out;
 }
