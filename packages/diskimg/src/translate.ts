@@ -180,7 +180,7 @@ export async function translate(input: string, output: string, options: Translat
       let verdict = verdictFor(report, options.target, options.bus ? { bus: options.bus } : {});
       if (mbrInstall) verdict = withMbrVerdict(verdict, report, root.partition!);
       if (verdict.status === 'will-not-boot' && !(diskBuild && options.grubDir && verdict.kernel)) {
-        throw new ImageError('E_UNSUPPORTED', `${input} will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
+        throw new ImageError('E_UNSUPPORTED', `will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
       }
       const password = options.rootPassword ? await rootPasswordHash(options.rootPassword) : undefined;
       const plan: TranslatePlan = {
