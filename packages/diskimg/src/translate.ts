@@ -11,7 +11,7 @@ import {
   type BlockDevice,
 } from '@amitrans/block';
 import { ExtFs } from '@amitrans/extfs';
-import { checkFilesystemSupport, grubBootSectors, type StageFiles } from '@amitrans/grub';
+import { checkFilesystemSupport, grub2BootSectors, grubBootSectors, type StageFiles } from '@amitrans/grub';
 import {
   CLEAN_OPERATIONS,
   DEFAULT_CLEAN,
@@ -32,10 +32,14 @@ import {
   type Target,
   type TranslatePlan,
   type Verdict,
+  type BootloaderChoice,
+  type BootloaderKind,
+  type BootloaderOptions,
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
 import { guardOutput, prepareOutput, writeDisk, type OutputSummary } from './convert.js';
 import { findRoot } from './inspect.js';
+import { grubDirKind, hostGrub2Dir, prepareGrub2, HOST_GRUB2_DIRS } from './grub2.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage } from './open.js';
 import { ovaOptionsFor } from './ova.js';
@@ -58,8 +62,12 @@ export interface TranslateOptions {
   size?: number;
   /** Partition start: 2048 sectors (modern, default) or 63 (legacy). */
   align?: 'modern' | 'legacy';
-  /** A directory with stage1, stage2 and e2fs_stage1_5 (instead of the guest's own). */
+  /** A directory with GRUB legacy's stage1, stage2 and e2fs_stage1_5, or GRUB 2's i386-pc files (instead of the guest's own). */
   grubDir?: string;
+  /** Install this bootloader or fail (default: the guest's GRUB legacy when it can read the filesystem, else GRUB 2). */
+  bootloader?: BootloaderKind;
+  /** Host directories searched for GRUB 2 i386-pc files when the guest has none (default HOST_GRUB2_DIRS). */
+  hostGrubDirs?: readonly string[];
   /** password:P | file:F | random | disabled */
   rootPassword?: string;
   sshPasswordAuth?: 'yes' | 'no';
@@ -82,7 +90,12 @@ export interface TranslateResult extends OutputSummary {
   /** A random root password that was set (printed once). */
   rootPassword?: string;
   report: GuestReport;
+  /** For a disk build: which bootloader was installed, from where, and why. */
+  bootloader?: BootloaderChoice;
 }
+
+/** Boot code for the disk build: GRUB legacy's stage files, or GRUB 2's boot.img and core.img. */
+type BootCode = { kind: 'grub-legacy'; stages: StageFiles } | { kind: 'grub2'; boot: Uint8Array; core: Uint8Array };
 
 const DISK_TARGETS: readonly Target[] = ['kvm', 'virtualbox'];
 
@@ -138,6 +151,7 @@ function checkTranslateOptions(o: TranslateOptions): void {
     if (bad.length) throw new ImageError('E_USAGE', `unknown ${what} ${bad.map((b) => `'${b}'`).join(', ')} (known: ${known.join(', ')})`);
   };
   if (!(TARGETS as readonly string[]).includes(o.target)) names('target', [o.target], TARGETS);
+  if (o.bootloader !== undefined) names('bootloader', [o.bootloader], ['grub-legacy', 'grub2']);
   names('step', o.only, STEP_NAMES);
   names('step', o.skip, STEP_NAMES);
   names('clean operation', o.clean, CLEAN_OPERATIONS);
@@ -165,14 +179,16 @@ export async function translate(input: string, output: string, options: Translat
     const overlay = new CowOverlay(root.device);
     const ext = await ExtFs.open(overlay, { writable: true });
     try {
+      const bootOptions = await bootloaderOptions(options);
       const gfs = extGuestFs(ext);
       const report = await inspectGuest(gfs, {
         layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
-        filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize },
+        filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize, features: root.facts.features },
         readInitrd: (p, size) => readInitrdSummary(ext, p, size),
+        bootloader: bootOptions,
       });
       const diskBuild = root.partition === undefined && DISK_TARGETS.includes(options.target);
-      const verdict = verdictFor(report, options.target, options.bus ? { bus: options.bus } : {});
+      const verdict = verdictFor(report, options.target, { ...(options.bus ? { bus: options.bus } : {}), bootloader: bootOptions });
       if (verdict.status === 'will-not-boot' && !(diskBuild && options.grubDir && verdict.kernel)) {
         throw new ImageError('E_UNSUPPORTED', `${input} will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
       }
@@ -197,11 +213,17 @@ export async function translate(input: string, output: string, options: Translat
         ...(options.skip ? { skip: options.skip } : {}),
       });
 
-      // The bootable disk: GRUB's stage files must be readable in /boot/grub of the filesystem.
-      let stages: StageFiles | undefined;
-      if (diskBuild) {
-        const found = await stageFilesFrom(ext, report, options.grubDir);
-        stages = found.stages;
+      // The bootable disk: GRUB's files must be readable in /boot/grub (or /boot/grub2) of the filesystem.
+      let code: BootCode | undefined;
+      const choice = verdict.bootloader;
+      if (diskBuild && choice?.kind === 'grub2') {
+        const g = await prepareGrub2({ ext, report, plan, choice, dryRun });
+        changes.push(...g.changes);
+        code = { kind: 'grub2', boot: g.files.boot, core: g.core };
+      } else if (diskBuild) {
+        const found = await stageFilesFrom(ext, report, choice?.source === 'grub-dir' ? options.grubDir : undefined);
+        const stages = found.stages;
+        code = { kind: 'grub-legacy', stages };
         checkFilesystemSupport(stages.stage1_5, root.facts);
         // Stage files the guest keeps in /boot/grub are already where GRUB will read them.
         const inPlace = !options.grubDir && found.from === '/boot/grub';
@@ -226,6 +248,7 @@ export async function translate(input: string, output: string, options: Translat
         changes,
         ...(password?.shown ? { rootPassword: password.shown } : {}),
         report,
+        ...(diskBuild && choice ? { bootloader: choice } : {}),
         virtualSize: 0,
         bytesRead: 0,
         bytesWritten: 0,
@@ -241,7 +264,7 @@ export async function translate(input: string, output: string, options: Translat
       const fsDevice = new MaskedDevice(overlay, await ext.freeRanges());
       let disk: BlockDevice = fsDevice;
       if (diskBuild) {
-        disk = await bootableDisk(fsDevice, stages!, root.facts.uuid, options);
+        disk = await bootableDisk(fsDevice, code!, root.facts.uuid, options);
       } else if (root.partition !== undefined) {
         const table = await readPartitionTable(img.disk);
         const p = table.partitions.find((x) => x.index === root.partition)!;
@@ -278,8 +301,18 @@ export async function translate(input: string, output: string, options: Translat
   }
 }
 
-/** MBR + embedded GRUB stage 1.5 + the filesystem in partition 1 (+ zeros up to --size). */
-async function bootableDisk(fs: BlockDevice, stages: StageFiles, uuid: string, options: TranslateOptions): Promise<BlockDevice> {
+/** What the bootloader choice may use besides the guest's own files. */
+async function bootloaderOptions(options: TranslateOptions): Promise<BootloaderOptions> {
+  const host = await hostGrub2Dir(options.hostGrubDirs ?? HOST_GRUB2_DIRS);
+  return {
+    ...(options.bootloader ? { force: options.bootloader } : {}),
+    ...(options.grubDir ? { grubDir: await grubDirKind(options.grubDir) } : {}),
+    ...(host ? { hostGrub2: host } : {}),
+  };
+}
+
+/** MBR + embedded GRUB (stage 1.5, or GRUB 2's core.img) + the filesystem in partition 1 (+ zeros up to --size). */
+async function bootableDisk(fs: BlockDevice, code: BootCode, uuid: string, options: TranslateOptions): Promise<BlockDevice> {
   const startSector = options.align === 'legacy' ? 63 : 2048;
   const start = startSector * 512;
   const minimum = start + fs.size;
@@ -288,7 +321,9 @@ async function bootableDisk(fs: BlockDevice, stages: StageFiles, uuid: string, o
   // A disk signature derived from the filesystem UUID: the same input gives the same disk.
   const signature = Number.parseInt(uuid.replace(/-/g, '').slice(0, 8), 16) >>> 0 || 1;
   const mbr = createMbr({ diskSize: size, align: options.align ?? 'modern', partitionSize: size - start, type: 0x83, bootable: true, diskSignature: signature });
-  const { mbr: sector0, embedded } = grubBootSectors(mbr.sector, stages, { slice: 0 });
+  const { mbr: sector0, embedded } = code.kind === 'grub2'
+    ? grub2BootSectors(mbr.sector, code.boot, code.core)
+    : grubBootSectors(mbr.sector, code.stages, { slice: 0 });
   const head = new MemoryDevice(start);
   head.bytes.set(sector0, 0);
   head.bytes.set(embedded, 512);

@@ -7,6 +7,10 @@ const REPO = new URL('../../../', import.meta.url).pathname;
 export interface DebianAmiOptions {
   inodeSize?: number;
   grubStages?: boolean;
+  /** grub-pc-bin's i386-pc files in /usr/lib/grub/i386-pc, no stage files, menu.lst -> grub.cfg. */
+  grub2?: boolean;
+  /** ext4 with extents, 64bit and 256-byte inodes. */
+  ext4?: boolean;
   size?: string;
 }
 
@@ -16,6 +20,8 @@ export async function buildDebianAmi(ctx: { skip: (note?: string) => void }, pat
   const args = [`${REPO}scripts/make-debian-ami.sh`, path];
   if (o.inodeSize) args.push('--inode-size', String(o.inodeSize));
   if (o.grubStages === false) args.push('--no-grub-stages');
+  if (o.grub2) args.push('--grub2');
+  if (o.ext4) args.push('--ext4');
   if (o.size) args.push('--size', o.size);
   await run('bash', args);
 }
