@@ -14,6 +14,7 @@ import { ExtFs } from '@amitrans/extfs';
 import { checkFilesystemSupport, grub2BootSectors, grubBootSectors, type StageFiles } from '@amitrans/grub';
 import {
   CLEAN_OPERATIONS,
+  chooseBootloader,
   DEFAULT_CLEAN,
   STEP_NAMES,
   TARGETS,
@@ -215,7 +216,8 @@ export async function translate(input: string, output: string, options: Translat
 
       // The bootable disk: GRUB's files must be readable in /boot/grub (or /boot/grub2) of the filesystem.
       let code: BootCode | undefined;
-      const choice = verdict.bootloader;
+      const picked = diskBuild ? chooseBootloader(report, bootOptions) : undefined;
+      const choice = picked?.kind ? picked : undefined;
       if (diskBuild && choice?.kind === 'grub2') {
         const g = await prepareGrub2({ ext, report, plan, choice, dryRun });
         changes.push(...g.changes);

@@ -74,7 +74,7 @@ export const NO_BOOTLOADER = 'no bootloader for the disk build: the image has ne
  */
 export function chooseBootloader(r: GuestReport, o: BootloaderOptions = {}): BootloaderChoice | { kind?: undefined; why: string } {
   const legacyGap = legacyReads(r);
-  const legacyOk = r.grubStages?.e2fsStage1_5 !== undefined && legacyGap === undefined;
+  const legacyOk = r.grubStages !== undefined && legacyGap === undefined;
   const grub2 = r.grub2 ? `GRUB 2${r.grub2.version ? ` ${r.grub2.version}` : ''}` : '';
   const want = (k: BootloaderKind): boolean => o.force === undefined || o.force === k;
   if (o.grubDir && want(o.grubDir.kind)) return { kind: o.grubDir.kind, from: o.grubDir.path, source: 'grub-dir', why: 'given with --grub-dir' };
@@ -82,7 +82,7 @@ export function chooseBootloader(r: GuestReport, o: BootloaderOptions = {}): Boo
   if (legacyOk && want('grub-legacy')) return { kind: 'grub-legacy', from: r.grubStages!.dir, source: 'guest', why: 'the guest\'s own GRUB legacy stage files' };
   const notLegacy = o.force === 'grub2' ? '--bootloader grub2' : legacyGap && r.grubStages ? legacyGap : 'the image has no GRUB legacy stage files';
   if (r.grub2 && want('grub2')) return { kind: 'grub2', from: r.grub2.dir, source: 'guest', why: `${notLegacy}; the guest's own ${grub2}` };
-  if (o.hostGrub2 && want('grub2')) return { kind: 'grub2', from: o.hostGrub2, source: 'host', why: `${notLegacy}, and the image has no GRUB 2 i386-pc files: GRUB 2 from this host` };
+  if (o.hostGrub2 && want('grub2')) return { kind: 'grub2', from: o.hostGrub2, source: 'host', why: `${notLegacy}, nor GRUB 2 i386-pc files: this host's GRUB 2` };
   if (o.force === 'grub-legacy') return { why: r.grubStages ? `--bootloader grub-legacy: ${legacyGap ?? 'the stage files lack e2fs_stage1_5'}` : '--bootloader grub-legacy, but the image has no GRUB legacy stage files: give them with --grub-dir (Debian package grub-legacy has them)' };
   return { why: legacyGap && r.grubStages ? `${legacyGap}, and no GRUB 2 is available: install grub-pc-bin (Debian, Ubuntu) or grub2-pc-modules (Fedora, RHEL) on this host, or give --grub-dir DIR` : NO_BOOTLOADER };
 }

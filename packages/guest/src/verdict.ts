@@ -1,7 +1,7 @@
 import type { GuestReport, KernelReport } from './inspect.js';
 import type { DriverName } from './kconfig.js';
 import { parseDiskDevice } from './fstab.js';
-import { chooseBootloader, type BootloaderChoice, type BootloaderOptions } from './bootloader.js';
+import { chooseBootloader, type BootloaderOptions } from './bootloader.js';
 
 export const TARGETS = ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'] as const;
 export type Target = (typeof TARGETS)[number];
@@ -19,8 +19,6 @@ export interface Verdict {
   changes: string[];
   /** Why it will not boot, or caveats. */
   reasons: string[];
-  /** For a disk build: the bootloader translation installs, from where, and why. */
-  bootloader?: BootloaderChoice;
 }
 
 /** Drivers a bus needs before the root filesystem can be mounted. */
@@ -113,7 +111,6 @@ export function verdictFor(r: GuestReport, target: Target, options: { bus?: Bus;
       v.reasons.push(boot.why);
       return v;
     }
-    v.bootloader = boot;
     v.changes.push(`build an MBR disk with the filesystem in partition 1 and install ${boot.kind === 'grub2' ? 'GRUB 2' : 'GRUB legacy'} from ${boot.from} (${boot.why})`);
   }
   v.changes.push(...guestChanges(r, target, chosen.k, chosen.bus));

@@ -41,6 +41,8 @@ export function renderInspection(r: ImageInspection): string[] {
   out.push(...table(g.verdicts.map((v) => [`  ${v.target}:`, `${STATUS[v.status]}${v.kernel ? ` (kernel ${v.kernel}, ${v.bus} disk)` : ''}`])));
   for (const v of g.verdicts) {
     for (const reason of v.reasons) out.push(`    ${v.target}: ${reason}`);
+    // The disk build's line says which bootloader translation installs, from where, and why.
+    for (const c of v.changes) if (c.startsWith('build an MBR disk')) out.push(`    ${v.target}: ${c}`);
   }
   out.push('', 'Kernels');
   if (g.kernels.length === 0) out.push('  none');
