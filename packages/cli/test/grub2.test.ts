@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { copyFile, open } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDebianAmi, qemuBoot, requireTools, run, sha256File, tmpDir, type TmpDir } from '@amitrans/testkit';
 import { ImageError } from '@amitrans/block';
@@ -12,6 +12,7 @@ import { cli } from './helpers.js';
 let dir: TmpDir;
 const fixtures = new Map<string, Promise<{ path: string; hash: string }>>();
 const PART_OFFSET = 2048 * 512;
+const BIOS_SETUP = '/usr/lib/grub/i386-pc/grub-bios-setup';
 type Ctx = { skip: (note?: string) => void };
 
 async function fixture(ctx: Ctx, kind: 'grub2-ext4' | 'none'): Promise<string> {
@@ -60,16 +61,18 @@ async function debugfs(img: string, cmd: string): Promise<string> {
   return (await run('debugfs', ['-R', cmd, `${img}?offset=${PART_OFFSET}`])).stdout;
 }
 
+/** The ext4 guest translated for kvm as raw, made once and shared. */
+let made: Promise<{ out: string; r: TranslateResult }> | undefined;
+async function kvmRaw(ctx: Ctx): Promise<{ out: string; r: TranslateResult }> {
+  const src = await fixture(ctx, 'grub2-ext4');
+  made ??= (async () => {
+    const out = dir.file('grub2-kvm.raw');
+    return { out, r: await translateJson(src, out, '-t', 'kvm', '-O', 'raw') };
+  })();
+  return made;
+}
+
 describe('GRUB 2 for a guest with its own i386-pc files on ext4 (extents, 64bit, 256-byte inodes)', () => {
-  let made: Promise<{ out: string; r: TranslateResult }> | undefined;
-  async function kvmRaw(ctx: Ctx): Promise<{ out: string; r: TranslateResult }> {
-    const src = await fixture(ctx, 'grub2-ext4');
-    made ??= (async () => {
-      const out = dir.file('grub2-kvm.raw');
-      return { out, r: await translateJson(src, out, '-t', 'kvm', '-O', 'raw') };
-    })();
-    return made;
-  }
 
   it('--dry-run: the change report names GRUB 2, where from and why; nothing written', async (ctx) => {
     const out = dir.file('dry.raw');
@@ -120,7 +123,63 @@ describe('GRUB 2 for a guest with its own i386-pc files on ext4 (extents, 64bit,
   });
 });
 
+describe('the translated GRUB 2 disk against grub-bios-setup and a second target', () => {
+  it('its first 2048 sectors equal what grub-bios-setup writes with the same core.img on the same disk', async (ctx) => {
+    requireTools(ctx, 'unshare');
+    if (!existsSync(BIOS_SETUP)) requireTools(ctx, BIOS_SETUP);
+    const { out, r } = await kvmRaw(ctx);
+    const size = Number(/core\.img \((\d+) bytes/.exec(r.changes.find((c) => c.file.startsWith('(disk'))!.after![0]!)![1]);
+    const ours = await readFile(out);
+    const theirs = dir.file('grub2-bios-setup.raw');
+    await copyFile(out, theirs);
+    // Wipe what we wrote before the partition (but the partition table), then let grub-bios-setup write it.
+    const fh = await open(theirs, 'r+');
+    await fh.write(Buffer.alloc(PART_OFFSET - 512), 0, PART_OFFSET - 512, 512);
+    await fh.write(Buffer.alloc(440), 0, 440, 0);
+    await fh.close();
+    const d = dir.file('setup-dir');
+    await mkdir(d);
+    await writeFile(`${d}.core`, ours.subarray(512, 512 + size));
+    await writeFile(`${d}.map`, `(hd0) ${theirs}\n`);
+    await run('unshare', ['-m', 'sh', '-c',
+      `mount -t tmpfs "$1" "$2" && cp /usr/lib/grub/i386-pc/boot.img "$2/" && cp "$2.core" "$2/core.img" && ${BIOS_SETUP} -d "$2" -m "$2.map" "$1"`, 'sh', theirs, d]);
+    const after = await readFile(theirs);
+    expect(Buffer.compare(ours.subarray(0, PART_OFFSET), after.subarray(0, PART_OFFSET))).toBe(0);
+    expect(Buffer.compare(ours.subarray(PART_OFFSET), after.subarray(PART_OFFSET))).toBe(0);
+  });
+
+  it('translate --target virtualbox of the ext4 guest boots under QEMU (VDI, IDE)', async (ctx) => {
+    requireTools(ctx, 'qemu-system-x86_64');
+    const out = dir.file('grub2-ext4.vdi');
+    const r = await translateJson(await fixture(ctx, 'grub2-ext4'), out, '-t', 'virtualbox');
+    expect(r.bootloader).toMatchObject({ kind: 'grub2', source: 'guest' });
+    const boot = await qemuBoot(out, { format: 'vdi', iface: 'ide' });
+    expect(boot.timedOut, boot.output.slice(-2000)).toBe(false);
+    expectBooted(boot.output, 'ext4');
+  }, 240_000);
+});
+
 describe('GRUB 2 from the host for a guest with no bootloader files', () => {
+  it('--grub-dir with GRUB 2 files (the i386-pc directory or its parent) is used and named', async (ctx) => {
+    requireTools(ctx, 'grub-mkimage');
+    const src = await fixture(ctx, 'none');
+    for (const g of ['/usr/lib/grub', '/usr/lib/grub/i386-pc']) {
+      const r = await translateJson(src, dir.file('gd.raw'), '-t', 'kvm', '--grub-dir', g, '--dry-run');
+      expect(r.bootloader).toEqual({ kind: 'grub2', from: '/usr/lib/grub/i386-pc', source: 'grub-dir', why: 'given with --grub-dir' });
+    }
+  });
+
+  it('a RHEL 7 style guest (/boot/grub2) gets grub.cfg, modules and the prefix there', async (ctx) => {
+    requireTools(ctx, 'mkfs.ext3', 'depmod', 'cpio', 'grub-mkimage');
+    const extra = dir.file('rhel7-extra');
+    await mkdir(`${extra}/boot/grub2`, { recursive: true });
+    const src = dir.file('rhel7.img');
+    await buildDebianAmi(ctx, src, { grubStages: false, extra });
+    const r = await translateJson(src, dir.file('rhel7.raw'), '-t', 'kvm', '--dry-run');
+    expect(r.changes.map((c) => c.file)).toEqual(expect.arrayContaining(['/boot/grub2/i386-pc/', '/boot/grub2/grub.cfg']));
+    expect(r.changes.find((c) => c.file.startsWith('(disk'))!.after![0]).toMatch(/prefix \(,msdos1\)\/boot\/grub2\)/);
+  });
+
   it('translate --target virtualbox (VDI, IDE) boots under QEMU with the host\'s grub-pc-bin', async (ctx) => {
     requireTools(ctx, 'qemu-system-x86_64');
     const out = dir.file('host-grub2.vdi');

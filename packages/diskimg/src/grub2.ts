@@ -152,7 +152,8 @@ async function writeGrubCfg(c: Ctx, bootDir: string): Promise<Change[]> {
  * regular menu.lst) and its core.img, built from the chosen GRUB's own files.
  */
 export async function prepareGrub2(c: Ctx): Promise<Grub2Install> {
-  const bootDir = c.choice.from.startsWith('/boot/grub2') || (c.choice.source === 'guest' && await c.ext.exists('/boot/grub2')) ? '/boot/grub2' : '/boot/grub';
+  // RHEL 7 style guests (grub2-* tools, --with-grubdir=grub2) keep GRUB 2's files in /boot/grub2.
+  const bootDir = await c.ext.exists('/boot/grub2') ? '/boot/grub2' : '/boot/grub';
   const read = reader(c.ext, c.choice);
   const where = c.choice.source === 'guest' ? `${c.choice.from} in the image` : c.choice.from;
   const files = await loadGrub2Files(read, where);

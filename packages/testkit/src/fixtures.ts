@@ -12,6 +12,8 @@ export interface DebianAmiOptions {
   /** ext4 with extents, 64bit and 256-byte inodes. */
   ext4?: boolean;
   size?: string;
+  /** A directory whose tree is copied into the root as well. */
+  extra?: string;
 }
 
 /** Build scripts/make-debian-ami.sh's PV AMI at `path` (needs the unpacked Debian packages). */
@@ -23,6 +25,7 @@ export async function buildDebianAmi(ctx: { skip: (note?: string) => void }, pat
   if (o.grub2) args.push('--grub2');
   if (o.ext4) args.push('--ext4');
   if (o.size) args.push('--size', o.size);
+  if (o.extra) args.push('--extra', o.extra);
   await run('bash', args);
 }
 
