@@ -227,6 +227,13 @@ export async function translate(input: string, output: string, options: Translat
         const stages = found.stages;
         code = { kind: 'grub-legacy', stages };
         checkFilesystemSupport(stages.stage1_5, root.facts);
+        changes.push({
+          step: 'bootloader',
+          file: '(disk: MBR and the gap after it)',
+          action: 'create',
+          after: [`stage1 in the MBR; e2fs_stage1_5 (${Math.ceil(stages.stage1_5.length / 512)} sectors) from LBA 1`],
+          why: `GRUB legacy from ${found.from}: ${choice?.why ?? 'its stage files'}`,
+        });
         // Stage files the guest keeps in /boot/grub are already where GRUB will read them.
         const inPlace = !options.grubDir && found.from === '/boot/grub';
         for (const [name, bytes] of inPlace ? [] : [['stage1', stages.stage1], ['stage2', stages.stage2!], ['e2fs_stage1_5', stages.stage1_5]] as const) {
