@@ -8,7 +8,8 @@ import { cli } from './helpers.js';
 
 // Two PV AMIs from Debian packages without GRUB legacy's stage files: one ext4 (extents,
 // 64bit, 256-byte inodes) carrying grub-pc-bin's i386-pc files and a menu.lst symlinked to
-// grub.cfg (Debian bootstrap-vz style), one ext3 with no bootloader files at all.
+// grub.cfg (Debian bootstrap-vz style), one ext3 with no bootloader files at all and an
+// empty /boot/grub2 (RHEL 7 style: GRUB 2's files and prefix go there).
 let dir: TmpDir;
 const fixtures = new Map<string, Promise<{ path: string; hash: string }>>();
 const PART_OFFSET = 2048 * 512;
@@ -22,7 +23,9 @@ async function fixture(ctx: Ctx, kind: 'grub2-ext4' | 'none'): Promise<string> {
   if (!p) {
     p = (async () => {
       const path = dir.file(`${kind}.img`);
-      await buildDebianAmi(ctx, path, kind === 'grub2-ext4' ? { grub2: true, ext4: true } : { grubStages: false });
+      const extra = dir.file(`${kind}-extra`);
+      await mkdir(`${extra}/boot/grub2`, { recursive: true });
+      await buildDebianAmi(ctx, path, kind === 'grub2-ext4' ? { grub2: true, ext4: true } : { grubStages: false, extra });
       return { path, hash: await sha256File(path) };
     })();
     fixtures.set(kind, p);
@@ -163,28 +166,20 @@ describe('GRUB 2 from the host for a guest with no bootloader files', () => {
   it('--grub-dir with GRUB 2 files (the i386-pc directory or its parent) is used and named', async (ctx) => {
     requireTools(ctx, 'grub-mkimage');
     const src = await fixture(ctx, 'none');
-    for (const g of ['/usr/lib/grub', '/usr/lib/grub/i386-pc']) {
-      const r = await translateJson(src, dir.file('gd.raw'), '-t', 'kvm', '--grub-dir', g, '--dry-run');
-      expect(r.bootloader).toEqual({ kind: 'grub2', from: '/usr/lib/grub/i386-pc', source: 'grub-dir', why: 'given with --grub-dir' });
-    }
-  });
-
-  it('a RHEL 7 style guest (/boot/grub2) gets grub.cfg, modules and the prefix there', async (ctx) => {
-    requireTools(ctx, 'mkfs.ext3', 'depmod', 'cpio', 'grub-mkimage');
-    const extra = dir.file('rhel7-extra');
-    await mkdir(`${extra}/boot/grub2`, { recursive: true });
-    const src = dir.file('rhel7.img');
-    await buildDebianAmi(ctx, src, { grubStages: false, extra });
-    const r = await translateJson(src, dir.file('rhel7.raw'), '-t', 'kvm', '--dry-run');
+    // The parent of i386-pc is taken as well.
+    const r = await translateJson(src, dir.file('gd.raw'), '-t', 'kvm', '--grub-dir', '/usr/lib/grub', '--dry-run');
+    expect(r.bootloader).toEqual({ kind: 'grub2', from: '/usr/lib/grub/i386-pc', source: 'grub-dir', why: 'given with --grub-dir' });
+    // A guest with /boot/grub2 (RHEL 7 style) gets grub.cfg, the modules and the prefix there.
     expect(r.changes.map((c) => c.file)).toEqual(expect.arrayContaining(['/boot/grub2/i386-pc/', '/boot/grub2/grub.cfg']));
     expect(r.changes.find((c) => c.file.startsWith('(disk'))!.after![0]).toMatch(/prefix \(,msdos1\)\/boot\/grub2\)/);
   });
 
-  it('translate --target virtualbox (VDI, IDE) boots under QEMU with the host\'s grub-pc-bin', async (ctx) => {
+  it('translate --target virtualbox (VDI, IDE) boots under QEMU with the host\'s grub-pc-bin, prefix /boot/grub2', async (ctx) => {
     requireTools(ctx, 'qemu-system-x86_64');
     const out = dir.file('host-grub2.vdi');
     const r = await translateJson(await fixture(ctx, 'none'), out, '-t', 'virtualbox');
     expect(r.bootloader).toMatchObject({ kind: 'grub2', from: '/usr/lib/grub/i386-pc', source: 'host' });
+    expect(r.changes.find((c) => c.file.startsWith('(disk'))!.after![0]).toMatch(/prefix \(,msdos1\)\/boot\/grub2\)/);
     const boot = await qemuBoot(out, { format: 'vdi', iface: 'ide' });
     expect(boot.timedOut, boot.output.slice(-2000)).toBe(false);
     expectBooted(boot.output, 'ext3');
