@@ -96,7 +96,17 @@ export interface TranslateResult extends OutputSummary {
 }
 
 /** Boot code for the disk build: GRUB legacy's stage files, or GRUB 2's boot.img and core.img. */
-type BootCode = { kind: 'grub-legacy'; stages: StageFiles } | { kind: 'grub2'; boot: Uint8Array; core: Uint8Array };
+type BootCode = ({ kind: 'grub-legacy'; stages: StageFiles } | { kind: 'grub2'; boot: Uint8Array; core: Uint8Array }) & { choice?: BootloaderChoice };
+
+interface BootContext {
+  ext: ExtFs;
+  report: GuestReport;
+  plan: TranslatePlan;
+  choice: BootloaderChoice | undefined;
+  dryRun: boolean;
+  grubDir: string | undefined;
+  facts: { inodeSize: number; features: readonly string[] };
+}
 
 const DISK_TARGETS: readonly Target[] = ['kvm', 'virtualbox'];
 
@@ -216,36 +226,11 @@ export async function translate(input: string, output: string, options: Translat
 
       // The bootable disk: GRUB's files must be readable in /boot/grub (or /boot/grub2) of the filesystem.
       let code: BootCode | undefined;
-      const picked = diskBuild ? chooseBootloader(report, bootOptions) : undefined;
-      const choice = picked?.kind ? picked : undefined;
-      if (diskBuild && choice?.kind === 'grub2') {
-        const g = await prepareGrub2({ ext, report, plan, choice, dryRun });
-        changes.push(...g.changes);
-        code = { kind: 'grub2', boot: g.files.boot, core: g.core };
-      } else if (diskBuild) {
-        const found = await stageFilesFrom(ext, report, choice?.source === 'grub-dir' ? options.grubDir : undefined);
-        const stages = found.stages;
-        code = { kind: 'grub-legacy', stages };
-        checkFilesystemSupport(stages.stage1_5, root.facts);
-        changes.push({
-          step: 'bootloader',
-          file: '(disk: MBR and the gap after it)',
-          action: 'create',
-          after: [`stage1 in the MBR; e2fs_stage1_5 (${Math.ceil(stages.stage1_5.length / 512)} sectors) from LBA 1`],
-          why: `GRUB legacy from ${found.from}: ${choice?.why ?? 'its stage files'}`,
-        });
-        // Stage files the guest keeps in /boot/grub are already where GRUB will read them.
-        const inPlace = !options.grubDir && found.from === '/boot/grub';
-        for (const [name, bytes] of inPlace ? [] : [['stage1', stages.stage1], ['stage2', stages.stage2!], ['e2fs_stage1_5', stages.stage1_5]] as const) {
-          const path = `/boot/grub/${name}`;
-          const have = await ext.exists(path) ? await ext.readFile(path) : undefined;
-          if (have && Buffer.compare(have, bytes) === 0) continue;
-          if (!dryRun) {
-            if (!(await ext.exists('/boot/grub'))) await ext.mkdir('/boot/grub', { recursive: true });
-            await ext.writeFile(path, bytes, { mode: 0o644 });
-          }
-          changes.push({ step: 'bootloader', file: path, action: have ? 'edit' : 'create', why: `GRUB legacy stage file (from ${found.from}) for the disk build` });
-        }
+      if (diskBuild) {
+        const picked = chooseBootloader(report, bootOptions);
+        const boot = await diskBootCode({ ext, report, plan, choice: picked.kind ? picked : undefined, dryRun, grubDir: options.grubDir, facts: root.facts });
+        code = boot.code;
+        changes.push(...boot.changes);
       }
       const result: TranslateResult = {
         input,
@@ -257,7 +242,7 @@ export async function translate(input: string, output: string, options: Translat
         changes,
         ...(password?.shown ? { rootPassword: password.shown } : {}),
         report,
-        ...(diskBuild && choice ? { bootloader: choice } : {}),
+        ...(code?.choice ? { bootloader: code.choice } : {}),
         virtualSize: 0,
         bytesRead: 0,
         bytesWritten: 0,
@@ -308,6 +293,38 @@ export async function translate(input: string, output: string, options: Translat
   } finally {
     await img.close();
   }
+}
+
+/** The disk build's boot code, with the files it needs in the filesystem (the chosen GRUB's). */
+async function diskBootCode(c: BootContext): Promise<{ code: BootCode; changes: Change[] }> {
+  const { ext, choice, dryRun } = c;
+  if (choice?.kind === 'grub2') {
+    const g = await prepareGrub2({ ext, report: c.report, plan: c.plan, choice, dryRun });
+    return { code: { kind: 'grub2', boot: g.files.boot, core: g.core, choice }, changes: g.changes };
+  }
+  const found = await stageFilesFrom(ext, c.report, choice?.source === 'grub-dir' ? c.grubDir : undefined);
+  const stages = found.stages;
+  checkFilesystemSupport(stages.stage1_5, c.facts);
+  const changes: Change[] = [{
+    step: 'bootloader',
+    file: '(disk: MBR and the gap after it)',
+    action: 'create',
+    after: [`stage1 in the MBR; e2fs_stage1_5 (${Math.ceil(stages.stage1_5.length / 512)} sectors) from LBA 1`],
+    why: `GRUB legacy from ${found.from}: ${choice?.why ?? 'its stage files'}`,
+  }];
+  // Stage files the guest keeps in /boot/grub are already where GRUB will read them.
+  const inPlace = !c.grubDir && found.from === '/boot/grub';
+  for (const [name, bytes] of inPlace ? [] : [['stage1', stages.stage1], ['stage2', stages.stage2!], ['e2fs_stage1_5', stages.stage1_5]] as const) {
+    const path = `/boot/grub/${name}`;
+    const have = await ext.exists(path) ? await ext.readFile(path) : undefined;
+    if (have && Buffer.compare(have, bytes) === 0) continue;
+    if (!dryRun) {
+      if (!(await ext.exists('/boot/grub'))) await ext.mkdir('/boot/grub', { recursive: true });
+      await ext.writeFile(path, bytes, { mode: 0o644 });
+    }
+    changes.push({ step: 'bootloader', file: path, action: have ? 'edit' : 'create', why: `GRUB legacy stage file (from ${found.from}) for the disk build` });
+  }
+  return { code: { kind: 'grub-legacy', stages, ...(choice ? { choice } : {}) }, changes };
 }
 
 /** What the bootloader choice may use besides the guest's own files. */
