@@ -25,11 +25,17 @@ declare -A need=(
   [xmllint]=libxml2-utils
   [debootstrap]=debootstrap
   [ssh-keygen]=openssh-client
+  # GRUB 2's oracle (grub-mkimage, /usr/lib/grub/i386-pc/grub-bios-setup) and its i386-pc files.
+  [grub-mkimage]=grub-pc-bin
+  [readelf]=binutils
+  [unshare]=util-linux
 )
 missing=()
 for tool in "${!need[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${need[$tool]}")
 done
+# grub-common alone also gives grub-mkimage: the i386-pc files come with grub-pc-bin.
+[ -f /usr/lib/grub/i386-pc/kernel.img ] || missing+=(grub-pc-bin)
 # grub-legacy's shell (the oracle for the GRUB installer) is a 32-bit binary.
 [ -e /lib/ld-linux.so.2 ] || missing+=(libc6-i386)
 updated=0

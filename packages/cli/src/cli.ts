@@ -47,6 +47,7 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       size: a.size,
       align: a.align,
       grubDir: a['grub-dir'],
+      bootloader: a.bootloader,
       rootPassword: a['root-password'],
       sshPasswordAuth: a['ssh-password-auth'],
       selinux: a.selinux,

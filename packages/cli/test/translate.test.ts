@@ -278,6 +278,9 @@ describe('translate refuses and reports', () => {
     const out = dir.file('dry.qcow2');
     const r = await translateJson(ctx, out, '-t', 'kvm', '--dry-run');
     expect(r.changes.map((c) => c.step)).toEqual(expect.arrayContaining(['fstab', 'bootloader', 'consoles', 'modules', 'network', 'clean']));
+    // The guest's own stage files read its ext3: GRUB legacy, as the distribution used.
+    expect(r.bootloader).toEqual({ kind: 'grub-legacy', from: '/boot/grub', source: 'guest', why: 'the guest\'s own GRUB legacy stage files' });
+    expect(r.changes.find((c) => c.file.startsWith('(disk'))?.why).toBe('GRUB legacy from /boot/grub: the guest\'s own GRUB legacy stage files');
     expect(existsSync(out)).toBe(false);
   });
   it('an unknown output option is refused before any work, as convert refuses it', async (ctx) => {

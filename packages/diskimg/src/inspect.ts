@@ -2,6 +2,7 @@ import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { ExtFs, extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
 import { extGuestFs, inspectGuest, type GuestReport, type InitrdSummary } from '@amitrans/guest';
 import { readPartitionTable } from '@amitrans/mbr';
+import { hostGrub2Dir } from './grub2.js';
 import { mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage, type OpenedImage } from './open.js';
@@ -95,10 +96,13 @@ export async function inspectOpened(img: OpenedImage, options: InspectOptions = 
   const ext = await ExtFs.open(device);
   try {
     const readInitrd = options.readInitrd ?? readInitrdSummary;
+    // The disk-target verdicts say which GRUB a translation would install: the host's GRUB 2 counts.
+    const hostGrub2 = await hostGrub2Dir();
     const report = await inspectGuest(extGuestFs(ext), {
       layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
-      filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize },
+      filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize, features: root.facts.features },
       readInitrd: (p: string, size: number) => readInitrd(ext, p, size),
+      ...(hostGrub2 ? { bootloader: { hostGrub2 } } : {}),
     });
     if (root.partition !== undefined && (await mbrHasNoBootCode(img.disk))) {
       report.verdicts = report.verdicts.map((v) => withMbrVerdict(v, report, root.partition!));

@@ -1,6 +1,7 @@
 import type { GuestReport, KernelReport } from './inspect.js';
 import type { DriverName } from './kconfig.js';
 import { parseDiskDevice } from './fstab.js';
+import { chooseBootloader, type BootloaderOptions } from './bootloader.js';
 
 export const TARGETS = ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'] as const;
 export type Target = (typeof TARGETS)[number];
@@ -62,11 +63,11 @@ function busFor(k: KernelReport, target: Target, fsType: string | undefined, onl
   return { missing };
 }
 
-export function verdicts(report: GuestReport): Verdict[] {
-  return TARGETS.map((t) => verdictFor(report, t));
+export function verdicts(report: GuestReport, options: { bootloader?: BootloaderOptions } = {}): Verdict[] {
+  return TARGETS.map((t) => verdictFor(report, t, options));
 }
 
-export function verdictFor(r: GuestReport, target: Target, options: { bus?: Bus } = {}): Verdict {
+export function verdictFor(r: GuestReport, target: Target, options: { bus?: Bus; bootloader?: BootloaderOptions } = {}): Verdict {
   const v: Verdict = { target, status: 'will-not-boot', changes: [], reasons: [] };
   if (r.kernels.length === 0) {
     v.reasons.push(r.modulesWithoutKernel.length > 0
@@ -104,12 +105,13 @@ export function verdictFor(r: GuestReport, target: Target, options: { bus?: Bus 
   v.bus = chosen.bus;
   const needsDisk = target === 'kvm' || target === 'virtualbox';
   if (needsDisk && r.layout === 'bare-filesystem') {
-    if (!r.grubStages) {
+    const boot = chooseBootloader(r, options.bootloader);
+    if (!boot.kind) {
       v.status = 'will-not-boot';
-      v.reasons.push('no bootloader files for a disk build: GRUB legacy stage1, stage2 and e2fs_stage1_5 are not in the image (supply them with --grub-dir)');
+      v.reasons.push(boot.why);
       return v;
     }
-    v.changes.push('build an MBR disk with the filesystem in partition 1 and install GRUB legacy');
+    v.changes.push(`build an MBR disk with the filesystem in partition 1 and install ${boot.kind === 'grub2' ? 'GRUB 2' : 'GRUB legacy'} from ${boot.from} (${boot.why})`);
   }
   v.changes.push(...guestChanges(r, target, chosen.k, chosen.bus));
   v.status = v.changes.length === 0 ? 'boots' : 'boots-after-translation';

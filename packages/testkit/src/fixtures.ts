@@ -7,7 +7,13 @@ const REPO = new URL('../../../', import.meta.url).pathname;
 export interface DebianAmiOptions {
   inodeSize?: number;
   grubStages?: boolean;
+  /** grub-pc-bin's i386-pc files in /usr/lib/grub/i386-pc, no stage files, menu.lst -> grub.cfg. */
+  grub2?: boolean;
+  /** ext4 with extents, 64bit and 256-byte inodes. */
+  ext4?: boolean;
   size?: string;
+  /** A directory whose tree is copied into the root as well. */
+  extra?: string;
 }
 
 /** Build scripts/make-debian-ami.sh's PV AMI at `path` (needs the unpacked Debian packages). */
@@ -16,7 +22,10 @@ export async function buildDebianAmi(ctx: { skip: (note?: string) => void }, pat
   const args = [`${REPO}scripts/make-debian-ami.sh`, path];
   if (o.inodeSize) args.push('--inode-size', String(o.inodeSize));
   if (o.grubStages === false) args.push('--no-grub-stages');
+  if (o.grub2) args.push('--grub2');
+  if (o.ext4) args.push('--ext4');
   if (o.size) args.push('--size', o.size);
+  if (o.extra) args.push('--extra', o.extra);
   await run('bash', args);
 }
 

@@ -41,6 +41,8 @@ export function renderInspection(r: ImageInspection): string[] {
   out.push(...table(g.verdicts.map((v) => [`  ${v.target}:`, `${STATUS[v.status]}${v.kernel ? ` (kernel ${v.kernel}, ${v.bus} disk)` : ''}`])));
   for (const v of g.verdicts) {
     for (const reason of v.reasons) out.push(`    ${v.target}: ${reason}`);
+    // The disk build's line says which bootloader translation installs, from where, and why.
+    for (const c of v.changes) if (c.startsWith('build an MBR disk')) out.push(`    ${v.target}: ${c}`);
   }
   out.push('', 'Kernels');
   if (g.kernels.length === 0) out.push('  none');
@@ -66,6 +68,7 @@ export function renderInspection(r: ImageInspection): string[] {
   if (g.network.persistentNetRules.length) out.push(`  persistent net rules: ${g.network.persistentNetRules.join(', ')}`);
   if (g.cloud.metadataFetches.length) out.push(`  rc.local fetches instance metadata (${g.cloud.metadataFetches.length} line${g.cloud.metadataFetches.length > 1 ? 's' : ''})`);
   out.push(`  cloud-init: ${g.cloud.cloudInit ? 'installed' : 'no'}; SELinux: ${g.selinux.mode}; GRUB legacy stage files: ${g.grubStages ? g.grubStages.dir : 'none'}`);
+  out.push(`  GRUB 2 (i386-pc): ${g.grub2 ? `${g.grub2.version ?? 'version unknown'} in ${g.grub2.dir}, ${g.grub2.modules} modules` : 'none'}`);
   if (g.imageId) out.push(`  /etc/image-id: ${Object.entries(g.imageId).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   if (g.warnings.length) {
     out.push('', 'Warnings');

@@ -20,6 +20,7 @@ export interface TranslateArgs {
   size?: number | undefined;
   align?: 'modern' | 'legacy' | undefined;
   grubDir?: string | undefined;
+  bootloader?: 'grub-legacy' | 'grub2' | undefined;
   rootPassword?: string | undefined;
   sshPasswordAuth?: 'yes' | 'no' | undefined;
   selinux?: 'relabel' | 'permissive' | undefined;
@@ -50,6 +51,7 @@ export async function translateCommand(a: TranslateArgs, io: CliIo, signal: Abor
     ...(a.size !== undefined ? { size: a.size } : {}),
     ...(a.align ? { align: a.align } : {}),
     ...(a.grubDir ? { grubDir: a.grubDir } : {}),
+    ...(a.bootloader ? { bootloader: a.bootloader } : {}),
     ...(a.rootPassword ? { rootPassword: a.rootPassword } : {}),
     ...(a.sshPasswordAuth ? { sshPasswordAuth: a.sshPasswordAuth } : {}),
     ...(a.selinux ? { selinux: a.selinux } : {}),
