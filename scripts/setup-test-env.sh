@@ -21,6 +21,10 @@ declare -A need=(
   [lz4]=lz4
   [dpkg-deb]=dpkg
   [depmod]=kmod
+  [mkinitramfs]=initramfs-tools-core
+  [lsinitramfs]=initramfs-tools-core
+  [dracut]=dracut-core
+  [unshare]=util-linux
   [qemu-system-x86_64]=qemu-system-x86
   [xmllint]=libxml2-utils
 )
