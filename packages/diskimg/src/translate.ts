@@ -69,6 +69,8 @@ export interface TranslateOptions {
   eucalyptus?: Record<string, string>;
   /** Inspect this partition of a partitioned input (1-based). */
   partition?: number;
+  /** More modules for the initrd step to add (names as modprobe takes them). */
+  initrdAdd?: string[];
   sha256?: boolean;
   progress?: (stage: string, done: number, total: number) => void;
   signal?: AbortSignal;
@@ -172,7 +174,9 @@ export async function translate(input: string, output: string, options: Translat
         readInitrd: (p, size) => readInitrdSummary(ext, p, size),
       });
       const diskBuild = root.partition === undefined && DISK_TARGETS.includes(options.target);
-      const verdict = verdictFor(report, options.target, options.bus ? { bus: options.bus } : {});
+      // Without the initrd step (--skip initrd, or --only without it) only what the initrd already has counts.
+      const inject = !(options.skip?.includes('initrd') || (options.only !== undefined && !options.only.includes('initrd')));
+      const verdict = verdictFor(report, options.target, { ...(options.bus ? { bus: options.bus } : {}), inject });
       if (verdict.status === 'will-not-boot' && !(diskBuild && options.grubDir && verdict.kernel)) {
         throw new ImageError('E_UNSUPPORTED', `${input} will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
       }
@@ -190,6 +194,7 @@ export async function translate(input: string, output: string, options: Translat
         selinux: options.selinux ?? 'relabel',
         clean: options.clean ?? DEFAULT_CLEAN,
         ...(options.eucalyptus ? { eucalyptus: options.eucalyptus } : {}),
+        ...(options.initrdAdd?.length ? { initrdAdd: options.initrdAdd } : {}),
       };
       const dryRun = options.dryRun ?? false;
       const changes = await runSteps({ fs: gfs, report, plan, dryRun }, {

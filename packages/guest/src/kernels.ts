@@ -15,6 +15,8 @@ export interface KernelInfo {
   drivers: Record<DriverName, DriverStatus>;
   /** Number of kernel modules found under modulesDir. */
   moduleCount: number;
+  /** Drivers (not built in) whose module file is under modulesDir: the initrd step can add them. */
+  moduleFiles?: DriverName[];
 }
 
 export interface KernelScan {
@@ -140,6 +142,8 @@ export async function scanKernels(fs: GuestFs): Promise<KernelScan> {
       else if (cfg === 'm' || spec.modules.some((n) => modules.has(n))) info.drivers[d] = 'module';
       else if (config || modules.size > 0 || builtin.size > 0) info.drivers[d] = 'absent';
     }
+    const files = DRIVER_NAMES.filter((d) => info.drivers[d] !== 'builtin' && DRIVERS[d].modules.some((n) => modules.has(n)));
+    if (files.length > 0) info.moduleFiles = files;
     kernels.push(info);
   }
   const withKernel = new Set(kernels.map((k) => k.version));

@@ -4,6 +4,7 @@ import type { GuestReport, KernelReport } from '../inspect.js';
 import { consolesToReplace, transformInittab, transformSecuretty } from './consoles.js';
 import { rootDevice, rootSpec, transformFstab, type TextEdit } from './fstab.js';
 import { transformGrubLegacy } from './grubconf.js';
+import { runInitrdStep } from './initrd.js';
 import { targetModules, transformModprobe } from './modules.js';
 import { commentMetadataFetches, transformIfcfg, transformShadow, transformSshdConfig } from './network.js';
 import { EUCA_RC_LOCAL, EUCA_UDEV_RULE, EUCA_UDEV_SCRIPT, imageIdText } from './eucalyptus.js';
@@ -191,6 +192,13 @@ const modules: Step = {
   },
 };
 
+const initrd: Step = {
+  name: 'initrd',
+  description: "add the target's disk, filesystem and network modules (and their dependencies) to the initrd when it lacks them, as mkinitrd --with does",
+  appliesTo: () => true,
+  run: (ctx) => runInitrdStep(ctx.fs, ctx.report, ctx.plan, chosenKernel(ctx.report, ctx.plan), ctx.dryRun),
+};
+
 const network: Step = {
   name: 'network',
   description: 'no HWADDR in ifcfg, no persistent-net rules; rc.local metadata fetches commented out where there is no EC2 metadata',
@@ -308,7 +316,7 @@ const clean: Step = {
   },
 };
 
-export const STEPS: readonly Step[] = [fstab, bootloader, consoles, modules, network, eucalyptus, xenserver, selinux, clean];
+export const STEPS: readonly Step[] = [fstab, bootloader, consoles, modules, initrd, network, eucalyptus, xenserver, selinux, clean];
 
 export interface RunStepsOptions {
   only?: readonly StepName[];
