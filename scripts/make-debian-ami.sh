@@ -6,22 +6,25 @@
 # an hvc0 getty, HWADDR, persistent-net rules, a metadata-fetching rc.local). Its /sbin/init
 # prints AMITRANS-BOOT-OK and powers off, so a boot test can look for the marker.
 #
-# Usage: scripts/make-debian-ami.sh OUT [--no-grub-stages] [--inode-size N] [--size SIZE] [--extra DIR]
+# Usage: scripts/make-debian-ami.sh OUT [--no-grub-stages] [--inode-size N] [--size SIZE] [--extra DIR] [--initrd FILE]
 # Defaults: ext3 with 128-byte inodes, grub-legacy's stage files in /boot/grub, 400 MiB.
 # --extra DIR copies DIR's tree into the root as well (the bench fills the filesystem with it).
+# --initrd FILE ships FILE as the kernel's initrd instead of the busybox one made here (an
+# initrd built by Debian's initramfs-tools or dracut: scripts/make-fixture-initrd.sh).
 # Needs the packages unpacked by scripts/setup-test-env.sh under .tmp/debs.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: make-debian-ami.sh OUT [--no-grub-stages] [--inode-size N] [--size SIZE] [--extra DIR]}
 shift
-stages=1; inode=128; size=400M; extra=
+stages=1; inode=128; size=400M; extra=; initrd=
 while [ $# -gt 0 ]; do
   case $1 in
     --no-grub-stages) stages=0 ;;
     --inode-size) inode=$2; shift ;;
     --size) size=$2; shift ;;
     --extra) extra=$2; shift ;;
+    --initrd) initrd=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -158,6 +161,8 @@ exec switch_root /newroot /sbin/init
 INIT
 chmod 0755 "$ird/init"
 (cd "$ird" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9n) > "$root/boot/initrd.img-$kver"
+
+if [ -n "$initrd" ]; then cp "$initrd" "$root/boot/initrd.img-$kver"; fi
 
 rm -f "$out"
 if [ -n "$extra" ]; then cp -a "$extra/." "$root/"; fi

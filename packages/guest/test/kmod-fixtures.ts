@@ -1,6 +1,6 @@
 /** The Debian cloud kernel's module tree with depmod's own output, made once and cached under .tmp. */
 import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { debRoot, requireTools, run } from '@amitrans/testkit';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
@@ -31,15 +31,5 @@ export async function debianModuleTree(ctx: { skip: (note?: string) => void }): 
   return { root, kver, dir };
 }
 
-/** An initrd of the Debian cloud kernel built by Debian's own builder with only `modules`, cached under .tmp. */
-export async function builtInitrd(ctx: { skip: (note?: string) => void }, kind: 'initramfs-tools' | 'dracut', modules: string[]): Promise<string> {
-  requireTools(ctx, kind === 'dracut' ? 'dracut' : 'mkinitramfs', 'unshare', 'depmod');
-  debRoot(ctx, 'linux-image-cloud-amd64');
-  const out = join(REPO, '.tmp/initrd-fixtures', `${kind}-${modules.join('+')}.img`);
-  if (await stat(out).then(() => true, () => false)) return out;
-  await mkdir(dirname(out), { recursive: true });
-  const part = `${out}.part-${process.pid}`;
-  await run('bash', [join(REPO, 'scripts/make-fixture-initrd.sh'), kind, part, ...modules]);
-  await rename(part, out);
-  return out;
-}
+
+export { buildFixtureInitrd as builtInitrd } from '@amitrans/testkit';

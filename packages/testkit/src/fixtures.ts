@@ -1,6 +1,8 @@
 /** Fixtures built from Debian packages, and a QEMU boot helper. */
 import { spawn } from 'node:child_process';
-import { debRoot, run } from './index.js';
+import { mkdir, rename, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { debRoot, requireTools, run } from './index.js';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
 
@@ -8,6 +10,8 @@ export interface DebianAmiOptions {
   inodeSize?: number;
   grubStages?: boolean;
   size?: string;
+  /** Ship this initrd (e.g. from buildFixtureInitrd) instead of the script's busybox one. */
+  initrd?: string;
 }
 
 /** Build scripts/make-debian-ami.sh's PV AMI at `path` (needs the unpacked Debian packages). */
@@ -17,7 +21,24 @@ export async function buildDebianAmi(ctx: { skip: (note?: string) => void }, pat
   if (o.inodeSize) args.push('--inode-size', String(o.inodeSize));
   if (o.grubStages === false) args.push('--no-grub-stages');
   if (o.size) args.push('--size', o.size);
+  if (o.initrd) args.push('--initrd', o.initrd);
   await run('bash', args);
+}
+
+/**
+ * An initrd of the Debian cloud kernel made by Debian's own builder (scripts/make-fixture-initrd.sh)
+ * with only `modules` (as an AMI's initrd: xen-blkfront, no virtio), cached under .tmp/initrd-fixtures.
+ */
+export async function buildFixtureInitrd(ctx: { skip: (note?: string) => void }, kind: 'initramfs-tools' | 'dracut', modules: string[]): Promise<string> {
+  requireTools(ctx, kind === 'dracut' ? 'dracut' : 'mkinitramfs', 'unshare', 'depmod');
+  debRoot(ctx, 'linux-image-cloud-amd64');
+  const out = `${REPO}.tmp/initrd-fixtures/${kind}-${modules.join('+')}.img`;
+  if (await stat(out).then(() => true, () => false)) return out;
+  await mkdir(dirname(out), { recursive: true });
+  const part = `${out}.part-${process.pid}`;
+  await run('bash', [`${REPO}scripts/make-fixture-initrd.sh`, kind, part, ...modules]);
+  await rename(part, out);
+  return out;
 }
 
 export interface BootResult {

@@ -126,7 +126,7 @@ function planModprobe(req: InjectRequest, tree: Map<string, InitrdEntry>, adding
   const ownDep = req.initrd.textFiles[`${prefix}modules.dep`];
   const dep = depmodFor(all, req.guest, ownDep);
   for (const [name, bytes] of dep.files) plan.files.push({ path: `${base}/${name}`, type: 'file', data: bytes });
-  plan.summary.push(`+ ${adding.map((l) => l.path.slice(l.path.lastIndexOf('/') + 1)).join(' ')} (in ${base})`);
+  plan.summary.push(`modules ${adding.map((l) => l.path.slice(l.path.lastIndexOf('/') + 1)).join(' ')} (in ${base})`);
   plan.summary.push(`${base}/${[...dep.files.keys()].join(', ')} regenerated for ${all.length} modules`);
   if (req.initrd.flavour === 'initramfs-tools') {
     // load_modules modprobes each line of /conf/modules after init-top.
@@ -165,7 +165,7 @@ function planNash(req: InjectRequest, tree: Map<string, InitrdEntry>, adding: De
   const text = nashInsertInsmods(init, plan.modules.map((m) => m.target.slice(4)), req.rootDevice);
   if (text === undefined) refuse(req, '/init has no mkrootdev line to load modules before');
   plan.files.push({ path: 'init', type: 'file', mode: tree.get('/init')!.mode & 0o7777, data: enc.encode(text) });
-  plan.summary.push(`+ ${plan.modules.map((m) => m.target).join(' ')}`);
+  plan.summary.push(`modules ${plan.modules.map((m) => m.target).join(' ')}`);
   plan.summary.push(`init: insmod ${plan.modules.map((m) => m.target.slice(4)).join(', ')} before mkrootdev`);
   return plan;
 }
