@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools, run, tmpDir, type TmpDir } from '@amitrans/testkit';
 import { readInitrd } from '../src/initrd/index.js';
+import { gzipSync } from 'node:zlib';
+import { ImageError } from '@amitrans/block';
 import { appendSegment, injectionArchive, nashInsertInsmods, planInjection, type InjectPlan } from '../src/initrd/inject.js';
+import { writeNewcArchive } from '../src/initrd/cpiowriter.js';
 import type { DepmodTexts } from '../src/initrd/depmod.js';
 import { builtInitrd, debianModuleTree, type ModuleTree } from './kmod-fixtures.js';
 
@@ -157,4 +160,67 @@ describe('nash (RHEL 5 mkinitrd)', () => {
       '#!/bin/nash\necho "Loading a.ko module"\ninsmod /lib/a.ko\necho Creating root device.\nmkrootdev -t ext3 -o defaults LABEL=/\n');
     expect(nashInsertInsmods('#!/bin/nash\nswitchroot\n', ['a.ko'])).toBeUndefined();
   });
+
+  it('a synthetic RHEL 5 initrd: modules flat in /lib, insmod lines in dependency order, the new /init replaces the old', async () => {
+    const K = '2.6.18-398.el5';
+    const init = '#!/bin/nash\nmount -t proc /proc /proc\necho "Loading ext3.ko module"\ninsmod /lib/ext3.ko\necho Creating root device.\nmkrootdev -t ext3 -o defaults,ro /dev/xvda1\nswitchroot\n';
+    const enc = new TextEncoder();
+    const original = gzipSync(writeNewcArchive([
+      { path: 'init', type: 'file', mode: 0o755, data: enc.encode(init) },
+      { path: 'bin/nash', type: 'file', mode: 0o755, data: enc.encode('ELF') },
+      { path: 'lib/ext3.ko', type: 'file', data: enc.encode('ext3') },
+    ]));
+    const guest = {
+      dep: [
+        `/lib/modules/${K}/kernel/fs/ext3/ext3.ko: /lib/modules/${K}/kernel/fs/jbd/jbd.ko`,
+        `/lib/modules/${K}/kernel/fs/jbd/jbd.ko:`,
+        `/lib/modules/${K}/kernel/drivers/virtio/virtio.ko:`,
+        `/lib/modules/${K}/kernel/drivers/virtio/virtio_ring.ko:`,
+        `/lib/modules/${K}/kernel/drivers/virtio/virtio_pci.ko: /lib/modules/${K}/kernel/drivers/virtio/virtio_ring.ko /lib/modules/${K}/kernel/drivers/virtio/virtio.ko`,
+        `/lib/modules/${K}/kernel/drivers/block/virtio_blk.ko: /lib/modules/${K}/kernel/drivers/virtio/virtio_ring.ko /lib/modules/${K}/kernel/drivers/virtio/virtio.ko`,
+        '',
+      ].join('\n'),
+    };
+    const initrd = await readInitrd(original);
+    expect(initrd.flavour).toBe('nash');
+    const plan = planInjection({ initrd, initrdPath: `/boot/initrd-${K}.img`, kernel: K, want: ['virtio_blk', 'virtio_pci'], guest, rootDevice: '/dev/vda1' });
+    expect(plan.modules.map((m) => m.target)).toEqual(['lib/virtio.ko', 'lib/virtio_ring.ko', 'lib/virtio_blk.ko', 'lib/virtio_pci.ko']);
+    const bytes = new Map(plan.modules.map((m) => [m.source, enc.encode(m.name)]));
+    const out = appendSegment(original, injectionArchive(plan, bytes));
+    const after = await readInitrd(out);
+    expect(after.textFiles['/init']).toBe([
+      '#!/bin/nash',
+      'mount -t proc /proc /proc',
+      'echo "Loading ext3.ko module"',
+      'insmod /lib/ext3.ko',
+      'echo "Loading virtio.ko module"',
+      'insmod /lib/virtio.ko',
+      'echo "Loading virtio_ring.ko module"',
+      'insmod /lib/virtio_ring.ko',
+      'echo "Loading virtio_blk.ko module"',
+      'insmod /lib/virtio_blk.ko',
+      'echo "Loading virtio_pci.ko module"',
+      'insmod /lib/virtio_pci.ko',
+      'echo Creating root device.',
+      'mkrootdev -t ext3 -o defaults,ro /dev/vda1',
+      'switchroot',
+      '',
+    ].join('\n'));
+    expect(after.entries.filter((e) => e.path === '/init').map((e) => e.mode & 0o777)).toEqual([0o755, 0o755]);
+    expect(after.moduleNames).toEqual(['ext3', 'virtio', 'virtio_blk', 'virtio_pci', 'virtio_ring']);
+  });
+
+  it('refuses what it cannot do, naming kernel and initrd: unknown flavour, a module not in /lib/modules, compressed modules for nash', async () => {
+    const enc = new TextEncoder();
+    const busybox = gzipSync(writeNewcArchive([{ path: 'init', type: 'file', data: enc.encode('#!/bin/busybox sh\n') }, { path: 'bin/busybox', type: 'file', data: enc.encode('x') }]));
+    const req = { initrdPath: '/boot/initrd.img-1', kernel: '1', want: ['virtio_blk'], guest: { dep: 'kernel/virtio_blk.ko.xz:\n' } };
+    const bb = await readInitrd(busybox);
+    const err = (f: () => unknown): string => { try { f(); return 'no error'; } catch (e) { expect(e).toBeInstanceOf(ImageError); return (e as Error).message; } };
+    expect(err(() => planInjection({ ...req, initrd: bb }))).toContain('initrd /boot/initrd.img-1 of kernel 1: its flavour is busybox, whose module loading is not known; modules are added only to initramfs-tools, dracut and nash (RHEL 5 mkinitrd) initrds (use --skip initrd to translate without adding modules to it)');
+    const nash = gzipSync(writeNewcArchive([{ path: 'init', type: 'file', data: enc.encode('#!/bin/nash\nmkrootdev /dev/xvda1\n') }]));
+    const ns = await readInitrd(nash);
+    expect(err(() => planInjection({ ...req, initrd: ns }))).toMatch(/kernel\/virtio_blk\.ko\.xz is compressed, and nash's insmod loads only plain \.ko files/);
+    expect(err(() => planInjection({ ...req, want: ['nvme'], initrd: ns }))).toMatch(/of kernel 1: nvme is not in \/lib\/modules\/1/);
+  });
 });
+
