@@ -72,6 +72,19 @@ describe('the initrd step on an AMI whose initramfs-tools initrd has only xen-bl
     expect(boot.output).toMatch(/AMITRANS-BOOT-OK kernel=\S+ root=\/dev\/vda1/);
   }, 600_000);
 
+  it('translate --target virtualbox: ata_piix and sd_mod added; boots under QEMU on IDE', async (ctx) => {
+    requireTools(ctx, 'qemu-system-x86_64');
+    const { ami } = await fixture(ctx);
+    const out = dir.file('vbox.vdi');
+    const r = await cli('translate', '--target', 'virtualbox', '--json', ami, out);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as TranslateResult;
+    expect(result.verdict.bus).toBe('ide');
+    expect(result.changes.find((c) => c.step === 'initrd')?.after?.join('\n')).toMatch(/conf\/modules: \+ ata_piix sd_mod/);
+    const boot = await qemuBoot(out, { format: 'vdi', iface: 'ide', timeoutMs: 240_000 });
+    expect(boot.output).toMatch(/AMITRANS-BOOT-OK kernel=\S+ root=\/dev\/sda1/);
+  }, 600_000);
+
   it('an initrd whose flavour is not known (the busybox one) is refused, naming kernel and initrd; --skip initrd goes on', async (ctx) => {
     requireTools(ctx, 'mkfs.ext3', 'depmod', 'cpio');
     const ami = dir.file('debian-busybox.img');
@@ -83,4 +96,20 @@ describe('the initrd step on an AMI whose initramfs-tools initrd has only xen-bl
     expect(skipped.code).toBe(0);
     expect((JSON.parse(skipped.stdout) as TranslateResult).changes.some((c) => c.step === 'initrd')).toBe(false);
   }, 300_000);
+});
+
+describe('the initrd step on an AMI whose dracut initrd (Debian dracut --no-hostonly) has only xen-blkfront', () => {
+  it('translate --target kvm adds rd.driver.pre; boots under QEMU on virtio', async (ctx) => {
+    requireTools(ctx, 'mkfs.ext3', 'depmod', 'cpio', 'dracut', 'qemu-system-x86_64');
+    const initrd = await buildFixtureInitrd(ctx, 'dracut', ['xen-blkfront']);
+    const ami = dir.file('debian-dracut.img');
+    await buildDebianAmi(ctx, ami, { initrd });
+    const out = dir.file('dracut-kvm.qcow2');
+    const r = await cli('translate', '--target', 'kvm', '--json', ami, out);
+    expect(r.code).toBe(0);
+    const change = (JSON.parse(r.stdout) as TranslateResult).changes.find((c) => c.step === 'initrd');
+    expect(change?.after?.join('\n')).toMatch(/etc\/cmdline\.d\/90-amitrans\.conf: rd\.driver\.pre=virtio_blk,virtio_pci,virtio_net/);
+    const boot = await qemuBoot(out, { format: 'qcow2', iface: 'virtio', timeoutMs: 300_000 });
+    expect(boot.output).toMatch(/AMITRANS-BOOT-OK kernel=\S+ root=\/dev\/vda1/);
+  }, 900_000);
 });
