@@ -222,5 +222,25 @@ describe('nash (RHEL 5 mkinitrd)', () => {
     expect(err(() => planInjection({ ...req, initrd: ns }))).toMatch(/kernel\/virtio_blk\.ko\.xz is compressed, and nash's insmod loads only plain \.ko files/);
     expect(err(() => planInjection({ ...req, want: ['nvme'], initrd: ns }))).toMatch(/of kernel 1: nvme is not in \/lib\/modules\/1/);
   });
-});
 
+  it('dracut 004 (Amazon Linux 1): rdloaddriver= appended to a full /etc/cmdline; newer dracut: rd.driver.pre= in etc/cmdline.d', async () => {
+    const enc = new TextEncoder();
+    const K = '3.4.62-53.42.amzn1.x86_64';
+    const guest = { dep: `kernel/drivers/block/virtio_blk.ko:\nkernel/drivers/block/xen-blkfront.ko:\n` };
+    const make = (version: string): Uint8Array => gzipSync(writeNewcArchive([
+      { path: 'init', type: 'file', mode: 0o755, data: enc.encode('#!/bin/sh\n# dracut init\n') },
+      { path: `lib/dracut/dracut-${version}`, type: 'file', data: enc.encode(version) },
+      { path: 'etc/cmdline', type: 'file', data: enc.encode('rd_NO_LUKS rd_NO_MD') },
+      { path: `lib/modules/${K}/kernel/drivers/block/xen-blkfront.ko`, type: 'file', data: enc.encode('x') },
+      { path: `lib/modules/${K}/modules.dep`, type: 'file', data: enc.encode('kernel/drivers/block/xen-blkfront.ko:\n') },
+    ]));
+    const old = planInjection({ initrd: await readInitrd(make('004')), initrdPath: '/boot/initramfs.img', kernel: K, want: ['virtio_blk'], guest });
+    expect(old.files.find((f) => f.path === 'etc/cmdline')?.data).toEqual(enc.encode('rd_NO_LUKS rd_NO_MD\nrdloaddriver=virtio_blk\n'));
+    expect(old.files.some((f) => f.path.startsWith('etc/cmdline.d'))).toBe(false);
+    expect(old.modules.map((m) => m.target)).toEqual([`lib/modules/${K}/kernel/drivers/block/virtio_blk.ko`]);
+    const dep = old.files.find((f) => f.path === `lib/modules/${K}/modules.dep`)?.data;
+    expect(Buffer.from(dep!).toString()).toBe('kernel/drivers/block/virtio_blk.ko:\nkernel/drivers/block/xen-blkfront.ko:\n');
+    const newer = planInjection({ initrd: await readInitrd(make('033')), initrdPath: '/boot/initramfs.img', kernel: K, want: ['virtio_blk'], guest });
+    expect(newer.files.find((f) => f.path === 'etc/cmdline.d/90-amitrans.conf')?.data).toEqual(enc.encode('rd.driver.pre=virtio_blk\n'));
+  });
+});
