@@ -6,20 +6,22 @@
 # an hvc0 getty, HWADDR, persistent-net rules, a metadata-fetching rc.local). Its /sbin/init
 # prints AMITRANS-BOOT-OK and powers off, so a boot test can look for the marker.
 #
-# Usage: scripts/make-debian-ami.sh OUT [--no-grub-stages] [--grub2] [--ext4] [--inode-size N] [--size SIZE] [--extra DIR]
+# Usage: scripts/make-debian-ami.sh OUT [--no-grub-stages] [--grub2] [--ext4] [--inode-size N] [--size SIZE] [--extra DIR] [--initrd FILE]
 # Defaults: ext3 with 128-byte inodes, grub-legacy's stage files in /boot/grub, 400 MiB.
 # --grub2 puts grub-pc-bin's i386-pc files (from this host's /usr/lib/grub/i386-pc) in
 # /usr/lib/grub/i386-pc instead of the stage files, and makes menu.lst a symlink to grub.cfg
 # holding the legacy menu, as Debian's bootstrap-vz PV AMIs do.
 # --ext4 makes the filesystem ext4 with extents, 64bit and 256-byte inodes.
 # --extra DIR copies DIR's tree into the root as well (the bench fills the filesystem with it).
+# --initrd FILE ships FILE as the kernel's initrd instead of the busybox one made here (an
+# initrd built by Debian's initramfs-tools or dracut: scripts/make-fixture-initrd.sh).
 # Needs the packages unpacked by scripts/setup-test-env.sh under .tmp/debs.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: make-debian-ami.sh OUT [--no-grub-stages] [--grub2] [--ext4] [--inode-size N] [--size SIZE] [--extra DIR]}
 shift
-stages=1; inode=128; size=400M; extra=; grub2=0; ext4=0
+stages=1; inode=128; size=400M; extra=; grub2=0; ext4=0; initrd=
 while [ $# -gt 0 ]; do
   case $1 in
     --no-grub-stages) stages=0 ;;
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --inode-size) inode=$2; shift ;;
     --size) size=$2; shift ;;
     --extra) extra=$2; shift ;;
+    --initrd) initrd=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -171,6 +174,8 @@ exec switch_root /newroot /sbin/init
 INIT
 chmod 0755 "$ird/init"
 (cd "$ird" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9n) > "$root/boot/initrd.img-$kver"
+
+if [ -n "$initrd" ]; then cp "$initrd" "$root/boot/initrd.img-$kver"; fi
 
 rm -f "$out"
 if [ -n "$extra" ]; then cp -a "$extra/." "$root/"; fi

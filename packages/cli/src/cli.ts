@@ -55,6 +55,7 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       noClean: a['no-clean'],
       imageId: a['image-id'],
       partition: a.partition,
+      initrdAdd: a['initrd-add'],
       appliance: appliance(a),
       json: a.json,
       sha256: a.sha256,

@@ -121,6 +121,7 @@ export const COMMANDS = {
       { name: 'no-clean', type: 'boolean', default: false, describe: 'run no clean operation' },
       { name: 'image-id', type: 'string', array: true, default: [], describe: 'eucalyptus /etc/image-id fields key=value[,...] (timestamp=ISO for reproducible ones)' },
       { name: 'partition', type: 'number', describe: 'the root partition of a partitioned input (1-based)' },
+      { name: 'initrd-add', type: 'string', array: true, default: [], describe: 'more modules for the initrd step to add, MOD[,MOD...] (with their dependencies)' },
       PROGRESS,
       SHA256,
       { name: 'json', type: 'boolean', default: false, describe: 'print the result (report, changes, output) as JSON' },

@@ -21,7 +21,7 @@ async function viaYargs(args: readonly string[]): Promise<FastParsed | { error: 
 }
 
 const convertBase = { o: [], p: false, sha256: false, sync: false, json: false };
-const translateBase = { o: [], only: [], skip: [], 'dry-run': false, 'no-clean': false, 'image-id': [], p: false, sha256: false, json: false };
+const translateBase = { o: [], only: [], skip: [], 'dry-run': false, 'no-clean': false, 'image-id': [], 'initrd-add': [], p: false, sha256: false, json: false };
 
 describe('fastParse: ordinary command lines without yargs', () => {
   const accepted: [string[], FastParsed][] = [

@@ -79,6 +79,8 @@ export interface TranslateOptions {
   eucalyptus?: Record<string, string>;
   /** Inspect this partition of a partitioned input (1-based). */
   partition?: number;
+  /** More modules for the initrd step to add (names as modprobe takes them). */
+  initrdAdd?: string[];
   sha256?: boolean;
   progress?: (stage: string, done: number, total: number) => void;
   signal?: AbortSignal;
@@ -204,7 +206,9 @@ export async function translate(input: string, output: string, options: Translat
       const fsOnly = root.partition !== undefined && !diskTarget;
       // A partitioned AMI on a disk target: GRUB legacy into the MBR when it has no boot code (hd00) or when asked.
       const mbrInstall = root.partition !== undefined && diskTarget && (options.grubDir !== undefined || (await mbrHasNoBootCode(img.disk)));
-      let verdict = verdictFor(report, options.target, { ...(options.bus ? { bus: options.bus } : {}), bootloader: bootOptions });
+      // Without the initrd step (--skip initrd, or --only without it) only what the initrd already has counts.
+      const inject = !(options.skip?.includes('initrd') || (options.only !== undefined && !options.only.includes('initrd')));
+      let verdict = verdictFor(report, options.target, { ...(options.bus ? { bus: options.bus } : {}), bootloader: bootOptions, inject });
       if (mbrInstall) verdict = withMbrVerdict(verdict, report, root.partition!);
       if (verdict.status === 'will-not-boot' && !(diskBuild && options.grubDir && verdict.kernel)) {
         throw new ImageError('E_UNSUPPORTED', `will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
@@ -223,6 +227,7 @@ export async function translate(input: string, output: string, options: Translat
         selinux: options.selinux ?? 'relabel',
         clean: options.clean ?? DEFAULT_CLEAN,
         ...(options.eucalyptus ? { eucalyptus: options.eucalyptus } : {}),
+        ...(options.initrdAdd?.length ? { initrdAdd: options.initrdAdd } : {}),
       };
       const dryRun = options.dryRun ?? false;
       const changes = await runSteps({ fs: gfs, report, plan, dryRun }, {

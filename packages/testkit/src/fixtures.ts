@@ -1,5 +1,7 @@
 /** Fixtures built from Debian packages, and a QEMU boot helper. */
 import { spawn } from 'node:child_process';
+import { mkdir, rename, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { debRoot, requireTools, run } from './index.js';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
@@ -14,6 +16,8 @@ export interface DebianAmiOptions {
   size?: string;
   /** A directory whose tree is copied into the root as well. */
   extra?: string;
+  /** Ship this initrd (e.g. from buildFixtureInitrd) instead of the script's busybox one. */
+  initrd?: string;
 }
 
 /** Build scripts/make-debian-ami.sh's PV AMI at `path` (needs the unpacked Debian packages). */
@@ -26,7 +30,24 @@ export async function buildDebianAmi(ctx: { skip: (note?: string) => void }, pat
   if (o.ext4) args.push('--ext4');
   if (o.size) args.push('--size', o.size);
   if (o.extra) args.push('--extra', o.extra);
+  if (o.initrd) args.push('--initrd', o.initrd);
   await run('bash', args);
+}
+
+/**
+ * An initrd of the Debian cloud kernel made by Debian's own builder (scripts/make-fixture-initrd.sh)
+ * with only `modules` (as an AMI's initrd: xen-blkfront, no virtio), cached under .tmp/initrd-fixtures.
+ */
+export async function buildFixtureInitrd(ctx: { skip: (note?: string) => void }, kind: 'initramfs-tools' | 'dracut', modules: string[]): Promise<string> {
+  requireTools(ctx, kind === 'dracut' ? 'dracut' : 'mkinitramfs', 'unshare', 'depmod');
+  debRoot(ctx, 'linux-image-cloud-amd64');
+  const out = `${REPO}.tmp/initrd-fixtures/${kind}-${modules.join('+')}.img`;
+  if (await stat(out).then(() => true, () => false)) return out;
+  await mkdir(dirname(out), { recursive: true });
+  const part = `${out}.part-${process.pid}`;
+  await run('bash', [`${REPO}scripts/make-fixture-initrd.sh`, kind, part, ...modules]);
+  await rename(part, out);
+  return out;
 }
 
 export interface BootResult {

@@ -38,7 +38,12 @@ export function renderInspection(r: ImageInspection): string[] {
     : g.modulesWithoutKernel.length ? `none in /boot (modules for ${g.modulesWithoutKernel.join(', ')}: it used an external kernel)` : 'none';
   out.push(`kernels: ${kernels}`);
   out.push('');
-  out.push(...table(g.verdicts.map((v) => [`  ${v.target}:`, `${STATUS[v.status]}${v.kernel ? ` (kernel ${v.kernel}, ${v.bus} disk)` : ''}`])));
+  // The initrd step is what makes a will-not-boot image boot: say so on the verdict line.
+  const initrdNote = (v: Verdict): string => {
+    const c = v.changes.find((x) => x.startsWith('initrd: '));
+    return c ? `: ${c.slice('initrd: '.length).replace(/ \(with their dependencies\).*$/, '')}` : '';
+  };
+  out.push(...table(g.verdicts.map((v) => [`  ${v.target}:`, `${STATUS[v.status]}${initrdNote(v)}${v.kernel ? ` (kernel ${v.kernel}, ${v.bus} disk)` : ''}`])));
   for (const v of g.verdicts) {
     for (const reason of v.reasons) out.push(`    ${v.target}: ${reason}`);
     // The disk build's line says which bootloader translation installs, from where, and why.

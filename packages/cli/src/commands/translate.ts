@@ -28,6 +28,7 @@ export interface TranslateArgs {
   noClean: boolean;
   imageId: string[];
   partition?: number | undefined;
+  initrdAdd?: string[] | undefined;
   appliance?: ApplianceArgs;
   json: boolean;
   sha256: boolean;
@@ -58,6 +59,7 @@ export async function translateCommand(a: TranslateArgs, io: CliIo, signal: Abor
     ...(a.noClean ? { clean: [] } : a.clean ? { clean: a.clean as CleanOperation[] } : {}),
     ...(a.imageId.length ? { eucalyptus: parseOptions(a.imageId) } : {}),
     ...(a.partition !== undefined ? { partition: a.partition } : {}),
+    ...(a.initrdAdd?.length ? { initrdAdd: a.initrdAdd.flatMap((m) => m.split(',')).map((m) => m.trim()).filter(Boolean) } : {}),
   };
   let result: TranslateResult;
   try {

@@ -6,6 +6,7 @@ import { ecdsaCurve, hostKeyType, makeHostKey } from './sshkeys.js';
 import { consolesToReplace, transformInittab, transformSecuretty } from './consoles.js';
 import { rootDevice, rootSpec, transformFstab, type TextEdit } from './fstab.js';
 import { transformGrubLegacy } from './grubconf.js';
+import { maskNamingInInitrd, runInitrdStep } from './initrd.js';
 import { targetModules, transformModprobe } from './modules.js';
 import { commentMetadataFetches, transformIfcfg, transformShadow, transformSshdConfig } from './network.js';
 import { EUCA_RC_LOCAL, EUCA_UDEV_RULE, EUCA_UDEV_SCRIPT, imageIdText } from './eucalyptus.js';
@@ -225,6 +226,12 @@ function keepsKernelNames(report: GuestReport): boolean {
 
 /** What turns predictable names off for the kernel, the initrd's udev and biosdevname alike. */
 const KERNEL_NAMES_ARGS = ['net.ifnames=0', 'biosdevname=0'];
+const initrd: Step = {
+  name: 'initrd',
+  description: "add the target's disk, filesystem and network modules (and their dependencies) to the initrd when it lacks them, as mkinitrd --with does",
+  appliesTo: () => true,
+  run: (ctx) => runInitrdStep(ctx.fs, ctx.report, ctx.plan, chosenKernel(ctx.report, ctx.plan), ctx.dryRun),
+};
 
 const network: Step = {
   name: 'network',
@@ -236,7 +243,10 @@ const network: Step = {
     for (const r of ctx.report.network.persistentNetRules.filter((p) => p.endsWith('70-persistent-net.rules'))) {
       out.push(...await removeFile(ctx, 'network', r, 'it pins eth0 to the old MAC address; the new NIC would become eth1'));
     }
-    if (keepsKernelNames(ctx.report)) out.push(...await maskInterfaceRenaming(ctx));
+    if (keepsKernelNames(ctx.report)) {
+      out.push(...await maskInterfaceRenaming(ctx));
+      if (ctx.plan.target === 'eucalyptus') out.push(...await maskNamingInInitrd(ctx.fs, chosenKernel(ctx.report, ctx.plan), NAMING_MASK, ctx.dryRun));
+    }
     if (ctx.plan.target !== 'eucalyptus') {
       for (const file of [...new Set(ctx.report.cloud.metadataFetches.map((m) => m.file))]) {
         out.push(...await editFile(ctx, 'network', file, commentMetadataFetches, 'no metadata service'));
@@ -400,7 +410,7 @@ const clean: Step = {
   },
 };
 
-export const STEPS: readonly Step[] = [fstab, bootloader, consoles, modules, network, eucalyptus, xenserver, selinux, clean];
+export const STEPS: readonly Step[] = [fstab, bootloader, consoles, modules, initrd, network, eucalyptus, xenserver, selinux, clean];
 
 export interface RunStepsOptions {
   only?: readonly StepName[];
