@@ -18,6 +18,7 @@ import { CompressingSink, checkCompressible, planOutput, type OutputCompression 
 import { drivers } from './drivers.js';
 import { openImage } from './open.js';
 import { rawDriver } from './raw.js';
+import { displayName, isRemote, s3Sink, SpooledS3Sink, type RemoteOptions } from '@amitrans/remote';
 
 /** Every format amitrans can write, raw first. */
 export function writableDrivers(): FormatDriver[] {
@@ -56,6 +57,8 @@ export interface ConvertOptions {
    */
   sync?: boolean;
   signal?: AbortSignal;
+  /** How s3:// and http(s):// inputs and outputs are reached. */
+  remote?: RemoteOptions;
 }
 
 /** What writing an output reports, for convert and translate alike. */
@@ -132,6 +135,8 @@ export interface WriteDiskOptions {
   signal?: AbortSignal;
   sha256?: boolean;
   sync?: boolean;
+  /** How an s3:// output is reached. */
+  remote?: RemoteOptions;
 }
 
 /**
@@ -141,10 +146,14 @@ export interface WriteDiskOptions {
 export async function writeDisk(disk: BlockDevice, out: PreparedOutput, o: WriteDiskOptions = {}): Promise<WriteResult & { sha256?: string }> {
   let sink: Sink | undefined;
   try {
-    const hash = o.sha256 && out.output === '-' ? createHash('sha256') : undefined;
+    const streamed = out.output === '-' || (isRemote(out.output) && streams(out));
+    const hash = o.sha256 && streamed ? createHash('sha256') : undefined;
     if (out.output === '-') {
       const stdout = new StreamSink(process.stdout);
       sink = hash ? new HashingStreamSink(stdout, hash) : stdout;
+    } else if (isRemote(out.output)) {
+      const remote = await remoteSink(out, disk.size, o);
+      sink = hash ? new HashingStreamSink(remote, hash) : remote;
     } else {
       sink = await FileSink.create(out.output, { sync: o.sync ?? false });
     }
@@ -156,11 +165,32 @@ export async function writeDisk(disk: BlockDevice, out: PreparedOutput, o: Write
     });
     await sink.commit();
     if (!o.sha256) return result;
-    return { ...result, sha256: hash ? hash.digest('hex') : await sha256Of(out.output, o.hashProgress) };
+    if (hash) return { ...result, sha256: hash.digest('hex') };
+    const spooled = sink instanceof SpooledS3Sink ? sink.sha256 : undefined;
+    return { ...result, sha256: spooled ?? (await sha256Of(out.output, o.hashProgress)) };
   } catch (err) {
     await sink?.abort();
     throw err;
   }
+}
+
+/** Whether the prepared output is written in one pass (compressed outputs always are). */
+function streams(out: PreparedOutput): boolean {
+  return out.compression !== undefined || out.driver.canStream?.(out.options) === true;
+}
+
+/**
+ * An s3:// output: streamed as a multipart upload for the formats written in one pass
+ * (raw, VHD, streamOptimized VMDK, OVA, compressed); the formats that patch tables after
+ * the data (qcow2, VDI, monolithicSparse VMDK) go to a sparse local temporary first,
+ * uploaded on commit. Either way the object appears only when complete.
+ */
+async function remoteSink(out: PreparedOutput, virtualSize: number, o: WriteDiskOptions): Promise<Sink> {
+  // Parts are sized for the largest output the disk can give: its size plus metadata.
+  const expectedSize = Math.ceil(virtualSize * 1.01) + 64 * 1024 * 1024;
+  const options = { ...o.remote, expectedSize, ...(o.signal ? { signal: o.signal } : {}) };
+  if (streams(out)) return s3Sink(out.output, options);
+  return SpooledS3Sink.create(out.output, { ...options, sha256: o.sha256 === true });
 }
 
 /**
@@ -169,7 +199,8 @@ export async function writeDisk(disk: BlockDevice, out: PreparedOutput, o: Write
  * it was read from (a VMDK's extents).
  */
 export async function guardOutput(output: string, inputs: readonly (string | FileIdentity)[]): Promise<void> {
-  if (output === '-') return;
+  // An object in a bucket is never one of the local input files.
+  if (output === '-' || isRemote(output)) return;
   const ids: FileIdentity[] = [];
   for (const i of inputs) {
     if (typeof i !== 'string') ids.push(i);
@@ -188,6 +219,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
   const prepared = prepareOutput(output, options.format, options.options);
   await guardOutput(output, [input]);
   const img = await openImage(input, {
+    ...(options.remote ? { remote: options.remote } : {}),
     decompressProgress: (done) => options.progress?.('decompress', done, 0),
   });
   try {
@@ -201,10 +233,11 @@ export async function convert(input: string, output: string, options: ConvertOpt
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.sha256 ? { sha256: true } : {}),
       ...(options.sync ? { sync: true } : {}),
+      ...(options.remote ? { remote: options.remote } : {}),
     });
     const out: ConvertResult = {
-      input,
-      output,
+      input: img.file,
+      output: displayName(output),
       inputFormat: img.compression ? `${img.detection.format} (${img.compression})` : img.detection.format,
       format: prepared.driver.name,
       virtualSize: result.virtualSize ?? disk.size,
@@ -243,6 +276,10 @@ class HashingStreamSink implements Sink {
   ) {}
   get position(): number {
     return this.inner.position;
+  }
+  /** The inner sink's name, for writers that record it (a VMDK's extent line). */
+  get path(): unknown {
+    return (this.inner as { path?: unknown }).path;
   }
   write(data: Uint8Array): Promise<void> {
     this.hash.update(data);

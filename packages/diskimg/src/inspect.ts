@@ -1,3 +1,4 @@
+import type { RemoteOptions } from '@amitrans/remote';
 import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { ExtFs, extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
 import { extGuestFs, inspectGuest, type GuestReport, type InitrdSummary } from '@amitrans/guest';
@@ -68,6 +69,8 @@ export interface ImageInspection {
 export interface InspectOptions {
   /** Inspect this partition (1-based) instead of finding the root. */
   partition?: number;
+  /** How s3:// and http(s):// inputs are reached. */
+  remote?: RemoteOptions;
   /** Summarise initrds (default: the built-in initrd reader). */
   readInitrd?: (fs: ExtFs, path: string, size: number) => Promise<InitrdSummary>;
   /** Wrap the guest filesystem's device before inspection reads it (tests count reads with it). */
@@ -76,10 +79,10 @@ export interface InspectOptions {
 
 /** Inspect the guest inside an image: what it is, how it boots, and where it would boot. */
 export async function inspectImage(path: string, options: InspectOptions = {}): Promise<ImageInspection> {
-  const img = await openImage(path);
+  const img = await openImage(path, options.remote ? { remote: options.remote } : {});
   try {
     const root = await findRoot(img, options.partition).catch((err: unknown) => {
-      throw err instanceof ImageError ? err.inFile(path) : err;
+      throw err instanceof ImageError ? err.inFile(img.file) : err;
     });
     const device = options.wrapDevice ? options.wrapDevice(root.device) : root.device;
     // ExtFs keeps its own read cache (libext2fs re-reads the same blocks for every lookup).
@@ -91,7 +94,7 @@ export async function inspectImage(path: string, options: InspectOptions = {}): 
         filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize },
         readInitrd: (p: string, size: number) => readInitrd(ext, p, size),
       });
-      return { file: path, format: img.detection.format, partition: root.partition ?? null, report };
+      return { file: img.file, format: img.detection.format, partition: root.partition ?? null, report };
     } finally {
       await ext.close();
     }

@@ -1,3 +1,4 @@
+import { displayName, type RemoteOptions } from '@amitrans/remote';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -42,6 +43,8 @@ import { ovaOptionsFor } from './ova.js';
 
 export interface TranslateOptions {
   target: Target;
+  /** How s3:// and http(s):// inputs and outputs are reached. */
+  remote?: RemoteOptions;
   /** Output format (raw, qcow2, vmdk, vhd, vdi); default from the output name. */
   format?: string;
   /** Output format options, qemu-img -o style. */
@@ -158,7 +161,7 @@ export async function translate(input: string, output: string, options: Translat
   const prepared = prepareOutput(output, options.format, options.formatOptions);
   const driver = prepared.driver;
   await guardOutput(output, [input]);
-  const img = await openImage(input);
+  const img = await openImage(input, options.remote ? { remote: options.remote } : {});
   try {
     await guardOutput(output, img.files);
     const root = await findRoot(img, options.partition);
@@ -174,7 +177,7 @@ export async function translate(input: string, output: string, options: Translat
       const diskBuild = root.partition === undefined && DISK_TARGETS.includes(options.target);
       const verdict = verdictFor(report, options.target, options.bus ? { bus: options.bus } : {});
       if (verdict.status === 'will-not-boot' && !(diskBuild && options.grubDir && verdict.kernel)) {
-        throw new ImageError('E_UNSUPPORTED', `${input} will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
+        throw new ImageError('E_UNSUPPORTED', `${img.file} will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
       }
       const password = options.rootPassword ? await rootPasswordHash(options.rootPassword) : undefined;
       const plan: TranslatePlan = {
@@ -217,8 +220,8 @@ export async function translate(input: string, output: string, options: Translat
         }
       }
       const result: TranslateResult = {
-        input,
-        output,
+        input: img.file,
+        output: displayName(output),
         target: options.target,
         format: driver.name,
         layout: diskBuild ? 'disk' : root.partition !== undefined ? 'partitioned' : 'filesystem',
@@ -260,6 +263,7 @@ export async function translate(input: string, output: string, options: Translat
         progress: (done, total) => options.progress?.('write', done, total),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.sha256 ? { sha256: true } : {}),
+        ...(options.remote ? { remote: options.remote } : {}),
       });
       result.virtualSize = written.virtualSize ?? disk.size;
       result.bytesRead = written.bytesRead;

@@ -22,6 +22,9 @@ export interface S3Options {
  * decode them store as part of the object (fleet.md §3.3).
  */
 export function s3Client(o: S3Options = {}): S3Client {
+  // The SDK warns on Node 20 that releases after January 2027 need Node 22; this one is
+  // pinned for Node 20 (fleet.md 3.3), so the warning would only be noise on every run.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const endpoint = o.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
   const config: S3ClientConfig = {
     maxAttempts: 1,

@@ -52,6 +52,8 @@ export function partSizeFor(partNumber: number, first: number): number {
 export class S3Sink implements Sink {
   readonly seekable = false;
   readonly name: string;
+  /** The key, as writers that name the output inside it (a VMDK's extent line) read it. */
+  readonly path: string;
   readonly #client: S3Client;
   readonly #ownClient: boolean;
   readonly #o: S3SinkOptions;
@@ -69,6 +71,7 @@ export class S3Sink implements Sink {
 
   constructor(readonly bucket: string, readonly key: string, o: S3SinkOptions = {}) {
     this.name = s3Name(bucket, key);
+    this.path = key;
     this.#o = o;
     this.#ownClient = o.client === undefined;
     this.#client = o.client ?? s3Client(o);
