@@ -35,7 +35,8 @@ import {
   type Verdict,
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
-import { guardOutput, prepareOutput, writeDisk, type OutputSummary } from './convert.js';
+import { writeDisk, type OutputSummary } from './convert.js';
+import { resolveOutput } from './output.js';
 import { findRoot } from './inspect.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage } from './open.js';
@@ -158,12 +159,12 @@ function checkTranslateOptions(o: TranslateOptions): void {
 export async function translate(input: string, output: string, options: TranslateOptions): Promise<TranslateResult> {
   const started = performance.now();
   checkTranslateOptions(options);
-  const prepared = prepareOutput(output, options.format, options.formatOptions);
+  const prepared = resolveOutput(output, options.format, options.formatOptions);
   const driver = prepared.driver;
-  await guardOutput(output, [input]);
+  await prepared.destination.guard([input]);
   const img = await openImage(input, options.remote ? { remote: options.remote } : {});
   try {
-    await guardOutput(output, img.files);
+    await prepared.destination.guard(img.files);
     const root = await findRoot(img, options.partition);
     const overlay = new CowOverlay(root.device);
     const ext = await ExtFs.open(overlay, { writable: true });

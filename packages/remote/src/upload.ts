@@ -7,6 +7,7 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { createHash, type Hash } from 'node:crypto';
 import { ImageError, onInterrupt, type Sink } from '@amitrans/block';
 import { describeError, withRetry, type RetryOptions } from './retry.js';
 import { s3Client, s3Error, s3Name, type S3Options } from './s3.js';
@@ -27,6 +28,8 @@ export interface S3SinkOptions extends S3Options, RetryOptions {
   readonly warn?: (message: string) => void;
   /** Counts bytes sent. */
   readonly onBytes?: (n: number) => void;
+  /** Hash what is uploaded: `sha256` is set on commit. */
+  readonly sha256?: boolean;
 }
 
 /**
@@ -68,6 +71,9 @@ export class S3Sink implements Sink {
   #failure: unknown;
   #done = false;
   readonly #unregister: () => void;
+  readonly #hash: Hash | undefined;
+  /** The sha256 of the object, after commit, when asked for with the `sha256` option. */
+  sha256: string | undefined;
 
   constructor(readonly bucket: string, readonly key: string, o: S3SinkOptions = {}) {
     this.name = s3Name(bucket, key);
@@ -78,6 +84,7 @@ export class S3Sink implements Sink {
     this.#firstPart = firstPartSize(o.expectedSize);
     this.#buffer = Buffer.allocUnsafe(this.#firstPart);
     this.#unregister = onInterrupt(() => this.abort());
+    this.#hash = o.sha256 ? createHash('sha256') : undefined;
   }
 
   get position(): number {
@@ -134,6 +141,7 @@ export class S3Sink implements Sink {
         }))), this.#o);
       }
       this.#done = true;
+      this.sha256 = this.#hash?.digest('hex');
       this.#finish();
     } catch (err) {
       await this.abort();
@@ -149,7 +157,7 @@ export class S3Sink implements Sink {
     const uploadId = this.#uploadId;
     if (uploadId !== undefined) {
       try {
-        await withRetry(this.name, () => this.#call((c) => c.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: uploadId }))), { ...this.#o, attempts: 3 });
+        await withRetry(this.name, () => this.#call((c) => c.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: uploadId }))), { ...this.#o, signal: undefined, attempts: 3 });
       } catch (err) {
         // Some servers (s3rver) answer 405: the object still never appears; say what is left.
         (this.#o.warn ?? defaultWarn)(`warning: ${this.name}: could not abort multipart upload ${uploadId} (${describeError(err)}); ` +
@@ -180,6 +188,7 @@ export class S3Sink implements Sink {
 
   async #putWhole(): Promise<void> {
     const body = this.#buffer.subarray(0, this.#used);
+    this.#hash?.update(body);
     await withRetry(this.name, () => this.#call((c) => c.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ContentLength: body.length }))), this.#o);
     this.#o.onBytes?.(body.length);
   }
@@ -194,6 +203,7 @@ export class S3Sink implements Sink {
     if (this.#partNumber > MAX_PARTS) throw new ImageError('E_TOO_LARGE', `the output needs more than ${MAX_PARTS} parts`, { file: this.name });
     const partNumber = this.#partNumber++;
     const body = this.#buffer.subarray(0, this.#used);
+    this.#hash?.update(body);
     this.#buffer = Buffer.allocUnsafe(partSizeFor(this.#partNumber, this.#firstPart));
     this.#used = 0;
     const uploadId = this.#uploadId;
