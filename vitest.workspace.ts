@@ -15,6 +15,7 @@ export const projects = [
   'ova',
   'guest',
   'verify',
+  'remote',
   'diskimg',
   'cli',
 ] as const;

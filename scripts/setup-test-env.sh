@@ -42,6 +42,9 @@ done
 [ -f /usr/lib/grub/i386-pc/kernel.img ] || missing+=(grub-pc-bin)
 # grub-legacy's shell (the oracle for the GRUB installer) is a 32-bit binary.
 [ -e /lib/ld-linux.so.2 ] || missing+=(libc6-i386)
+# boto3 is the independent S3 client that checks what the S3 sink uploaded (#15).
+python3 -c 'import boto3' >/dev/null 2>&1 || missing+=(python3-boto3)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 updated=0
 apt_update() {
   if [ $updated -eq 0 ]; then apt-get update -qq; updated=1; fi

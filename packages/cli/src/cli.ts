@@ -1,4 +1,5 @@
 import { ImageError } from '@amitrans/block';
+import type { RemoteOptions } from '@amitrans/remote';
 import { CatalogError } from '@amitrans/catalog';
 import type { ApplianceArgs } from './commands/appliance.js';
 import { catalogCommand } from './commands/catalog.js';
@@ -18,8 +19,8 @@ export const EXIT_USAGE = 2;
 
 /** One handler per command, shared by the fast parser and yargs: argv as the table types it. */
 const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: AbortSignal) => Promise<void | number> } = {
-  info: (a, io) => infoCommand(a.image, a.json, io),
-  inspect: (a, io) => inspectCommand(a.image, a.partition, a.json, io),
+  info: (a, io) => infoCommand(a.image, a.json, io, remote(a)),
+  inspect: (a, io) => inspectCommand(a.image, a.partition, a.json, io, remote(a)),
   convert: (a, io, signal) =>
     convertCommand({
       input: a.input,
@@ -31,6 +32,7 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       sha256: a.sha256,
       sync: a.sync,
       progress: a.p,
+      remote: remote(a),
     }, io, signal),
   translate: (a, io, signal) =>
     translateCommand({
@@ -60,6 +62,7 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       json: a.json,
       sha256: a.sha256,
       progress: a.p,
+      remote: remote(a),
     }, io, signal),
   verify: (a, io, signal) =>
     verifyCommand({
@@ -92,6 +95,14 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       worklist: a.worklist,
     }, io),
 };
+
+/** The object-storage flags, as the library takes them. */
+function remote(a: { 'endpoint-url'?: string | undefined; 's3-path-style'?: boolean | undefined }): RemoteOptions {
+  return {
+    ...(a['endpoint-url'] !== undefined ? { endpoint: a['endpoint-url'] } : {}),
+    ...(a['s3-path-style'] !== undefined ? { pathStyle: a['s3-path-style'] } : {}),
+  };
+}
 
 function appliance(a: ArgvOf<'convert'> | ArgvOf<'translate'>): ApplianceArgs {
   return { name: a.name, cpus: a.cpus, memory: a.memory, nic: a.nic, controller: a.controller, ovfVersion: a['ovf-version'] };

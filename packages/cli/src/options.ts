@@ -57,23 +57,33 @@ const APPLIANCE = [
   { name: 'ovf-version', type: 'string', choices: ['1.0', '2.0'], group: OVA, describe: 'OVF 1.0 with a SHA-1 manifest (default) or 2.0 with SHA-256' },
 ] as const satisfies readonly OptionSpec[];
 
+const STORE = 'Object storage (s3://bucket/key, https:// URLs):';
+
+/** Where s3:// images live when not on AWS; credentials and region come from the AWS environment and config. */
+const REMOTE = [
+  { name: 'endpoint-url', type: 'string', group: STORE, describe: 'S3-compatible endpoint (MinIO, Ceph, Walrus); default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS' },
+  { name: 's3-path-style', type: 'boolean', group: STORE, describe: 'address buckets in the path (default: on with a custom endpoint)' },
+] as const satisfies readonly OptionSpec[];
+
 const JSON_HELP = 'machine-readable output (see the CLI README)';
 const PROGRESS = { name: 'p', alias: ['progress'], type: 'boolean', default: false, describe: 'show progress even when stderr is not a terminal' } as const satisfies OptionSpec;
 const SHA256 = { name: 'sha256', type: 'boolean', default: false, describe: 'print the sha256 of the output' } as const satisfies OptionSpec;
-const OUTPUT = { name: 'output', describe: 'file to write, or - for stdout', demand: true, dash: true } as const satisfies PositionalSpec;
+const OUTPUT = { name: 'output', describe: 'file to write, s3://bucket/key, or - for stdout', demand: true, dash: true } as const satisfies PositionalSpec;
 
 export const COMMANDS = {
   info: {
     describe: 'Show the container, virtual size, partitions and filesystems of an image',
-    positionals: [{ name: 'image', describe: 'image file', demand: true }],
+    positionals: [{ name: 'image', describe: 'image file, s3://bucket/key or http(s):// URL', demand: true }],
     options: [
+      ...REMOTE,
       { name: 'json', type: 'boolean', default: false, describe: JSON_HELP },
     ],
   },
   inspect: {
     describe: 'Inspect the guest: distribution, kernels, initrds, boot config, and whether it boots on kvm, virtualbox, xenserver, eucalyptus',
-    positionals: [{ name: 'image', describe: 'image file (any container)', demand: true }],
+    positionals: [{ name: 'image', describe: 'image file (any container), s3://bucket/key or http(s):// URL', demand: true }],
     options: [
+      ...REMOTE,
       { name: 'partition', type: 'number', describe: 'inspect this partition (1-based) instead of finding the root' },
       { name: 'json', type: 'boolean', default: false, describe: JSON_HELP },
     ],
@@ -81,11 +91,12 @@ export const COMMANDS = {
   convert: {
     describe: 'Convert an image to another container format (qemu-img convert conventions); output - is stdout',
     positionals: [
-      { name: 'input', describe: 'image to read (any container, an OVA, or gzip/bzip2/xz)', demand: true },
+      { name: 'input', describe: 'image to read (any container, an OVA, or gzip/bzip2/xz): a file, s3://bucket/key or http(s):// URL', demand: true },
       OUTPUT,
     ],
     options: [
       ...APPLIANCE,
+      ...REMOTE,
       { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw, vhd, vdi, vmdk, qcow2, ova (default: from the output name, else raw)' },
       { name: 'o', alias: ['options'], type: 'string', array: true, default: [], describe: 'format options key=value[,key=value...], e.g. subformat=fixed; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' },
       PROGRESS,
@@ -97,11 +108,12 @@ export const COMMANDS = {
   translate: {
     describe: 'Translate an AMI for kvm, virtualbox, xenserver or eucalyptus: guest edits, a bootable disk, any container',
     positionals: [
-      { name: 'input', describe: 'the AMI: a bare root filesystem or a partitioned disk, any container', demand: true },
+      { name: 'input', describe: 'the AMI: a bare root filesystem or a partitioned disk, any container; a file, s3://bucket/key or http(s):// URL', demand: true },
       OUTPUT,
     ],
     options: [
       ...APPLIANCE,
+      ...REMOTE,
       { name: 'target', alias: ['t'], choices: ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'], demandOption: true, describe: 'where the image will boot' },
       { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw, qcow2, vmdk, vhd, vdi, ova (default: from the output name)' },
       { name: 'o', alias: ['options'], type: 'string', array: true, default: [], describe: 'output format options key=value[,...]; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' },

@@ -1,3 +1,4 @@
+import type { RemoteOptions } from '@amitrans/remote';
 import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { ExtFs, extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
 import { extGuestFs, inspectGuest, type GuestReport, type InitrdSummary } from '@amitrans/guest';
@@ -70,6 +71,8 @@ export interface ImageInspection {
 export interface InspectOptions {
   /** Inspect this partition (1-based) instead of finding the root. */
   partition?: number;
+  /** How s3:// and http(s):// inputs are reached. */
+  remote?: RemoteOptions;
   /** Summarise initrds (default: the built-in initrd reader). */
   readInitrd?: (fs: ExtFs, path: string, size: number) => Promise<InitrdSummary>;
   /** Wrap the guest filesystem's device before inspection reads it (tests count reads with it). */
@@ -78,7 +81,7 @@ export interface InspectOptions {
 
 /** Inspect the guest inside an image: what it is, how it boots, and where it would boot. */
 export async function inspectImage(path: string, options: InspectOptions = {}): Promise<ImageInspection> {
-  const img = await openImage(path);
+  const img = await openImage(path, options.remote ? { remote: options.remote } : {});
   try {
     return await inspectOpened(img, options);
   } finally {

@@ -1,3 +1,4 @@
+import { displayName, type RemoteOptions } from '@amitrans/remote';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -38,7 +39,8 @@ import {
   type BootloaderOptions,
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
-import { guardOutput, prepareOutput, writeDisk, type OutputSummary } from './convert.js';
+import { writeDisk, type OutputSummary } from './convert.js';
+import { resolveOutput } from './output.js';
 import { findRoot } from './inspect.js';
 import { grubDirKind, hostGrub2Dir, prepareGrub2, HOST_GRUB2_DIRS } from './grub2.js';
 import { readInitrdSummary } from './initrd.js';
@@ -48,6 +50,8 @@ import { ovaOptionsFor } from './ova.js';
 
 export interface TranslateOptions {
   target: Target;
+  /** How s3:// and http(s):// inputs and outputs are reached. */
+  remote?: RemoteOptions;
   /** Output format (raw, qcow2, vmdk, vhd, vdi); default from the output name. */
   format?: string;
   /** Output format options, qemu-img -o style. */
@@ -182,12 +186,12 @@ function checkTranslateOptions(o: TranslateOptions): void {
 export async function translate(input: string, output: string, options: TranslateOptions): Promise<TranslateResult> {
   const started = performance.now();
   checkTranslateOptions(options);
-  const prepared = prepareOutput(output, options.format, options.formatOptions);
+  const prepared = resolveOutput(output, options.format, options.formatOptions);
   const driver = prepared.driver;
-  await guardOutput(output, [input]);
-  const img = await openImage(input);
+  await prepared.destination.guard([input]);
+  const img = await openImage(input, options.remote ? { remote: options.remote } : {});
   try {
-    await guardOutput(output, img.files);
+    await prepared.destination.guard(img.files);
     const root = await findRoot(img, options.partition);
     const overlay = new CowOverlay(root.device);
     const ext = await ExtFs.open(overlay, { writable: true });
@@ -249,8 +253,8 @@ export async function translate(input: string, output: string, options: Translat
         changes.push({ step: 'bootloader', file: '(MBR)', action: 'edit', why: `GRUB legacy stage 1 in sector 0 and stage 1.5 after it, for partition ${root.partition}: ${options.grubDir ? 'asked for with --grub-dir' : 'sector 0 had no boot code (pv-grub hd00 layout)'}` });
       }
       const result: TranslateResult = {
-        input,
-        output,
+        input: img.file,
+        output: displayName(output),
         target: options.target,
         format: driver.name,
         layout: diskBuild ? 'disk' : root.partition !== undefined && !fsOnly ? 'partitioned' : 'filesystem',
@@ -287,6 +291,7 @@ export async function translate(input: string, output: string, options: Translat
         progress: (done, total) => options.progress?.('write', done, total),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.sha256 ? { sha256: true } : {}),
+        ...(options.remote ? { remote: options.remote } : {}),
       });
       result.virtualSize = written.virtualSize ?? disk.size;
       result.bytesRead = written.bytesRead;

@@ -1,10 +1,11 @@
 import { inspectImage, type ImageInspection } from '@amitrans/diskimg';
 import type { GuestReport, KernelReport, Verdict } from '@amitrans/guest';
+import type { RemoteOptions } from '@amitrans/remote';
 import { table } from '../human.js';
 import { line, type CliIo } from '../io.js';
 
-export async function inspectCommand(file: string, partition: number | undefined, json: boolean, io: CliIo): Promise<void> {
-  const result = await inspectImage(file, partition === undefined ? {} : { partition });
+export async function inspectCommand(file: string, partition: number | undefined, json: boolean, io: CliIo, remote: RemoteOptions = {}): Promise<void> {
+  const result = await inspectImage(file, { remote, ...(partition === undefined ? {} : { partition }) });
   if (json) {
     line(io.stdout, JSON.stringify(result, null, 2));
     return;

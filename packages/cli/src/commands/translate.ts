@@ -1,5 +1,6 @@
 import { translate, type TranslateOptions, type TranslateResult } from '@amitrans/diskimg';
 import type { Bus, CleanOperation, RootBy, StepName, Target } from '@amitrans/guest';
+import type { RemoteOptions } from '@amitrans/remote';
 import { humanSize } from '../human.js';
 import { line, type CliIo } from '../io.js';
 import { Progress } from '../progress.js';
@@ -33,6 +34,7 @@ export interface TranslateArgs {
   json: boolean;
   sha256: boolean;
   progress: boolean;
+  remote?: RemoteOptions;
 }
 
 export async function translateCommand(a: TranslateArgs, io: CliIo, signal: AbortSignal): Promise<void> {
@@ -42,6 +44,7 @@ export async function translateCommand(a: TranslateArgs, io: CliIo, signal: Abor
     formatOptions: { ...parseOptions(a.options), ...applianceOptions(a.appliance ?? {}) },
     dryRun: a.dryRun,
     signal,
+    ...(a.remote ? { remote: a.remote } : {}),
     sha256: a.sha256,
     progress: (stage, done, total) => progress.update(stage, done, total),
     ...(a.format ? { format: a.format } : {}),
