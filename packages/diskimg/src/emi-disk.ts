@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
-import { ConcatDevice, FileSink, ImageError, MemoryDevice, ZeroDevice, copyToSink, trackChild, type BlockDevice } from '@amitrans/block';
+import { ConcatDevice, ImageError, MemoryDevice, ZeroDevice, trackChild, type BlockDevice } from '@amitrans/block';
 import { serializeMbr } from '@amitrans/mbr';
+import { writeDisk } from './convert.js';
+import { resolveOutput } from './output.js';
 
 /**
  * The disk a Eucalyptus node controller gives a partition-less EMI (specs/guest.md §4.1):
@@ -57,14 +59,7 @@ export async function writeEmiDisk(fs: BlockDevice, path: string, signal?: Abort
     new ZeroDevice(tail + (p2.start - p1.start - p1.sectors) * SECTOR + EPHEMERAL_BYTES),
     swapArea(SWAP_BYTES),
   ]);
-  const sink = await FileSink.create(path);
-  try {
-    await copyToSink(disk, sink, signal ? { signal } : {});
-    await sink.commit();
-  } catch (err) {
-    await sink.abort();
-    throw err;
-  }
+  await writeDisk(disk, resolveOutput(path, 'raw'), signal ? { signal } : {});
   const notes: string[] = [];
   const formatted = await mkfsEphemeral(path, p2.start * SECTOR);
   if (!formatted) notes.push('the ephemeral partition (sda2) is left unformatted: mke2fs is not installed (the node controller formats it ext3)');

@@ -1,6 +1,6 @@
 import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FileDevice, FileSink, ImageError, MaskedDevice, copyToSink, makeTempDir, removeTempDir, type BlockDevice } from '@amitrans/block';
+import { FileDevice, ImageError, MaskedDevice, makeTempDir, removeTempDir } from '@amitrans/block';
 import { ExtFs } from '@amitrans/extfs';
 import { defaultEntry, extGuestFs, resolve, type Bus, type GuestReport, type Target, type Verdict } from '@amitrans/guest';
 import { applianceHardware, openOva } from '@amitrans/ova';
@@ -8,7 +8,10 @@ import {
   QEMU_BINARY, QEMU_PACKAGES, bootMachine, findQemu, pickAccel,
   type Accel, type DiskBus, type Failure, type FailureClass, type Machine, type Milestone, type NicModel,
 } from '@amitrans/verify';
+import { writeDisk } from './convert.js';
 import { writeEmiDisk } from './emi-disk.js';
+import { mbrHasNoBootCode } from './hd00.js';
+import { resolveOutput } from './output.js';
 import { applianceNic } from './ova.js';
 import { findRoot, inspectOpened, type ImageInspection } from './inspect.js';
 import { openImage, type OpenedImage } from './open.js';
@@ -97,8 +100,11 @@ export async function verify(image: string, options: VerifyOptions = {}): Promis
     }
     const plan = await planBoot(img, inspection, target, options);
     const notes: string[] = [];
-    const empty = plan.mode === 'disk' ? await emptyBootSector(img.disk) : undefined;
-    if (empty) return { ...base(image, plan), result: 'failed', class: 'no-bootloader', detail: empty, milestones: [], lastLines: [], seconds: seconds(), notes };
+    // A disk whose sector 0 has no boot code cannot boot from the BIOS: say so without booting.
+    if (plan.mode === 'disk' && (await mbrHasNoBootCode(img.disk))) {
+      const detail = 'sector 0 holds no boot code: the disk has no bootloader in its MBR';
+      return { ...base(image, plan), result: 'failed', class: 'no-bootloader', detail, milestones: [], lastLines: [], seconds: seconds(), notes };
+    }
     const machine = await prepareMachine(img, inspection, plan, dir, options, notes);
     const outcome = await bootMachine(machine, {
       qemu,
@@ -231,14 +237,7 @@ async function driveFor(img: OpenedImage, dir: string, o: VerifyOptions, notes: 
   const format = QEMU_FORMATS[img.detection.format];
   if (format && !img.compression) return { path: img.file, format };
   const path = join(dir, 'disk.raw');
-  const sink = await FileSink.create(path);
-  try {
-    await copyToSink(img.disk, sink, { ...(o.signal ? { signal: o.signal } : {}), ...(o.progress ? { progress: o.progress } : {}) });
-    await sink.commit();
-  } catch (err) {
-    await sink.abort();
-    throw err;
-  }
+  await writeDisk(img.disk, resolveOutput(path, 'raw'), { ...(o.signal ? { signal: o.signal } : {}), ...(o.progress ? { progress: o.progress } : {}) });
   notes.push(`QEMU reads no ${img.compression ?? img.detection.format}: the disk was copied to a sparse raw temporary`);
   return { path, format: 'raw' };
 }
@@ -272,10 +271,3 @@ async function copyOut(ext: ExtFs, guestPath: string, to: string): Promise<strin
   return to;
 }
 
-/** A disk whose sector 0 has no boot code cannot boot from the BIOS: say so without booting. */
-async function emptyBootSector(disk: BlockDevice): Promise<string | undefined> {
-  const sector = new Uint8Array(512);
-  await disk.read(sector, 0);
-  if (sector.subarray(0, 440).every((b) => b === 0)) return 'sector 0 holds no boot code: the disk has no bootloader in its MBR';
-  return undefined;
-}

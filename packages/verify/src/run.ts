@@ -71,11 +71,12 @@ export async function bootMachine(machine: Machine, o: BootOptions): Promise<Boo
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString('latin1')).slice(-4000)));
   let banner: string | undefined;
   let reported = 0;
-  try {
-    const end = await waitForEnd(watch, o, now, exited, sshPort, (b) => (banner = b), () => {
-      for (; reported < watch.milestones.length; reported++) o.onMilestone?.(watch.milestones[reported]!);
-    });
+  const report = (): void => {
     for (; reported < watch.milestones.length; reported++) o.onMilestone?.(watch.milestones[reported]!);
+  };
+  try {
+    const end = await waitForEnd(watch, o, now, exited, sshPort, (b) => (banner = b), report);
+    report();
     if (spawnError) throw spawnError;
     const booted = end === 'success';
     const failure = end === 'success' ? undefined : qemuFailure(stderr, end) ?? watch.verdictAtEnd(end, now());
