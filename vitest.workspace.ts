@@ -13,6 +13,7 @@ export const projects = [
   'qcow2',
   'grub',
   'ova',
+  'bundle',
   'guest',
   'diskimg',
   'cli',

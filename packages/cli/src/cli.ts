@@ -1,6 +1,7 @@
 import { ImageError } from '@amitrans/block';
 import { CatalogError } from '@amitrans/catalog';
 import type { ApplianceArgs } from './commands/appliance.js';
+import { bundleCommand, unbundleCommand } from './commands/bundle.js';
 import { catalogCommand } from './commands/catalog.js';
 import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
@@ -58,6 +59,27 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       sha256: a.sha256,
       progress: a.p,
     }, io, signal),
+  bundle: (a, io, signal) =>
+    bundleCommand({
+      image: a.image,
+      dest: a.dest,
+      prefix: a.prefix,
+      arch: a.arch,
+      kernel: a.kernel,
+      ramdisk: a.ramdisk,
+      mappings: a.B,
+      user: a.user,
+      cert: a.cert,
+      privatekey: a.privatekey,
+      ec2cert: a.ec2cert,
+      imageType: a['image-type'],
+      productcodes: a.productcodes,
+      partSize: a['part-size'],
+      progress: a.p,
+      json: a.json,
+    }, io, signal),
+  unbundle: (a, io, signal) =>
+    unbundleCommand({ manifest: a.manifest, output: a.output, privatekey: a.privatekey, cert: a.cert, progress: a.p, json: a.json }, io, signal),
   catalog: (a, io) =>
     catalogCommand({
       inputs: a.input,

@@ -125,6 +125,42 @@ export const COMMANDS = {
       { name: 'json', type: 'boolean', default: false, describe: 'print the result (report, changes, output) as JSON' },
     ],
   },
+  bundle: {
+    describe: 'Bundle an image for EC2/Eucalyptus (euca-bundle-image): tar, gzip, AES-128-CBC, parts and a signed manifest, in one pass',
+    positionals: [
+      { name: 'image', describe: 'image to bundle (any container); free blocks of its ext root filesystem are bundled as zeros', demand: true },
+      { name: 'dest', describe: 'directory for the parts and the manifest', demand: true },
+    ],
+    options: [
+      { name: 'prefix', type: 'string', describe: 'name of the bundle files and the tar member (default: the image file name)' },
+      { name: 'arch', alias: ['r'], choices: ['i386', 'x86_64', 'armhf', 'ppc', 'ppc64', 'ppc64le'], describe: "the image's architecture (default: from the guest's /sbin/init)" },
+      { name: 'kernel', type: 'string', describe: 'kernel image id (eki-/aki-) for a machine image; true makes a kernel bundle' },
+      { name: 'ramdisk', type: 'string', describe: 'ramdisk image id (eri-/ari-) for a machine image; true makes a ramdisk bundle' },
+      { name: 'B', alias: ['block-device-mapping', 'block-device-mappings'], type: 'string', array: true, default: [], describe: 'block device mappings VIRTUAL=DEVICE[,...], e.g. ami=sda1,root=/dev/sda1' },
+      { name: 'user', alias: ['u'], type: 'string', describe: 'your account id (default: EC2_USER_ID)' },
+      { name: 'cert', alias: ['c'], type: 'string', describe: 'your X.509 certificate (default: EC2_CERT or EUCA_CERT); without it only the cloud can unbundle' },
+      { name: 'privatekey', alias: ['k'], type: 'string', describe: 'your private key, to sign the manifest (default: EUCA_PRIVATE_KEY or EC2_PRIVATE_KEY); without it the manifest says UNSIGNED' },
+      { name: 'ec2cert', type: 'string', describe: "the cloud's X.509 certificate (default: EUCALYPTUS_CERT); required" },
+      { name: 'image-type', choices: ['machine', 'kernel', 'ramdisk'], describe: 'machine (default), kernel or ramdisk' },
+      { name: 'productcodes', type: 'string', describe: 'product codes CODE1,CODE2,... (machine images)' },
+      { name: 'part-size', type: 'number', size: true, describe: 'bytes per part, or with K, M, G (default 10M)' },
+      PROGRESS,
+      { name: 'json', type: 'boolean', default: false, describe: 'print the bundle (manifest, parts, sizes, digests) as JSON' },
+    ],
+  },
+  unbundle: {
+    describe: 'Unbundle an EC2/Eucalyptus bundle (euca-unbundle): parts checked, decrypted, gunzipped and untarred to a raw image',
+    positionals: [
+      { name: 'manifest', describe: 'the bundle\'s manifest.xml; its parts are read from the same directory', demand: true },
+      { name: 'output', describe: 'raw image file to write', demand: true },
+    ],
+    options: [
+      { name: 'privatekey', alias: ['k'], type: 'string', describe: 'private key of the user or the cloud (default: EUCA_PRIVATE_KEY or EC2_PRIVATE_KEY)' },
+      { name: 'cert', alias: ['c'], type: 'string', describe: 'check the manifest signature with this X.509 certificate' },
+      PROGRESS,
+      { name: 'json', type: 'boolean', default: false, describe: 'print the result as JSON' },
+    ],
+  },
   catalog: {
     describe: 'Find, count and classify the AMIs worth translating, from describe-images listings (text or JSON)',
     positionals: [{ name: 'input', describe: 'describe-images listings: euca2ools/ec2-api-tools text or aws JSON; - for stdin', demand: true, dash: true, variadic: true }],

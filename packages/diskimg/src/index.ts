@@ -11,3 +11,4 @@ export { translate, type TranslateOptions, type TranslateResult } from './transl
 export { readInitrdSummary } from './initrd.js';
 export { CompressingSink, planOutput, type OutputCompression, type OutputPlan } from './compress-output.js';
 export { ovaOptionsFor } from './ova.js';
+export { openForBundle, type BundleSource } from './bundle.js';
