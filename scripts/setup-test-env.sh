@@ -23,6 +23,9 @@ declare -A need=(
   [depmod]=kmod
   [qemu-system-x86_64]=qemu-system-x86
   [xmllint]=libxml2-utils
+  [zerofree]=zerofree
+  [pigz]=pigz
+  [openssl]=openssl
 )
 missing=()
 for tool in "${!need[@]}"; do
@@ -30,6 +33,8 @@ for tool in "${!need[@]}"; do
 done
 # grub-legacy's shell (the oracle for the GRUB installer) is a 32-bit binary.
 [ -e /lib/ld-linux.so.2 ] || missing+=(libc6-i386)
+# The bundle manifest oracle: lxml's own serialisation, under the system python3.
+/usr/bin/python3 -c 'import lxml' 2>/dev/null || missing+=(python3-lxml)
 updated=0
 apt_update() {
   if [ $updated -eq 0 ]; then apt-get update -qq; updated=1; fi

@@ -57,7 +57,13 @@ export interface BundleResult {
  * unallocated or zero are never read; nothing is spooled.
  */
 export async function bundleDevice(device: BlockDevice, dest: BundleDestination, options: BundleOptions): Promise<BundleResult> {
-  const o = checkOptions(options);
+  let o: CheckedOptions;
+  try {
+    o = checkOptions(options);
+  } catch (err) {
+    await dest.abort();
+    throw err;
+  }
   const key = options.key ?? newBundleKey();
   const header = tarHeader(o.prefix, device.size);
   const splitter = new PartSplitter(dest, o.prefix, o.partSize);

@@ -136,7 +136,7 @@ export const COMMANDS = {
       { name: 'arch', alias: ['r'], choices: ['i386', 'x86_64', 'armhf', 'ppc', 'ppc64', 'ppc64le'], describe: "the image's architecture (default: from the guest's /sbin/init)" },
       { name: 'kernel', type: 'string', describe: 'kernel image id (eki-/aki-) for a machine image; true makes a kernel bundle' },
       { name: 'ramdisk', type: 'string', describe: 'ramdisk image id (eri-/ari-) for a machine image; true makes a ramdisk bundle' },
-      { name: 'B', alias: ['block-device-mapping', 'block-device-mappings'], type: 'string', array: true, default: [], describe: 'block device mappings VIRTUAL=DEVICE[,...], e.g. ami=sda1,root=/dev/sda1' },
+      { name: 'B', alias: ['block-device-mappings'], type: 'string', array: true, default: [], describe: 'block device mappings VIRTUAL=DEVICE[,...], e.g. ami=sda1,root=/dev/sda1' },
       { name: 'user', alias: ['u'], type: 'string', describe: 'your account id (default: EC2_USER_ID)' },
       { name: 'cert', alias: ['c'], type: 'string', describe: 'your X.509 certificate (default: EC2_CERT or EUCA_CERT); without it only the cloud can unbundle' },
       { name: 'privatekey', alias: ['k'], type: 'string', describe: 'your private key, to sign the manifest (default: EUCA_PRIVATE_KEY or EC2_PRIVATE_KEY); without it the manifest says UNSIGNED' },

@@ -166,7 +166,7 @@ export async function unbundleCommand(args: UnbundleArgs, io: CliIo, signal: Abo
     for (const w of result.warnings) line(io.stderr, `warning: ${w}`);
   } catch (err) {
     await sink.abort();
-    throw err;
+    throw err instanceof ImageError ? err.inFile(args.manifest) : err;
   } finally {
     progress.finish();
   }
