@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { isZero } from '@amitrans/block';
 import { constants, crc32, deflateRaw } from 'node:zlib';
 
 /** Input per deflate job: big enough that job overhead is noise, small enough to keep both cores fed. */
@@ -19,6 +20,8 @@ export class ParallelGzip {
   #block: Uint8Array = new Uint8Array(GZIP_BLOCK);
   #used = 0;
   #dictionary: Uint8Array = new Uint8Array(0);
+  /** Deflate output of a whole zero block after a zero window: the same bytes every time. */
+  #zeroBlock: Promise<Uint8Array> | undefined;
   #crc = 0;
   #length = 0;
   #started = false;
@@ -71,6 +74,15 @@ export class ParallelGzip {
   async #submit(last: boolean): Promise<void> {
     const input = this.#block.subarray(0, this.#used);
     const dictionary = this.#dictionary;
+    // Free space and holes: a zero block after a zero window deflates to the same bytes
+    // every time, so it is deflated once (the output does not change, only the work).
+    const zeros = !last && input.length === GZIP_BLOCK && dictionary.length === WINDOW && isZero(input) && isZero(dictionary);
+    if (zeros && this.#zeroBlock) {
+      this.#inflight.push(this.#zeroBlock);
+      this.#used = 0;
+      while (this.#inflight.length >= this.#window) await this.#emit(await this.#inflight.shift()!);
+      return;
+    }
     const job = new Promise<Uint8Array>((resolve, reject) => {
       deflateRaw(input, {
         level: 6,
@@ -80,6 +92,7 @@ export class ParallelGzip {
       }, (err, out) => (err ? reject(err) : resolve(out)));
     });
     job.catch(() => undefined);
+    if (zeros) this.#zeroBlock = job;
     this.#inflight.push(job);
     // The next block's dictionary is this block's tail; the block itself belongs to the job now.
     this.#dictionary = input.subarray(Math.max(0, input.length - WINDOW));
