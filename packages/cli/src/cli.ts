@@ -79,7 +79,7 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       json: a.json,
     }, io, signal),
   unbundle: (a, io, signal) =>
-    unbundleCommand({ manifest: a.manifest, output: a.output, privatekey: a.privatekey, cert: a.cert, progress: a.p, json: a.json }, io, signal),
+    unbundleCommand({ manifest: a.manifest, output: a.output, privatekey: a.privatekey, cert: a.cert, format: a.O, progress: a.p, json: a.json }, io, signal),
   catalog: (a, io) =>
     catalogCommand({
       inputs: a.input,

@@ -157,6 +157,7 @@ export const COMMANDS = {
     options: [
       { name: 'privatekey', alias: ['k'], type: 'string', describe: 'private key of the user or the cloud (default: EUCA_PRIVATE_KEY or EC2_PRIVATE_KEY)' },
       { name: 'cert', alias: ['c'], type: 'string', describe: 'check the manifest signature with this X.509 certificate' },
+      { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw (default), qcow2, vmdk, vhd, vdi, ova (through a sparse temporary)' },
       PROGRESS,
       { name: 'json', type: 'boolean', default: false, describe: 'print the result as JSON' },
     ],

@@ -113,4 +113,35 @@ describe('amitrans bundle / unbundle', () => {
     expect(right.code).toBe(0);
     expect(JSON.parse(right.stdout)).toMatchObject({ keyFrom: 'ec2', signature: 'not checked', size: 100_000 });
   });
+
+  it('a manifest is an input: unbundle -O qcow2, convert and info read bundles with EC2_PRIVATE_KEY', async (ctx) => {
+    requireTools(ctx, 'openssl', 'qemu-img', 'mkfs.ext4', 'debugfs');
+    const img = tmp.file('in.img');
+    await extImage(img);
+    const b = await cli('bundle', img, tmp.file('inb'), '--user', '1', '--ec2cert', tmp.file('cloud.crt'), '-c', tmp.file('user.crt'), '-k', tmp.file('user.key'), '--json');
+    expect(b.code).toBe(0);
+    const manifest = (JSON.parse(b.stdout) as { manifest: string }).manifest;
+    const raw = await cli('unbundle', manifest, tmp.file('in-back.img'), '-k', tmp.file('user.key'));
+    expect(raw.code).toBe(0);
+    const q = await cli('unbundle', manifest, tmp.file('in-back.qcow2'), '-O', 'qcow2', '-k', tmp.file('user.key'), '-c', tmp.file('user.crt'));
+    expect(q.stderr).toBe('');
+    expect(q.code).toBe(0);
+    expect((await run('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', tmp.file('in-back.img'), tmp.file('in-back.qcow2')])).stdout).toMatch(/identical/);
+    const noKey = await cli('info', manifest);
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toMatch(/bundle manifest: reading it needs the private key/);
+    const saved = process.env.EC2_PRIVATE_KEY;
+    process.env.EC2_PRIVATE_KEY = tmp.file('cloud.key');
+    try {
+      const info = await cli('info', manifest, '--json');
+      expect(info.code).toBe(0);
+      expect(JSON.parse(info.stdout)).toMatchObject({ virtualSize: 48 * 1024 * 1024, filesystem: { type: 'ext4' } });
+      const c = await cli('convert', manifest, tmp.file('in-conv.vdi'));
+      expect(c.code).toBe(0);
+      expect((await run('qemu-img', ['compare', '-f', 'raw', '-F', 'vdi', tmp.file('in-back.img'), tmp.file('in-conv.vdi')])).stdout).toMatch(/identical/);
+    } finally {
+      if (saved === undefined) delete process.env.EC2_PRIVATE_KEY;
+      else process.env.EC2_PRIVATE_KEY = saved;
+    }
+  });
 });

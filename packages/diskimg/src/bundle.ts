@@ -1,7 +1,11 @@
-import { ConcatDevice, ImageError, MaskedDevice, SliceDevice, type BlockDevice } from '@amitrans/block';
+import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CoalescingSink, ConcatDevice, FileSink, ImageError, MaskedDevice, SliceDevice, makeTempDir, removeTempDir, type BlockDevice } from '@amitrans/block';
+import { DirectorySource, SinkTarget, privateKey, readManifestFile, unbundle } from '@amitrans/bundle';
 import { ExtFs } from '@amitrans/extfs';
 import { detectArch, extGuestFs } from '@amitrans/guest';
 import { readPartitionTable } from '@amitrans/mbr';
+import type { TempImage } from './decompress.js';
 import { findRoot } from './inspect.js';
 import { openImage, type OpenedImage } from './open.js';
 
@@ -58,5 +62,69 @@ export async function openForBundle(path: string): Promise<BundleSource> {
   } catch (err) {
     await image.close();
     throw err instanceof ImageError ? err.inFile(path) : err;
+  }
+}
+
+/** Where an unbundle-for-reading gets its key: the option, else euca2ools' variables. */
+export function bundlePrivateKeyPath(explicit?: string): string | undefined {
+  return explicit ?? process.env.EUCA_PRIVATE_KEY ?? process.env.EC2_PRIVATE_KEY;
+}
+
+/** A manifest.xml, by its first bytes: an XML document whose root is <manifest>. */
+export async function isBundleManifest(path: string): Promise<boolean> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const head = Buffer.alloc(512);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    const text = head.subarray(0, bytesRead).toString('latin1').replace(/^\uFEFF?\s*/, '').replace(/^<\?xml[^>]*\?>\s*/, '');
+    return text.startsWith('<manifest>') || text.startsWith('<manifest ');
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Unbundle a manifest (parts beside it) into a sparse temporary file for reading: each
+ * part's SHA-1, the key unwrapped with `keyPath`, and the tar stream's SHA-1 checked on
+ * the way. The caller removes the temporary.
+ */
+export async function unbundleToTemp(manifestPath: string, keyPath: string | undefined, progress?: (done: number) => void): Promise<TempImage> {
+  if (!keyPath) {
+    throw new ImageError('E_USAGE', `${manifestPath} is a bundle manifest: reading it needs the private key of the user or the cloud (EC2_PRIVATE_KEY or EUCA_PRIVATE_KEY; unbundle takes -k)`);
+  }
+  let key;
+  try {
+    key = privateKey(await readFile(keyPath), keyPath);
+  } catch (err) {
+    if (err instanceof ImageError) throw err;
+    throw new ImageError('E_IO', `cannot read the private key: ${(err as Error).message}`, { file: keyPath, cause: err });
+  }
+  const parsed = await readManifestFile(manifestPath);
+  const dir = await makeTempDir('unbundled');
+  const remove = (): Promise<void> => removeTempDir(dir);
+  try {
+    const path = join(dir, 'unbundled.img');
+    const sink = new CoalescingSink(await FileSink.create(path, { sync: false }));
+    const target = new SinkTarget(sink);
+    try {
+      await unbundle(parsed, DirectorySource.besideManifest(manifestPath), target, {
+        privateKey: key,
+        ...(progress ? { progress: (done: number) => progress(done) } : {}),
+      });
+      await target.finish();
+      await sink.commit();
+    } catch (err) {
+      await sink.abort();
+      throw err;
+    }
+    return { path, size: target.size, remove };
+  } catch (err) {
+    await remove();
+    throw err instanceof ImageError ? err.inFile(manifestPath) : err;
   }
 }

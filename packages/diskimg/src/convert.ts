@@ -44,6 +44,8 @@ export function formatFromName(path: string): string {
 export interface ConvertOptions {
   /** Output format; default: from the output file name, else raw. */
   format?: string;
+  /** The private key that opens a bundle input (default: EUCA_PRIVATE_KEY, EC2_PRIVATE_KEY). */
+  privateKey?: string | undefined;
   /** Format options in qemu-img's -o style. */
   options?: Record<string, string>;
   /** Progress: stage and bytes done of total. */
@@ -189,6 +191,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
   await guardOutput(output, [input]);
   const img = await openImage(input, {
     decompressProgress: (done) => options.progress?.('decompress', done, 0),
+    privateKey: options.privateKey,
   });
   try {
     await guardOutput(output, img.files);

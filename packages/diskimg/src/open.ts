@@ -1,6 +1,7 @@
 import { dirname, isAbsolute, join } from 'node:path';
 import { FileDevice, ImageError, NamedErrorsDevice, inFile, type BlockDevice, type FileIdentity } from '@amitrans/block';
-import { decompressToTemp } from './decompress.js';
+import { bundlePrivateKeyPath, isBundleManifest, unbundleToTemp } from './bundle.js';
+import { decompressToTemp, type TempImage } from './decompress.js';
 import { detectDevice, readHeadTail, probeDrivers, type Detection } from './detect.js';
 import type { Compression } from './sniff.js';
 
@@ -21,6 +22,8 @@ export interface OpenedImage {
 export interface OpenOptions {
   /** Progress of decompressing a compressed input, in decompressed bytes. */
   decompressProgress?: (done: number) => void;
+  /** The private key that opens a bundle input (default: EUCA_PRIVATE_KEY, EC2_PRIVATE_KEY). */
+  privateKey?: string | undefined;
 }
 
 const COMPRESSIONS = new Set(['gzip', 'bzip2', 'xz', 'zstd']);
@@ -31,6 +34,10 @@ const COMPRESSIONS = new Set(['gzip', 'bzip2', 'xz', 'zstd']);
  * temporary file first (removed on close).
  */
 export async function openImage(path: string, options: OpenOptions = {}): Promise<OpenedImage> {
+  // A bundle (manifest.xml with its parts beside it) is unbundled into a sparse temporary.
+  if (await isBundleManifest(path)) {
+    return openTemp(path, await unbundleToTemp(path, bundlePrivateKeyPath(options.privateKey), options.decompressProgress));
+  }
   const file = await FileDevice.open(path);
   let detection: Detection;
   try {
@@ -61,6 +68,28 @@ export async function openImage(path: string, options: OpenOptions = {}): Promis
     }
   }
   return openContainer(path, file, path, detection);
+}
+
+/** An image read from a temporary made out of `path` (removed on close). */
+async function openTemp(path: string, temp: TempImage): Promise<OpenedImage> {
+  try {
+    const manifest = await FileDevice.open(path);
+    const identity = manifest.identity;
+    await manifest.close();
+    const inner = await openContainer(temp.path, await FileDevice.open(temp.path), path);
+    return {
+      ...inner,
+      file: path,
+      files: [identity],
+      close: async () => {
+        await inner.close();
+        await temp.remove();
+      },
+    };
+  } catch (err) {
+    await temp.remove();
+    throw err instanceof ImageError ? err.inFile(path) : err;
+  }
 }
 
 async function openContainer(path: string, file: FileDevice, displayPath: string, known?: Detection): Promise<OpenedImage> {

@@ -11,10 +11,12 @@ import {
   privateKey,
   readManifestFile,
   unbundle,
+  verifyHex,
   type BlockDeviceMapping,
+  type ParsedManifest,
   type ImageType,
 } from '@amitrans/bundle';
-import { openForBundle } from '@amitrans/diskimg';
+import { convert, openForBundle } from '@amitrans/diskimg';
 import { humanSize } from '../human.js';
 import { line, type CliIo } from '../io.js';
 import { Progress } from '../progress.js';
@@ -133,6 +135,7 @@ export interface UnbundleArgs {
   output: string;
   privatekey?: string | undefined;
   cert?: string | undefined;
+  format?: string | undefined;
   progress: boolean;
   json: boolean;
 }
@@ -143,6 +146,10 @@ export async function unbundleCommand(args: UnbundleArgs, io: CliIo, signal: Abo
   if (!key) throw new ImageError('E_USAGE', 'unbundling needs the private key of the user or the cloud: give it with --privatekey or EC2_PRIVATE_KEY');
   const cert = await certAt(args.cert, 'certificate');
   const parsed = await readManifestFile(args.manifest);
+  if (args.format !== undefined && args.format !== 'raw') {
+    await unbundleConverted(args, creds.privatekey!, cert, parsed, io, signal);
+    return;
+  }
   const progress = new Progress(io, args.progress || (io.stderr.isTTY === true && !args.json));
   const file = await FileSink.create(args.output);
   const sink = new CoalescingSink(file);
@@ -167,6 +174,27 @@ export async function unbundleCommand(args: UnbundleArgs, io: CliIo, signal: Abo
   } catch (err) {
     await sink.abort();
     throw err instanceof ImageError ? err.inFile(args.manifest) : err;
+  } finally {
+    progress.finish();
+  }
+}
+
+/** `unbundle -O qcow2`: the raw image goes to a sparse temporary, then through convert. */
+async function unbundleConverted(args: UnbundleArgs, keyPath: string, cert: KeyObject | undefined, parsed: ParsedManifest, io: CliIo, signal: AbortSignal): Promise<void> {
+  if (cert && !verifyHex(parsed.signedText, parsed.manifest.signature, cert)) {
+    throw new ImageError('E_BAD_KEY', 'the signature does not verify with the certificate over <machine_configuration> and <image>', { file: args.manifest, structure: 'manifest <signature>' });
+  }
+  const progress = new Progress(io, args.progress || (io.stderr.isTTY === true && !args.json));
+  try {
+    const result = await convert(args.manifest, args.output, {
+      format: args.format!,
+      privateKey: keyPath,
+      signal,
+      progress: (stage, done, total) => progress.update(stage === 'decompress' ? 'unbundle' : stage, done, total === 0 ? parsed.manifest.bundledSize : total),
+    });
+    progress.finish();
+    if (args.json) line(io.stdout, JSON.stringify({ ...result, name: parsed.manifest.name, signature: cert ? 'verified' : 'not checked' }, null, 2));
+    else line(io.stdout, `${result.output}: ${result.format}, ${humanSize(result.virtualSize)} image "${parsed.manifest.name}" unbundled from ${parsed.manifest.parts.length} parts; signature ${cert ? 'verified' : 'not checked'}`);
   } finally {
     progress.finish();
   }
