@@ -15,6 +15,7 @@ export const projects = [
   'ova',
   'bundle',
   'guest',
+  'remote',
   'diskimg',
   'cli',
 ] as const;

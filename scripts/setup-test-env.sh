@@ -35,6 +35,9 @@ done
 [ -e /lib/ld-linux.so.2 ] || missing+=(libc6-i386)
 # The bundle manifest oracle: lxml's own serialisation, under the system python3.
 /usr/bin/python3 -c 'import lxml' 2>/dev/null || missing+=(python3-lxml)
+# boto3 is the independent S3 client that checks what the S3 sink uploaded (#15).
+python3 -c 'import boto3' >/dev/null 2>&1 || missing+=(python3-boto3)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 updated=0
 apt_update() {
   if [ $updated -eq 0 ]; then apt-get update -qq; updated=1; fi
