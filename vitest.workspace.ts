@@ -13,9 +13,9 @@ export const projects = [
   'qcow2',
   'grub',
   'ova',
-  'bundle',
   'guest',
   'remote',
+  'bundle',
   'diskimg',
   'cli',
 ] as const;

@@ -22,3 +22,4 @@ export { ParallelGzip, GZIP_BLOCK } from './gzip.js';
 export { tarHeader, tarStreamLength, tarTailLength } from './tar.js';
 export { TarExtractor, type ExtractTarget } from './untar.js';
 export { parseXml, type XmlElement } from './xml.js';
+export { BUNDLE_ACLS, MAX_S3_PART, S3Destination, S3PartSource, parseBundleUrl, readManifestS3, type BundleAcl, type S3DestinationOptions } from './s3.js';

@@ -75,6 +75,7 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       imageType: a['image-type'],
       productcodes: a.productcodes,
       partSize: a['part-size'],
+      acl: a.acl,
       progress: a.p,
       json: a.json,
     }, io, signal),

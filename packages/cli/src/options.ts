@@ -129,7 +129,7 @@ export const COMMANDS = {
     describe: 'Bundle an image for EC2/Eucalyptus (euca-bundle-image): tar, gzip, AES-128-CBC, parts and a signed manifest, in one pass',
     positionals: [
       { name: 'image', describe: 'image to bundle (any container); free blocks of its ext root filesystem are bundled as zeros', demand: true },
-      { name: 'dest', describe: 'directory for the parts and the manifest', demand: true },
+      { name: 'dest', describe: 'directory for the parts and the manifest, or s3://bucket[/prefix] to upload them (parts first, manifest last)', demand: true },
     ],
     options: [
       { name: 'prefix', type: 'string', describe: 'name of the bundle files and the tar member (default: the image file name)' },
@@ -144,6 +144,7 @@ export const COMMANDS = {
       { name: 'image-type', choices: ['machine', 'kernel', 'ramdisk'], describe: 'machine (default), kernel or ramdisk' },
       { name: 'productcodes', type: 'string', describe: 'product codes CODE1,CODE2,... (machine images)' },
       { name: 'part-size', type: 'number', size: true, describe: 'bytes per part, or with K, M, G (default 10M)' },
+      { name: 'acl', choices: ['aws-exec-read', 'public-read', 'ec2-bundle-read'], describe: 'canned ACL of the uploaded objects (s3:// only; default aws-exec-read)' },
       PROGRESS,
       { name: 'json', type: 'boolean', default: false, describe: 'print the bundle (manifest, parts, sizes, digests) as JSON' },
     ],
@@ -151,7 +152,7 @@ export const COMMANDS = {
   unbundle: {
     describe: 'Unbundle an EC2/Eucalyptus bundle (euca-unbundle): parts checked, decrypted, gunzipped and untarred to a raw image',
     positionals: [
-      { name: 'manifest', describe: 'the bundle\'s manifest.xml; its parts are read from the same directory', demand: true },
+      { name: 'manifest', describe: 'the bundle\'s manifest.xml, local or s3://bucket/…manifest.xml; its parts are read from beside it', demand: true },
       { name: 'output', describe: 'raw image file to write', demand: true },
     ],
     options: [

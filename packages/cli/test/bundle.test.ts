@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prng, requireTools, run, tmpDir, type TmpDir } from '@amitrans/testkit';
+import { prng, requireTools, run, startS3, tmpDir, type TmpDir } from '@amitrans/testkit';
 import { cli } from './helpers.js';
 
 let tmp: TmpDir;
@@ -142,6 +142,33 @@ describe('amitrans bundle / unbundle', () => {
     } finally {
       if (saved === undefined) delete process.env.EC2_PRIVATE_KEY;
       else process.env.EC2_PRIVATE_KEY = saved;
+    }
+  });
+
+  it('bundle to s3://bucket/prefix and unbundle from s3://…manifest.xml through the CLI (s3rver)', async (ctx) => {
+    requireTools(ctx, 'openssl');
+    const s3 = await startS3('clibkt');
+    const saved = { ...process.env };
+    Object.assign(process.env, s3.env);
+    try {
+      const img = tmp.file('s3.img');
+      writeFileSync(img, prng(12).bytes(2_500_000));
+      const b = await cli('bundle', img, 's3://newbkt/emi/v1', '--user', '1', '--arch', 'x86_64', '--ec2cert', tmp.file('cloud.crt'),
+        '-c', tmp.file('user.crt'), '-k', tmp.file('user.key'), '--part-size', '1M', '--acl', 'public-read', '--json');
+      expect(b.stderr).toBe('');
+      expect(b.code).toBe(0);
+      const r = JSON.parse(b.stdout) as { manifest: string; parts: unknown[] };
+      expect(r.manifest).toBe('s3://newbkt/emi/v1/s3.img.manifest.xml');
+      expect(r.parts).toHaveLength(3);
+      const u = await cli('unbundle', r.manifest, tmp.file('s3-back.img'), '-k', tmp.file('user.key'), '-c', tmp.file('user.crt'));
+      expect(u.stderr).toBe('');
+      expect(u.code).toBe(0);
+      expect(readFileSync(tmp.file('s3-back.img')).equals(readFileSync(img))).toBe(true);
+      const aclLocal = await cli('bundle', img, tmp.file('acl'), '--user', '1', '--arch', 'x86_64', '--ec2cert', tmp.file('cloud.crt'), '--acl', 'public-read');
+      expect(aclLocal.code).toBe(2);
+    } finally {
+      process.env = saved;
+      await s3.close();
     }
   });
 });

@@ -5,6 +5,9 @@ import { CoalescingSink, FileSink, ImageError } from '@amitrans/block';
 import {
   DirectoryDestination,
   DirectorySource,
+  S3Destination,
+  S3PartSource,
+  readManifestS3,
   SinkTarget,
   bundleDevice,
   certificateKey,
@@ -13,6 +16,9 @@ import {
   unbundle,
   verifyHex,
   type BlockDeviceMapping,
+  type BundleAcl,
+  type BundleDestination,
+  type PartSource,
   type ParsedManifest,
   type ImageType,
 } from '@amitrans/bundle';
@@ -36,6 +42,7 @@ export interface BundleArgs {
   imageType?: ImageType | undefined;
   productcodes?: string | undefined;
   partSize?: number | undefined;
+  acl?: BundleAcl | undefined;
   progress: boolean;
   json: boolean;
 }
@@ -97,7 +104,11 @@ export async function bundleCommand(args: BundleArgs, io: CliIo, signal: AbortSi
     const architecture = args.arch ?? source.architecture;
     if (!architecture) throw new ImageError('E_USAGE', `cannot tell the architecture of ${args.image}; give it with --arch`);
     const prefix = args.prefix ?? basename(args.image);
-    const dest = await DirectoryDestination.create(args.dest, prefix);
+    const remote = /^s3:\/\//i.test(args.dest);
+    if (args.acl && !remote) throw new ImageError('E_USAGE', '--acl is for s3:// destinations');
+    const dest: BundleDestination = remote
+      ? await S3Destination.create(args.dest, { ...(args.acl ? { acl: args.acl } : {}), signal })
+      : await DirectoryDestination.create(args.dest, prefix);
     const result = await bundleDevice(source.device, dest, {
       prefix,
       architecture,
@@ -145,8 +156,11 @@ export async function unbundleCommand(args: UnbundleArgs, io: CliIo, signal: Abo
   const key = await keyAt(creds.privatekey);
   if (!key) throw new ImageError('E_USAGE', 'unbundling needs the private key of the user or the cloud: give it with --privatekey or EC2_PRIVATE_KEY');
   const cert = await certAt(args.cert, 'certificate');
-  const parsed = await readManifestFile(args.manifest);
+  const remote = /^s3:\/\//i.test(args.manifest);
+  const parsed = remote ? await readManifestS3(args.manifest) : await readManifestFile(args.manifest);
+  const source: PartSource = remote ? new S3PartSource(args.manifest) : DirectorySource.besideManifest(args.manifest);
   if (args.format !== undefined && args.format !== 'raw') {
+    if (remote) throw new ImageError('E_USAGE', `-O ${args.format} reads local bundles only; unbundle ${args.manifest} to raw, or download it first`);
     await unbundleConverted(args, creds.privatekey!, cert, parsed, io, signal);
     return;
   }
@@ -155,7 +169,7 @@ export async function unbundleCommand(args: UnbundleArgs, io: CliIo, signal: Abo
   const sink = new CoalescingSink(file);
   try {
     const target = new SinkTarget(sink);
-    const result = await unbundle(parsed, DirectorySource.besideManifest(args.manifest), target, {
+    const result = await unbundle(parsed, source, target, {
       privateKey: key,
       cert,
       signal,
