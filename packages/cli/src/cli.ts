@@ -54,6 +54,7 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       noClean: a['no-clean'],
       imageId: a['image-id'],
       partition: a.partition,
+      bundle: { user: a.user, ec2cert: a.ec2cert, cert: a.cert, privatekey: a.privatekey, prefix: a.prefix, partSize: a['part-size'], acl: a.acl },
       appliance: appliance(a),
       json: a.json,
       sha256: a.sha256,

@@ -46,6 +46,7 @@ export interface CommandSpec {
 }
 
 const OVA = 'OVA output:';
+const BUNDLE = 'Bundle output (-t eucalyptus -O bundle <dir | s3://bucket/prefix>):';
 
 /** The appliance flags of convert and translate (-O ova); each is also an -o key. */
 const APPLIANCE = [
@@ -103,7 +104,7 @@ export const COMMANDS = {
     options: [
       ...APPLIANCE,
       { name: 'target', alias: ['t'], choices: ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'], demandOption: true, describe: 'where the image will boot' },
-      { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw, qcow2, vmdk, vhd, vdi, ova (default: from the output name)' },
+      { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw, qcow2, vmdk, vhd, vdi, ova, bundle (default: from the output name)' },
       { name: 'o', alias: ['options'], type: 'string', array: true, default: [], describe: 'output format options key=value[,...]; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' },
       { name: 'bus', choices: ['virtio', 'scsi', 'ide', 'sata'], describe: 'disk bus on the target (default: the best the kernel can drive)' },
       { name: 'root-by', choices: ['uuid', 'label', 'device'], describe: 'how fstab and root= name the root filesystem (default uuid)' },
@@ -120,6 +121,13 @@ export const COMMANDS = {
       { name: 'no-clean', type: 'boolean', default: false, describe: 'run no clean operation' },
       { name: 'image-id', type: 'string', array: true, default: [], describe: 'eucalyptus /etc/image-id fields key=value[,...] (timestamp=ISO for reproducible ones)' },
       { name: 'partition', type: 'number', describe: 'the root partition of a partitioned input (1-based)' },
+      { name: 'user', type: 'string', group: BUNDLE, describe: 'account id (default: EC2_USER_ID)' },
+      { name: 'ec2cert', type: 'string', group: BUNDLE, describe: "the cloud's X.509 certificate (default: EUCALYPTUS_CERT)" },
+      { name: 'cert', type: 'string', group: BUNDLE, describe: 'your X.509 certificate (default: EC2_CERT or EUCA_CERT)' },
+      { name: 'privatekey', type: 'string', group: BUNDLE, describe: 'your private key, signs the manifests (default: EUCA_PRIVATE_KEY or EC2_PRIVATE_KEY)' },
+      { name: 'prefix', type: 'string', group: BUNDLE, describe: 'the EMI bundle name (default: the input file name)' },
+      { name: 'part-size', type: 'number', size: true, group: BUNDLE, describe: 'bytes per part (default 10M)' },
+      { name: 'acl', choices: ['aws-exec-read', 'public-read', 'ec2-bundle-read'], group: BUNDLE, describe: 'canned ACL for an s3:// destination (default aws-exec-read)' },
       PROGRESS,
       SHA256,
       { name: 'json', type: 'boolean', default: false, describe: 'print the result (report, changes, output) as JSON' },

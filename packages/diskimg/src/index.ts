@@ -12,3 +12,4 @@ export { readInitrdSummary } from './initrd.js';
 export { CompressingSink, planOutput, type OutputCompression, type OutputPlan } from './compress-output.js';
 export { ovaOptionsFor } from './ova.js';
 export { openForBundle, type BundleSource } from './bundle.js';
+export { bundleTranslation, type TranslateBundleOptions, type TranslateBundleResult } from './bundle-translate.js';

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   ConcatDevice,
   CowOverlay,
@@ -34,6 +34,7 @@ import {
   type Verdict,
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
+import { bundleTranslation, type TranslateBundleOptions, type TranslateBundleResult } from './bundle-translate.js';
 import { guardOutput, prepareOutput, writeDisk, type OutputSummary } from './convert.js';
 import { findRoot } from './inspect.js';
 import { readInitrdSummary } from './initrd.js';
@@ -69,6 +70,8 @@ export interface TranslateOptions {
   eucalyptus?: Record<string, string>;
   /** Inspect this partition of a partitioned input (1-based). */
   partition?: number;
+  /** Credentials and names for `-O bundle` (eucalyptus): the EMI, EKI and ERI bundles. */
+  bundle?: TranslateBundleOptions;
   sha256?: boolean;
   progress?: (stage: string, done: number, total: number) => void;
   signal?: AbortSignal;
@@ -82,6 +85,8 @@ export interface TranslateResult extends OutputSummary {
   /** A random root password that was set (printed once). */
   rootPassword?: string;
   report: GuestReport;
+  /** With -O bundle: the EMI, EKI and ERI bundles and the register commands. */
+  bundle?: TranslateBundleResult;
 }
 
 const DISK_TARGETS: readonly Target[] = ['kvm', 'virtualbox'];
@@ -155,12 +160,17 @@ function checkTranslateOptions(o: TranslateOptions): void {
 export async function translate(input: string, output: string, options: TranslateOptions): Promise<TranslateResult> {
   const started = performance.now();
   checkTranslateOptions(options);
-  const prepared = prepareOutput(output, options.format, options.formatOptions);
-  const driver = prepared.driver;
-  await guardOutput(output, [input]);
+  // -O bundle (or a .manifest.xml output): Eucalyptus bundles in a directory or s3:// prefix.
+  const bundling = options.format === 'bundle' || /\.manifest\.xml$/i.test(output);
+  if (bundling && (options.target !== 'eucalyptus' || !options.bundle)) {
+    throw new ImageError('E_USAGE', '-O bundle is for -t eucalyptus, with the cloud certificate and account id (--ec2cert, --user)');
+  }
+  const prepared = bundling ? undefined : prepareOutput(output, options.format, options.formatOptions);
+  const driver = prepared?.driver;
+  if (!bundling) await guardOutput(output, [input]);
   const img = await openImage(input);
   try {
-    await guardOutput(output, img.files);
+    if (!bundling) await guardOutput(output, img.files);
     const root = await findRoot(img, options.partition);
     const overlay = new CowOverlay(root.device);
     const ext = await ExtFs.open(overlay, { writable: true });
@@ -220,7 +230,7 @@ export async function translate(input: string, output: string, options: Translat
         input,
         output,
         target: options.target,
-        format: driver.name,
+        format: driver?.name ?? 'bundle',
         layout: diskBuild ? 'disk' : root.partition !== undefined ? 'partitioned' : 'filesystem',
         verdict,
         changes,
@@ -252,7 +262,20 @@ export async function translate(input: string, output: string, options: Translat
         ]);
       }
       // An appliance describes the guest: its OS type and the controller the verdict chose.
-      const ova = driver.name === 'ova' ? ovaOptionsFor(report, verdict, output, prepared.options) : undefined;
+      if (!prepared) {
+        const manifestOutput = /\.manifest\.xml$/i.test(output);
+        const dest = manifestOutput ? dirname(output) : output;
+        const prefix = options.bundle!.prefix ?? (manifestOutput ? basename(output).replace(/\.manifest\.xml$/i, '') : undefined);
+        result.bundle = await bundleTranslation(gfs, fsDevice, report, verdict.kernel!, input, dest, { ...options.bundle!, prefix },
+          options.progress, options.signal);
+        result.output = result.bundle.emi.manifest;
+        result.virtualSize = fsDevice.size;
+        result.bytesRead = result.bundle.emi.bytesRead;
+        result.bytesWritten = result.bundle.emi.bundledSize + result.bundle.eki.bundledSize + result.bundle.eri.bundledSize;
+        result.seconds = (performance.now() - started) / 1000;
+        return result;
+      }
+      const ova = driver!.name === 'ova' ? ovaOptionsFor(report, verdict, output, prepared.options) : undefined;
       result.notes.push(...(ova?.notes ?? []));
       if (prepared.compression) result.notes.push(`the output is ${prepared.compression}-compressed`);
       const written = await writeDisk(disk, prepared, {

@@ -22,7 +22,7 @@ import {
   type ParsedManifest,
   type ImageType,
 } from '@amitrans/bundle';
-import { convert, openForBundle } from '@amitrans/diskimg';
+import { convert, openForBundle, type TranslateBundleOptions } from '@amitrans/diskimg';
 import { humanSize } from '../human.js';
 import { line, type CliIo } from '../io.js';
 import { Progress } from '../progress.js';
@@ -212,4 +212,31 @@ async function unbundleConverted(args: UnbundleArgs, keyPath: string, cert: KeyO
   } finally {
     progress.finish();
   }
+}
+
+/** translate -O bundle's flags. */
+export interface TranslateBundleArgs {
+  user?: string | undefined;
+  ec2cert?: string | undefined;
+  cert?: string | undefined;
+  privatekey?: string | undefined;
+  prefix?: string | undefined;
+  partSize?: number | undefined;
+  acl?: BundleAcl | undefined;
+}
+
+/** Credentials for translate -O bundle, flags first, then euca2ools' variables. */
+export async function translateBundleOptions(a: TranslateBundleArgs): Promise<TranslateBundleOptions> {
+  const creds = credentialsFromEnv(process.env, a);
+  if (!creds.ec2cert) throw new ImageError('E_USAGE', "-O bundle needs the cloud certificate: give it with --ec2cert or EUCALYPTUS_CERT");
+  if (!creds.user) throw new ImageError('E_USAGE', '-O bundle needs the account ID: give it with --user or EC2_USER_ID');
+  return {
+    user: creds.user,
+    ec2Cert: (await certAt(creds.ec2cert, 'cloud certificate'))!,
+    userCert: await certAt(creds.cert, 'user certificate'),
+    privateKey: await keyAt(creds.privatekey),
+    prefix: a.prefix,
+    partSize: a.partSize,
+    acl: a.acl,
+  };
 }

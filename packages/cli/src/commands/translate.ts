@@ -2,6 +2,7 @@ import { translate, type TranslateOptions, type TranslateResult } from '@amitran
 import type { Bus, CleanOperation, RootBy, StepName, Target } from '@amitrans/guest';
 import { humanSize } from '../human.js';
 import { line, type CliIo } from '../io.js';
+import { translateBundleOptions, type TranslateBundleArgs } from './bundle.js';
 import { Progress } from '../progress.js';
 import { applianceOptions, type ApplianceArgs } from './appliance.js';
 import { parseOptions } from './convert.js';
@@ -27,6 +28,7 @@ export interface TranslateArgs {
   noClean: boolean;
   imageId: string[];
   partition?: number | undefined;
+  bundle?: TranslateBundleArgs;
   appliance?: ApplianceArgs;
   json: boolean;
   sha256: boolean;
@@ -57,6 +59,7 @@ export async function translateCommand(a: TranslateArgs, io: CliIo, signal: Abor
     ...(a.imageId.length ? { eucalyptus: parseOptions(a.imageId) } : {}),
     ...(a.partition !== undefined ? { partition: a.partition } : {}),
   };
+  if (a.format === 'bundle' || /\.manifest\.xml$/i.test(a.output)) opts.bundle = await translateBundleOptions(a.bundle ?? {});
   let result: TranslateResult;
   try {
     result = await translate(a.input, a.output, opts);
@@ -112,6 +115,10 @@ function bootHint(r: TranslateResult): string[] {
     case 'xenserver':
       return ['Import it on XenServer (xe vdi-import, format vhd) or register it in CloudStack as a VHD template (bzip2 it first), OS type "Other PV (64-bit)".'];
     case 'eucalyptus':
+      if (r.bundle) {
+        return [`EKI ${r.bundle.eki.manifest}, ERI ${r.bundle.eri.manifest}, EMI ${r.bundle.emi.manifest}${r.bundle.emi.signed ? '' : ' (UNSIGNED)'}`,
+          'Register them in this order (an admin registers the EKI and ERI):', ...r.bundle.register.map((c) => `  ${c}`)];
+      }
       return ['Bundle and register it as an EMI (euca-bundle-image, euca-upload-bundle, euca-register) with the kexec-loader EKI/ERI or a matching EKI/ERI.'];
   }
 }
