@@ -109,6 +109,9 @@ describe('amitrans bundle / unbundle', () => {
     expect(wrong.stderr).toMatch(/raw2\.img\.manifest\.xml: manifest <user_encrypted_key>: the private key opens neither/);
     expect(wrong.stderr).not.toMatch(/\n\s+at /);
     expect(readdirSync(tmp.path).filter((n) => n.includes('u4.img'))).toEqual([]);
+    const onPart = await cli('unbundle', tmp.file('u4/raw2.img.manifest.xml'), tmp.file('u4/raw2.img.part.00'), '-k', tmp.file('cloud.key'));
+    expect(onPart.code).toBe(1);
+    expect(onPart.stderr).toMatch(/raw2\.img\.part\.00/);
     const right = await cli('unbundle', tmp.file('u4/raw2.img.manifest.xml'), tmp.file('u4.img'), '-k', tmp.file('cloud.key'), '--json');
     expect(right.code).toBe(0);
     expect(JSON.parse(right.stdout)).toMatchObject({ keyFrom: 'ec2', signature: 'not checked', size: 100_000 });

@@ -22,7 +22,7 @@ import {
   type ParsedManifest,
   type ImageType,
 } from '@amitrans/bundle';
-import { convert, openForBundle, type TranslateBundleOptions } from '@amitrans/diskimg';
+import { convert, guardOutput, openForBundle, type TranslateBundleOptions } from '@amitrans/diskimg';
 import { humanSize } from '../human.js';
 import { line, type CliIo } from '../io.js';
 import { Progress } from '../progress.js';
@@ -159,6 +159,8 @@ export async function unbundleCommand(args: UnbundleArgs, io: CliIo, signal: Abo
   const remote = /^s3:\/\//i.test(args.manifest);
   const parsed = remote ? await readManifestS3(args.manifest) : await readManifestFile(args.manifest);
   const source: PartSource = remote ? new S3PartSource(args.manifest) : DirectorySource.besideManifest(args.manifest);
+  // The output replaces neither the manifest nor one of its parts.
+  if (!remote) await guardOutput(args.output, [args.manifest, ...parsed.manifest.parts.map((p) => source.location(p.filename))]);
   if (args.format !== undefined && args.format !== 'raw') {
     if (remote) throw new ImageError('E_USAGE', `-O ${args.format} reads local bundles only; unbundle ${args.manifest} to raw, or download it first`);
     await unbundleConverted(args, creds.privatekey!, cert, parsed, io, signal);
