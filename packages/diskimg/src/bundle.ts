@@ -1,7 +1,7 @@
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoalescingSink, ConcatDevice, FileSink, ImageError, MaskedDevice, SliceDevice, makeTempDir, removeTempDir, type BlockDevice } from '@amitrans/block';
-import { DirectorySource, SinkTarget, privateKey, readManifestFile, unbundle } from '@amitrans/bundle';
+import { DirectorySource, MAX_MANIFEST_BYTES, SinkTarget, privateKey, readManifestFile, unbundle } from '@amitrans/bundle';
 import { ExtFs } from '@amitrans/extfs';
 import { detectArch, extGuestFs } from '@amitrans/guest';
 import { readPartitionTable } from '@amitrans/mbr';
@@ -72,6 +72,10 @@ export function bundlePrivateKeyPath(explicit?: string): string | undefined {
 
 /** A manifest.xml, by its first bytes: an XML document whose root is <manifest>. */
 export async function isBundleManifest(path: string): Promise<boolean> {
+  // Only a regular file can be a manifest: a FIFO must not be opened (that waits for a
+  // writer) and devices and directories are for FileDevice.open to refuse, with its words.
+  const st = await stat(path).catch(() => undefined);
+  if (!st?.isFile() || st.size > MAX_MANIFEST_BYTES) return false;
   let fh;
   try {
     fh = await open(path, 'r');
@@ -83,6 +87,8 @@ export async function isBundleManifest(path: string): Promise<boolean> {
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
     const text = head.subarray(0, bytesRead).toString('latin1').replace(/^\uFEFF?\s*/, '').replace(/^<\?xml[^>]*\?>\s*/, '');
     return text.startsWith('<manifest>') || text.startsWith('<manifest ');
+  } catch {
+    return false;
   } finally {
     await fh.close();
   }
