@@ -14,6 +14,7 @@ export const projects = [
   'grub',
   'ova',
   'guest',
+  'verify',
   'remote',
   'bundle',
   'diskimg',

@@ -21,8 +21,18 @@ declare -A need=(
   [lz4]=lz4
   [dpkg-deb]=dpkg
   [depmod]=kmod
+  [mkinitramfs]=initramfs-tools-core
+  [lsinitramfs]=initramfs-tools-core
+  [dracut]=dracut-core
+  [unshare]=util-linux
   [qemu-system-x86_64]=qemu-system-x86
   [xmllint]=libxml2-utils
+  [debootstrap]=debootstrap
+  [ssh-keygen]=openssh-client
+  # GRUB 2's oracle (grub-mkimage, /usr/lib/grub/i386-pc/grub-bios-setup) and its i386-pc files.
+  [grub-mkimage]=grub-pc-bin
+  [readelf]=binutils
+  [unshare]=util-linux
   [zerofree]=zerofree
   [pigz]=pigz
   [openssl]=openssl
@@ -31,6 +41,8 @@ missing=()
 for tool in "${!need[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${need[$tool]}")
 done
+# grub-common alone also gives grub-mkimage: the i386-pc files come with grub-pc-bin.
+[ -f /usr/lib/grub/i386-pc/kernel.img ] || missing+=(grub-pc-bin)
 # grub-legacy's shell (the oracle for the GRUB installer) is a 32-bit binary.
 [ -e /lib/ld-linux.so.2 ] || missing+=(libc6-i386)
 # The bundle manifest oracle: lxml's own serialisation, under the system python3.

@@ -46,7 +46,7 @@ export interface ClusterWindow {
 
 export interface ClusterWindowOptions {
   /** Bytes per window, rounded down to whole clusters (at least one). Default 4 MiB. */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
   /** Windows read ahead. Default 2. */
   depth?: number;
   signal?: AbortSignal | undefined;

@@ -1,8 +1,8 @@
 import { zeroRuns } from './bytes.js';
+import { dataRanges, unitWindows } from './clusters.js';
 import type { BlockDevice } from './device.js';
-import { mergeExtents } from './extents.js';
-import { readAhead, type ReadPlan } from './readahead.js';
-import type { Sink } from './sink.js';
+import { readAhead } from './readahead.js';
+import { CountingSink, type Sink } from './sink.js';
 import { WriteBehind } from './writebehind.js';
 
 export interface CopyOptions {
@@ -24,46 +24,34 @@ export async function copyToSink(disk: BlockDevice, sink: Sink, options: CopyOpt
   const chunkSize = options.chunkSize ?? 4 * 1024 * 1024;
   const sparseSize = options.sparseSize ?? 4096;
   const base = sink.position;
+  const out = new CountingSink(sink);
   let bytesRead = 0;
-  let bytesWritten = 0;
-  const plans = async function* (): AsyncIterable<ReadPlan> {
-    for await (const e of mergeExtents(disk.extents())) {
-      if (e.kind !== 'data') continue;
-      for (let at = e.offset; at < e.offset + e.length; at += chunkSize) {
-        yield { offset: at, length: Math.min(chunkSize, e.offset + e.length - at) };
-      }
-    }
-  };
+  // Windows of single bytes: each one a piece of one data range, nothing zero-filled.
+  const windows = readAhead(disk, unitWindows(await dataRanges(disk, options.signal), 1, chunkSize), { maxLength: chunkSize, signal: options.signal });
   if (sink.seekable) {
-    bytesWritten = await WriteBehind.over(sink, async (out) => {
-      for await (const w of readAhead(disk, plans(), { maxLength: chunkSize, signal: options.signal })) {
+    await WriteBehind.over(out, async (behind) => {
+      for await (const w of windows) {
         bytesRead += w.bytesRead;
         for (const r of zeroRuns(w.data, sparseSize)) {
           if (r.zero) continue;
-          out.skip(base + w.offset + r.start - out.position);
-          out.write(w.data.subarray(r.start, r.end));
+          behind.skip(base + w.offset + r.start - behind.position);
+          behind.write(w.data.subarray(r.start, r.end));
         }
-        await out.endWindow();
+        await behind.endWindow();
         options.progress?.(w.offset + w.length, disk.size);
       }
-      out.skip(base + disk.size - out.position);
+      behind.skip(base + disk.size - behind.position);
     });
-    options.progress?.(disk.size, disk.size);
-    return { bytesRead, bytesWritten };
-  }
-  for await (const w of readAhead(disk, plans(), { maxLength: chunkSize, signal: options.signal })) {
-    bytesRead += w.bytesRead;
-    const gap = w.offset - (sink.position - base);
-    if (gap > 0) await sink.skip(gap);
-    for (const r of zeroRuns(w.data, sparseSize)) {
-      // A stream has no holes: zeros are written out.
-      await sink.write(w.data.subarray(r.start, r.end));
-      if (!r.zero) bytesWritten += r.end - r.start;
+  } else {
+    for await (const w of windows) {
+      bytesRead += w.bytesRead;
+      await out.padTo(base + w.offset);
+      // A stream has no holes: zero runs are skipped as zeros, and not counted as data.
+      for (const r of zeroRuns(w.data, sparseSize)) await (r.zero ? out.skip(r.end - r.start) : out.write(w.data.subarray(r.start, r.end)));
+      options.progress?.(w.offset + w.length, disk.size);
     }
-    options.progress?.(w.offset + w.length, disk.size);
+    await out.padTo(base + disk.size);
   }
-  const tail = disk.size - (sink.position - base);
-  if (tail > 0) await sink.skip(tail);
   options.progress?.(disk.size, disk.size);
-  return { bytesRead, bytesWritten };
+  return { bytesRead, bytesWritten: out.written };
 }

@@ -1,7 +1,6 @@
 import type { BlockDevice, Range } from './device.js';
 import { alignedBytes } from './bytes.js';
 import { ImageError } from './errors.js';
-import { mergeExtents } from './extents.js';
 
 /**
  * One window of a device to read: `length` bytes from `offset`. When `pieces` is given,
@@ -108,74 +107,4 @@ async function readPlan(device: BlockDevice, plan: ReadPlan, data: Uint8Array): 
   if (at < plan.offset + plan.length) data.fill(0, at - plan.offset);
   await Promise.all(reads);
   return bytesRead;
-}
-
-/**
- * Plans of at most `chunkSize` bytes covering the 'data' ranges given, in order, each
- * window one contiguous range (nothing to zero-fill).
- */
-export function* chunkRanges(ranges: Iterable<Range>, chunkSize: number): Iterable<ReadPlan> {
-  for (const r of ranges) {
-    for (let at = r.offset; at < r.offset + r.length; at += chunkSize) {
-      yield { offset: at, length: Math.min(chunkSize, r.offset + r.length - at) };
-    }
-  }
-}
-
-/** A block of a container (a VHD or VDI block) that holds 'data' extents of the source. */
-export interface DataBlock {
-  readonly index: number;
-  /** The source's 'data' extents inside this block (nothing else is ever read). */
-  readonly pieces: Range[];
-}
-
-/** The blocks of `blockSize` bytes that hold at least one 'data' extent of `disk`, in order. */
-export async function* dataBlocks(disk: BlockDevice, blockSize: number): AsyncIterable<DataBlock> {
-  let current: { index: number; pieces: Range[] } | undefined;
-  for await (const e of mergeExtents(disk.extents())) {
-    if (e.kind !== 'data') continue;
-    for (let at = e.offset; at < e.offset + e.length; ) {
-      const index = Math.floor(at / blockSize);
-      const end = Math.min(e.offset + e.length, (index + 1) * blockSize);
-      if (current && current.index !== index) {
-        yield current;
-        current = undefined;
-      }
-      current ??= { index, pieces: [] };
-      current.pieces.push({ offset: at, length: end - at });
-      at = end;
-    }
-  }
-  if (current) yield current;
-}
-
-/**
- * Plans merged into windows of up to `maxLength` bytes where they are back to back (their
- * pieces kept), so small blocks are read in few large reads instead of one each.
- */
-export async function* groupPlans(plans: AsyncIterable<ReadPlan> | Iterable<ReadPlan>, maxLength: number): AsyncIterable<ReadPlan> {
-  let open: { offset: number; length: number; pieces: Range[] } | undefined;
-  for await (const p of plans) {
-    const pieces = p.pieces ?? [{ offset: p.offset, length: p.length }];
-    if (open && open.offset + open.length === p.offset && open.length + p.length <= maxLength) {
-      open.length += p.length;
-      for (const piece of pieces) {
-        // Pieces that meet become one read.
-        const last = open.pieces[open.pieces.length - 1];
-        if (last && last.offset + last.length === piece.offset) open.pieces[open.pieces.length - 1] = { offset: last.offset, length: last.length + piece.length };
-        else open.pieces.push(piece);
-      }
-      continue;
-    }
-    if (open) yield open;
-    open = { offset: p.offset, length: p.length, pieces: [...pieces] };
-  }
-  if (open) yield open;
-}
-
-/** The data blocks as read plans: only their 'data' pieces are read, the rest is zeros. */
-export async function* blockPlans(disk: BlockDevice, blockSize: number): AsyncIterable<ReadPlan> {
-  for await (const block of dataBlocks(disk, blockSize)) {
-    yield { offset: block.index * blockSize, length: blockSize, pieces: block.pieces };
-  }
 }

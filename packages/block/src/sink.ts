@@ -7,7 +7,6 @@ import { ImageError } from './errors.js';
 import { writeError, writeFully } from './file.js';
 import { checkOutputPath } from './fileguard.js';
 import { partialName, removeStalePartials } from './cleanup.js';
-import type { WriteOptions } from './driver.js';
 
 /**
  * Where a writer puts its bytes. Writers append with `write`; seekable sinks also allow
@@ -317,8 +316,12 @@ export class MemorySink implements Sink {
   }
 }
 
-/** A sink wrapper that counts the bytes written through it (for a writer's WriteResult). */
-export class CountingSink {
+/**
+ * A sink that counts the bytes of data written through it: the one count of bytes written
+ * a writer reports. Holes and the zeros a stream writes for them (`skip`) are not data and
+ * are not counted.
+ */
+export class CountingSink implements Sink {
   written = 0;
   constructor(readonly sink: Sink) {}
   get seekable(): boolean {
@@ -342,21 +345,10 @@ export class CountingSink {
   padTo(at: number): Promise<void> {
     return this.skip(at - this.sink.position);
   }
-}
-
-/** What a writer reports as it goes: bytes read and written, and progress (which also checks for abort). */
-export class WriteCounter {
-  bytesRead = 0;
-  bytesWritten = 0;
-  constructor(readonly sink: Sink, readonly options: WriteOptions, readonly total: number) {}
-
-  async write(data: Uint8Array): Promise<void> {
-    await this.sink.write(data);
-    this.bytesWritten += data.length;
+  commit(): Promise<void> {
+    return this.sink.commit();
   }
-
-  tick(done: number): void {
-    this.options.signal?.throwIfAborted();
-    this.options.progress?.(Math.min(done, this.total), this.total);
+  abort(): Promise<void> {
+    return this.sink.abort();
   }
 }

@@ -30,15 +30,13 @@ export class WriteBehind {
   #position: number;
   #current: Promise<void>[] = [];
   #previous: Promise<void> = Promise.resolve();
-  /** Bytes handed to `write`. */
-  bytesWritten = 0;
 
   /**
    * Run `body` with a WriteBehind on `sink`: when it returns every write is done and the
    * sink's position is past the last one; when it throws, no write is left running.
-   * Resolves to the bytes written.
+   * (A CountingSink under it counts the bytes.)
    */
-  static async over(sink: PositionalSink, body: (out: WriteBehind) => Promise<void>): Promise<number> {
+  static async over(sink: PositionalSink, body: (out: WriteBehind) => Promise<void>): Promise<void> {
     const out = new WriteBehind(sink);
     try {
       await body(out);
@@ -47,7 +45,6 @@ export class WriteBehind {
       await out.settle();
       throw err;
     }
-    return out.bytesWritten;
   }
 
   constructor(sink: PositionalSink) {
@@ -70,7 +67,6 @@ export class WriteBehind {
       this.#current.push(done);
     }
     this.#position += data.length;
-    this.bytesWritten += data.length;
   }
 
   /** Leave `length` bytes unwritten (a hole on a file). */

@@ -13,7 +13,6 @@ import {
   clusterRuns,
   clusterWindows,
   copyToSink,
-  groupPlans,
   isZeroAt,
   limiter,
   readAhead,
@@ -127,33 +126,6 @@ describe('readAhead', () => {
     };
     await expect(consume([{ offset: 900, length: 200 }])).rejects.toMatchObject({ code: 'E_OUT_OF_RANGE' });
     await expect(consume([{ offset: 0, length: 600 }])).rejects.toMatchObject({ code: 'E_TOO_LARGE' });
-  });
-});
-
-describe('groupPlans', () => {
-  it('merges back-to-back plans up to the window size, joining pieces that meet', async () => {
-    const plans = [
-      { offset: 0, length: 100, pieces: [{ offset: 10, length: 90 }] },
-      { offset: 100, length: 100 },
-      { offset: 200, length: 100, pieces: [{ offset: 250, length: 10 }] },
-      { offset: 300, length: 100 },
-      { offset: 500, length: 100, pieces: [] },
-    ];
-    const out = [];
-    for await (const p of groupPlans(plans, 250)) out.push(p);
-    expect(out).toEqual([
-      { offset: 0, length: 200, pieces: [{ offset: 10, length: 190 }] },
-      { offset: 200, length: 200, pieces: [{ offset: 250, length: 10 }, { offset: 300, length: 100 }] },
-      { offset: 500, length: 100, pieces: [] },
-    ]);
-    // Read through readAhead, the grouped windows give the same bytes as the plans one by one.
-    const { bytes } = randomDisk(11, 600);
-    const dev = new MappedDevice(bytes, [{ offset: 0, length: 600, kind: 'data' }]);
-    const one: number[] = [];
-    const grouped: number[] = [];
-    for await (const w of readAhead(dev, plans, { maxLength: 100 })) one.push(...w.data);
-    for await (const w of readAhead(dev, groupPlans(plans, 250), { maxLength: 250 })) grouped.push(...w.data);
-    expect(grouped).toEqual(one);
   });
 });
 

@@ -1,6 +1,6 @@
 import type { ObjectCannedACL, S3Client } from '@aws-sdk/client-s3';
 import { ImageError, onInterrupt } from '@amitrans/block';
-import type { RemoteOptions, S3Options } from '@amitrans/remote';
+import { loadS3Sdk, openRemote, s3Client, s3Error, withRetry, type RemoteOptions, type S3Options, type S3Sdk } from '@amitrans/remote';
 import { MAX_MANIFEST_BYTES, type ParsedManifest } from './manifest.js';
 import { parseManifest } from './manifest-parse.js';
 import type { BundleDestination, PartWriter } from './parts.js';
@@ -11,10 +11,6 @@ export const BUNDLE_ACLS = ['aws-exec-read', 'public-read', 'ec2-bundle-read'] a
 export type BundleAcl = (typeof BUNDLE_ACLS)[number];
 /** Parts are held in memory while they upload: larger ones belong on disk first. */
 export const MAX_S3_PART = 256 * 1024 * 1024;
-
-// The AWS SDK takes a fifth of a second to load: only commands that reach S3 load it.
-const sdk = (): Promise<typeof import('@aws-sdk/client-s3')> => import('@aws-sdk/client-s3');
-const remote = (): Promise<typeof import('@amitrans/remote')> => import('@amitrans/remote');
 
 /** s3://bucket[/prefix]: a bucket and a key prefix ('' or ending in '/'). */
 export function parseBundleUrl(url: string): { bucket: string; prefix: string } {
@@ -46,30 +42,30 @@ export class S3Destination implements BundleDestination {
   readonly #client: S3Client;
   readonly #own: boolean;
   readonly #o: S3DestinationOptions;
-  readonly #sdk: typeof import('@aws-sdk/client-s3');
-  readonly #remote: typeof import('@amitrans/remote');
+  /** The AWS SDK, loaded by `create` (only bundles that go to S3 load it). */
+  readonly #sdk: S3Sdk;
   readonly #stored: string[] = [];
   readonly #pending = new Set<Promise<void>>();
   #failure: unknown;
   #done = false;
   readonly #unregister: () => void;
 
-  private constructor(url: string, o: S3DestinationOptions, modules: { sdk: typeof import('@aws-sdk/client-s3'); remote: typeof import('@amitrans/remote') }) {
+  private constructor(url: string, o: S3DestinationOptions, sdk: S3Sdk, client: S3Client) {
     const { bucket, prefix } = parseBundleUrl(url);
-    this.#sdk = modules.sdk;
-    this.#remote = modules.remote;
+    this.#sdk = sdk;
     this.location = `s3://${bucket}/${prefix}`;
     this.#bucket = bucket;
     this.#prefix = prefix;
     this.#o = o;
     this.#own = o.client === undefined;
-    this.#client = o.client ?? modules.remote.s3Client(o);
+    this.#client = client;
     this.#unregister = onInterrupt(() => this.abort());
   }
 
   static async create(url: string, o: S3DestinationOptions = {}): Promise<S3Destination> {
     parseBundleUrl(url);
-    const d = new S3Destination(url, o, { sdk: await sdk(), remote: await remote() });
+    const [sdk, client] = await Promise.all([loadS3Sdk(), o.client ?? s3Client(o)]);
+    const d = new S3Destination(url, o, sdk, client);
     try {
       await d.#ensureBucket();
     } catch (err) {
@@ -86,7 +82,6 @@ export class S3Destination implements BundleDestination {
   async #ensureBucket(): Promise<void> {
     const name = `s3://${this.#bucket}`;
     const { HeadBucketCommand, CreateBucketCommand } = this.#sdk;
-    const { withRetry, s3Error } = this.#remote;
     try {
       await withRetry(name, () => this.#client.send(new HeadBucketCommand({ Bucket: this.#bucket })), { signal: this.#o.signal });
       return;
@@ -105,7 +100,6 @@ export class S3Destination implements BundleDestination {
   async #put(name: string, body: Uint8Array, contentType?: string): Promise<void> {
     const key = `${this.#prefix}${name}`;
     const { PutObjectCommand } = this.#sdk;
-    const { withRetry, s3Error } = this.#remote;
     try {
       await withRetry(this.url(name), () => this.#client.send(new PutObjectCommand({
         Bucket: this.#bucket,
@@ -176,7 +170,7 @@ export class S3Destination implements BundleDestination {
 
 /** Read a manifest from S3 (at most 5 MiB, as Eucalyptus fetches it). */
 export async function readManifestS3(url: string, o: RemoteOptions = {}): Promise<ParsedManifest> {
-  const dev = await (await remote()).openRemote(url, o);
+  const dev = await openRemote(url, o);
   try {
     if (dev.size > MAX_MANIFEST_BYTES) throw new ImageError('E_TOO_LARGE', `a manifest of ${dev.size} bytes is beyond ${MAX_MANIFEST_BYTES}`, { file: url });
     const bytes = new Uint8Array(dev.size);
@@ -207,7 +201,7 @@ export class S3PartSource implements PartSource {
     const url = this.location(name);
     let dev;
     try {
-      dev = await (await remote()).openRemote(url, this.#o);
+      dev = await openRemote(url, this.#o);
     } catch (err) {
       if (err instanceof ImageError && /no such object/.test(err.message)) {
         throw new ImageError('E_TRUNCATED', 'the part is missing', { file: url, structure: `part ${name}`, cause: err });

@@ -148,8 +148,8 @@ describe('amitrans bundle / unbundle', () => {
     }
   });
 
-  it('bundle to s3://bucket/prefix and unbundle from s3://…manifest.xml through the CLI (s3rver)', async (ctx) => {
-    requireTools(ctx, 'openssl');
+  it('bundle to s3://bucket/prefix and unbundle, info and convert from s3://…manifest.xml through the CLI (s3rver)', async (ctx) => {
+    requireTools(ctx, 'openssl', 'qemu-img');
     const s3 = await startS3('clibkt');
     const saved = { ...process.env };
     Object.assign(process.env, s3.env);
@@ -167,6 +167,19 @@ describe('amitrans bundle / unbundle', () => {
       expect(u.stderr).toBe('');
       expect(u.code).toBe(0);
       expect(readFileSync(tmp.file('s3-back.img')).equals(readFileSync(img))).toBe(true);
+      // A manifest in S3 is an input too: info and convert read it (parts by ranged GETs).
+      process.env.EC2_PRIVATE_KEY = tmp.file('user.key');
+      const info = await cli('info', r.manifest, '--json');
+      expect(info.stderr).toBe('');
+      expect(JSON.parse(info.stdout)).toMatchObject({ virtualSize: 2_500_000 });
+      const c = await cli('convert', r.manifest, tmp.file('s3-back.qcow2'));
+      expect(c.stderr).toBe('');
+      expect(c.code).toBe(0);
+      await run('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', img, tmp.file('s3-back.qcow2')]);
+      const q = await cli('unbundle', r.manifest, tmp.file('s3-back.vdi'), '-O', 'vdi', '-k', tmp.file('user.key'));
+      expect(q.stderr).toBe('');
+      expect(q.code).toBe(0);
+      await run('qemu-img', ['compare', '-f', 'raw', '-F', 'vdi', img, tmp.file('s3-back.vdi')]);
       const aclLocal = await cli('bundle', img, tmp.file('acl'), '--user', '1', '--arch', 'x86_64', '--ec2cert', tmp.file('cloud.crt'), '--acl', 'public-read');
       expect(aclLocal.code).toBe(2);
     } finally {

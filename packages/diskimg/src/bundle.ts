@@ -1,10 +1,11 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoalescingSink, ConcatDevice, FileSink, ImageError, MaskedDevice, SliceDevice, makeTempDir, removeTempDir, type BlockDevice } from '@amitrans/block';
-import { DirectorySource, MAX_MANIFEST_BYTES, SinkTarget, privateKey, readManifestFile, unbundle } from '@amitrans/bundle';
+import { DirectorySource, MAX_MANIFEST_BYTES, S3PartSource, SinkTarget, privateKey, readManifestFile, readManifestS3, unbundle } from '@amitrans/bundle';
 import { ExtFs } from '@amitrans/extfs';
 import { detectArch, extGuestFs } from '@amitrans/guest';
 import { readPartitionTable } from '@amitrans/mbr';
+import { displayName, isRemote, parseRemote, type RemoteOptions } from '@amitrans/remote';
 import type { TempImage } from './decompress.js';
 import { findRoot } from './inspect.js';
 import { openImage, type OpenedImage } from './open.js';
@@ -70,8 +71,12 @@ export function bundlePrivateKeyPath(explicit?: string): string | undefined {
   return explicit ?? process.env.EUCA_PRIVATE_KEY ?? process.env.EC2_PRIVATE_KEY;
 }
 
-/** A manifest.xml, by its first bytes: an XML document whose root is <manifest>. */
+/**
+ * A bundle manifest: in S3, an object named *.manifest.xml (the name is all a ranged
+ * store tells for free); on disk, by its first bytes, an XML document whose root is <manifest>.
+ */
 export async function isBundleManifest(path: string): Promise<boolean> {
+  if (isRemote(path)) return parseRemote(path).kind === 's3' && /\.manifest\.xml$/i.test(path);
   // Only a regular file can be a manifest: a FIFO must not be opened (that waits for a
   // writer) and devices and directories are for FileDevice.open to refuse, with its words.
   const st = await stat(path).catch(() => undefined);
@@ -95,13 +100,16 @@ export async function isBundleManifest(path: string): Promise<boolean> {
 }
 
 /**
- * Unbundle a manifest (parts beside it) into a sparse temporary file for reading: each
- * part's SHA-1, the key unwrapped with `keyPath`, and the tar stream's SHA-1 checked on
- * the way. The caller removes the temporary.
+ * Unbundle a manifest (parts beside it, on disk or in S3) into a sparse temporary file for
+ * reading: each part's SHA-1, the key unwrapped with `keyPath`, and the tar stream's SHA-1
+ * checked on the way. The caller removes the temporary. `storedSize` is the bundle's size.
  */
-export async function unbundleToTemp(manifestPath: string, keyPath: string | undefined, progress?: (done: number) => void): Promise<TempImage> {
+export async function unbundleToTemp(
+  manifestPath: string, keyPath: string | undefined, o: { progress?: ((done: number) => void) | undefined; remote?: RemoteOptions | undefined } = {},
+): Promise<TempImage & { storedSize: number }> {
+  const progress = o.progress;
   if (!keyPath) {
-    throw new ImageError('E_USAGE', `${manifestPath} is a bundle manifest: reading it needs the private key of the user or the cloud (EC2_PRIVATE_KEY or EUCA_PRIVATE_KEY; unbundle takes -k)`);
+    throw new ImageError('E_USAGE', `${displayName(manifestPath)} is a bundle manifest: reading it needs the private key of the user or the cloud (EC2_PRIVATE_KEY or EUCA_PRIVATE_KEY; unbundle takes -k)`);
   }
   let key;
   try {
@@ -110,7 +118,9 @@ export async function unbundleToTemp(manifestPath: string, keyPath: string | und
     if (err instanceof ImageError) throw err;
     throw new ImageError('E_IO', `cannot read the private key: ${(err as Error).message}`, { file: keyPath, cause: err });
   }
-  const parsed = await readManifestFile(manifestPath);
+  const remote = isRemote(manifestPath);
+  const parsed = remote ? await readManifestS3(manifestPath, o.remote) : await readManifestFile(manifestPath);
+  const source = remote ? new S3PartSource(manifestPath, o.remote) : DirectorySource.besideManifest(manifestPath);
   const dir = await makeTempDir('unbundled');
   const remove = (): Promise<void> => removeTempDir(dir);
   try {
@@ -118,7 +128,7 @@ export async function unbundleToTemp(manifestPath: string, keyPath: string | und
     const sink = new CoalescingSink(await FileSink.create(path, { sync: false }));
     const target = new SinkTarget(sink);
     try {
-      await unbundle(parsed, DirectorySource.besideManifest(manifestPath), target, {
+      await unbundle(parsed, source, target, {
         privateKey: key,
         ...(progress ? { progress: (done: number) => progress(done) } : {}),
       });
@@ -128,9 +138,9 @@ export async function unbundleToTemp(manifestPath: string, keyPath: string | und
       await sink.abort();
       throw err;
     }
-    return { path, size: target.size, remove };
+    return { path, size: target.size, remove, storedSize: parsed.manifest.bundledSize };
   } catch (err) {
     await remove();
-    throw err instanceof ImageError ? err.inFile(manifestPath) : err;
+    throw err instanceof ImageError ? err.inFile(displayName(manifestPath)) : err;
   }
 }

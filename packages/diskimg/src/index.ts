@@ -2,7 +2,9 @@ export { detectContent, detectDevice, detectFile, probeDrivers, readHeadTail, ty
 export { drivers, driverByName } from './drivers.js';
 export { imageInfo, type FilesystemInfo, type ImageInfo, type PartitionInfo } from './info.js';
 export { openImage, describe, type OpenedImage, type OpenOptions } from './open.js';
-export { convert, guardOutput, formatFromName, writableDrivers, writerByName, type ConvertOptions, type ConvertResult, type OutputSummary } from './convert.js';
+export { convert, writeDisk, type ConvertOptions, type ConvertResult, type OutputSummary, type WriteDiskOptions } from './convert.js';
+export { formatFromName, writableDrivers, writerByName } from './formats.js';
+export { destinationOf, guardOutput, openOutput, outputKinds, resolveOutput, type OutputDestination, type OutputKind, type ResolvedOutput } from './output.js';
 export { rawDriver, writeRaw } from './raw.js';
 export { decompressToTemp, decompressStream, sevenZipPath, type TempImage } from './decompress.js';
 export { sniffCompression, sniffTar, type Compression } from './sniff.js';
@@ -13,3 +15,5 @@ export { CompressingSink, planOutput, type OutputCompression, type OutputPlan } 
 export { ovaOptionsFor } from './ova.js';
 export { openForBundle, type BundleSource } from './bundle.js';
 export { bundleTranslation, type TranslateBundleOptions, type TranslateBundleResult } from './bundle-translate.js';
+export { verify, type BootMode, type VerifyOptions, type VerifyResult } from './verify.js';
+export { inspectOpened } from './inspect.js';

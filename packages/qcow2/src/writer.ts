@@ -1,22 +1,20 @@
 import {
+  appendUnits,
   clusterRuns,
   clusterWindows,
   CoalescingSink,
   CountingSink,
   dataRanges,
-  DeflatePool,
+  deflateUnits,
   ImageError,
-  isZeroAt,
-  OrderedQueue,
   runTotal,
-  WriteBehind,
   type BlockDevice,
   type ClusterRun,
   type ClusterWindow,
+  type Range,
   type Sink,
   type WriteOptions,
   type WriteResult,
-  zeroRuns,
 } from '@amitrans/block';
 import { V2_HEADER_LENGTH, V3_HEADER_LENGTH, serializeExtensionEnd, serializeHeader, type Qcow2Header } from './header.js';
 import { REFCOUNT_ORDER, metadataRefcount, planLayout, serializeRefcountBlock, serializeRefcountTable, type Layout } from './layout.js';
@@ -96,17 +94,25 @@ export async function writeQcow2(disk: BlockDevice, sink: Sink, options: WriteOp
   // Compressed clusters are small appends: gather them into large writes.
   const coalescing = settings.compress ? new CoalescingSink(sink) : undefined;
   const out = new CountingSink(coalescing ?? sink);
-  let bytesRead = 0;
-  const windows = clusterWindows(disk, ranges, clusterSize, {
-    signal: options.signal,
-    onRead: (n) => (bytesRead += n),
-  });
+  const src: Source = { disk, ranges, signal: options.signal, bytesRead: 0 };
   const progress = (index: number): void => options.progress?.(Math.min(disk.size, (index + 1) * clusterSize), disk.size);
-  if (sink.seekable) await writePatched(layout, settings, out, windows, progress);
-  else await writeStreamed(layout, settings, out, runs, windows, progress);
+  if (sink.seekable) await writePatched(layout, settings, out, src, progress);
+  else await writeStreamed(layout, settings, out, runs, windowsOf(src, clusterSize), progress);
   await coalescing?.flush();
   options.progress?.(disk.size, disk.size);
-  return { bytesRead, bytesWritten: out.written };
+  return { bytesRead: src.bytesRead, bytesWritten: out.written };
+}
+
+/** What is read: the data ranges of the disk, counting the bytes read. */
+interface Source {
+  readonly disk: BlockDevice;
+  readonly ranges: readonly Range[];
+  readonly signal: AbortSignal | undefined;
+  bytesRead: number;
+}
+
+function windowsOf(src: Source, clusterSize: number): AsyncIterable<ClusterWindow> {
+  return clusterWindows(src.disk, src.ranges, clusterSize, { signal: src.signal, onRead: (n) => (src.bytesRead += n) });
 }
 
 /** One-pass layout: every planned cluster is stored at a position known before the first byte. */
@@ -155,132 +161,131 @@ async function writeStreamed(
   }
 }
 
+/**
+ * The tables of a seekable qcow2 as its data is appended: L2 tables filled one at a time
+ * and patched in when full, refcounts of the data area, then L1, refcounts and header.
+ */
+class PatchedTables {
+  readonly #cs: number;
+  readonly #l1: Uint8Array;
+  readonly #slotOf = new Map<number, number>();
+  readonly #usedSlots = new Set<number>();
+  #table: { idx: number; buf: Uint8Array; dv: DataView; used: boolean } | undefined;
+  /** Refcounts of the data area, one per host cluster from dataOffset. */
+  #refs = new Uint16Array(1024);
+  readonly #dataFirst: number;
+
+  constructor(private readonly layout: Layout, private readonly out: CountingSink) {
+    this.#cs = layout.clusterSize;
+    this.#l1 = new Uint8Array(layout.l1Clusters * this.#cs);
+    layout.l2Indexes.forEach((idx, slot) => this.#slotOf.set(idx, slot));
+    this.#dataFirst = layout.dataOffset / this.#cs;
+  }
+
+  async entry(index: number, value: bigint): Promise<void> {
+    const l2Entries = this.#cs / 8;
+    const idx = Math.floor(index / l2Entries);
+    if (this.#table?.idx !== idx) {
+      await this.flushTable();
+      const buf = new Uint8Array(this.#cs);
+      this.#table = { idx, buf, dv: new DataView(buf.buffer), used: false };
+    }
+    this.#table.dv.setBigUint64((index % l2Entries) * 8, value);
+    this.#table.used = true;
+  }
+
+  async flushTable(): Promise<void> {
+    const table = this.#table;
+    if (table?.used) {
+      const slot = this.#slotOf.get(table.idx)!;
+      const at = this.layout.l2Offset + slot * this.#cs;
+      await this.out.pwrite(table.buf, at);
+      new DataView(this.#l1.buffer).setBigUint64(table.idx * 8, BigInt(at) | COPIED);
+      this.#usedSlots.add(slot);
+    }
+    this.#table = undefined;
+  }
+
+  addRefs(from: number, length: number): void {
+    const a = Math.floor(from / this.#cs) - this.#dataFirst;
+    const b = Math.floor((from + length - 1) / this.#cs) - this.#dataFirst;
+    if (b >= this.#refs.length) {
+      const grown = new Uint16Array(Math.max(b + 1, this.#refs.length * 2));
+      grown.set(this.#refs);
+      this.#refs = grown;
+    }
+    for (let c = a; c <= b; c++) this.#refs[c]!++;
+  }
+
+  /** Consecutive clusters from `index` are stored uncompressed from byte `at`: refcounts and L2 entries. */
+  async mapRaw(index: number, at: number, length: number): Promise<void> {
+    for (let k = 0; k * this.#cs < length; k++) {
+      this.addRefs(at + k * this.#cs, this.#cs);
+      await this.entry(index + k, standardEntry(at + k * this.#cs));
+    }
+  }
+
+  /** Patch in the last L2 table, L1, refcounts and header once the data ends at `dataEnd`. */
+  async finish(dataEnd: number, version: 2 | 3): Promise<void> {
+    const { layout, out } = this;
+    await this.flushTable();
+    const dataClusters = (dataEnd - layout.dataOffset) / this.#cs;
+    if (dataClusters > layout.dataClusters) throw new Error(`qcow2 writer used ${dataClusters} data clusters, planned ${layout.dataClusters}`);
+    await out.pwrite(this.#l1, layout.l1Offset);
+    await out.pwrite(serializeRefcountTable(layout), layout.refcountTableOffset);
+    const first = this.#dataFirst;
+    const refcount = (c: number): number => {
+      if (c < first) return metadataRefcount(layout, c, (slot) => this.#usedSlots.has(slot));
+      return c - first < dataClusters ? this.#refs[c - first]! : 0;
+    };
+    for (let i = 0; i < layout.refcountBlocks; i++) {
+      await out.pwrite(serializeRefcountBlock(layout, i, refcount), layout.refcountBlockOffset + i * this.#cs);
+    }
+    await out.pwrite(header(layout, version), 0);
+  }
+}
+
 /** Seekable layout: data appended (zeros dropped, compressed packed), tables patched in last. */
 async function writePatched(
   layout: Layout,
   settings: Qcow2WriteSettings,
   out: CountingSink,
-  windows: AsyncIterable<ClusterWindow>,
+  src: Source,
   progress: (index: number) => void,
 ): Promise<void> {
   const cs = layout.clusterSize;
-  const l2Entries = cs / 8;
+  const tables = new PatchedTables(layout, out);
   await out.skip(layout.dataOffset);
-  const l1 = new Uint8Array(layout.l1Clusters * cs);
-  const l1v = new DataView(l1.buffer);
-  const slotOf = new Map<number, number>();
-  layout.l2Indexes.forEach((idx, slot) => slotOf.set(idx, slot));
-  const usedSlots = new Set<number>();
-  let table: { idx: number; buf: Uint8Array; dv: DataView; used: boolean } | undefined;
-  const flushTable = async (): Promise<void> => {
-    if (table?.used) {
-      const slot = slotOf.get(table.idx)!;
-      const at = layout.l2Offset + slot * cs;
-      await out.pwrite(table.buf, at);
-      l1v.setBigUint64(table.idx * 8, BigInt(at) | COPIED);
-      usedSlots.add(slot);
-    }
-    table = undefined;
-  };
-  const entry = async (index: number, value: bigint): Promise<void> => {
-    const idx = Math.floor(index / l2Entries);
-    if (table?.idx !== idx) {
-      await flushTable();
-      const buf = new Uint8Array(cs);
-      table = { idx, buf, dv: new DataView(buf.buffer), used: false };
-    }
-    table.dv.setBigUint64((index % l2Entries) * 8, value);
-    table.used = true;
-  };
-
-  // Refcounts of the data area, one per host cluster from dataOffset.
-  let refs = new Uint16Array(1024);
-  const dataFirst = layout.dataOffset / cs;
-  const addRefs = (from: number, length: number): void => {
-    const a = Math.floor(from / cs) - dataFirst;
-    const b = Math.floor((from + length - 1) / cs) - dataFirst;
-    if (b >= refs.length) {
-      const grown = new Uint16Array(Math.max(b + 1, refs.length * 2));
-      grown.set(refs);
-      refs = grown;
-    }
-    for (let c = a; c <= b; c++) refs[c]!++;
-  };
-  /** Consecutive clusters from `index` are stored uncompressed from byte `at`: refcounts and L2 entries. */
-  const mapRaw = async (index: number, at: number, length: number): Promise<void> => {
-    for (let k = 0; k * cs < length; k++) {
-      addRefs(at + k * cs, cs);
-      await entry(index + k, standardEntry(at + k * cs));
-    }
-  };
-
   if (settings.compress) {
-    const pool = new DeflatePool('raw4k');
-    const queue = new OrderedQueue<{ index: number; raw: Uint8Array; packed: Uint8Array }>(pool.threads * 4, async ({ index, raw, packed }) => {
+    await deflateUnits(windowsOf(src, cs), cs, 'raw4k', async (index, raw, packed) => {
       if (packed.length < cs) {
         const at = out.position;
         await out.write(packed);
         // The descriptor covers whole 512-byte sectors; so does the refcount.
-        const end = Math.ceil((at + packed.length) / 512) * 512;
-        addRefs(at, end - at);
-        await entry(index, compressedEntry(at, packed.length, layout.clusterBits));
+        tables.addRefs(at, Math.ceil((at + packed.length) / 512) * 512 - at);
+        await tables.entry(index, compressedEntry(at, packed.length, layout.clusterBits));
       } else {
         // Stored as is, on the next cluster boundary after the packed data before it.
         const misaligned = out.position % cs;
         if (misaligned !== 0) await out.skip(cs - misaligned);
         const at = out.position;
         await out.write(raw);
-        await mapRaw(index, at, raw.length);
+        await tables.mapRaw(index, at, raw.length);
       }
       progress(index);
     });
-    try {
-      for await (const w of windows) {
-        for (let i = 0; i < w.count; i++) {
-          if (isZeroAt(w.data, i * cs, (i + 1) * cs)) continue;
-          // The window's buffer is reused: the deflate gets its own copy, kept for a raw fallback.
-          const raw = w.data.slice(i * cs, (i + 1) * cs);
-          const index = w.first + i;
-          await queue.push(pool.compress(raw).then((packed) => ({ index, raw, packed })));
-        }
-      }
-      await queue.drain();
-    } finally {
-      await queue.settle();
-      await pool.close();
-    }
   } else {
-    // A window's data writes run while the next window is read and checked.
-    await WriteBehind.over(out, async (behind) => {
-      for await (const w of windows) {
-        // Runs of non-zero clusters go out in one write each; all-zero clusters are dropped.
-        // Only whole clusters are written here, so the position stays cluster-aligned.
-        for (const r of zeroRuns(w.data, cs)) {
-          if (r.zero) continue;
-          const at = behind.position;
-          behind.write(w.data.subarray(r.start, r.end));
-          await mapRaw(w.first + r.start / cs, at, r.end - r.start);
-        }
-        await behind.endWindow();
-        progress(w.first + w.count - 1);
-      }
+    // Only whole clusters are appended here, so the position stays cluster-aligned.
+    const read = await appendUnits(src.disk, src.ranges, out, {
+      unit: cs,
+      signal: src.signal,
+      place: (first, count, at) => tables.mapRaw(first, at, count * cs),
+      progress: (done) => progress(done / cs - 1),
     });
+    src.bytesRead += read;
   }
-  await flushTable();
   // End on a cluster boundary so the last (compressed) cluster's sectors are all in the file.
   const tail = out.position % cs;
   if (tail !== 0) await out.skip(cs - tail);
-  const dataClusters = (out.position - layout.dataOffset) / cs;
-  if (dataClusters > layout.dataClusters) throw new Error(`qcow2 writer used ${dataClusters} data clusters, planned ${layout.dataClusters}`);
-
-  await out.pwrite(l1, layout.l1Offset);
-  await out.pwrite(serializeRefcountTable(layout), layout.refcountTableOffset);
-  const refcount = (c: number): number => {
-    if (c < dataFirst) return metadataRefcount(layout, c, (slot) => usedSlots.has(slot));
-    return c - dataFirst < dataClusters ? refs[c - dataFirst]! : 0;
-  };
-  for (let i = 0; i < layout.refcountBlocks; i++) {
-    await out.pwrite(serializeRefcountBlock(layout, i, refcount), layout.refcountBlockOffset + i * cs);
-  }
-  await out.pwrite(header(layout, settings.version), 0);
+  await tables.finish(out.position, settings.version);
 }

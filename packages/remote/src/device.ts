@@ -1,5 +1,6 @@
 import { BaseDevice, limiter } from '@amitrans/block';
 import { fetchRange, type FetchOptions, type RangeSource } from './source.js';
+import { withRetry } from './retry.js';
 
 export interface RemoteDeviceOptions extends FetchOptions {
   /** Bytes per cached block, and the unit of every request. Default 256 KiB. */
@@ -53,7 +54,7 @@ export class RemoteDevice extends BaseDevice {
 
   /** HEAD the object (size, ETag) and return it as a device. */
   static async open(source: RangeSource, o: RemoteDeviceOptions = {}): Promise<RemoteDevice> {
-    const head = await source.head();
+    const head = await withRetry(source.name, () => source.head(), o);
     return new RemoteDevice(source, head.size, head.version, o);
   }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { FileSink, ImageError, makeTempDir, removeTempDir, type Sink } from '@amitrans/block';
@@ -36,20 +37,28 @@ export function s3Sink(name: string, o: S3SinkOptions = {}): S3Sink {
  */
 export class SpooledS3Sink implements Sink {
   readonly seekable = true;
+  /** The key, as writers that name the output inside it read it (like FileSink.path). */
+  readonly path: string;
   readonly #file: FileSink;
   readonly #dir: string;
   readonly #name: string;
   readonly #o: S3SinkOptions;
   #upload: S3Sink | undefined;
+  /** The sha256 of what was uploaded, when asked for with the `sha256` option. */
+  sha256: string | undefined;
 
-  private constructor(file: FileSink, dir: string, name: string, o: S3SinkOptions) {
+  readonly #hash: boolean;
+
+  private constructor(file: FileSink, dir: string, name: string, o: S3SinkOptions & { sha256?: boolean }) {
+    this.#hash = o.sha256 === true;
+    this.path = parseRemote(name).kind === 's3' ? name.replace(/^s3:\/\/[^/]+\//i, '') : name;
     this.#file = file;
     this.#dir = dir;
     this.#name = name;
     this.#o = o;
   }
 
-  static async create(name: string, o: S3SinkOptions = {}): Promise<SpooledS3Sink> {
+  static async create(name: string, o: S3SinkOptions & { sha256?: boolean } = {}): Promise<SpooledS3Sink> {
     parseRemote(name);
     const dir = await makeTempDir('s3-spool');
     try {
@@ -76,11 +85,14 @@ export class SpooledS3Sink implements Sink {
   async commit(): Promise<void> {
     try {
       await this.#file.commit();
-      this.#upload = s3Sink(this.#name, { ...this.#o, expectedSize: this.#file.position });
+      this.#upload = s3Sink(this.#name, { ...this.#o, sha256: false, expectedSize: this.#file.position });
+      const hash = this.#hash ? createHash('sha256') : undefined;
       for await (const chunk of createReadStream(this.#file.path, { highWaterMark: 4 * 1024 * 1024 })) {
+        hash?.update(chunk as Buffer);
         await this.#upload.write(chunk as Buffer);
       }
       await this.#upload.commit();
+      this.sha256 = hash?.digest('hex');
     } catch (err) {
       await this.#upload?.abort();
       throw err;

@@ -3,7 +3,10 @@
  * (s3rver), an HTTP(S) server with Range and ETags, a fault-injecting HTTP proxy, and
  * boto3 as the independent S3 client that checks what landed.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer as createHttpServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -22,25 +25,40 @@ export interface S3Server {
   close(): Promise<void>;
 }
 
-interface S3rverInstance {
-  run(): Promise<AddressInfo>;
-  close(): Promise<void>;
-}
-
-/** Start s3rver with one bucket on a free 127.0.0.1 port. */
+/**
+ * Start s3rver with one bucket on a free 127.0.0.1 port, in a child process: the tests'
+ * clients (often the CLI, in-process) then do not share one thread with the server.
+ */
 export async function startS3(bucket = 'bkt'): Promise<S3Server> {
   const directory = await mkdtemp(join(tmpdir(), 'amitrans-s3rver-'));
-  const { default: S3rver } = (await import('s3rver')) as { default: new (o: Record<string, unknown>) => S3rverInstance };
-  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory, configureBuckets: [{ name: bucket }] });
-  const addr = await server.run();
-  const endpoint = `http://127.0.0.1:${addr.port}`;
+  const entry = pathToFileURL(createRequire(import.meta.url).resolve('s3rver')).href;
+  const script = `const { default: S3rver } = await import(${JSON.stringify(entry)});
+const s = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: process.argv[1], configureBuckets: [{ name: ${JSON.stringify(bucket)} }] });
+const a = await s.run();
+process.stdout.write(a.port + '\\n');`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, directory], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+    child.on('exit', (code) => reject(new Error(`s3rver exited (${code}) before listening`)));
+  });
+  // A test run that dies does not leave the server behind.
+  const stop = (): void => void child.kill('SIGTERM');
+  process.once('exit', stop);
+  const endpoint = `http://127.0.0.1:${port}`;
   return {
     endpoint,
     bucket,
     directory,
     env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: endpoint },
     close: async () => {
-      await server.close();
+      process.off('exit', stop);
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
       await rm(directory, { recursive: true, force: true });
     },
   };
@@ -163,7 +181,9 @@ export type Fault =
   /** Forward, then cut the connection after `after` bytes of the response body. */
   | { kind: 'drop'; after: number }
   /** Forward headers and `after` bytes of body, then send nothing more. */
-  | { kind: 'stall'; after: number };
+  | { kind: 'stall'; after: number }
+  /** Hold the request until `until` settles, then forward it (change the object meanwhile). */
+  | { kind: 'wait'; until: Promise<unknown> };
 
 export interface FaultProxy {
   endpoint: string;
@@ -191,11 +211,19 @@ export async function startFaultProxy(target: string, plan: (n: number, req: Inc
         .end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
       return;
     }
+    if (fault.kind === 'wait') {
+      req.pause();
+      void fault.until.finally(() => forward(req, res, { kind: 'pass' }));
+      return;
+    }
+    forward(req, res, fault);
+  });
+  const forward = (req: IncomingMessage, res: ServerResponse, fault: Fault): void => {
     const upstream = request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
       let sent = 0;
       up.on('data', (chunk: Buffer) => {
-        const limit = fault.kind === 'pass' ? Infinity : fault.after;
+        const limit = fault.kind === 'drop' || fault.kind === 'stall' ? fault.after : Infinity;
         const piece = chunk.subarray(0, Math.max(0, Math.min(chunk.length, limit - sent)));
         if (piece.length) {
           res.write(piece);
@@ -211,7 +239,8 @@ export async function startFaultProxy(target: string, plan: (n: number, req: Inc
     });
     upstream.on('error', () => res.socket?.destroy());
     req.pipe(upstream);
-  });
+    req.resume();
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,

@@ -1,4 +1,4 @@
-import { ImageError, WriteBehind, WriteCounter, blockPlans, groupPlans, isZeroAt, copyToSink, dataBlocks, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { CountingSink, ImageError, appendUnits, clusterRuns, clusterWindows, copyToSink, dataRanges, runTotal, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { BLOCK_FREE, serializeBlockMap } from './blockMap.js';
 import { HEADER_BLOCK, HEADER_SIZE_V1PLUS, HEADER_TEXT, ImageType, VDI_VERSION_1_1, type VdiHeader, serializeVdiHeader } from './header.js';
 import { MAX_MAP_ENTRIES } from './reader.js';
@@ -66,92 +66,76 @@ function makeHeader(layout: VdiLayout, settings: VdiWriteSettings, blocksAllocat
 export async function writeVdi(disk: BlockDevice, sink: Sink, options: WriteOptions = {}): Promise<VdiWriteResult> {
   const settings = parseVdiOptions(options.options);
   const layout = planVdiLayout(disk.size);
-  const io = new WriteCounter(sink, options, layout.diskSize);
-  const allocated = settings.fixed ? await writeStatic(disk, io, layout, settings) : await writeDynamic(disk, io, layout, settings);
-  io.tick(layout.diskSize);
-  return { bytesRead: io.bytesRead, bytesWritten: io.bytesWritten, virtualSize: layout.diskSize, blocksAllocated: allocated };
+  const out = new CountingSink(sink);
+  const io: VdiOutput = {
+    out,
+    signal: options.signal,
+    progress: (done) => {
+      options.signal?.throwIfAborted();
+      options.progress?.(Math.min(done, layout.diskSize), layout.diskSize);
+    },
+  };
+  const r = settings.fixed ? await writeStatic(disk, io, layout, settings) : await writeDynamic(disk, io, layout, settings);
+  io.progress(layout.diskSize);
+  return { bytesRead: r.bytesRead, bytesWritten: out.written, virtualSize: layout.diskSize, blocksAllocated: r.allocated };
+}
+
+interface VdiOutput {
+  readonly out: CountingSink;
+  readonly signal: AbortSignal | undefined;
+  readonly progress: (done: number) => void;
 }
 
 /** Header, then a hole up to the 1 MiB-aligned map, the map, and a hole up to the data. */
-async function writeMetadata(io: WriteCounter, header: Uint8Array, map: Uint8Array, layout: VdiLayout): Promise<void> {
-  await io.write(header);
-  await io.sink.skip(layout.offBlocks - HEADER_BLOCK);
-  await io.write(map);
-  await io.sink.skip(layout.offData - layout.offBlocks - map.length);
+async function writeMetadata(out: CountingSink, header: Uint8Array, map: Uint8Array, layout: VdiLayout): Promise<void> {
+  await out.write(header);
+  await out.skip(layout.offBlocks - HEADER_BLOCK);
+  await out.write(map);
+  await out.skip(layout.offData - layout.offBlocks - map.length);
 }
 
 /** Static: every block stored in order (block i at data block i); holes stay holes. */
-async function writeStatic(disk: BlockDevice, io: WriteCounter, layout: VdiLayout, settings: VdiWriteSettings): Promise<number> {
+async function writeStatic(disk: BlockDevice, io: VdiOutput, layout: VdiLayout, settings: VdiWriteSettings): Promise<{ bytesRead: number; allocated: number }> {
   const map = new Uint32Array(layout.blocks).map((_, i) => i);
-  await writeMetadata(io, serializeVdiHeader(makeHeader(layout, settings, layout.blocks)), serializeBlockMap(map), layout);
-  const copied = await copyToSink(disk, io.sink, { progress: (done) => io.tick(done), signal: io.options.signal });
-  io.bytesRead += copied.bytesRead;
-  io.bytesWritten += copied.bytesWritten;
-  await io.sink.skip(layout.blocks * WRITE_BLOCK_SIZE - disk.size);
-  return layout.blocks;
+  await writeMetadata(io.out, serializeVdiHeader(makeHeader(layout, settings, layout.blocks)), serializeBlockMap(map), layout);
+  const copied = await copyToSink(disk, io.out, { progress: io.progress, signal: io.signal });
+  await io.out.skip(layout.blocks * WRITE_BLOCK_SIZE - disk.size);
+  return { bytesRead: copied.bytesRead, allocated: layout.blocks };
 }
 
 /**
  * Dynamic: only blocks holding non-zero data are stored, in ascending order. On a
  * seekable sink the data is read once and the header and map are patched at the end, so
- * the map is exact. On a stream they come first, built from the source's extents: a
+ * the map is exact. On a stream they come first, built from the source's data ranges: a
  * block the map called data but that turns out all zero is still stored.
  */
-async function writeDynamic(disk: BlockDevice, io: WriteCounter, layout: VdiLayout, settings: VdiWriteSettings): Promise<number> {
+async function writeDynamic(disk: BlockDevice, io: VdiOutput, layout: VdiLayout, settings: VdiWriteSettings): Promise<{ bytesRead: number; allocated: number }> {
   const map = new Uint32Array(layout.blocks).fill(BLOCK_FREE);
-  let allocated = 0;
-  const start = io.sink.position;
-  if (io.sink.seekable) {
-    await io.sink.skip(layout.offData);
-    // A block's write runs while the next block is read and checked.
-    io.bytesWritten += await WriteBehind.over(io.sink, async (out) => {
-      const plans = groupPlans(blockPlans(disk, WRITE_BLOCK_SIZE), READ_WINDOW);
-      for await (const w of readAhead(disk, plans, { maxLength: READ_WINDOW, signal: io.options.signal })) {
-        io.tick(w.offset);
-        io.bytesRead += w.bytesRead;
-        // Back-to-back non-zero blocks are stored back to back: one write.
-        const first = w.offset / WRITE_BLOCK_SIZE;
-        const count = w.length / WRITE_BLOCK_SIZE;
-        let from = -1;
-        for (let i = 0; i <= count; i++) {
-          const zero = i === count || isZeroAt(w.data, i * WRITE_BLOCK_SIZE, (i + 1) * WRITE_BLOCK_SIZE);
-          if (!zero) {
-            if (from < 0) from = i;
-            map[first + i] = allocated++;
-          } else if (from >= 0) {
-            out.write(w.data.subarray(from * WRITE_BLOCK_SIZE, i * WRITE_BLOCK_SIZE));
-            from = -1;
-          }
-        }
-        await out.endWindow();
-      }
+  const ranges = await dataRanges(disk, io.signal);
+  const out = io.out;
+  const start = out.position;
+  if (out.seekable) {
+    let allocated = 0;
+    await out.skip(layout.offData);
+    // Blocks are read a few at a time; back-to-back non-zero blocks go out as one write.
+    const bytesRead = await appendUnits(disk, ranges, out, {
+      unit: WRITE_BLOCK_SIZE, window: READ_WINDOW, signal: io.signal, progress: io.progress,
+      place: (first, count) => {
+        for (let i = 0; i < count; i++) map[first + i] = allocated++;
+      },
     });
-    const header = serializeVdiHeader(makeHeader(layout, settings, allocated));
-    const mapBytes = serializeBlockMap(map);
-    await io.sink.pwrite(header, start);
-    await io.sink.pwrite(mapBytes, start + layout.offBlocks);
-    io.bytesWritten += header.length + mapBytes.length;
-    return allocated;
+    await out.pwrite(serializeVdiHeader(makeHeader(layout, settings, allocated)), start);
+    await out.pwrite(serializeBlockMap(map), start + layout.offBlocks);
+    return { bytesRead, allocated };
   }
-  for await (const block of dataBlocks(disk, WRITE_BLOCK_SIZE)) map[block.index] = allocated++;
-  await writeMetadata(io, serializeVdiHeader(makeHeader(layout, settings, allocated)), serializeBlockMap(map), layout);
-  let stored = 0;
-  const emit = async (index: number, data: Uint8Array): Promise<void> => {
-    if (map[index] !== stored) {
-      throw new ImageError('E_IO', `the source's allocation map changed while it was being written (block ${index})`);
-    }
-    await io.write(data);
-    stored++;
-  };
-  let next = 0;
-  for await (const w of readAhead(disk, blockPlans(disk, WRITE_BLOCK_SIZE), { maxLength: WRITE_BLOCK_SIZE, signal: io.options.signal })) {
-    const index = w.offset / WRITE_BLOCK_SIZE;
-    io.tick(w.offset);
-    io.bytesRead += w.bytesRead;
-    for (; next < index; next++) if (map[next] !== BLOCK_FREE) await emit(next, new Uint8Array(WRITE_BLOCK_SIZE));
-    await emit(index, w.data);
-    next = index + 1;
+  const runs = clusterRuns(ranges, WRITE_BLOCK_SIZE);
+  let allocated = 0;
+  for (const r of runs) for (let b = r.first; b < r.first + r.count; b++) map[b] = allocated++;
+  await writeMetadata(out, serializeVdiHeader(makeHeader(layout, settings, runTotal(runs))), serializeBlockMap(map), layout);
+  let bytesRead = 0;
+  for await (const w of clusterWindows(disk, ranges, WRITE_BLOCK_SIZE, { chunkSize: READ_WINDOW, signal: io.signal, onRead: (n) => (bytesRead += n) })) {
+    await out.write(w.data);
+    io.progress((w.first + w.count) * WRITE_BLOCK_SIZE);
   }
-  for (; next < layout.blocks; next++) if (map[next] !== BLOCK_FREE) await emit(next, new Uint8Array(WRITE_BLOCK_SIZE));
-  return allocated;
+  return { bytesRead, allocated };
 }

@@ -1,4 +1,4 @@
-import { ImageError, WriteBehind, WriteCounter, blockPlans, groupPlans, copyToSink, dataBlocks, isZero, readAhead, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { CountingSink, ImageError, appendUnits, clusterRuns, clusterWindows, copyToSink, dataRanges, isZero, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { UNUSED, batBytes, bitmapBytes, serializeBat } from './bat.js';
 import { DYNAMIC_HEADER_SIZE, serializeDynamicHeader } from './dynamicHeader.js';
 import { DiskType, FOOTER_SIZE, NO_OFFSET, type VhdFooter, serializeFooter } from './footer.js';
@@ -80,20 +80,22 @@ function makeFooter(plan: VhdSizePlan, settings: VhdWriteSettings, diskType: num
 export async function writeVhd(disk: BlockDevice, sink: Sink, options: WriteOptions = {}): Promise<VhdWriteResult> {
   const settings = parseVhdOptions(options.options);
   const plan = planVhdSize(disk.size, settings);
-  const io = new WriteCounter(sink, options, plan.size);
-  if (settings.subformat === 'fixed') await writeFixed(disk, io, plan, settings);
-  else await writeDynamic(disk, io, plan, settings);
-  io.tick(plan.size);
-  return { bytesRead: io.bytesRead, bytesWritten: io.bytesWritten, virtualSize: plan.size, notes: plan.notes };
+  const out = new CountingSink(sink);
+  const progress = (done: number): void => {
+    options.signal?.throwIfAborted();
+    options.progress?.(Math.min(done, plan.size), plan.size);
+  };
+  const bytesRead = settings.subformat === 'fixed' ? await writeFixed(disk, out, plan, settings, progress, options.signal) : await writeDynamic(disk, out, plan, settings, progress, options.signal);
+  progress(plan.size);
+  return { bytesRead, bytesWritten: out.written, virtualSize: plan.size, notes: plan.notes };
 }
 
 /** Fixed: the data as is (unread holes and all-zero blocks become holes), then the footer. */
-async function writeFixed(disk: BlockDevice, io: WriteCounter, plan: VhdSizePlan, settings: VhdWriteSettings): Promise<void> {
-  const copied = await copyToSink(disk, io.sink, { progress: (done) => io.tick(done), signal: io.options.signal });
-  io.bytesRead += copied.bytesRead;
-  io.bytesWritten += copied.bytesWritten;
-  await io.sink.skip(plan.size - disk.size);
-  await io.write(serializeFooter(makeFooter(plan, settings, DiskType.fixed)));
+async function writeFixed(disk: BlockDevice, out: CountingSink, plan: VhdSizePlan, settings: VhdWriteSettings, progress: (done: number) => void, signal?: AbortSignal): Promise<number> {
+  const copied = await copyToSink(disk, out, { progress, signal });
+  await out.skip(plan.size - disk.size);
+  await out.write(serializeFooter(makeFooter(plan, settings, DiskType.fixed)));
+  return copied.bytesRead;
 }
 
 /**
@@ -102,74 +104,45 @@ async function writeFixed(disk: BlockDevice, io: WriteCounter, plan: VhdSizePlan
  *
  * On a seekable sink the data is read once: blocks are appended as they prove non-zero
  * and the BAT is patched at the end, so the map is exact. On a stream the BAT must come
- * first: it is built from the source's extents, and a block that turns out all zero is
- * still stored (with an all-zero sector bitmap, so it reads as not present).
+ * first: it is built from the source's data ranges, and a block that turns out all zero
+ * is still stored (with an all-zero sector bitmap, so it reads as not present).
  */
-async function writeDynamic(disk: BlockDevice, io: WriteCounter, plan: VhdSizePlan, settings: VhdWriteSettings): Promise<void> {
+async function writeDynamic(disk: BlockDevice, out: CountingSink, plan: VhdSizePlan, settings: VhdWriteSettings, progress: (done: number) => void, signal?: AbortSignal): Promise<number> {
   const blockSize = WRITE_BLOCK_SIZE;
   const entries = Math.ceil(plan.size / blockSize);
   const bat = new Uint32Array(entries).fill(UNUSED);
   const footer = serializeFooter(makeFooter(plan, settings, DiskType.dynamic));
   const tableOffset = FOOTER_SIZE + DYNAMIC_HEADER_SIZE;
-  const header = serializeDynamicHeader({ tableOffset, headerVersion: 0x00010000, maxTableEntries: entries, blockSize });
   const ones = new Uint8Array(bitmapBytes(blockSize)).fill(0xff);
-  const start = io.sink.position;
-  const nextSector = (): number => (io.sink.position - start) / SECTOR;
-
-  if (io.sink.seekable) {
-    await io.write(footer);
-    await io.write(header);
-    const batAt = io.sink.position;
-    await io.write(serializeBat(bat));
-    // A block's writes run while the next block is read and checked.
-    io.bytesWritten += await WriteBehind.over(io.sink, async (out) => {
-      // Blocks are read two at a time: fewer round trips for the same bytes.
-      const window = 2 * blockSize;
-      for await (const w of readAhead(disk, groupPlans(blockPlans(disk, blockSize), window), { maxLength: window, signal: io.options.signal })) {
-        io.tick(w.offset);
-        io.bytesRead += w.bytesRead;
-        for (let at = 0; at < w.length; at += blockSize) {
-          const block = w.data.subarray(at, at + blockSize);
-          if (isZero(block)) continue;
-          bat[(w.offset + at) / blockSize] = (out.position - start) / SECTOR;
-          out.write(ones);
-          out.write(block);
-        }
-        await out.endWindow();
-      }
+  const start = out.position;
+  const ranges = await dataRanges(disk, signal);
+  await out.write(footer);
+  await out.write(serializeDynamicHeader({ tableOffset, headerVersion: 0x00010000, maxTableEntries: entries, blockSize }));
+  let bytesRead = 0;
+  if (out.seekable) {
+    const batAt = out.position;
+    await out.skip(batBytes(entries));
+    // Blocks are read two at a time: fewer round trips for the same bytes.
+    bytesRead = await appendUnits(disk, ranges, out, {
+      unit: blockSize, window: 2 * blockSize, prefix: ones, signal, progress,
+      place: (index, _count, at) => void (bat[index] = (at - start) / SECTOR),
     });
-    await io.write(footer);
-    await io.sink.pwrite(serializeBat(bat), batAt);
-    return;
+    await out.write(footer);
+    await out.pwrite(serializeBat(bat), batAt);
+    return bytesRead;
   }
-
-  // Stream: first pass over the allocation map only (extents, no data).
+  // Stream: every block holding a data range is stored, in order, where the BAT says.
   let sector = (tableOffset + batBytes(entries)) / SECTOR;
-  for await (const block of dataBlocks(disk, blockSize)) {
-    bat[block.index] = sector;
-    sector += (ones.length + blockSize) / SECTOR;
+  for (const r of clusterRuns(ranges, blockSize)) {
+    for (let b = r.first; b < r.first + r.count; b++, sector += (ones.length + blockSize) / SECTOR) bat[b] = sector;
   }
-  await io.write(footer);
-  await io.write(header);
-  await io.write(serializeBat(bat));
+  await out.write(serializeBat(bat));
   const zeroBitmap = new Uint8Array(ones.length);
-  let next = 0;
-  const emit = async (index: number, data: Uint8Array): Promise<void> => {
-    if (bat[index] !== nextSector()) {
-      throw new ImageError('E_IO', `the source's allocation map changed while it was being written (block ${index})`);
-    }
-    await io.write(isZero(data) ? zeroBitmap : ones);
-    await io.write(data);
-  };
-  for await (const w of readAhead(disk, blockPlans(disk, blockSize), { maxLength: blockSize, signal: io.options.signal })) {
-    const index = w.offset / blockSize;
-    io.tick(w.offset);
-    io.bytesRead += w.bytesRead;
-    // Blocks the first pass saw but this one does not are stored as zeros.
-    for (; next < index; next++) if (bat[next] !== UNUSED) await emit(next, new Uint8Array(blockSize));
-    await emit(index, w.data);
-    next = index + 1;
+  for await (const w of clusterWindows(disk, ranges, blockSize, { chunkSize: blockSize, signal, onRead: (n) => (bytesRead += n) })) {
+    await out.write(isZero(w.data) ? zeroBitmap : ones);
+    await out.write(w.data);
+    progress((w.first + 1) * blockSize);
   }
-  for (; next < entries; next++) if (bat[next] !== UNUSED) await emit(next, new Uint8Array(blockSize));
-  await io.write(footer);
+  await out.write(footer);
+  return bytesRead;
 }

@@ -1,23 +1,20 @@
 import { randomInt } from 'node:crypto';
 import { basename } from 'node:path';
 import {
+  appendUnits,
   clusterRuns,
   clusterWindows,
   CoalescingSink,
   CountingSink,
   dataRanges,
-  DeflatePool,
+  deflateUnits,
   ImageError,
-  isZeroAt,
-  OrderedQueue,
-  WriteBehind,
   type BlockDevice,
-  type ClusterRun,
   type ClusterWindow,
+  type Range,
   type Sink,
   type WriteOptions,
   type WriteResult,
-  zeroRuns,
 } from '@amitrans/block';
 import { serializeDescriptor } from './descriptor.js';
 import {
@@ -110,7 +107,6 @@ export async function writeVmdk(disk: BlockDevice, sink: Sink, options: WriteOpt
   if (sink.position !== 0) throw new ImageError('E_UNSUPPORTED', 'a VMDK must start at the beginning of its output');
   const capacity = Math.ceil(disk.size / SECTOR);
   const ranges = await dataRanges(disk, options.signal);
-  const runs = clusterRuns(ranges, GRAIN_BYTES);
   let bytesRead = 0;
   const grains = clusterWindows(disk, ranges, GRAIN_BYTES, { signal: options.signal, onRead: (n) => (bytesRead += n) });
   const progress = (g: number): void => options.progress?.(Math.min(disk.size, (g + 1) * GRAIN_BYTES), disk.size);
@@ -125,9 +121,39 @@ export async function writeVmdk(disk: BlockDevice, sink: Sink, options: WriteOpt
     return { bytesRead, bytesWritten: out.written };
   }
   const out = new CountingSink(sink);
-  await writeMonolithicSparse(capacity, settings, name, out, runs, grains, progress);
+  const src = { disk, ranges, signal: options.signal, grains };
+  // The stream form counts its reads through `grains`, the seekable one returns them.
+  const appended = await writeMonolithicSparse(capacity, settings, name, out, src, progress);
+  bytesRead += appended;
   options.progress?.(disk.size, disk.size);
   return { bytesRead, bytesWritten: out.written };
+}
+
+/**
+ * Grain tables filled in ascending grain order, one at a time: a table is handed to `write`
+ * (with its index) when a grain of the next one is set, and by `flush` at the end.
+ */
+class GrainTables {
+  #gt: { index: number; entries: Uint32Array } | undefined;
+  constructor(private readonly write: (index: number, table: Uint8Array) => Promise<void>) {}
+
+  /** Make `grain`'s table the current one, writing the one before (which may move the output). */
+  async open(grain: number): Promise<void> {
+    const t = Math.floor(grain / GTES);
+    if (this.#gt && this.#gt.index !== t) await this.flush();
+    this.#gt ??= { index: t, entries: new Uint32Array(GTES) };
+  }
+
+  /** Record where `grain` (in the current table) is stored. */
+  set(grain: number, sector: number): void {
+    this.#gt!.entries[grain % GTES] = sector;
+  }
+
+  async flush(): Promise<void> {
+    const gt = this.#gt;
+    this.#gt = undefined;
+    if (gt) await this.write(gt.index, new Uint8Array(gt.entries.buffer));
+  }
 }
 
 /**
@@ -166,39 +192,19 @@ async function writeStreamOptimized(
 
   const gtCount = Math.ceil(Math.ceil(capacity / GRAIN_SECTORS) / GTES);
   const gd = new Uint32Array(gtCount);
-  let gt: { index: number; entries: Uint32Array } | undefined;
-  const flushGt = async (): Promise<void> => {
-    if (!gt) return;
+  const tables = new GrainTables(async (index, table) => {
     // The GT marker comes right before the table; VirtualBox skips it by numSectors = 4.
     await out.write(serializeMetadataMarker(MARKER_GT, GT_SECTORS));
-    gd[gt.index] = out.position / SECTOR;
-    await out.write(new Uint8Array(gt.entries.buffer));
-    gt = undefined;
-  };
-  const pool = new DeflatePool('zlib');
-  const queue = new OrderedQueue<{ index: number; packed: Uint8Array }>(pool.threads * 4, async ({ index, packed }) => {
-    const t = Math.floor(index / GTES);
-    if (gt && gt.index !== t) await flushGt();
-    gt ??= { index: t, entries: new Uint32Array(GTES) };
-    gt.entries[index % GTES] = out.position / SECTOR;
+    gd[index] = out.position / SECTOR;
+    await out.write(table);
+  });
+  await deflateUnits(grains, GRAIN_BYTES, 'zlib', async (index, _raw, packed) => {
+    await tables.open(index);
+    tables.set(index, out.position / SECTOR);
     await out.write(serializeGrain(index * GRAIN_SECTORS, packed));
     progress(index);
   });
-  try {
-    for await (const w of grains) {
-      for (let i = 0; i < w.count; i++) {
-        if (isZeroAt(w.data, i * GRAIN_BYTES, (i + 1) * GRAIN_BYTES)) continue;
-        // The window's buffer is reused: the deflate gets its own copy.
-        const index = w.first + i;
-        await queue.push(pool.compress(w.data.slice(i * GRAIN_BYTES, (i + 1) * GRAIN_BYTES)).then((packed) => ({ index, packed })));
-      }
-    }
-    await queue.drain();
-  } finally {
-    await queue.settle();
-    await pool.close();
-  }
-  await flushGt();
+  await tables.flush();
   const gdSectors = Math.ceil((gtCount * 4) / SECTOR);
   await out.write(serializeMetadataMarker(MARKER_GD, gdSectors));
   const gdOffset = out.position / SECTOR;
@@ -211,20 +217,21 @@ async function writeStreamOptimized(
   await out.write(new Uint8Array(SECTOR));
 }
 
-/**
- * monolithicSparse as QEMU lays it out: header, descriptor, redundant GD and all GTs, GD
- * and all GTs, then uncompressed grains. On a seekable sink all-zero grains are dropped and
- * the tables patched in at the end; on a stream every planned grain is stored.
- */
-async function writeMonolithicSparse(
-  capacity: number,
-  settings: VmdkWriteSettings,
-  name: string,
-  out: CountingSink,
-  runs: readonly ClusterRun[],
-  grains: AsyncIterable<ClusterWindow>,
-  progress: (g: number) => void,
-): Promise<void> {
+/** Where monolithicSparse keeps its tables, in sectors, as QEMU lays them out. */
+interface SparseLayout {
+  readonly gtCount: number;
+  readonly rgdOffset: number;
+  readonly rgtOffset: number;
+  readonly gdOffset: number;
+  readonly gtOffset: number;
+  readonly overHead: number;
+  readonly header: Uint8Array;
+  readonly descriptor: Uint8Array;
+  /** A grain directory listing every GT from sector `first`, in order. */
+  directory(first: number): Uint8Array;
+}
+
+function sparseLayout(capacity: number, settings: VmdkWriteSettings, name: string): SparseLayout {
   const gtCount = Math.ceil(Math.ceil(capacity / GRAIN_SECTORS) / GTES);
   const gdSectors = Math.max(1, Math.ceil((gtCount * 4) / SECTOR));
   const rgdOffset = 1 + DESCRIPTOR_SECTORS;
@@ -246,7 +253,6 @@ async function writeMonolithicSparse(
     uncleanShutdown: false,
     compressAlgorithm: COMPRESSION_NONE,
   });
-  const descriptor = descriptorBytes(settings, capacity, name, DESCRIPTOR_SECTORS);
   // Every GT exists (QEMU and VMware preallocate them); the GDs just list them in order.
   const directory = (first: number): Uint8Array => {
     const buf = new Uint8Array(gdSectors * SECTOR);
@@ -254,59 +260,74 @@ async function writeMonolithicSparse(
     for (let i = 0; i < gtCount; i++) dv.setUint32(i * 4, first + i * GT_SECTORS, true);
     return buf;
   };
+  return { gtCount, rgdOffset, rgtOffset, gdOffset, gtOffset, overHead, header, descriptor: descriptorBytes(settings, capacity, name, DESCRIPTOR_SECTORS), directory };
+}
 
+interface SparseSource {
+  readonly disk: BlockDevice;
+  readonly ranges: readonly Range[];
+  readonly signal: AbortSignal | undefined;
+  readonly grains: AsyncIterable<ClusterWindow>;
+}
+
+/**
+ * monolithicSparse as QEMU lays it out: header, descriptor, redundant GD and all GTs, GD
+ * and all GTs, then uncompressed grains. On a seekable sink all-zero grains are dropped and
+ * the tables patched in at the end; on a stream every planned grain is stored. Resolves
+ * to the bytes read on a seekable sink (a stream counts them through `grains`).
+ */
+async function writeMonolithicSparse(
+  capacity: number,
+  settings: VmdkWriteSettings,
+  name: string,
+  out: CountingSink,
+  src: SparseSource,
+  progress: (g: number) => void,
+): Promise<number> {
+  const l = sparseLayout(capacity, settings, name);
   if (!out.sink.seekable) {
-    // Planned layout: the k-th planned grain lives at overHead + k grains.
-    const tables = new Uint8Array(gtCount * GT_BYTES);
-    const dv = new DataView(tables.buffer);
-    let k = 0;
-    for (const r of runs) for (let g = r.first; g < r.first + r.count; g++) dv.setUint32(g * 4, overHead + k++ * GRAIN_SECTORS, true);
-    await out.write(header);
-    await out.write(descriptor);
-    await out.write(directory(rgtOffset));
-    await out.write(tables);
-    await out.write(directory(gtOffset));
-    await out.write(tables);
-    await out.padTo(overHead * SECTOR);
-    for await (const w of grains) {
-      await out.write(w.data);
-      progress(w.first + w.count - 1);
-    }
-    return;
+    await writeSparseStream(l, out, src, progress);
+    return 0;
   }
-
-  await out.padTo(overHead * SECTOR);
-  let gt: { index: number; entries: Uint32Array } | undefined;
-  const flushGt = async (): Promise<void> => {
-    if (!gt) return;
-    const bytes = new Uint8Array(gt.entries.buffer);
-    await out.pwrite(bytes, (rgtOffset + gt.index * GT_SECTORS) * SECTOR);
-    await out.pwrite(bytes, (gtOffset + gt.index * GT_SECTORS) * SECTOR);
-    gt = undefined;
-  };
-  // A window's grain writes run while the next window is read and checked.
-  await WriteBehind.over(out, async (behind) => {
-    for await (const w of grains) {
-      // Runs of non-zero grains go out in one write each; all-zero grains are dropped.
-      for (const r of zeroRuns(w.data, GRAIN_BYTES)) {
-        if (r.zero) continue;
-        const at = behind.position / SECTOR;
-        for (let k = r.start / GRAIN_BYTES; k < r.end / GRAIN_BYTES; k++) {
-          const index = w.first + k;
-          const t = Math.floor(index / GTES);
-          if (gt && gt.index !== t) await flushGt();
-          gt ??= { index: t, entries: new Uint32Array(GTES) };
-          gt.entries[index % GTES] = at + (k - r.start / GRAIN_BYTES) * GRAIN_SECTORS;
-        }
-        behind.write(w.data.subarray(r.start, r.end));
-      }
-      await behind.endWindow();
-      progress(w.first + w.count - 1);
-    }
+  await out.padTo(l.overHead * SECTOR);
+  const tables = new GrainTables(async (index, table) => {
+    await out.pwrite(table, (l.rgtOffset + index * GT_SECTORS) * SECTOR);
+    await out.pwrite(table, (l.gtOffset + index * GT_SECTORS) * SECTOR);
   });
-  await flushGt();
-  await out.pwrite(directory(rgtOffset), rgdOffset * SECTOR);
-  await out.pwrite(directory(gtOffset), gdOffset * SECTOR);
-  await out.pwrite(descriptor, SECTOR);
-  await out.pwrite(header, 0);
+  const bytesRead = await appendUnits(src.disk, src.ranges, out, {
+    unit: GRAIN_BYTES,
+    signal: src.signal,
+    progress: (done) => progress(done / GRAIN_BYTES - 1),
+    place: async (first, count, at) => {
+      for (let k = 0; k < count; k++) {
+        await tables.open(first + k);
+        tables.set(first + k, at / SECTOR + k * GRAIN_SECTORS);
+      }
+    },
+  });
+  await tables.flush();
+  await out.pwrite(l.directory(l.rgtOffset), l.rgdOffset * SECTOR);
+  await out.pwrite(l.directory(l.gtOffset), l.gdOffset * SECTOR);
+  await out.pwrite(l.descriptor, SECTOR);
+  await out.pwrite(l.header, 0);
+  return bytesRead;
+}
+
+/** The planned layout on a stream: the k-th grain holding data lives at overHead + k grains. */
+async function writeSparseStream(l: SparseLayout, out: CountingSink, src: SparseSource, progress: (g: number) => void): Promise<void> {
+  const tables = new Uint8Array(l.gtCount * GT_BYTES);
+  const dv = new DataView(tables.buffer);
+  let k = 0;
+  for (const r of clusterRuns(src.ranges, GRAIN_BYTES)) for (let g = r.first; g < r.first + r.count; g++) dv.setUint32(g * 4, l.overHead + k++ * GRAIN_SECTORS, true);
+  await out.write(l.header);
+  await out.write(l.descriptor);
+  await out.write(l.directory(l.rgtOffset));
+  await out.write(tables);
+  await out.write(l.directory(l.gtOffset));
+  await out.write(tables);
+  await out.padTo(l.overHead * SECTOR);
+  for await (const w of src.grains) {
+    await out.write(w.data);
+    progress(w.first + w.count - 1);
+  }
 }

@@ -162,7 +162,6 @@ export async function unbundleCommand(args: UnbundleArgs, io: CliIo, signal: Abo
   // The output replaces neither the manifest nor one of its parts.
   if (!remote) await guardOutput(args.output, [args.manifest, ...parsed.manifest.parts.map((p) => source.location(p.filename))]);
   if (args.format !== undefined && args.format !== 'raw') {
-    if (remote) throw new ImageError('E_USAGE', `-O ${args.format} reads local bundles only; unbundle ${args.manifest} to raw, or download it first`);
     await unbundleConverted(args, creds.privatekey!, cert, parsed, io, signal);
     return;
   }
