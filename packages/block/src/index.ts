@@ -23,6 +23,7 @@ export { readAhead, type ReadAheadOptions, type ReadPlan, type ReadWindow } from
 export { clusterRuns, clusterWindows, dataRanges, runTotal, unitWindows, type ClusterRun, type ClusterWindow, type ClusterWindowOptions } from './clusters.js';
 export { copyToSink, type CopyOptions } from './copy.js';
 export { appendUnits, deflateUnits, type AppendUnitsOptions } from './pipeline.js';
+export { inflateUnit, readUnits, settleAll, type CompressedPart, type UnitPlace, type UnitSource } from './unitread.js';
 export { MAX_WRITE, WriteBehind, type PositionalSink } from './writebehind.js';
 export { DeflatePool, OrderedQueue, limiter, type DeflateMode } from './deflate-pool.js';
 export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, WriteOptions, WriteResult } from './driver.js';

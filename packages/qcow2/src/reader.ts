@@ -1,5 +1,4 @@
-import { constants, inflateRaw } from 'node:zlib';
-import { BaseDevice, ExtentRun, ImageError, isImageError, limiter, readAt, type BlockDevice, type Extent, type ExtentKind, type Range } from '@amitrans/block';
+import { BaseDevice, ExtentRun, ImageError, inflateUnit, limiter, readAt, readUnits, settleAll, type BlockDevice, type CompressedPart, type Extent, type ExtentKind, type Range, type UnitPlace } from '@amitrans/block';
 import { isDirty, parseExtensions, parseHeader, type Qcow2Header } from './header.js';
 import { parseL1, parseL2, type ClusterMapping } from './tables.js';
 
@@ -13,16 +12,6 @@ const MAX_RUN = 2 * 1024 * 1024;
 const INFLATES_IN_FLIGHT = 8;
 /** Neighbouring compressed clusters closer than this on the host are read in one request. */
 const COMPRESSED_GAP = 64 * 1024;
-
-/** A compressed cluster wanted by a read: its host bytes and where its part of the cluster goes. */
-interface CompressedPart {
-  host: number;
-  length: number;
-  /** Offset inside the cluster, bytes wanted, offset in the caller's buffer. */
-  within: number;
-  n: number;
-  from: number;
-}
 
 /** A qcow2 image read as its virtual disk. */
 export class Qcow2Device extends BaseDevice {
@@ -116,52 +105,19 @@ export class Qcow2Device extends BaseDevice {
   }
 
   protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
-    const cs = this.clusterSize;
-    const end = position + buffer.length;
-    // Runs of host-contiguous data clusters are read in one request each, compressed
-    // clusters are fetched in spans and inflated on the thread pool, all concurrently.
-    const jobs: Promise<void>[] = [];
-    const compressed: CompressedPart[] = [];
-    let run: { host: number; from: number; length: number } | undefined;
-    const flush = (): void => {
-      if (!run) return;
-      jobs.push(this.readHost(buffer.subarray(run.from, run.from + run.length), run.host));
-      run = undefined;
-    };
-    for (let at = position; at < end; ) {
-      const cluster = Math.floor(at / cs);
-      const within = at - cluster * cs;
-      const n = Math.min(end - at, cs - within);
-      const from = at - position;
-      const m = await this.mapping(cluster);
-      if (m.kind === 'data') {
-        const host = m.hostOffset + within;
-        if (run && run.host + run.length === host && run.length + n <= MAX_RUN) run.length += n;
-        else {
-          flush();
-          run = { host, from, length: n };
-        }
-      } else {
-        flush();
-        if (m.kind === 'compressed') {
-          if (this.lastCompressed?.host === m.hostOffset) buffer.set(this.lastCompressed.data.subarray(within, within + n), from);
-          else compressed.push({ host: m.hostOffset, length: m.length, within, n, from });
-        } else buffer.fill(0, from, from + n);
-      }
-      at += n;
-    }
-    flush();
-    for (const span of compressedSpans(compressed)) jobs.push(this.readCompressed(buffer, span));
-    // Every job settles before this returns, so none writes into `buffer` afterwards.
-    const results = await Promise.allSettled(jobs);
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
-  }
-
-  /** Read host bytes; the last cluster of a file may be cut short, and reads as zeros past EOF. */
-  private async readHost(dest: Uint8Array, host: number): Promise<void> {
-    const avail = Math.max(0, Math.min(dest.length, this.container.size - host));
-    if (avail > 0) await this.container.read(dest.subarray(0, avail), host);
-    dest.fill(0, avail);
+    await readUnits(buffer, position, {
+      container: this.container,
+      unitBytes: this.clusterSize,
+      maxRun: MAX_RUN,
+      place: async (cluster): Promise<UnitPlace> => {
+        const m = await this.mapping(cluster);
+        if (m.kind === 'data') return { kind: 'raw', host: m.hostOffset };
+        return m.kind === 'compressed' ? { kind: 'compressed', host: m.hostOffset, length: m.length } : { kind: 'zero' };
+      },
+      recent: (host) => (this.lastCompressed?.host === host ? this.lastCompressed.data : undefined),
+      spans: compressedSpans,
+      readSpan: (buf, span) => this.readCompressed(buf, span),
+    });
   }
 
   /** Compressed clusters near each other on the host: one read, then one inflate each. */
@@ -176,22 +132,12 @@ export class Qcow2Device extends BaseDevice {
       buffer.set(out.subarray(p.within, p.within + p.n), p.from);
       this.lastCompressed = { host: p.host, data: out };
     });
-    const results = await Promise.allSettled(inflates);
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    await settleAll(inflates);
   }
 
   private async inflateCluster(input: Uint8Array, host: number): Promise<Uint8Array> {
     const where = { structure: 'qcow2 compressed cluster', offset: host };
-    let out: Buffer;
-    try {
-      // Sync flush: like QEMU, accept a stream that fills one cluster without a final block.
-      out = await this.inflating(() => new Promise<Buffer>((resolve, reject) => {
-        inflateRaw(input, { windowBits: 15, maxOutputLength: this.clusterSize, chunkSize: this.clusterSize, finishFlush: constants.Z_SYNC_FLUSH }, (err, result) => (err ? reject(err) : resolve(result)));
-      }));
-    } catch (err) {
-      if (isImageError(err)) throw err;
-      throw new ImageError('E_CORRUPT', `compressed cluster does not inflate: ${(err as Error).message}`, where);
-    }
+    const out = await inflateUnit(input, { unitBytes: this.clusterSize, zlib: false, what: 'compressed cluster', where, run: this.inflating });
     if (out.length !== this.clusterSize) {
       throw new ImageError('E_CORRUPT', `compressed cluster inflates to ${out.length} bytes, not one ${this.clusterSize}-byte cluster`, where);
     }
