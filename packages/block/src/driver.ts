@@ -50,6 +50,14 @@ export interface WriteResult {
 export interface FormatDriver {
   readonly name: string;
   readonly description: string;
+  /** Other names -O takes for it (qemu-img's `vpc` for vhd). */
+  readonly aliases?: readonly string[];
+  /** File name extensions that name it when -O is not given (x.qcow2). */
+  readonly extensions?: readonly string[];
+  /** True when a compressed copy (.gz, .bz2, .xz) of it is a known deliverable. */
+  readonly compressible?: boolean;
+  /** True for an appliance that describes its guest: translate fills its options from the inspection. */
+  readonly describesGuest?: boolean;
   /** Recognise the container from its head and tail; undefined when it is not this format. */
   probe(input: ProbeInput): ProbeResult | undefined;
   /** Turn the container's bytes into the virtual disk. The driver does not close `container`. */

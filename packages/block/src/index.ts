@@ -33,3 +33,4 @@ export { checkInputType, checkOutputPath, fileKind, identityOf, type FileIdentit
 export { cleanupRunSync, makeTempDir, removeTempDir, tempBase, trackChild } from './cleanup.js';
 export { checkTableBudget, tableBudget } from './budget.js';
 export { NamedErrorsDevice } from './named.js';
+export { checkKnownOptions, onOff, optionError } from './options.js';

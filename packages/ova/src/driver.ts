@@ -42,6 +42,8 @@ export async function openOvaDisk(container: BlockDevice, options: OpenOvaOption
 /** OVA appliance: OVF descriptor, streamOptimized VMDK and manifest in a USTAR archive. */
 export const ovaDriver: FormatDriver = {
   name: 'ova',
+  extensions: ['ova'],
+  describesGuest: true,
   description: 'OVA appliance (OVF 1.0/2.0 in a tar, streamOptimized VMDK disks, manifest)',
   probe,
   async open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {

@@ -1,7 +1,7 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { FileSink, ImageError, makeTempDir, removeTempDir, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { FileSink, ImageError, checkKnownOptions, makeTempDir, onOff, optionError, removeTempDir, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
 import { writeVmdk } from '@amitrans/vmdk';
 import { MANIFEST_ALGORITHMS, serializeManifest, type ManifestAlgorithm, type ManifestLine } from './manifest.js';
 import { ovfOsType } from './ostype.js';
@@ -45,11 +45,8 @@ export const OVA_WRITE_OPTIONS: Readonly<Record<string, string>> = {
 };
 
 const NICS = Object.keys(NIC_SUBTYPE) as NicKind[];
-const on = (v: string | undefined): boolean => v === 'on' || v === 'true' || v === 'yes' || v === '1';
 
-function bad(detail: string): ImageError {
-  return new ImageError('E_UNSUPPORTED', detail);
-}
+const bad = (detail: string): ImageError => optionError('ova', detail);
 
 function whole(value: string | undefined, fallback: number, what: string, min: number, max: number): number {
   if (value === undefined) return fallback;
@@ -60,8 +57,7 @@ function whole(value: string | undefined, fallback: number, what: string, min: n
 
 /** Parse the -o options of an OVA output; `outputName` gives the default machine name. */
 export function ovaSettings(options: Readonly<Record<string, string>> = {}, outputName?: string): OvaWriteSettings {
-  const unknown = Object.keys(options).filter((k) => !(k in OVA_WRITE_OPTIONS));
-  if (unknown.length > 0) throw bad(`unknown ova option(s): ${unknown.join(', ')}`);
+  checkKnownOptions('ova', OVA_WRITE_OPTIONS, options);
   const fromFile = outputName ? basename(outputName).replace(/\.ova$/i, '') : '';
   const name = options.name ?? (fromFile || 'appliance');
   if (name.trim() === '' || name.length > 200) throw bad(`ova name "${name}" (1 to 200 characters)`);
@@ -91,7 +87,7 @@ export function ovaSettings(options: Readonly<Record<string, string>> = {}, outp
     distro: options.distro ?? '',
     arch: options.arch ?? 'x86_64',
     systemType,
-    vboxMachine: on(options.vbox_machine),
+    vboxMachine: onOff('ova', 'vbox_machine', options.vbox_machine),
     uuid: uuid.toLowerCase(),
     vmdk,
     mtime,

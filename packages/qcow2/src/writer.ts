@@ -1,5 +1,6 @@
 import {
   appendUnits,
+  checkKnownOptions,
   clusterRuns,
   clusterWindows,
   CoalescingSink,
@@ -7,6 +8,8 @@ import {
   dataRanges,
   deflateUnits,
   ImageError,
+  onOff,
+  optionError,
   runTotal,
   type BlockDevice,
   type ClusterRun,
@@ -26,22 +29,27 @@ export interface Qcow2WriteSettings {
   compress: boolean;
 }
 
+/** The -o keys of a qcow2 output, with one line of help each: the driver's table. */
+export const QCOW2_WRITE_OPTIONS: Readonly<Record<string, string>> = {
+  compress: 'on: deflate every cluster (4 KiB window, as qemu-img -c); needs a seekable output',
+  compat: '1.1 (default, qcow2 v3) or 0.10 (qcow2 v2)',
+  cluster_size: 'cluster size in bytes, a power of two from 4096 to 2097152 (default 65536)',
+};
+
 /** Parse qemu-img style -o options: compress=on, compat=0.10|1.1, cluster_size=65536. */
 export function writeSettings(options: Readonly<Record<string, string>> = {}): Qcow2WriteSettings {
-  const unknown = Object.keys(options).filter((k) => !['compress', 'compat', 'cluster_size'].includes(k));
-  if (unknown.length > 0) throw new ImageError('E_UNSUPPORTED', `unknown qcow2 option(s): ${unknown.join(', ')}`);
+  checkKnownOptions('qcow2', QCOW2_WRITE_OPTIONS, options);
   const compat = options.compat ?? '1.1';
   if (compat !== '1.1' && compat !== 'v3' && compat !== '0.10' && compat !== 'v2') {
-    throw new ImageError('E_UNSUPPORTED', `qcow2 compat=${compat} (use 1.1 or 0.10)`);
+    throw optionError('qcow2', `qcow2 compat=${compat} (use 1.1 or 0.10)`);
   }
-  const compress = options.compress ?? 'off';
-  if (!['on', 'off', 'true', 'false', 'yes', 'no'].includes(compress)) throw new ImageError('E_UNSUPPORTED', `qcow2 compress=${compress} (use on or off)`);
+  const compress = onOff('qcow2', 'compress', options.compress);
   const clusterSize = Number(options.cluster_size ?? 65536);
   const clusterBits = Math.log2(clusterSize);
   if (!Number.isInteger(clusterBits) || clusterBits < 12 || clusterBits > 21) {
-    throw new ImageError('E_UNSUPPORTED', `qcow2 cluster_size=${options.cluster_size} (a power of two from 4096 to 2097152)`);
+    throw optionError('qcow2', `qcow2 cluster_size=${options.cluster_size} (a power of two from 4096 to 2097152)`);
   }
-  return { version: compat === '0.10' || compat === 'v2' ? 2 : 3, clusterBits, compress: ['on', 'true', 'yes'].includes(compress) };
+  return { version: compat === '0.10' || compat === 'v2' ? 2 : 3, clusterBits, compress };
 }
 
 function header(layout: Layout, version: 2 | 3): Uint8Array {

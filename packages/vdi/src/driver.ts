@@ -11,6 +11,7 @@ function open(container: BlockDevice, context?: OpenContext): Promise<BlockDevic
 
 export const vdiDriver = {
   name: 'vdi',
+  extensions: ['vdi'],
   description: 'VirtualBox Disk Image (VDI 1.1): dynamic and fixed',
   probe: probeVdi,
   open,

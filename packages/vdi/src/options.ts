@@ -1,4 +1,4 @@
-import { ImageError } from '@amitrans/block';
+import { checkKnownOptions, onOff, optionError, type ImageError } from '@amitrans/block';
 import { derivedUuid, isUuid, newUuid } from './uuid.js';
 
 export const VDI_WRITE_OPTIONS: Readonly<Record<string, string>> = {
@@ -14,24 +14,13 @@ export interface VdiWriteSettings {
   readonly uuidModify: string;
 }
 
-function bad(detail: string): ImageError {
-  return new ImageError('E_UNSUPPORTED', detail, { structure: 'VDI write options' });
-}
-
-function onOff(key: string, value: string | undefined): boolean {
-  if (value === undefined) return false;
-  if (['on', 'true', 'yes', '1'].includes(value)) return true;
-  if (['off', 'false', 'no', '0'].includes(value)) return false;
-  throw bad(`${key}=${value}: expected on or off`);
-}
+const bad = (detail: string): ImageError => optionError('VDI', detail);
 
 export function parseVdiOptions(options: Readonly<Record<string, string>> = {}): VdiWriteSettings {
-  for (const key of Object.keys(options)) {
-    if (!(key in VDI_WRITE_OPTIONS)) throw bad(`unknown VDI option "${key}" (known: ${Object.keys(VDI_WRITE_OPTIONS).join(', ')})`);
-  }
+  checkKnownOptions('vdi', VDI_WRITE_OPTIONS, options);
   const sub = options.subformat ?? 'dynamic';
   if (!['dynamic', 'static', 'fixed'].includes(sub)) throw bad(`subformat=${sub}: expected dynamic, static or fixed`);
-  const isStatic = onOff('static', options.static);
+  const isStatic = onOff('vdi', 'static', options.static);
   if (options.static !== undefined && !isStatic && sub !== 'dynamic') throw bad(`static=off contradicts subformat=${sub}`);
   for (const key of ['uuid', 'modify_uuid'] as const) {
     const value = options[key];

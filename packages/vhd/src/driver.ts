@@ -11,6 +11,10 @@ function open(container: BlockDevice, context?: OpenContext): Promise<BlockDevic
 
 export const vhdDriver = {
   name: 'vhd',
+  aliases: ['vpc'],
+  extensions: ['vhd', 'vpc'],
+  // A bzip2'd VHD is what CloudStack and XenServer take.
+  compressible: true,
   description: 'Microsoft Virtual Hard Disk (VHD, "vpc" in qemu-img): fixed and dynamic',
   probe: probeVhd,
   open,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ImageError } from '@amitrans/block';
+import { checkKnownOptions, onOff, optionError, type ImageError } from '@amitrans/block';
 import { VHD_EPOCH } from './footer.js';
 
 export const VHD_WRITE_OPTIONS: Readonly<Record<string, string>> = {
@@ -19,16 +19,7 @@ export interface VhdWriteSettings {
   readonly timestamp: number;
 }
 
-function bad(detail: string): ImageError {
-  return new ImageError('E_UNSUPPORTED', detail, { structure: 'VHD write options' });
-}
-
-function onOff(key: string, value: string | undefined): boolean {
-  if (value === undefined) return false;
-  if (['on', 'true', 'yes', '1'].includes(value)) return true;
-  if (['off', 'false', 'no', '0'].includes(value)) return false;
-  throw bad(`${key}=${value}: expected on or off`);
-}
+const bad = (detail: string): ImageError => optionError('VHD', detail);
 
 export function parseUuid(text: string): Uint8Array {
   const hex = text.replace(/[{}-]/g, '');
@@ -46,11 +37,9 @@ function parseTimestamp(text: string): number {
 }
 
 export function parseVhdOptions(options: Readonly<Record<string, string>> = {}): VhdWriteSettings {
-  for (const key of Object.keys(options)) {
-    if (!(key in VHD_WRITE_OPTIONS)) throw bad(`unknown VHD option "${key}" (known: ${Object.keys(VHD_WRITE_OPTIONS).join(', ')})`);
-  }
-  const azure = onOff('azure', options.azure);
-  const forceSize = onOff('force_size', options.force_size);
+  checkKnownOptions('vhd', VHD_WRITE_OPTIONS, options);
+  const azure = onOff('vhd', 'azure', options.azure);
+  const forceSize = onOff('vhd', 'force_size', options.force_size);
   const sub = options.subformat ?? (azure ? 'fixed' : 'dynamic');
   if (sub !== 'fixed' && sub !== 'dynamic') throw bad(`subformat=${sub}: expected fixed or dynamic`);
   if (azure && sub !== 'fixed') throw bad('azure=on needs subformat=fixed: Azure accepts only fixed VHDs');

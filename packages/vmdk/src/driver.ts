@@ -2,7 +2,7 @@ import { ImageError, view, type BlockDevice, type FormatDriver, type OpenContext
 import { looksLikeDescriptor, parseDescriptor } from './descriptor.js';
 import { FLAG_COMPRESSED, SPARSE_MAGIC } from './header.js';
 import { openVmdk } from './open.js';
-import { writeSettings, writeVmdk } from './writer.js';
+import { VMDK_WRITE_OPTIONS, writeSettings, writeVmdk } from './writer.js';
 
 function probe(input: ProbeInput): ProbeResult | undefined {
   const head = input.head;
@@ -37,6 +37,7 @@ function probe(input: ProbeInput): ProbeResult | undefined {
 /** VMware VMDK: reads monolithicSparse, streamOptimized (both layouts) and descriptor files with flat extents; writes monolithicSparse and streamOptimized. */
 export const vmdkDriver: FormatDriver = {
   name: 'vmdk',
+  extensions: ['vmdk'],
   description: 'VMware virtual disk: monolithicSparse, streamOptimized, monolithicFlat (read)',
   probe,
   async open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {
@@ -55,12 +56,6 @@ export const vmdkDriver: FormatDriver = {
       return false;
     }
   },
-  writeOptions: {
-    subformat: 'monolithicSparse (default, as qemu-img) or streamOptimized (compressed; for VirtualBox, VMware, AWS)',
-    adapter_type: 'ide (default), lsilogic, buslogic, legacyESX or pvscsi; sets ddb.adapterType and the geometry',
-    cid: 'content ID as 8 hex digits (default: random); fix it for reproducible output',
-    hwversion: 'ddb.virtualHWVersion (default 4)',
-    toolsversion: 'ddb.toolsVersion (default 2147483647)',
-  },
+  writeOptions: VMDK_WRITE_OPTIONS,
   checkOptions: (options) => void writeSettings(options),
 };

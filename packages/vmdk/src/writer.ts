@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import { basename } from 'node:path';
 import {
   appendUnits,
+  checkKnownOptions,
   clusterRuns,
   clusterWindows,
   CoalescingSink,
@@ -9,6 +10,8 @@ import {
   dataRanges,
   deflateUnits,
   ImageError,
+  onOff,
+  optionError,
   type BlockDevice,
   type ClusterWindow,
   type Range,
@@ -50,30 +53,37 @@ export interface VmdkWriteSettings {
   toolsVersion: string;
 }
 
-const KNOWN = ['subformat', 'adapter_type', 'cid', 'hwversion', 'toolsversion', 'compat6'];
+/** The -o keys of a VMDK output, with one line of help each: the driver's table. */
+export const VMDK_WRITE_OPTIONS: Readonly<Record<string, string>> = {
+  subformat: 'monolithicSparse (default, as qemu-img) or streamOptimized (compressed; for VirtualBox, VMware, AWS)',
+  adapter_type: 'ide (default), lsilogic, buslogic, legacyESX or pvscsi; sets ddb.adapterType and the geometry',
+  cid: 'content ID as 8 hex digits (default: random); fix it for reproducible output',
+  hwversion: 'ddb.virtualHWVersion (default 4)',
+  toolsversion: 'ddb.toolsVersion (default 2147483647)',
+  compat6: 'on: ddb.virtualHWVersion 6 (as qemu-img), unless hwversion= is given',
+};
 
 /** Parse qemu-img style -o options. The CID is random unless `cid=` makes the output reproducible. */
 export function writeSettings(options: Readonly<Record<string, string>> = {}): VmdkWriteSettings {
-  const unknown = Object.keys(options).filter((k) => !KNOWN.includes(k));
-  if (unknown.length > 0) throw new ImageError('E_UNSUPPORTED', `unknown vmdk option(s): ${unknown.join(', ')}`);
+  checkKnownOptions('vmdk', VMDK_WRITE_OPTIONS, options);
   const subformat = options.subformat ?? 'monolithicSparse';
   if (subformat !== 'monolithicSparse' && subformat !== 'streamOptimized') {
-    throw new ImageError('E_UNSUPPORTED', `vmdk subformat=${subformat} (amitrans writes monolithicSparse and streamOptimized)`);
+    throw optionError('vmdk', `vmdk subformat=${subformat} (amitrans writes monolithicSparse and streamOptimized)`);
   }
   const adapterType = options.adapter_type ?? 'ide';
-  if (!ADAPTERS.includes(adapterType)) throw new ImageError('E_UNSUPPORTED', `vmdk adapter_type=${adapterType} (one of ${ADAPTERS.join(', ')})`);
+  if (!ADAPTERS.includes(adapterType)) throw optionError('vmdk', `vmdk adapter_type=${adapterType} (one of ${ADAPTERS.join(', ')})`);
   let cid: number;
   if (options.cid !== undefined) {
     cid = parseInt(options.cid, 16);
-    if (!/^[0-9a-fA-F]{1,8}$/.test(options.cid) || cid >= 0xfffffffe) throw new ImageError('E_UNSUPPORTED', `vmdk cid=${options.cid} (8 hex digits, not fffffffe/ffffffff)`);
+    if (!/^[0-9a-fA-F]{1,8}$/.test(options.cid) || cid >= 0xfffffffe) throw optionError('vmdk', `vmdk cid=${options.cid} (8 hex digits, not fffffffe/ffffffff)`);
   } else {
     cid = randomInt(0, 0xfffffffe);
   }
   const toolsVersion = options.toolsversion ?? '2147483647';
-  if (!/^\d+$/.test(toolsVersion)) throw new ImageError('E_UNSUPPORTED', `vmdk toolsversion=${toolsVersion} (a number)`);
-  const on = (v: string | undefined) => v === 'on' || v === 'true' || v === 'yes';
-  const hwVersion = options.hwversion ?? (on(options.compat6) ? '6' : '4');
-  if (!/^\d+$/.test(hwVersion)) throw new ImageError('E_UNSUPPORTED', `vmdk hwversion=${hwVersion} (a number)`);
+  if (!/^\d+$/.test(toolsVersion)) throw optionError('vmdk', `vmdk toolsversion=${toolsVersion} (a number)`);
+  const compat6 = onOff('vmdk', 'compat6', options.compat6);
+  const hwVersion = options.hwversion ?? (compat6 ? '6' : '4');
+  if (!/^\d+$/.test(hwVersion)) throw optionError('vmdk', `vmdk hwversion=${hwVersion} (a number)`);
   return { subformat, adapterType, cid, hwVersion, toolsVersion };
 }
 
