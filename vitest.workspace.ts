@@ -14,6 +14,8 @@ export const projects = [
   'grub',
   'ova',
   'guest',
+  'verify',
+  'remote',
   'diskimg',
   'cli',
 ] as const;

@@ -6,22 +6,31 @@
 # an hvc0 getty, HWADDR, persistent-net rules, a metadata-fetching rc.local). Its /sbin/init
 # prints AMITRANS-BOOT-OK and powers off, so a boot test can look for the marker.
 #
-# Usage: scripts/make-debian-ami.sh OUT [--no-grub-stages] [--inode-size N] [--size SIZE] [--extra DIR]
+# Usage: scripts/make-debian-ami.sh OUT [--no-grub-stages] [--grub2] [--ext4] [--inode-size N] [--size SIZE] [--extra DIR] [--initrd FILE]
 # Defaults: ext3 with 128-byte inodes, grub-legacy's stage files in /boot/grub, 400 MiB.
+# --grub2 puts grub-pc-bin's i386-pc files (from this host's /usr/lib/grub/i386-pc) in
+# /usr/lib/grub/i386-pc instead of the stage files, and makes menu.lst a symlink to grub.cfg
+# holding the legacy menu, as Debian's bootstrap-vz PV AMIs do.
+# --ext4 makes the filesystem ext4 with extents, 64bit and 256-byte inodes.
 # --extra DIR copies DIR's tree into the root as well (the bench fills the filesystem with it).
+# --initrd FILE ships FILE as the kernel's initrd instead of the busybox one made here (an
+# initrd built by Debian's initramfs-tools or dracut: scripts/make-fixture-initrd.sh).
 # Needs the packages unpacked by scripts/setup-test-env.sh under .tmp/debs.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 here=$(cd "$(dirname "$0")/.." && pwd)
-out=${1:?usage: make-debian-ami.sh OUT [--no-grub-stages] [--inode-size N] [--size SIZE] [--extra DIR]}
+out=${1:?usage: make-debian-ami.sh OUT [--no-grub-stages] [--grub2] [--ext4] [--inode-size N] [--size SIZE] [--extra DIR]}
 shift
-stages=1; inode=128; size=400M; extra=
+stages=1; inode=128; size=400M; extra=; grub2=0; ext4=0; initrd=
 while [ $# -gt 0 ]; do
   case $1 in
     --no-grub-stages) stages=0 ;;
+    --grub2) grub2=1; stages=0 ;;
+    --ext4) ext4=1 ;;
     --inode-size) inode=$2; shift ;;
     --size) size=$2; shift ;;
     --extra) extra=$2; shift ;;
+    --initrd) initrd=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -101,6 +110,13 @@ if [ $stages -eq 1 ]; then
   [ -d "$debs/grub-legacy/root/usr/lib/grub/x86_64-pc" ] || { echo "make-debian-ami: grub-legacy not unpacked" >&2; exit 1; }
   cp -a "$debs/grub-legacy/root/usr/lib/grub/x86_64-pc"/{stage1,stage2,e2fs_stage1_5} "$root/boot/grub/"
 fi
+if [ $grub2 -eq 1 ]; then
+  [ -f /usr/lib/grub/i386-pc/lzma_decompress.img ] || { echo "make-debian-ami: /usr/lib/grub/i386-pc missing; install grub-pc-bin (scripts/setup-test-env.sh)" >&2; exit 1; }
+  mkdir -p "$root/usr/lib/grub"
+  cp -a /usr/lib/grub/i386-pc "$root/usr/lib/grub/"
+  mv "$root/boot/grub/menu.lst" "$root/boot/grub/grub.cfg"
+  ln -s grub.cfg "$root/boot/grub/menu.lst"
+fi
 printf 'alias scsi_hostadapter xenblk\nalias eth0 xennet\n' > "$root/etc/modprobe.conf"
 
 # --- the initrd: busybox + the disk drivers (with their dependencies, in load order) ---
@@ -159,7 +175,15 @@ INIT
 chmod 0755 "$ird/init"
 (cd "$ird" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -9n) > "$root/boot/initrd.img-$kver"
 
+if [ -n "$initrd" ]; then cp "$initrd" "$root/boot/initrd.img-$kver"; fi
+
 rm -f "$out"
 if [ -n "$extra" ]; then cp -a "$extra/." "$root/"; fi
+if [ $ext4 -eq 1 ]; then
+  sed -i 's/ ext3 / ext4 /' "$root/etc/fstab"
+  mkfs.ext4 -q -F -O extent,64bit -I 256 -L debian-root -U 3d1e5c2a-7b4f-4a8e-9c6d-5f0e1a2b3c4d -E root_owner=0:0 -d "$root" "$out" "$size"
+  echo "$out"
+  exit 0
+fi
 mkfs.ext3 -q -F -I "$inode" -L debian-root -U 3d1e5c2a-7b4f-4a8e-9c6d-5f0e1a2b3c4d -E root_owner=0:0 -d "$root" "$out" "$size"
 echo "$out"

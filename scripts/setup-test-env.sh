@@ -21,15 +21,30 @@ declare -A need=(
   [lz4]=lz4
   [dpkg-deb]=dpkg
   [depmod]=kmod
+  [mkinitramfs]=initramfs-tools-core
+  [lsinitramfs]=initramfs-tools-core
+  [dracut]=dracut-core
+  [unshare]=util-linux
   [qemu-system-x86_64]=qemu-system-x86
   [xmllint]=libxml2-utils
+  [debootstrap]=debootstrap
+  [ssh-keygen]=openssh-client
+  # GRUB 2's oracle (grub-mkimage, /usr/lib/grub/i386-pc/grub-bios-setup) and its i386-pc files.
+  [grub-mkimage]=grub-pc-bin
+  [readelf]=binutils
+  [unshare]=util-linux
 )
 missing=()
 for tool in "${!need[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${need[$tool]}")
 done
+# grub-common alone also gives grub-mkimage: the i386-pc files come with grub-pc-bin.
+[ -f /usr/lib/grub/i386-pc/kernel.img ] || missing+=(grub-pc-bin)
 # grub-legacy's shell (the oracle for the GRUB installer) is a 32-bit binary.
 [ -e /lib/ld-linux.so.2 ] || missing+=(libc6-i386)
+# boto3 is the independent S3 client that checks what the S3 sink uploaded (#15).
+python3 -c 'import boto3' >/dev/null 2>&1 || missing+=(python3-boto3)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 updated=0
 apt_update() {
   if [ $updated -eq 0 ]; then apt-get update -qq; updated=1; fi

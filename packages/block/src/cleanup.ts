@@ -134,3 +134,25 @@ function processAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+const interruptHandlers = new Set<() => Promise<void>>();
+
+/**
+ * Run `fn` when the run is stopped by a signal, before the process exits: for clean-up
+ * that needs the network (aborting an S3 multipart upload), which the synchronous exit
+ * handlers cannot do. Returns the function that unregisters it.
+ */
+export function onInterrupt(fn: () => Promise<void>): () => void {
+  interruptHandlers.add(fn);
+  return () => interruptHandlers.delete(fn);
+}
+
+/** Run every interrupt handler, giving them at most `timeoutMs` together. */
+export async function runInterruptHandlers(timeoutMs: number): Promise<void> {
+  const all = [...interruptHandlers].map((fn) => fn().catch(() => undefined));
+  interruptHandlers.clear();
+  if (all.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(all), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  clearTimeout(timer);
+}

@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'E_UNKNOWN_FORMAT'
   | 'E_FILE_TYPE' // a FIFO, socket, character device or directory where an image file is needed
   | 'E_SAME_FILE' // an output that is one of the inputs
+  | 'E_CHANGED' // a remote object that changed while it was being read (its ETag moved)
   | 'E_USAGE' // the request itself is wrong: an unknown format, option key or value (the CLI exits 2)
   | 'E_IO';
 

@@ -1,4 +1,5 @@
 import { ImageError } from '@amitrans/block';
+import type { RemoteOptions } from '@amitrans/remote';
 import { CatalogError } from '@amitrans/catalog';
 import type { ApplianceArgs } from './commands/appliance.js';
 import { catalogCommand } from './commands/catalog.js';
@@ -6,6 +7,7 @@ import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
 import { inspectCommand } from './commands/inspect.js';
 import { translateCommand } from './commands/translate.js';
+import { verifyCommand } from './commands/verify.js';
 import { fastParse } from './fastparse.js';
 import type { CliIo } from './io.js';
 import { COMMANDS, MIN_COUNT, type ArgvOf, type CommandName, type OptionSpec, type ParsedArgv } from './options.js';
@@ -16,9 +18,9 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
 /** One handler per command, shared by the fast parser and yargs: argv as the table types it. */
-const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: AbortSignal) => Promise<void> } = {
-  info: (a, io) => infoCommand(a.image, a.json, io),
-  inspect: (a, io) => inspectCommand(a.image, a.partition, a.json, io),
+const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: AbortSignal) => Promise<void | number> } = {
+  info: (a, io) => infoCommand(a.image, a.json, io, remote(a)),
+  inspect: (a, io) => inspectCommand(a.image, a.partition, a.json, io, remote(a)),
   convert: (a, io, signal) =>
     convertCommand({
       input: a.input,
@@ -30,6 +32,7 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       sha256: a.sha256,
       sync: a.sync,
       progress: a.p,
+      remote: remote(a),
     }, io, signal),
   translate: (a, io, signal) =>
     translateCommand({
@@ -46,6 +49,7 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       size: a.size,
       align: a.align,
       grubDir: a['grub-dir'],
+      bootloader: a.bootloader,
       rootPassword: a['root-password'],
       sshPasswordAuth: a['ssh-password-auth'],
       selinux: a.selinux,
@@ -53,9 +57,27 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       noClean: a['no-clean'],
       imageId: a['image-id'],
       partition: a.partition,
+      initrdAdd: a['initrd-add'],
       appliance: appliance(a),
       json: a.json,
       sha256: a.sha256,
+      progress: a.p,
+      remote: remote(a),
+    }, io, signal),
+  verify: (a, io, signal) =>
+    verifyCommand({
+      image: a.image,
+      target: a.target,
+      bus: a.bus,
+      nic: a.nic,
+      directKernel: a['direct-kernel'],
+      eucaBus: a['euca-bus'],
+      expect: a.expect,
+      ssh: a.ssh,
+      timeout: a.timeout,
+      memory: a.memory,
+      log: a.log,
+      json: a.json,
       progress: a.p,
     }, io, signal),
   catalog: (a, io) =>
@@ -74,13 +96,21 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
     }, io),
 };
 
+/** The object-storage flags, as the library takes them. */
+function remote(a: { 'endpoint-url'?: string | undefined; 's3-path-style'?: boolean | undefined }): RemoteOptions {
+  return {
+    ...(a['endpoint-url'] !== undefined ? { endpoint: a['endpoint-url'] } : {}),
+    ...(a['s3-path-style'] !== undefined ? { pathStyle: a['s3-path-style'] } : {}),
+  };
+}
+
 function appliance(a: ArgvOf<'convert'> | ArgvOf<'translate'>): ApplianceArgs {
   return { name: a.name, cpus: a.cpus, memory: a.memory, nic: a.nic, controller: a.controller, ovfVersion: a['ovf-version'] };
 }
 
-function dispatch(command: CommandName, argv: ParsedArgv, io: CliIo, signal: AbortSignal): Promise<void> {
+function dispatch(command: CommandName, argv: ParsedArgv, io: CliIo, signal: AbortSignal): Promise<void | number> {
   // Both parsers fill argv from the option table; checkValues makes it the types ArgvOf states.
-  const handler = HANDLERS[command] as (argv: ParsedArgv, io: CliIo, signal: AbortSignal) => Promise<void>;
+  const handler = HANDLERS[command] as (argv: ParsedArgv, io: CliIo, signal: AbortSignal) => Promise<void | number>;
   return handler(checkValues(command, argv), io, signal);
 }
 
@@ -123,14 +153,18 @@ export async function runCli(args: readonly string[], io: CliIo, signal: AbortSi
   try {
     // Ordinary command lines skip loading yargs (a tenth of a second of start-up, more than
     // some whole conversions take); help, errors and anything unusual go through yargs.
+    // A handler may return its own exit code (verify: 1 did not boot, 3 cannot verify here).
+    let code: void | number = undefined;
     const fast = fastParse(args);
     if (fast) {
-      await dispatch(fast.command, fast.argv, io, signal);
+      code = await dispatch(fast.command, fast.argv, io, signal);
     } else {
       const [{ default: yargs }, { parseWithYargs }] = await Promise.all([import('yargs'), import('./yargs.js')]);
-      await parseWithYargs(yargs, args, (command, argv) => dispatch(command, argv, io, signal), (text) => io.stdout.write(text));
+      await parseWithYargs(yargs, args, async (command, argv) => {
+        code = await dispatch(command, argv, io, signal);
+      }, (text) => io.stdout.write(text));
     }
-    return 0;
+    return code ?? 0;
   } catch (err) {
     return failure(err, io);
   }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { constants } from 'node:os';
-import { abortAllSinksSync, cleanupRunSync } from '@amitrans/block';
+import { abortAllSinksSync, cleanupRunSync, runInterruptHandlers } from '@amitrans/block';
 
 // However the run ends, nothing half-written is left at a destination, no temporary
 // (decompressed input, OVA spool) and no child (7-Zip) outlives it. The handlers go in
@@ -9,8 +9,16 @@ process.on('exit', () => {
   abortAllSinksSync();
   cleanupRunSync();
 });
+let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => process.exit(128 + constants.signals[signal]));
+  process.on(signal, () => {
+    const code = 128 + constants.signals[signal];
+    if (stopping) process.exit(code);
+    stopping = true;
+    // Aborting an S3 multipart upload needs the network: a few seconds for that, then exit
+    // (a second signal exits at once). The object never appears either way.
+    void runInterruptHandlers(5000).finally(() => process.exit(code));
+  });
 }
 
 // `amitrans inspect x | head`: a closed stdout ends the program quietly, as for any Unix tool

@@ -57,23 +57,33 @@ const APPLIANCE = [
   { name: 'ovf-version', type: 'string', choices: ['1.0', '2.0'], group: OVA, describe: 'OVF 1.0 with a SHA-1 manifest (default) or 2.0 with SHA-256' },
 ] as const satisfies readonly OptionSpec[];
 
+const STORE = 'Object storage (s3://bucket/key, https:// URLs):';
+
+/** Where s3:// images live when not on AWS; credentials and region come from the AWS environment and config. */
+const REMOTE = [
+  { name: 'endpoint-url', type: 'string', group: STORE, describe: 'S3-compatible endpoint (MinIO, Ceph, Walrus); default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS' },
+  { name: 's3-path-style', type: 'boolean', group: STORE, describe: 'address buckets in the path (default: on with a custom endpoint)' },
+] as const satisfies readonly OptionSpec[];
+
 const JSON_HELP = 'machine-readable output (see the CLI README)';
 const PROGRESS = { name: 'p', alias: ['progress'], type: 'boolean', default: false, describe: 'show progress even when stderr is not a terminal' } as const satisfies OptionSpec;
 const SHA256 = { name: 'sha256', type: 'boolean', default: false, describe: 'print the sha256 of the output' } as const satisfies OptionSpec;
-const OUTPUT = { name: 'output', describe: 'file to write, or - for stdout', demand: true, dash: true } as const satisfies PositionalSpec;
+const OUTPUT = { name: 'output', describe: 'file to write, s3://bucket/key, or - for stdout', demand: true, dash: true } as const satisfies PositionalSpec;
 
 export const COMMANDS = {
   info: {
     describe: 'Show the container, virtual size, partitions and filesystems of an image',
-    positionals: [{ name: 'image', describe: 'image file', demand: true }],
+    positionals: [{ name: 'image', describe: 'image file, s3://bucket/key or http(s):// URL', demand: true }],
     options: [
+      ...REMOTE,
       { name: 'json', type: 'boolean', default: false, describe: JSON_HELP },
     ],
   },
   inspect: {
     describe: 'Inspect the guest: distribution, kernels, initrds, boot config, and whether it boots on kvm, virtualbox, xenserver, eucalyptus',
-    positionals: [{ name: 'image', describe: 'image file (any container)', demand: true }],
+    positionals: [{ name: 'image', describe: 'image file (any container), s3://bucket/key or http(s):// URL', demand: true }],
     options: [
+      ...REMOTE,
       { name: 'partition', type: 'number', describe: 'inspect this partition (1-based) instead of finding the root' },
       { name: 'json', type: 'boolean', default: false, describe: JSON_HELP },
     ],
@@ -81,11 +91,12 @@ export const COMMANDS = {
   convert: {
     describe: 'Convert an image to another container format (qemu-img convert conventions); output - is stdout',
     positionals: [
-      { name: 'input', describe: 'image to read (any container, an OVA, or gzip/bzip2/xz)', demand: true },
+      { name: 'input', describe: 'image to read (any container, an OVA, or gzip/bzip2/xz): a file, s3://bucket/key or http(s):// URL', demand: true },
       OUTPUT,
     ],
     options: [
       ...APPLIANCE,
+      ...REMOTE,
       { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw, vhd, vdi, vmdk, qcow2, ova (default: from the output name, else raw)' },
       { name: 'o', alias: ['options'], type: 'string', array: true, default: [], describe: 'format options key=value[,key=value...], e.g. subformat=fixed; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' },
       PROGRESS,
@@ -97,11 +108,12 @@ export const COMMANDS = {
   translate: {
     describe: 'Translate an AMI for kvm, virtualbox, xenserver or eucalyptus: guest edits, a bootable disk, any container',
     positionals: [
-      { name: 'input', describe: 'the AMI: a bare root filesystem or a partitioned disk, any container', demand: true },
+      { name: 'input', describe: 'the AMI: a bare root filesystem or a partitioned disk, any container; a file, s3://bucket/key or http(s):// URL', demand: true },
       OUTPUT,
     ],
     options: [
       ...APPLIANCE,
+      ...REMOTE,
       { name: 'target', alias: ['t'], choices: ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'], demandOption: true, describe: 'where the image will boot' },
       { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw, qcow2, vmdk, vhd, vdi, ova (default: from the output name)' },
       { name: 'o', alias: ['options'], type: 'string', array: true, default: [], describe: 'output format options key=value[,...]; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' },
@@ -112,7 +124,8 @@ export const COMMANDS = {
       { name: 'dry-run', type: 'boolean', default: false, describe: 'show the change report without writing' },
       { name: 'size', type: 'number', size: true, describe: 'disk size for the bootable disk: bytes, or with K, M, G, T (default: filesystem + alignment)' },
       { name: 'align', choices: ['modern', 'legacy'], describe: 'partition at sector 2048 (modern, default) or 63 (legacy)' },
-      { name: 'grub-dir', type: 'string', describe: 'directory with GRUB legacy stage1, stage2, e2fs_stage1_5 (default: the guest\'s own)' },
+      { name: 'grub-dir', type: 'string', describe: 'directory with GRUB legacy stage1, stage2, e2fs_stage1_5, or GRUB 2 i386-pc files (default: the guest\'s own, else the host\'s /usr/lib/grub/i386-pc)' },
+      { name: 'bootloader', choices: ['grub-legacy', 'grub2'], describe: 'bootloader for the disk build (default: the guest\'s GRUB legacy when it can read the filesystem, else GRUB 2)' },
       { name: 'root-password', type: 'string', describe: 'password:P | file:F | random | disabled (SHA-512 crypt into /etc/shadow)' },
       { name: 'ssh-password-auth', choices: ['yes', 'no'], describe: 'PermitRootLogin and PasswordAuthentication in sshd_config' },
       { name: 'selinux', choices: ['relabel', 'permissive'], describe: 'when enforcing: relabel on first boot (default) or boot with enforcing=0' },
@@ -120,9 +133,28 @@ export const COMMANDS = {
       { name: 'no-clean', type: 'boolean', default: false, describe: 'run no clean operation' },
       { name: 'image-id', type: 'string', array: true, default: [], describe: 'eucalyptus /etc/image-id fields key=value[,...] (timestamp=ISO for reproducible ones)' },
       { name: 'partition', type: 'number', describe: 'the root partition of a partitioned input (1-based)' },
+      { name: 'initrd-add', type: 'string', array: true, default: [], describe: 'more modules for the initrd step to add, MOD[,MOD...] (with their dependencies)' },
       PROGRESS,
       SHA256,
       { name: 'json', type: 'boolean', default: false, describe: 'print the result (report, changes, output) as JSON' },
+    ],
+  },
+  verify: {
+    describe: 'Boot an image under QEMU the way its target boots it and say how far it got (exit 0 booted, 1 did not, 3 cannot verify here)',
+    positionals: [{ name: 'image', describe: 'image to boot (any container, an OVA, or gzip/bzip2/xz); never written', demand: true }],
+    options: [
+      { name: 'target', alias: ['t'], choices: ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'], describe: 'the platform to emulate (default: read off the image: OVA/VDI virtualbox, a bare filesystem eucalyptus, else kvm)' },
+      { name: 'bus', choices: ['virtio', 'virtio-scsi', 'lsi-scsi', 'ide', 'sata', 'nvme'], describe: "attach the root disk on this bus instead of the target's" },
+      { name: 'nic', choices: ['virtio', 'e1000'], describe: "network adapter instead of the target's" },
+      { name: 'direct-kernel', type: 'boolean', default: false, describe: "boot the kernel and initrd of the image's menu.lst directly (xenserver's smoke test)" },
+      { name: 'euca-bus', choices: ['virtio', 'scsi'], describe: 'eucalyptus: the root disk on virtio (USE_VIRTIO_ROOT, default) or SCSI' },
+      { name: 'expect', type: 'string', describe: 'success is a console line matching this regular expression (default: a login prompt)' },
+      { name: 'ssh', type: 'boolean', default: false, describe: 'success is an SSH banner from the guest (user-mode network, forward from a free 127.0.0.1 port)' },
+      { name: 'timeout', type: 'number', default: 300, describe: 'seconds before giving up' },
+      { name: 'memory', type: 'number', default: 768, describe: 'guest memory in MiB' },
+      { name: 'log', type: 'string', describe: 'keep the serial console log in this file' },
+      PROGRESS,
+      { name: 'json', type: 'boolean', default: false, describe: 'print the result (milestones, class, QEMU command line, last console lines) as JSON' },
     ],
   },
   catalog: {

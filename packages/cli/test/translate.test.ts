@@ -241,9 +241,36 @@ describe('a partitioned input gets only the guest edits', () => {
     await run('e2fsck', ['-fn', at]);
     expect((await run('debugfs', ['-R', 'cat /etc/fstab', at])).stdout).toMatch(new RegExp(`^UUID=${UUID}\\s+/\\s`, 'm'));
     expect((await run('debugfs', ['-R', 'cat /boot/grub/menu.lst', at])).stdout).toMatch(/^root \(hd0,1\)$/m);
-    // No GRUB is installed into a partitioned input's MBR: its boot code is what it was.
-    expect(Buffer.compare((await readFile(out)).subarray(0, 446), (await readFile(disk)).subarray(0, 446))).toBe(0);
+    // Its MBR had no boot code (as pv-grub's hd00 AMIs): GRUB legacy goes in, for partition 2;
+    // the partition table and disk signature stay.
+    expect(Buffer.compare((await readFile(out)).subarray(440, 512), (await readFile(disk)).subarray(440, 512))).toBe(0);
+    expect((await readFile(out)).subarray(0, 440).some((b) => b !== 0)).toBe(true);
+    expect(res.changes).toEqual(expect.arrayContaining([expect.objectContaining({ file: '(MBR)', why: expect.stringMatching(/for partition 2: sector 0 had no boot code/) })]));
   }, 120_000);
+
+  it('an hd00 AMI (filesystem in partition 1, no boot code) boots on kvm; for eucalyptus it becomes a bare filesystem', async (ctx) => {
+    requireTools(ctx, 'sfdisk', 'dd', 'qemu-system-x86_64', 'e2fsck');
+    const src = await fixture(ctx);
+    const { size } = await import('node:fs/promises').then((m) => m.stat(src));
+    const disk = dir.file('hd00.img');
+    const { sfdiskImage } = await import('@amitrans/testkit');
+    await sfdiskImage(disk, (2048 + size / 512) * 512, `label: dos\nstart=2048, size=${size / 512}, type=83\n`);
+    await run('dd', [`if=${src}`, `of=${disk}`, 'bs=1M', `seek=${2048 * 512}`, 'oflag=seek_bytes', 'conv=notrunc,sparse', 'status=none']);
+    const inspect = JSON.parse((await cli('inspect', disk, '--json')).stdout) as { report: { verdicts: { target: string; status: string; changes: string[] }[] } };
+    expect(inspect.report.verdicts.find((v) => v.target === 'kvm')).toMatchObject({ status: 'boots-after-translation', changes: expect.arrayContaining([expect.stringMatching(/GRUB legacy into the MBR for partition 1/)]) });
+    const out = dir.file('hd00-kvm.raw');
+    const r = await cli('translate', disk, out, '-t', 'kvm', '-O', 'raw');
+    expect(r.code, r.stderr).toBe(0);
+    const boot = await qemuBoot(out, { format: 'raw', iface: 'virtio' });
+    expect(boot.timedOut, boot.output.slice(-2000)).toBe(false);
+    expectBooted(boot.output);
+    const emi = dir.file('hd00-emi.img');
+    const e = await cli('translate', disk, emi, '-t', 'eucalyptus', '--json');
+    expect(e.code, e.stderr).toBe(0);
+    expect((JSON.parse(e.stdout) as TranslateResult).layout).toBe('filesystem');
+    await run('e2fsck', ['-fn', emi]);
+    expect((await run('debugfs', ['-R', 'cat /boot/grub/menu.lst', emi])).stdout).toMatch(/^root \(hd0\)$/m);
+  }, 300_000);
 });
 
 describe('translate refuses and reports', () => {
@@ -251,6 +278,9 @@ describe('translate refuses and reports', () => {
     const out = dir.file('dry.qcow2');
     const r = await translateJson(ctx, out, '-t', 'kvm', '--dry-run');
     expect(r.changes.map((c) => c.step)).toEqual(expect.arrayContaining(['fstab', 'bootloader', 'consoles', 'modules', 'network', 'clean']));
+    // The guest's own stage files read its ext3: GRUB legacy, as the distribution used.
+    expect(r.bootloader).toEqual({ kind: 'grub-legacy', from: '/boot/grub', source: 'guest', why: 'the guest\'s own GRUB legacy stage files' });
+    expect(r.changes.find((c) => c.file.startsWith('(disk'))?.why).toBe('GRUB legacy from /boot/grub: the guest\'s own GRUB legacy stage files');
     expect(existsSync(out)).toBe(false);
   });
   it('an unknown output option is refused before any work, as convert refuses it', async (ctx) => {

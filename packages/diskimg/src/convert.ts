@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { BlockDevice, WriteResult } from '@amitrans/block';
+import { displayName, type RemoteOptions } from '@amitrans/remote';
 import { openImage } from './open.js';
 import { openOutput, resolveOutput, type ResolvedOutput } from './output.js';
 
@@ -18,6 +19,8 @@ export interface ConvertOptions {
    */
   sync?: boolean;
   signal?: AbortSignal;
+  /** How s3:// and http(s):// inputs and outputs are reached. */
+  remote?: RemoteOptions;
 }
 
 /** What writing an output reports, for convert and translate alike. */
@@ -51,6 +54,8 @@ export interface WriteDiskOptions {
   signal?: AbortSignal;
   sha256?: boolean;
   sync?: boolean;
+  /** How an s3:// output is reached. */
+  remote?: RemoteOptions;
 }
 
 /**
@@ -60,10 +65,20 @@ export interface WriteDiskOptions {
 export async function writeDisk(disk: BlockDevice, out: ResolvedOutput, o: WriteDiskOptions = {}): Promise<WriteResult & { sha256?: string }> {
   const dest = out.destination;
   const hash = o.sha256 && !dest.hashCommitted ? createHash('sha256') : undefined;
-  const sink = await openOutput(out, { sync: o.sync ?? false, ...(hash ? { hash } : {}) });
+  const options = o.writerOptions ?? out.options;
+  const sink = await openOutput(out, {
+    sync: o.sync ?? false,
+    ...(hash ? { hash } : {}),
+    streaming: out.compression !== undefined || out.driver.canStream?.(options) === true,
+    // The largest output the disk can give: its size plus metadata (sizes upload parts).
+    expectedSize: Math.ceil(disk.size * 1.01) + 64 * 1024 * 1024,
+    sha256: o.sha256 === true,
+    ...(o.remote ? { remote: o.remote } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
   try {
     const result = await out.driver.write!(disk, sink, {
-      options: o.writerOptions ?? out.options,
+      options,
       ...(o.progress ? { progress: o.progress } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     });
@@ -86,6 +101,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
   const prepared = resolveOutput(output, options.format, options.options);
   await prepared.destination.guard([input]);
   const img = await openImage(input, {
+    ...(options.remote ? { remote: options.remote } : {}),
     decompressProgress: (done) => options.progress?.('decompress', done, 0),
   });
   try {
@@ -99,10 +115,11 @@ export async function convert(input: string, output: string, options: ConvertOpt
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.sha256 ? { sha256: true } : {}),
       ...(options.sync ? { sync: true } : {}),
+      ...(options.remote ? { remote: options.remote } : {}),
     });
     const out: ConvertResult = {
-      input,
-      output,
+      input: img.file,
+      output: displayName(output),
       inputFormat: img.compression ? `${img.detection.format} (${img.compression})` : img.detection.format,
       format: prepared.driver.name,
       virtualSize: result.virtualSize ?? disk.size,

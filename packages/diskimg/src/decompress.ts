@@ -2,26 +2,72 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { ImageError, isZero, makeTempDir, removeTempDir, trackChild, writeError, writeFully } from '@amitrans/block';
+import { ImageError, isZero, makeTempDir, removeTempDir, trackChild, writeError, writeFully, type BlockDevice } from '@amitrans/block';
 import { sevenZipPath } from '@amitrans/guest';
 import type { Compression } from './sniff.js';
 
 export { sevenZipPath };
 
-/** A readable stream of the decompressed bytes of `path`. */
-export async function decompressStream(path: string, compression: Compression): Promise<{ stream: Readable; done: Promise<void> }> {
+/**
+ * A compressed input: a local file (read by name), or a device read in order (a remote
+ * object, streamed through its read-ahead: never copied whole before decompressing).
+ */
+export type CompressedInput = string | { readonly device: BlockDevice; readonly name: string };
+
+function inputName(input: CompressedInput): string {
+  return typeof input === 'string' ? input : input.name;
+}
+
+/** The bytes of a device, in order, in 4 MiB reads. */
+export function deviceStream(device: BlockDevice, chunk = 4 * 1024 * 1024): Readable {
+  let at = 0;
+  return new Readable({
+    highWaterMark: chunk,
+    read(this: Readable) {
+      if (at >= device.size) {
+        this.push(null);
+        return;
+      }
+      const buf = Buffer.allocUnsafe(Math.min(chunk, device.size - at));
+      device.read(buf, at).then(() => {
+        at += buf.length;
+        this.push(buf);
+      }, (err: Error) => this.destroy(err));
+    },
+  });
+}
+
+/** A readable stream of the decompressed bytes of `input`. */
+export async function decompressStream(input: CompressedInput, compression: Compression): Promise<{ stream: Readable; done: Promise<void> }> {
+  const path = inputName(input);
+  const raw = (): Readable => (typeof input === 'string' ? createReadStream(input) : deviceStream(input.device));
   if (compression === 'gzip') {
-    const stream = createReadStream(path).pipe(createGunzip());
+    const source = raw();
+    const stream = source.pipe(createGunzip());
+    // A read error of the source (the network) is the stream's error, not a hang.
+    source.on('error', (err) => stream.destroy(err));
     return { stream, done: Promise.resolve() };
   }
   if (compression === 'zstd') {
     throw new ImageError('E_UNSUPPORTED', 'zstd-compressed images are not supported; decompress with zstd -d first', { file: path });
   }
   const bin = await sevenZipPath();
-  const child = spawn(bin, ['x', '-so', `-t${compression}`, path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const fromFile = typeof input === 'string';
+  const args = fromFile ? ['x', '-so', `-t${compression}`, path] : ['x', '-si', '-so', `-t${compression}`];
+  const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   trackChild(child);
+  if (fromFile) child.stdin.end();
+  else {
+    const source = raw();
+    source.on('error', (err) => {
+      child.kill();
+      child.stdout.destroy(err);
+    });
+    child.stdin.on('error', () => undefined);
+    source.pipe(child.stdin);
+  }
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<void>((resolve, reject) => {
@@ -54,17 +100,18 @@ const BLOCK = 4096;
  * sequential by nature; this is how they become random-access.
  */
 export async function decompressToTemp(
-  path: string,
+  input: CompressedInput,
   compression: Compression,
   progress?: (done: number) => void,
 ): Promise<TempImage> {
+  const path = inputName(input);
   const dir = await makeTempDir('decompressed');
   const out = join(dir, 'decompressed.img');
   // A full temporary directory is the temporary's fault, not the input's: say so.
   const temp = { path: out, role: `the decompressed copy of ${path} (set AMITRANS_TMPDIR for more room)` };
   const remove = (): Promise<void> => removeTempDir(dir);
   try {
-    const { stream, done } = await decompressStream(path, compression);
+    const { stream, done } = await decompressStream(input, compression);
     const fh = await open(out, 'w');
     let size = 0;
     try {

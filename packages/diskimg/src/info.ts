@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import type { RemoteOptions } from '@amitrans/remote';
 import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
 import { gptTypeName, partitionTypeName, readPartitionTable, type GptPartition, type MbrPartition } from '@amitrans/mbr';
@@ -54,13 +54,13 @@ async function filesystemOf(dev: BlockDevice): Promise<{ fs: FilesystemInfo | nu
   }
 }
 
-export async function imageInfo(path: string): Promise<ImageInfo> {
-  const img = await openImage(path);
+export async function imageInfo(path: string, options: { remote?: RemoteOptions } = {}): Promise<ImageInfo> {
+  const img = await openImage(path, options.remote ? { remote: options.remote } : {});
   try {
-    const fileSize = (await stat(path)).size;
+    const fileSize = img.storedSize;
     const disk = img.disk;
     const info: ImageInfo = {
-      file: path,
+      file: img.file,
       format: img.detection.format,
       subformat: img.detection.subformat ?? null,
       compression: img.compression ?? null,

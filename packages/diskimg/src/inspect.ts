@@ -1,7 +1,10 @@
+import type { RemoteOptions } from '@amitrans/remote';
 import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { ExtFs, extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
 import { extGuestFs, inspectGuest, type GuestReport, type InitrdSummary } from '@amitrans/guest';
 import { readPartitionTable } from '@amitrans/mbr';
+import { hostGrub2Dir } from './grub2.js';
+import { mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage, type OpenedImage } from './open.js';
 
@@ -68,6 +71,8 @@ export interface ImageInspection {
 export interface InspectOptions {
   /** Inspect this partition (1-based) instead of finding the root. */
   partition?: number;
+  /** How s3:// and http(s):// inputs are reached. */
+  remote?: RemoteOptions;
   /** Summarise initrds (default: the built-in initrd reader). */
   readInitrd?: (fs: ExtFs, path: string, size: number) => Promise<InitrdSummary>;
   /** Wrap the guest filesystem's device before inspection reads it (tests count reads with it). */
@@ -76,26 +81,37 @@ export interface InspectOptions {
 
 /** Inspect the guest inside an image: what it is, how it boots, and where it would boot. */
 export async function inspectImage(path: string, options: InspectOptions = {}): Promise<ImageInspection> {
-  const img = await openImage(path);
+  const img = await openImage(path, options.remote ? { remote: options.remote } : {});
   try {
-    const root = await findRoot(img, options.partition).catch((err: unknown) => {
-      throw err instanceof ImageError ? err.inFile(path) : err;
-    });
-    const device = options.wrapDevice ? options.wrapDevice(root.device) : root.device;
-    // ExtFs keeps its own read cache (libext2fs re-reads the same blocks for every lookup).
-    const ext = await ExtFs.open(device);
-    try {
-      const readInitrd = options.readInitrd ?? readInitrdSummary;
-      const report = await inspectGuest(extGuestFs(ext), {
-        layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
-        filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize },
-        readInitrd: (p: string, size: number) => readInitrd(ext, p, size),
-      });
-      return { file: path, format: img.detection.format, partition: root.partition ?? null, report };
-    } finally {
-      await ext.close();
-    }
+    return await inspectOpened(img, options);
   } finally {
     await img.close();
+  }
+}
+
+/** inspectImage on an image already open (verify reads the same image afterwards). */
+export async function inspectOpened(img: OpenedImage, options: InspectOptions = {}): Promise<ImageInspection> {
+  const root = await findRoot(img, options.partition).catch((err: unknown) => {
+    throw err instanceof ImageError ? err.inFile(img.file) : err;
+  });
+  const device = options.wrapDevice ? options.wrapDevice(root.device) : root.device;
+  // ExtFs keeps its own read cache (libext2fs re-reads the same blocks for every lookup).
+  const ext = await ExtFs.open(device);
+  try {
+    const readInitrd = options.readInitrd ?? readInitrdSummary;
+    // The disk-target verdicts say which GRUB a translation would install: the host's GRUB 2 counts.
+    const hostGrub2 = await hostGrub2Dir();
+    const report = await inspectGuest(extGuestFs(ext), {
+      layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
+      filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize, features: root.facts.features },
+      readInitrd: (p: string, size: number) => readInitrd(ext, p, size),
+      ...(hostGrub2 ? { bootloader: { hostGrub2 } } : {}),
+    });
+    if (root.partition !== undefined && (await mbrHasNoBootCode(img.disk))) {
+      report.verdicts = report.verdicts.map((v) => withMbrVerdict(v, report, root.partition!));
+    }
+    return { file: img.file, format: img.detection.format, partition: root.partition ?? null, report };
+  } finally {
+    await ext.close();
   }
 }

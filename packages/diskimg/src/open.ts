@@ -1,10 +1,12 @@
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join, posix } from 'node:path';
 import { FileDevice, ImageError, NamedErrorsDevice, inFile, type BlockDevice, type FileIdentity } from '@amitrans/block';
+import { displayName, isRemote, openRemote, type RemoteOptions } from '@amitrans/remote';
 import { decompressToTemp } from './decompress.js';
 import { detectDevice, readHeadTail, probeDrivers, type Detection } from './detect.js';
 import type { Compression } from './sniff.js';
 
 export interface OpenedImage {
+  /** The input as it may be printed (a URL without credentials). */
   readonly file: string;
   readonly detection: Detection;
   /** Set when the file was compressed; `detection` then describes what was inside. */
@@ -13,66 +15,126 @@ export interface OpenedImage {
   readonly disk: BlockDevice;
   /** True when `disk` has no allocation map of its own (raw): callers may add zero detection. */
   readonly mapless: boolean;
-  /** Every file the image was read from (the image, its extents): no output may be one of them. */
+  /** Every local file the image was read from (the image, its extents): no output may be one of them. */
   readonly files: readonly FileIdentity[];
+  /** Bytes of the container as stored (the file or object, compressed or not). */
+  readonly storedSize: number;
   close(): Promise<void>;
 }
 
 export interface OpenOptions {
   /** Progress of decompressing a compressed input, in decompressed bytes. */
   decompressProgress?: (done: number) => void;
+  /** How s3:// and http(s):// inputs are reached (endpoint, path style, retries). */
+  remote?: RemoteOptions;
+  /** The name a BlockDevice input is shown under. */
+  name?: string;
 }
+
+/** An image to read: a local path, an s3:// or http(s):// URL, or a device already open. */
+export type ImageInput = string | BlockDevice;
 
 const COMPRESSIONS = new Set(['gzip', 'bzip2', 'xz', 'zstd']);
 
-/**
- * Open any image file read-only as its virtual disk. The file is never opened for writing;
- * edits go to a CowOverlay over `disk`. A compressed file is decompressed into a sparse
- * temporary file first (removed on close).
- */
-export async function openImage(path: string, options: OpenOptions = {}): Promise<OpenedImage> {
-  const file = await FileDevice.open(path);
-  let detection: Detection;
-  try {
-    detection = await inFile(path, () => detectDevice(file));
-  } catch (err) {
-    await file.close();
-    throw err;
-  }
-  if (COMPRESSIONS.has(detection.format)) {
-    await file.close();
-    const compression = detection.format as Compression;
-    const temp = await decompressToTemp(path, compression, options.decompressProgress);
-    try {
-      const inner = await openContainer(temp.path, await FileDevice.open(temp.path), path);
-      return {
-        ...inner,
-        file: path,
-        files: [file.identity],
-        compression,
-        close: async () => {
-          await inner.close();
-          await temp.remove();
-        },
-      };
-    } catch (err) {
-      await temp.remove();
-      throw err instanceof ImageError ? err.inFile(path) : err;
-    }
-  }
-  return openContainer(path, file, path, detection);
+/** Where the container's bytes come from, and how to open the files it names (VMDK extents). */
+interface Source {
+  readonly name: string;
+  readonly device: BlockDevice;
+  readonly identity?: FileIdentity;
+  /** Close the device when the image is closed (not for a device the caller handed us). */
+  readonly owned: boolean;
+  openRelated(name: string): Promise<{ device: BlockDevice; identity?: FileIdentity }>;
 }
 
-async function openContainer(path: string, file: FileDevice, displayPath: string, known?: Detection): Promise<OpenedImage> {
-  const opened: BlockDevice[] = [file];
-  const files: FileIdentity[] = [file.identity];
+async function openSource(input: ImageInput, options: OpenOptions): Promise<Source> {
+  if (typeof input !== 'string') {
+    const name = options.name ?? 'image';
+    return { name, device: input, owned: false, openRelated: () => Promise.reject(new ImageError('E_UNSUPPORTED', 'an image opened from a device cannot name other files', { file: name })) };
+  }
+  if (isRemote(input)) {
+    const device = await openRemote(input, options.remote);
+    return {
+      name: displayName(input),
+      device,
+      owned: true,
+      // A descriptor's extent names are relative to the descriptor's URL.
+      openRelated: async (name) => ({ device: await openRemote(relatedUrl(input, name), options.remote) }),
+    };
+  }
+  const file = await FileDevice.open(input);
+  return {
+    name: input,
+    device: file,
+    identity: file.identity,
+    owned: true,
+    openRelated: async (name) => {
+      const related = await FileDevice.open(isAbsolute(name) ? name : join(dirname(input), name));
+      return { device: related, identity: related.identity };
+    },
+  };
+}
+
+/** A file named by a remote descriptor (a VMDK extent), beside it in the same bucket or site. */
+function relatedUrl(base: string, name: string): string {
+  if (/^s3:\/\//i.test(base)) return isRemote(name) ? name : posix.join(posix.dirname(base.replace(/^s3:\/\//i, '/')), name).replace(/^\//, 's3://');
+  return new URL(name, base).toString();
+}
+
+/**
+ * Open any image read-only as its virtual disk: a file, an s3:// or http(s):// URL (read
+ * by ranges, never copied whole), or a BlockDevice. The input is never opened for
+ * writing; edits go to a CowOverlay over `disk`. A compressed input is decompressed, as
+ * a stream, into a sparse temporary file first (removed on close): a compressed stream
+ * has no random access, so this is the one case where a local copy is made.
+ */
+export async function openImage(input: ImageInput, options: OpenOptions = {}): Promise<OpenedImage> {
+  const source = await openSource(input, options);
+  let detection: Detection;
+  try {
+    detection = await inFile(source.name, () => detectDevice(source.device));
+  } catch (err) {
+    if (source.owned) await source.device.close();
+    throw err;
+  }
+  if (!COMPRESSIONS.has(detection.format)) return openContainer(source, detection);
+  const compression = detection.format as Compression;
+  let temp;
+  try {
+    temp = await decompressToTemp(typeof input === 'string' && !isRemote(input) ? input : { device: source.device, name: source.name }, compression, options.decompressProgress);
+  } finally {
+    if (source.owned) await source.device.close();
+  }
+  try {
+    const file = await FileDevice.open(temp.path);
+    const inner = await openContainer({ ...source, device: file, owned: true }, undefined);
+    return {
+      ...inner,
+      files: source.identity ? [source.identity] : [],
+      storedSize: source.device.size,
+      compression,
+      close: async () => {
+        await inner.close();
+        await temp.remove();
+      },
+    };
+  } catch (err) {
+    await temp.remove();
+    throw err instanceof ImageError ? err.inFile(source.name) : err;
+  }
+}
+
+async function openContainer(source: Source, known: Detection | undefined): Promise<OpenedImage> {
+  const file = source.device;
+  const opened: BlockDevice[] = source.owned ? [file] : [];
+  const files: FileIdentity[] = source.identity ? [source.identity] : [];
   const closeAll = async (): Promise<void> => {
     for (const d of opened.reverse()) await d.close().catch(() => undefined);
   };
+  const base = { file: source.name, files, storedSize: file.size, close: closeAll };
   try {
-    return await inFile(displayPath, async () => {
+    return await inFile(source.name, async () => {
       const detection = known ?? (await detectDevice(file));
-      if (detection.format === 'raw') return { file: displayPath, detection, disk: file, mapless: true, files, close: closeAll };
+      if (detection.format === 'raw') return { ...base, detection, disk: file, mapless: true };
       if (COMPRESSIONS.has(detection.format)) {
         throw new ImageError('E_UNSUPPORTED', `a ${detection.format} stream inside a compressed file is not supported`);
       }
@@ -82,17 +144,17 @@ async function openContainer(path: string, file: FileDevice, displayPath: string
         throw new ImageError('E_UNSUPPORTED', `${describe(detection)} images cannot be read yet`, { structure: detection.format });
       }
       const disk = await probed.driver.open(file, {
-        file: displayPath,
+        file: source.name,
         openRelated: async (name: string) => {
-          const related = await FileDevice.open(isAbsolute(name) ? name : join(dirname(path), name));
-          opened.push(related);
-          files.push(related.identity);
-          return related;
+          const related = await source.openRelated(name);
+          opened.push(related.device);
+          if (related.identity) files.push(related.identity);
+          return related.device;
         },
       });
       opened.push(disk);
-      // Tables read later (a qcow2 L2 table in the middle of a copy) name the file too.
-      return { file: displayPath, detection, disk: new NamedErrorsDevice(disk, displayPath), mapless: false, files, close: closeAll };
+      // Tables read later (a qcow2 L2 entry in the middle of a copy) name the file too.
+      return { ...base, detection, disk: new NamedErrorsDevice(disk, source.name), mapless: false };
     });
   } catch (err) {
     await closeAll();

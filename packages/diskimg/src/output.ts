@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import { FileSink, ImageError, StreamSink, checkKnownOptions, checkOutputPath, identityOf, type FileIdentity, type FormatDriver, type Sink } from '@amitrans/block';
 import { CompressingSink, checkCompressible, planOutput, type OutputCompression } from './compress-output.js';
 import { formatFromName, writerByName } from './formats.js';
+import { displayName, isRemote, parseRemote, s3Sink, SpooledS3Sink, type RemoteOptions, type S3Sink } from '@amitrans/remote';
 
 /**
  * Where an output's bytes go. A kind of destination (a local file, stdout, an object
@@ -23,12 +24,27 @@ export interface OutputDestination {
   /** Refuse a destination that is one of the inputs (or a device node); nothing is written yet. */
   guard(inputs: readonly (string | FileIdentity)[]): Promise<void>;
   /** Open the sink: nothing appears at the destination until `commit`. */
-  open(o: { sync: boolean }): Promise<Sink>;
+  open(o: OpenOutputOptions): Promise<Sink>;
   /**
    * The sha256 of the committed output, read back. Without it a hashed output is written
    * as a stream (hashed as it goes), as stdout is.
    */
   hashCommitted?(progress?: (done: number, total: number) => void): Promise<string>;
+}
+
+/** What opening a destination may need to know beyond its name. */
+export interface OpenOutputOptions {
+  /** Flush a file to the disk before it takes its name. */
+  sync: boolean;
+  /** The writer appends only (one-pass formats, compressed outputs): a remote upload can stream. */
+  streaming?: boolean;
+  /** About how many bytes will be written (sizes an upload's parts). */
+  expectedSize?: number;
+  /** The sha256 will be asked of `hashCommitted`. */
+  sha256?: boolean;
+  /** How an s3:// destination is reached. */
+  remote?: RemoteOptions;
+  signal?: AbortSignal;
 }
 
 /** A kind of destination: claims the output strings it understands. */
@@ -69,10 +85,41 @@ const fileKind: OutputKind = {
 };
 
 /**
- * The kinds of destination, first claim wins: stdout, then a path (which takes anything).
- * A new kind (an object store's URL) goes before the path.
+ * An S3 object (s3://bucket/key). One-pass formats and compressed outputs stream as a
+ * multipart upload; formats that patch tables after the data (qcow2, VDI, VMDK
+ * monolithicSparse) are written to a sparse local temporary, uploaded on commit: so the
+ * destination counts as seekable. The object appears only when the upload completes. The
+ * sha256, when asked, is taken of the bytes as they are uploaded.
  */
-export const outputKinds: OutputKind[] = [stdoutKind, fileKind];
+const s3Kind: OutputKind = {
+  claim: (output) => {
+    if (!isRemote(output)) return undefined;
+    if (parseRemote(output).kind !== 's3') throw new ImageError('E_USAGE', `cannot write to ${displayName(output)}: only s3:// outputs can be written`);
+    let sink: S3Sink | SpooledS3Sink | undefined;
+    return {
+      name: output,
+      fileName: output,
+      seekable: true,
+      // An object in a bucket is never one of the local input files.
+      guard: async () => undefined,
+      open: async (o) => {
+        const options = { ...o.remote, sha256: o.sha256 === true, ...(o.expectedSize ? { expectedSize: o.expectedSize } : {}), ...(o.signal ? { signal: o.signal } : {}) };
+        sink = o.streaming ? s3Sink(output, options) : await SpooledS3Sink.create(output, options);
+        return sink;
+      },
+      hashCommitted: async () => {
+        if (sink?.sha256 === undefined) throw new ImageError('E_IO', 'the upload was not hashed', { file: displayName(output) });
+        return sink.sha256;
+      },
+    };
+  },
+};
+
+/**
+ * The kinds of destination, first claim wins: stdout, an S3 object, then a path (which
+ * takes anything).
+ */
+export const outputKinds: OutputKind[] = [stdoutKind, s3Kind, fileKind];
 
 /** The destination for an output string. */
 export function destinationOf(output: string): OutputDestination {
@@ -112,8 +159,9 @@ export function resolveOutput(output: string, format: string | undefined, format
  * The sink a resolved output is written through: the destination's, hashed as a stream
  * when `hash` is given, compressed when asked. On failure nothing is left open.
  */
-export async function openOutput(out: ResolvedOutput, o: { sync: boolean; hash?: Hash }): Promise<Sink> {
-  const opened = await out.destination.open({ sync: o.sync });
+export async function openOutput(out: ResolvedOutput, o: OpenOutputOptions & { hash?: Hash }): Promise<Sink> {
+  const { hash: _hash, ...options } = o;
+  const opened = await out.destination.open(options);
   const sink = o.hash ? new HashingStreamSink(opened, o.hash) : opened;
   if (!out.compression) return sink;
   try {

@@ -1,3 +1,4 @@
+import { displayName, type RemoteOptions } from '@amitrans/remote';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -11,9 +12,10 @@ import {
   type BlockDevice,
 } from '@amitrans/block';
 import { ExtFs } from '@amitrans/extfs';
-import { checkFilesystemSupport, grubBootSectors, type StageFiles } from '@amitrans/grub';
+import { checkFilesystemSupport, grub2BootSectors, grubBootSectors, type StageFiles } from '@amitrans/grub';
 import {
   CLEAN_OPERATIONS,
+  chooseBootloader,
   DEFAULT_CLEAN,
   STEP_NAMES,
   TARGETS,
@@ -32,17 +34,24 @@ import {
   type Target,
   type TranslatePlan,
   type Verdict,
+  type BootloaderChoice,
+  type BootloaderKind,
+  type BootloaderOptions,
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
 import { writeDisk, type OutputSummary } from './convert.js';
 import { resolveOutput } from './output.js';
 import { findRoot } from './inspect.js';
+import { grubDirKind, hostGrub2Dir, prepareGrub2, HOST_GRUB2_DIRS } from './grub2.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage } from './open.js';
+import { DISK_TARGETS, bootHead, mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
 import { ovaOptionsFor } from './ova.js';
 
 export interface TranslateOptions {
   target: Target;
+  /** How s3:// and http(s):// inputs and outputs are reached. */
+  remote?: RemoteOptions;
   /** Output format (raw, qcow2, vmdk, vhd, vdi); default from the output name. */
   format?: string;
   /** Output format options, qemu-img -o style. */
@@ -59,8 +68,12 @@ export interface TranslateOptions {
   size?: number;
   /** Partition start: 2048 sectors (modern, default) or 63 (legacy). */
   align?: 'modern' | 'legacy';
-  /** A directory with stage1, stage2 and e2fs_stage1_5 (instead of the guest's own). */
+  /** A directory with GRUB legacy's stage1, stage2 and e2fs_stage1_5, or GRUB 2's i386-pc files (instead of the guest's own). */
   grubDir?: string;
+  /** Install this bootloader or fail (default: the guest's GRUB legacy when it can read the filesystem, else GRUB 2). */
+  bootloader?: BootloaderKind;
+  /** Host directories searched for GRUB 2 i386-pc files when the guest has none (default HOST_GRUB2_DIRS). */
+  hostGrubDirs?: readonly string[];
   /** password:P | file:F | random | disabled */
   rootPassword?: string;
   sshPasswordAuth?: 'yes' | 'no';
@@ -70,6 +83,8 @@ export interface TranslateOptions {
   eucalyptus?: Record<string, string>;
   /** Inspect this partition of a partitioned input (1-based). */
   partition?: number;
+  /** More modules for the initrd step to add (names as modprobe takes them). */
+  initrdAdd?: string[];
   sha256?: boolean;
   progress?: (stage: string, done: number, total: number) => void;
   signal?: AbortSignal;
@@ -83,9 +98,23 @@ export interface TranslateResult extends OutputSummary {
   /** A random root password that was set (printed once). */
   rootPassword?: string;
   report: GuestReport;
+  /** For a disk build: which bootloader was installed, from where, and why. */
+  bootloader?: BootloaderChoice;
 }
 
-const DISK_TARGETS: readonly Target[] = ['kvm', 'virtualbox'];
+/** Boot code for the disk build: GRUB legacy's stage files, or GRUB 2's boot.img and core.img. */
+type BootCode = ({ kind: 'grub-legacy'; stages: StageFiles } | { kind: 'grub2'; boot: Uint8Array; core: Uint8Array }) & { choice?: BootloaderChoice };
+
+interface BootContext {
+  ext: ExtFs;
+  report: GuestReport;
+  plan: TranslatePlan;
+  choice: BootloaderChoice | undefined;
+  dryRun: boolean;
+  grubDir: string | undefined;
+  facts: { inodeSize: number; features: readonly string[] };
+}
+
 
 async function rootPasswordHash(selector: string): Promise<{ hash: string; shown?: string }> {
   const i = selector.indexOf(':');
@@ -139,6 +168,7 @@ function checkTranslateOptions(o: TranslateOptions): void {
     if (bad.length) throw new ImageError('E_USAGE', `unknown ${what} ${bad.map((b) => `'${b}'`).join(', ')} (known: ${known.join(', ')})`);
   };
   if (!(TARGETS as readonly string[]).includes(o.target)) names('target', [o.target], TARGETS);
+  if (o.bootloader !== undefined) names('bootloader', [o.bootloader], ['grub-legacy', 'grub2']);
   names('step', o.only, STEP_NAMES);
   names('step', o.skip, STEP_NAMES);
   names('clean operation', o.clean, CLEAN_OPERATIONS);
@@ -159,23 +189,33 @@ export async function translate(input: string, output: string, options: Translat
   const prepared = resolveOutput(output, options.format, options.formatOptions);
   const driver = prepared.driver;
   await prepared.destination.guard([input]);
-  const img = await openImage(input);
+  const img = await openImage(input, options.remote ? { remote: options.remote } : {});
   try {
     await prepared.destination.guard(img.files);
     const root = await findRoot(img, options.partition);
     const overlay = new CowOverlay(root.device);
     const ext = await ExtFs.open(overlay, { writable: true });
     try {
+      const bootOptions = await bootloaderOptions(options);
       const gfs = extGuestFs(ext);
       const report = await inspectGuest(gfs, {
         layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
-        filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize },
+        filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize, features: root.facts.features },
         readInitrd: (p, size) => readInitrdSummary(ext, p, size),
+        bootloader: bootOptions,
       });
-      const diskBuild = root.partition === undefined && DISK_TARGETS.includes(options.target);
-      const verdict = verdictFor(report, options.target, options.bus ? { bus: options.bus } : {});
+      const diskTarget = DISK_TARGETS.includes(options.target);
+      const diskBuild = root.partition === undefined && diskTarget;
+      // A partitioned AMI for Xen or Eucalyptus: the output is its root filesystem alone.
+      const fsOnly = root.partition !== undefined && !diskTarget;
+      // A partitioned AMI on a disk target: GRUB legacy into the MBR when it has no boot code (hd00) or when asked.
+      const mbrInstall = root.partition !== undefined && diskTarget && (options.grubDir !== undefined || (await mbrHasNoBootCode(img.disk)));
+      // Without the initrd step (--skip initrd, or --only without it) only what the initrd already has counts.
+      const inject = !(options.skip?.includes('initrd') || (options.only !== undefined && !options.only.includes('initrd')));
+      let verdict = verdictFor(report, options.target, { ...(options.bus ? { bus: options.bus } : {}), bootloader: bootOptions, inject });
+      if (mbrInstall) verdict = withMbrVerdict(verdict, report, root.partition!);
       if (verdict.status === 'will-not-boot' && !(diskBuild && options.grubDir && verdict.kernel)) {
-        throw new ImageError('E_UNSUPPORTED', `${input} will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
+        throw new ImageError('E_UNSUPPORTED', `will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
       }
       const password = options.rootPassword ? await rootPasswordHash(options.rootPassword) : undefined;
       const plan: TranslatePlan = {
@@ -185,12 +225,13 @@ export async function translate(input: string, output: string, options: Translat
         diskBuild,
         rootBy: options.rootBy ?? 'uuid',
         rootFs: { uuid: root.facts.uuid, label: root.facts.label, type: root.facts.type },
-        ...(root.partition !== undefined ? { grubRoot: `(hd0,${root.partition - 1})` } : {}),
+        ...(root.partition !== undefined ? { grubRoot: fsOnly ? '(hd0)' : `(hd0,${root.partition - 1})` } : {}),
         ...(password ? { rootPasswordHash: password.hash } : {}),
         ...(options.sshPasswordAuth ? { sshPasswordAuth: options.sshPasswordAuth } : {}),
         selinux: options.selinux ?? 'relabel',
         clean: options.clean ?? DEFAULT_CLEAN,
         ...(options.eucalyptus ? { eucalyptus: options.eucalyptus } : {}),
+        ...(options.initrdAdd?.length ? { initrdAdd: options.initrdAdd } : {}),
       };
       const dryRun = options.dryRun ?? false;
       const changes = await runSteps({ fs: gfs, report, plan, dryRun }, {
@@ -198,35 +239,30 @@ export async function translate(input: string, output: string, options: Translat
         ...(options.skip ? { skip: options.skip } : {}),
       });
 
-      // The bootable disk: GRUB's stage files must be readable in /boot/grub of the filesystem.
-      let stages: StageFiles | undefined;
+      // The bootable disk: GRUB's files must be readable in /boot/grub (or /boot/grub2) of the filesystem.
+      let code: BootCode | undefined;
       if (diskBuild) {
-        const found = await stageFilesFrom(ext, report, options.grubDir);
-        stages = found.stages;
-        checkFilesystemSupport(stages.stage1_5, root.facts);
-        // Stage files the guest keeps in /boot/grub are already where GRUB will read them.
-        const inPlace = !options.grubDir && found.from === '/boot/grub';
-        for (const [name, bytes] of inPlace ? [] : [['stage1', stages.stage1], ['stage2', stages.stage2!], ['e2fs_stage1_5', stages.stage1_5]] as const) {
-          const path = `/boot/grub/${name}`;
-          const have = await ext.exists(path) ? await ext.readFile(path) : undefined;
-          if (have && Buffer.compare(have, bytes) === 0) continue;
-          if (!dryRun) {
-            if (!(await ext.exists('/boot/grub'))) await ext.mkdir('/boot/grub', { recursive: true });
-            await ext.writeFile(path, bytes, { mode: 0o644 });
-          }
-          changes.push({ step: 'bootloader', file: path, action: have ? 'edit' : 'create', why: `GRUB legacy stage file (from ${found.from}) for the disk build` });
-        }
+        const picked = chooseBootloader(report, bootOptions);
+        const boot = await diskBootCode({ ext, report, plan, choice: picked.kind ? picked : undefined, dryRun, grubDir: options.grubDir, facts: root.facts });
+        code = boot.code;
+        changes.push(...boot.changes);
+      } else if (mbrInstall) {
+        const boot = await diskBootCode({ ext, report, plan, choice: undefined, dryRun, grubDir: options.grubDir, facts: root.facts });
+        code = boot.code;
+        changes.push(...boot.changes.filter((c) => !c.file.startsWith('(disk')));
+        changes.push({ step: 'bootloader', file: '(MBR)', action: 'edit', why: `GRUB legacy stage 1 in sector 0 and stage 1.5 after it, for partition ${root.partition}: ${options.grubDir ? 'asked for with --grub-dir' : 'sector 0 had no boot code (pv-grub hd00 layout)'}` });
       }
       const result: TranslateResult = {
-        input,
-        output,
+        input: img.file,
+        output: displayName(output),
         target: options.target,
         format: driver.name,
-        layout: diskBuild ? 'disk' : root.partition !== undefined ? 'partitioned' : 'filesystem',
+        layout: diskBuild ? 'disk' : root.partition !== undefined && !fsOnly ? 'partitioned' : 'filesystem',
         verdict,
         changes,
         ...(password?.shown ? { rootPassword: password.shown } : {}),
         report,
+        ...(code?.choice ? { bootloader: code.choice } : {}),
         virtualSize: 0,
         bytesRead: 0,
         bytesWritten: 0,
@@ -242,15 +278,9 @@ export async function translate(input: string, output: string, options: Translat
       const fsDevice = new MaskedDevice(overlay, await ext.freeRanges());
       let disk: BlockDevice = fsDevice;
       if (diskBuild) {
-        disk = await bootableDisk(fsDevice, stages!, root.facts.uuid, options);
-      } else if (root.partition !== undefined) {
-        const table = await readPartitionTable(img.disk);
-        const p = table.partitions.find((x) => x.index === root.partition)!;
-        disk = new ConcatDevice([
-          new SliceDevice(img.disk, 0, p.start),
-          fsDevice,
-          new SliceDevice(img.disk, p.start + p.size, img.disk.size - p.start - p.size),
-        ]);
+        disk = await bootableDisk(fsDevice, code!, root.facts.uuid, options);
+      } else if (root.partition !== undefined && !fsOnly) {
+        disk = await partitionedDisk(img.disk, root.partition, fsDevice, code?.kind === 'grub-legacy' ? code.stages : undefined);
       }
       // An appliance describes the guest: its OS type and the controller the verdict chose.
       const ova = driver.describesGuest ? ovaOptionsFor(report, verdict, output, prepared.options) : undefined;
@@ -261,6 +291,7 @@ export async function translate(input: string, output: string, options: Translat
         progress: (done, total) => options.progress?.('write', done, total),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.sha256 ? { sha256: true } : {}),
+        ...(options.remote ? { remote: options.remote } : {}),
       });
       result.virtualSize = written.virtualSize ?? disk.size;
       result.bytesRead = written.bytesRead;
@@ -279,8 +310,64 @@ export async function translate(input: string, output: string, options: Translat
   }
 }
 
-/** MBR + embedded GRUB stage 1.5 + the filesystem in partition 1 (+ zeros up to --size). */
-async function bootableDisk(fs: BlockDevice, stages: StageFiles, uuid: string, options: TranslateOptions): Promise<BlockDevice> {
+/** The disk build's boot code, with the files it needs in the filesystem (the chosen GRUB's). */
+async function diskBootCode(c: BootContext): Promise<{ code: BootCode; changes: Change[] }> {
+  const { ext, choice, dryRun } = c;
+  if (choice?.kind === 'grub2') {
+    const g = await prepareGrub2({ ext, report: c.report, plan: c.plan, choice, dryRun });
+    return { code: { kind: 'grub2', boot: g.files.boot, core: g.core, choice }, changes: g.changes };
+  }
+  // No choice (an hd00 MBR install): GRUB legacy, from --grub-dir when given.
+  const found = await stageFilesFrom(ext, c.report, choice ? (choice.source === 'grub-dir' ? c.grubDir : undefined) : c.grubDir);
+  const stages = found.stages;
+  checkFilesystemSupport(stages.stage1_5, c.facts);
+  const changes: Change[] = [{
+    step: 'bootloader',
+    file: '(disk: MBR and the gap after it)',
+    action: 'create',
+    after: [`stage1 in the MBR; e2fs_stage1_5 (${Math.ceil(stages.stage1_5.length / 512)} sectors) from LBA 1`],
+    why: `GRUB legacy from ${found.from}: ${choice?.why ?? 'its stage files'}`,
+  }];
+  // Stage files the guest keeps in /boot/grub are already where GRUB will read them.
+  const inPlace = !c.grubDir && found.from === '/boot/grub';
+  for (const [name, bytes] of inPlace ? [] : [['stage1', stages.stage1], ['stage2', stages.stage2!], ['e2fs_stage1_5', stages.stage1_5]] as const) {
+    const path = `/boot/grub/${name}`;
+    const have = await ext.exists(path) ? await ext.readFile(path) : undefined;
+    if (have && Buffer.compare(have, bytes) === 0) continue;
+    if (!dryRun) {
+      if (!(await ext.exists('/boot/grub'))) await ext.mkdir('/boot/grub', { recursive: true });
+      await ext.writeFile(path, bytes, { mode: 0o644 });
+    }
+    changes.push({ step: 'bootloader', file: path, action: have ? 'edit' : 'create', why: `GRUB legacy stage file (from ${found.from}) for the disk build` });
+  }
+  return { code: { kind: 'grub-legacy', stages, ...(choice ? { choice } : {}) }, changes };
+}
+
+/** The input disk with partition `index` replaced by the translated filesystem (and GRUB legacy in the MBR when given stages). */
+async function partitionedDisk(disk: BlockDevice, index: number, fs: BlockDevice, stages: StageFiles | undefined): Promise<BlockDevice> {
+  const table = await readPartitionTable(disk);
+  const p = table.partitions.find((x) => x.index === index)!;
+  let head: BlockDevice = new SliceDevice(disk, 0, p.start);
+  if (stages) {
+    const sector0 = new Uint8Array(512);
+    await disk.read(sector0, 0);
+    head = bootHead(disk, sector0, p.start, index, stages);
+  }
+  return new ConcatDevice([head, fs, new SliceDevice(disk, p.start + p.size, disk.size - p.start - p.size)]);
+}
+
+/** What the bootloader choice may use besides the guest's own files. */
+async function bootloaderOptions(options: TranslateOptions): Promise<BootloaderOptions> {
+  const host = await hostGrub2Dir(options.hostGrubDirs ?? HOST_GRUB2_DIRS);
+  return {
+    ...(options.bootloader ? { force: options.bootloader } : {}),
+    ...(options.grubDir ? { grubDir: await grubDirKind(options.grubDir) } : {}),
+    ...(host ? { hostGrub2: host } : {}),
+  };
+}
+
+/** MBR + embedded GRUB (stage 1.5, or GRUB 2's core.img) + the filesystem in partition 1 (+ zeros up to --size). */
+async function bootableDisk(fs: BlockDevice, code: BootCode, uuid: string, options: TranslateOptions): Promise<BlockDevice> {
   const startSector = options.align === 'legacy' ? 63 : 2048;
   const start = startSector * 512;
   const minimum = start + fs.size;
@@ -289,7 +376,9 @@ async function bootableDisk(fs: BlockDevice, stages: StageFiles, uuid: string, o
   // A disk signature derived from the filesystem UUID: the same input gives the same disk.
   const signature = Number.parseInt(uuid.replace(/-/g, '').slice(0, 8), 16) >>> 0 || 1;
   const mbr = createMbr({ diskSize: size, align: options.align ?? 'modern', partitionSize: size - start, type: 0x83, bootable: true, diskSignature: signature });
-  const { mbr: sector0, embedded } = grubBootSectors(mbr.sector, stages, { slice: 0 });
+  const { mbr: sector0, embedded } = code.kind === 'grub2'
+    ? grub2BootSectors(mbr.sector, code.boot, code.core)
+    : grubBootSectors(mbr.sector, code.stages, { slice: 0 });
   const head = new MemoryDevice(start);
   head.bytes.set(sector0, 0);
   head.bytes.set(embedded, 512);

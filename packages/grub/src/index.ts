@@ -1,2 +1,10 @@
 export { grubBootSectors, installGrub, patchStage2, type GrubBootSectors, type GrubInstallOptions } from './install.js';
 export { checkStages, checkFilesystemSupport, embedSectors, COMPAT_MAJOR, COMPAT_MINOR, type StageFiles } from './stages.js';
+export { parseModdep, resolveModules } from './moddep.js';
+export { parseElf32, kernelRawImage, checkModule, type Elf32Header, type Elf32Section } from './elf32.js';
+export { buildCoreImage, moduleArea, checkGrub2Images, DISKBOOT, DECOMPRESSOR, MAX_CORE_SIZE, type Grub2Images, type CoreImage, type CoreImageOptions } from './coreimg.js';
+export { lzmaRawCompress, lzmaRawDecompress } from './lzma.js';
+export { addRedundancy } from './reedsolomon.js';
+export { grub2BootSectors, BOOT_IMG, type Grub2BootSectors, type Grub2SetupOptions } from './setup2.js';
+export { grub2Core, loadGrub2Files, CORE_MODULES, GRUB2_IMAGE_FILES, MAX_GRUB2_FILE, type Grub2Files, type Grub2CoreOptions } from './grub2.js';
+export { grub2Config, type Grub2ConfigOptions } from './grubcfg.js';

@@ -15,3 +15,4 @@ export { extGuestFs } from './extguest.js';
 export * from './translate/index.js';
 export * from './initrd/index.js';
 export { sevenZipPath } from './sevenzip.js';
+export { chooseBootloader, findGrub2, grub2Version, GRUB2_DIRS, NO_BOOTLOADER, type BootloaderChoice, type BootloaderKind, type BootloaderOptions, type Grub2Report } from './bootloader.js';

@@ -9,8 +9,10 @@ import { exists, list, readText, resolve, type GuestFs } from './fs.js';
 import { DRIVER_NAMES, DRIVERS, type DriverName } from './kconfig.js';
 import { scanKernels, type KernelInfo } from './kernels.js';
 import { detectModprobeAliases, type ModprobeAlias } from './modprobe.js';
+import { detectInit, type InitSystem } from './init.js';
 import { detectNetwork, type NetworkConfig } from './network.js';
 import { verdicts, type Verdict } from './verdict.js';
+import { findGrub2, type BootloaderOptions, type Grub2Report } from './bootloader.js';
 
 /** What an initrd holds, as far as booting is concerned. */
 export interface InitrdSummary {
@@ -34,11 +36,13 @@ export interface GrubStages {
   stage1: string;
   stage2: string;
   e2fsStage1_5?: string;
+  /** The stage 1.5 reads extents and 256-byte inodes (Debian's ext4-patched 0.97). */
+  readsExt4?: boolean;
 }
 
 export interface GuestReport {
   layout: 'bare-filesystem' | 'partitioned';
-  filesystem?: { type: string; label: string; uuid: string; inodeSize: number };
+  filesystem?: { type: string; label: string; uuid: string; inodeSize: number; features?: string[] };
   distro: Distro;
   arch: Arch;
   kernels: KernelReport[];
@@ -50,11 +54,15 @@ export interface GuestReport {
   consoles: ConsoleEntry[];
   modprobe: ModprobeAlias[];
   network: NetworkConfig;
+  /** PID 1: systemd, upstart, sysvinit. */
+  init: InitSystem;
   cloud: CloudHooks;
   selinux: SelinuxConfig;
   imageId?: Record<string, string>;
   /** GRUB legacy stage files available inside the guest for a disk build. */
   grubStages?: GrubStages;
+  /** GRUB 2 (2.00+) i386-pc files inside the guest. */
+  grub2?: Grub2Report;
   verdicts: Verdict[];
   warnings: string[];
 }
@@ -64,6 +72,8 @@ export interface InspectContext {
   filesystem?: GuestReport['filesystem'];
   /** Summarise an initrd file of the guest; errors become warnings. */
   readInitrd?: (path: string, size: number) => Promise<InitrdSummary>;
+  /** What the disk-target verdicts may use besides the guest's own GRUB (--grub-dir, the host's GRUB 2). */
+  bootloader?: BootloaderOptions;
 }
 
 /**
@@ -92,7 +102,12 @@ export async function findGrubStages(fs: GuestFs): Promise<GrubStages | undefine
     const names = await list(fs, dir);
     if (names.includes('stage1') && names.includes('stage2')) {
       const s: GrubStages = { dir, stage1: `${dir}/stage1`, stage2: `${dir}/stage2` };
-      if (names.includes('e2fs_stage1_5')) s.e2fsStage1_5 = `${dir}/e2fs_stage1_5`;
+      if (names.includes('e2fs_stage1_5')) {
+        s.e2fsStage1_5 = `${dir}/e2fs_stage1_5`;
+        const st = await fs.lstat(s.e2fsStage1_5);
+        // The extent-capable builds carry the extent header magic 0xF30A (see @amitrans/grub).
+        if (st?.type === 'file' && st.size <= 0x6000) s.readsExt4 = Buffer.from(await fs.read(s.e2fsStage1_5, 0, st.size)).includes(Buffer.from([0x0a, 0xf3]));
+      }
       return s;
     }
   }
@@ -153,7 +168,8 @@ export async function inspectGuest(fs: GuestFs, ctx: InspectContext): Promise<Gu
     fstab: fstabText ? parseFstab(fstabText.text) : [],
     consoles: await step(warnings, 'consoles', () => detectConsoles(fs, warnings), []),
     modprobe: await step(warnings, 'modprobe', () => detectModprobeAliases(fs, warnings), []),
-    network: await step(warnings, 'network', () => detectNetwork(fs, warnings), { ifcfg: [], interfaces: [], persistentNetRules: [] }),
+    network: await step(warnings, 'network', () => detectNetwork(fs, warnings), { ifcfg: [], interfaces: [], persistentNetRules: [], ethNames: [], renamesInterfaces: false }),
+    init: await step(warnings, 'init', () => detectInit(fs), 'unknown' as InitSystem),
     cloud: await step(warnings, 'cloud hooks', () => detectCloudHooks(fs, warnings), { metadataFetches: [], cloudInit: false, cloudInitState: false }),
     selinux: await step(warnings, 'selinux', () => detectSelinux(fs), { mode: 'absent' } as SelinuxConfig),
     verdicts: [],
@@ -164,10 +180,12 @@ export async function inspectGuest(fs: GuestFs, ctx: InspectContext): Promise<Gu
   if (imageId) report.imageId = imageId;
   const stages = await step(warnings, 'grub stages', () => findGrubStages(fs), undefined);
   if (stages) report.grubStages = stages;
+  const grub2 = await step(warnings, 'grub2', () => findGrub2(fs), undefined);
+  if (grub2) report.grub2 = grub2;
   warnings.splice(initrdWarningsAt, 0, ...(await Promise.all(initrdJobs)).flat());
   if (!fstabText && !fstabFailed) warnings.push('/etc/fstab: missing');
   if (fstabText?.truncated) warnings.push('/etc/fstab: larger than 1 MiB; only its start was read');
-  report.verdicts = verdicts(report);
+  report.verdicts = verdicts(report, ctx.bootloader ? { bootloader: ctx.bootloader } : {});
   return report;
 }
 

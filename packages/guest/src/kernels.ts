@@ -15,6 +15,8 @@ export interface KernelInfo {
   drivers: Record<DriverName, DriverStatus>;
   /** Number of kernel modules found under modulesDir. */
   moduleCount: number;
+  /** Drivers (not built in) whose module file is under modulesDir: the initrd step can add them. */
+  moduleFiles?: DriverName[];
 }
 
 export interface KernelScan {
@@ -59,7 +61,8 @@ async function walkModules(fs: GuestFs, dir: string, warnings: string[]): Promis
  * Module names of a kernel: from modules.dep when depmod made one (one file instead of a
  * walk over thousands of .ko files), else by walking the tree.
  */
-async function moduleSet(fs: GuestFs, dir: string, warnings: string[]): Promise<Set<string>> {
+/** Module names under dir, and whether they came from modules.dep (which the initrd step needs). */
+async function moduleSet(fs: GuestFs, dir: string, warnings: string[]): Promise<{ names: Set<string>; fromDep: boolean }> {
   const dep = await readTextOrWarn(fs, `${dir}/modules.dep`, warnings, 16 * 1024 * 1024);
   if (dep && !dep.truncated && dep.text.trim()) {
     const found = new Set<string>();
@@ -68,9 +71,9 @@ async function moduleSet(fs: GuestFs, dir: string, warnings: string[]): Promise<
       const m = colon > 0 ? moduleName(line.slice(0, colon)) : undefined;
       if (m) found.add(m);
     }
-    if (found.size > 0) return found;
+    if (found.size > 0) return { names: found, fromDep: true };
   }
-  return walkModules(fs, dir, warnings);
+  return { names: await walkModules(fs, dir, warnings), fromDep: false };
 }
 
 /** Pick the initrd for a version: names that contain it, the shortest wins (el5 vs el5xen), kdump excluded. */
@@ -125,7 +128,8 @@ export async function scanKernels(fs: GuestFs): Promise<KernelScan> {
     const config = configText ? parseKconfig(configText.text) : undefined;
     if (configText) info.config = `/boot/config-${version}`;
     if (config) info.xenOnly = config.get('X86_XEN') === 'y' || config.get('X86_64_XEN') === 'y';
-    const modules = modulesDir ? await moduleSet(fs, modulesDir, warnings) : new Set<string>();
+    const scanned = modulesDir ? await moduleSet(fs, modulesDir, warnings) : { names: new Set<string>(), fromDep: false };
+    const modules = scanned.names;
     info.moduleCount = modules.size;
     const builtin = new Set<string>();
     const mb = modulesDir ? await optionalText(fs, `${modulesDir}/modules.builtin`, warnings) : undefined;
@@ -140,6 +144,9 @@ export async function scanKernels(fs: GuestFs): Promise<KernelScan> {
       else if (cfg === 'm' || spec.modules.some((n) => modules.has(n))) info.drivers[d] = 'module';
       else if (config || modules.size > 0 || builtin.size > 0) info.drivers[d] = 'absent';
     }
+    const files = DRIVER_NAMES.filter((d) => info.drivers[d] !== 'builtin' && DRIVERS[d].modules.some((n) => modules.has(n)));
+    // Without modules.dep the step cannot know what a module needs: it adds nothing.
+    if (files.length > 0 && scanned.fromDep) info.moduleFiles = files;
     kernels.push(info);
   }
   const withKernel = new Set(kernels.map((k) => k.version));

@@ -14,6 +14,45 @@ export interface NetworkConfig {
   interfaces: string[];
   /** udev rules that pin interface names to MAC addresses. */
   persistentNetRules: string[];
+  /** Kernel interface names (eth0, eth1) the configuration brings up: interfaces, ifcfg, netplan, networkd. */
+  ethNames: string[];
+  /**
+   * The guest's udev renames interfaces (predictable names: eth0 becomes ens3) unless told
+   * not to: its 80-net-setup-link.rules (systemd 209+) or 80-net-name-slot.rules (197-208)
+   * is present and not masked.
+   */
+  renamesInterfaces: boolean;
+}
+
+/** The file that masks predictable interface names: a link to /dev/null (systemd's documented way). */
+export const NAMING_MASK = '/etc/udev/rules.d/80-net-setup-link.rules';
+const NAMING_RULES = ['80-net-setup-link.rules', '80-net-name-slot.rules'];
+
+async function renamesInterfaces(fs: GuestFs): Promise<boolean> {
+  for (const name of NAMING_RULES) {
+    const mask = await fs.lstat(`/etc/udev/rules.d/${name}`);
+    if (mask?.type === 'symlink' && (await fs.readlink(`/etc/udev/rules.d/${name}`)) === '/dev/null') continue;
+    if (mask) continue; // the admin's own rule replaces the packaged one
+    for (const dir of ['/lib/udev/rules.d', '/usr/lib/udev/rules.d']) {
+      if (await exists(fs, `${dir}/${name}`)) return true;
+    }
+  }
+  return false;
+}
+
+const ETH = /\beth\d+\b/g;
+
+/** eth names in netplan YAML and systemd-networkd files (matched loosely: only the names matter). */
+async function ethNamesIn(fs: GuestFs, dirs: string[], suffix: RegExp, warnings: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const dir of dirs) {
+    for (const name of await list(fs, dir)) {
+      if (!suffix.test(name)) continue;
+      const t = await readTextOrWarn(fs, `${dir}/${name}`, warnings, 64 * 1024);
+      out.push(...(t?.text.match(ETH) ?? []));
+    }
+  }
+  return out;
 }
 
 export async function detectNetwork(fs: GuestFs, warnings: string[] = []): Promise<NetworkConfig> {
@@ -38,5 +77,11 @@ export async function detectNetwork(fs: GuestFs, warnings: string[] = []): Promi
   for (const f of ['/etc/udev/rules.d/70-persistent-net.rules', '/etc/udev/rules.d/75-persistent-net-generator.rules']) {
     if (await exists(fs, f)) persistentNetRules.push(f);
   }
-  return { ifcfg, interfaces, persistentNetRules };
+  const ethNames = [...new Set([
+    ...interfaces.flatMap((i) => i.match(ETH) ?? []),
+    ...ifcfg.flatMap((f) => f.device.match(ETH) ?? []),
+    ...(await ethNamesIn(fs, ['/etc/netplan'], /\.ya?ml$/, warnings)),
+    ...(await ethNamesIn(fs, ['/etc/systemd/network'], /\.network$/, warnings)),
+  ])].sort();
+  return { ifcfg, interfaces, persistentNetRules, ethNames, renamesInterfaces: await renamesInterfaces(fs) };
 }

@@ -1,6 +1,7 @@
 import type { GuestReport, KernelReport } from './inspect.js';
-import type { DriverName } from './kconfig.js';
+import { DRIVERS, type DriverName } from './kconfig.js';
 import { parseDiskDevice } from './fstab.js';
+import { chooseBootloader, type BootloaderOptions } from './bootloader.js';
 
 export const TARGETS = ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'] as const;
 export type Target = (typeof TARGETS)[number];
@@ -44,6 +45,51 @@ function early(k: KernelReport, d: DriverName): boolean {
   return false;
 }
 
+/** Initrd flavours the initrd step can add modules to (initrd/inject.ts INJECTABLE_FLAVOURS). */
+const INJECTABLE: readonly string[] = ['initramfs-tools', 'dracut', 'nash'];
+
+/** Could the initrd step add the driver: its module file is in /lib/modules and the initrd is of a flavour it edits. */
+function injectable(k: KernelReport, d: DriverName): boolean {
+  return k.initrd !== undefined && INJECTABLE.includes(k.initrdFlavour ?? '') && (k.moduleFiles?.includes(d) ?? false);
+}
+
+/** The module file name of a driver in this kernel's tree (xen-blkfront, not xenblk, on a pvops kernel). */
+function moduleOf(d: DriverName): string {
+  return DRIVERS[d].modules[0];
+}
+
+export interface VerdictOptions {
+  bus?: Bus;
+  /** What a disk build may install besides the guest's own GRUB files. */
+  bootloader?: BootloaderOptions;
+  /** Count on the initrd step to add missing modules (default true; false with --skip initrd). */
+  inject?: boolean;
+}
+
+/**
+ * The modules the initrd step adds for `bus` on `target`: each disk-path driver and the
+ * filesystem driver that is neither built in nor in the initrd but has a module file, and
+ * then the target's network driver likewise. Dependencies come later, from modules.dep.
+ */
+export function initrdAdditions(k: KernelReport, target: Target, bus: Bus, fsType: string | undefined): string[] {
+  const out: DriverName[] = [];
+  for (const alts of BUS_DRIVERS[bus]) {
+    if (alts.some((d) => early(k, d))) continue;
+    const d = alts.find((x) => injectable(k, x));
+    if (d) out.push(d);
+  }
+  const fs = fsDrivers(fsType);
+  if (!fs.some((d) => early(k, d))) {
+    const d = fs.find((x) => injectable(k, x));
+    if (d) out.push(d);
+  }
+  // The network driver rides along when the initrd is rewritten anyway (as mkinitrd --with
+  // would have it); on its own it is no reason to touch the initrd: the root filesystem has it.
+  const net: DriverName = target === 'xenserver' ? 'xen_netfront' : target === 'virtualbox' ? 'e1000' : 'virtio_net';
+  if (out.length > 0 && !early(k, net) && injectable(k, net)) out.push(net);
+  return out.map(moduleOf);
+}
+
 function fsDrivers(fsType: string | undefined): DriverName[] {
   // An ext4 driver also mounts ext2/ext3 (CONFIG_EXT4_USE_FOR_EXT2 and kernels after 4.3).
   if (fsType === 'ext2') return ['ext2', 'ext3', 'ext4'];
@@ -51,22 +97,24 @@ function fsDrivers(fsType: string | undefined): DriverName[] {
   return ['ext4'];
 }
 
-function busFor(k: KernelReport, target: Target, fsType: string | undefined, only?: Bus): { bus?: Bus; missing: string[] } {
+function busFor(k: KernelReport, target: Target, fsType: string | undefined, only: Bus | undefined, inject: boolean): { bus?: Bus; missing: string[] } {
   const missing: string[] = [];
-  const fsOk = fsDrivers(fsType).some((d) => early(k, d));
+  const ok = (d: DriverName): boolean => early(k, d) || (inject && injectable(k, d));
+  const fsOk = fsDrivers(fsType).some(ok);
+  // The target's buses in order of preference (its native one first): the first that works, with the initrd step's help if need be.
   for (const bus of only ? [only] : TARGET_BUSES[target]) {
-    const lacking = BUS_DRIVERS[bus].filter((alts) => !alts.some((d) => early(k, d))).map((alts) => alts.join('/'));
+    const lacking = BUS_DRIVERS[bus].filter((alts) => !alts.some(ok)).map((alts) => alts.join('/'));
     if (lacking.length === 0 && fsOk) return { bus, missing: [] };
     missing.push(`${bus}: ${[...lacking, ...(fsOk ? [] : [`${fsDrivers(fsType).join('/')} for the ${fsType ?? 'root'} filesystem`])].join(', ')}`);
   }
   return { missing };
 }
 
-export function verdicts(report: GuestReport): Verdict[] {
-  return TARGETS.map((t) => verdictFor(report, t));
+export function verdicts(report: GuestReport, options: { bootloader?: BootloaderOptions } = {}): Verdict[] {
+  return TARGETS.map((t) => verdictFor(report, t, options));
 }
 
-export function verdictFor(r: GuestReport, target: Target, options: { bus?: Bus } = {}): Verdict {
+export function verdictFor(r: GuestReport, target: Target, options: VerdictOptions = {}): Verdict {
   const v: Verdict = { target, status: 'will-not-boot', changes: [], reasons: [] };
   if (r.kernels.length === 0) {
     v.reasons.push(r.modulesWithoutKernel.length > 0
@@ -89,12 +137,12 @@ export function verdictFor(r: GuestReport, target: Target, options: { bus?: Bus 
       chosen = { k, bus: 'xen' };
       break;
     }
-    const { bus, missing } = busFor(k, target, r.filesystem?.type, options.bus);
+    const { bus, missing } = busFor(k, target, r.filesystem?.type, options.bus, options.inject ?? true);
     if (bus) {
       chosen = { k, bus };
       break;
     }
-    missingByKernel.push(`${k.version} lacks (neither built in nor in its initrd${k.initrd ? '' : ', which it does not have'}) ${missing.join('; ')}`);
+    missingByKernel.push(`${k.version} lacks (neither built in nor in its initrd${k.initrd ? '' : ', which it does not have'}) ${missing.join('; ')}${whyNotInjected(k, options.inject ?? true)}`);
   }
   if (!chosen) {
     v.reasons.push(`the ${target} disk driver is neither built in nor in the initrd: ${missingByKernel.join(' | ')}`);
@@ -104,16 +152,29 @@ export function verdictFor(r: GuestReport, target: Target, options: { bus?: Bus 
   v.bus = chosen.bus;
   const needsDisk = target === 'kvm' || target === 'virtualbox';
   if (needsDisk && r.layout === 'bare-filesystem') {
-    if (!r.grubStages) {
+    const boot = chooseBootloader(r, options.bootloader);
+    if (!boot.kind) {
       v.status = 'will-not-boot';
-      v.reasons.push('no bootloader files for a disk build: GRUB legacy stage1, stage2 and e2fs_stage1_5 are not in the image (supply them with --grub-dir)');
+      v.reasons.push(boot.why);
       return v;
     }
-    v.changes.push('build an MBR disk with the filesystem in partition 1 and install GRUB legacy');
+    v.changes.push(`build an MBR disk with the filesystem in partition 1 and install ${boot.kind === 'grub2' ? 'GRUB 2' : 'GRUB legacy'} from ${boot.from} (${boot.why})`);
+  }
+  if (options.inject ?? true) {
+    const add = initrdAdditions(chosen.k, target, chosen.bus, r.filesystem?.type);
+    if (add.length > 0) v.changes.push(`initrd: the initrd step adds ${add.join(', ')} (with their dependencies) to the ${chosen.k.initrdFlavour} initrd ${chosen.k.initrd}`);
   }
   v.changes.push(...guestChanges(r, target, chosen.k, chosen.bus));
   v.status = v.changes.length === 0 ? 'boots' : 'boots-after-translation';
   return v;
+}
+
+/** Why the initrd step cannot help this kernel, when it cannot. */
+function whyNotInjected(k: KernelReport, inject: boolean): string {
+  if (!inject) return ' (the initrd step is skipped)';
+  if (!k.initrd) return '';
+  if (!INJECTABLE.includes(k.initrdFlavour ?? '')) return `; the initrd step cannot add modules to ${k.initrd} (its flavour is ${k.initrdFlavour ?? 'not known'}; it edits initramfs-tools, dracut and nash initrds)`;
+  return '';
 }
 
 const DEVICE_PREFIX: Record<Bus, string> = { virtio: 'vd', scsi: 'sd', sata: 'sd', ide: 'sd', xen: 'xvd' };

@@ -27,7 +27,7 @@ import {
   type TmpDir,
 } from '@amitrans/testkit';
 import type { ImageInspection } from '@amitrans/diskimg';
-import { DRIVER_NAMES, type BootEntry, type DriverName, type DriverStatus, type GuestReport, type Verdict } from '../src/index.js';
+import { DRIVER_NAMES, NO_BOOTLOADER, verdictFor, type BootEntry, type DriverName, type DriverStatus, type GuestReport, type Verdict } from '../src/index.js';
 import { cli } from '../../cli/test/helpers.js';
 
 type Ctx = { skip: (note?: string) => void };
@@ -105,7 +105,7 @@ describe('CentOS 5 PV AMI (kernel-xen only, nash initrd, grub.conf, xvc0)', () =
     expect(r.distro).toEqual({ id: 'centos', name: 'CentOS', version: '5.11', family: 'redhat', source: '/etc/redhat-release' });
     expect(r.arch).toBe(arch);
     expect(r.layout).toBe('bare-filesystem');
-    expect(r.filesystem).toEqual({ type: 'ext3', label: '/', uuid: 'a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d', inodeSize: 128 });
+    expect(r.filesystem).toMatchObject({ type: 'ext3', label: '/', uuid: 'a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d', inodeSize: 128 });
     expect(r.modulesWithoutKernel).toEqual([]);
     expect(r.pvgrub).toEqual({ hd0: true, hd00: false });
     expect(r.fstab).toEqual([
@@ -127,6 +127,8 @@ describe('CentOS 5 PV AMI (kernel-xen only, nash initrd, grub.conf, xvc0)', () =
       ifcfg: [{ file: '/etc/sysconfig/network-scripts/ifcfg-eth0', device: 'eth0', bootproto: 'dhcp', hwaddr: CENTOS5.hwaddr }],
       interfaces: [],
       persistentNetRules: ['/etc/udev/rules.d/70-persistent-net.rules'],
+      ethNames: ['eth0'],
+      renamesInterfaces: false,
     });
     expect(r.cloud).toEqual({
       metadataFetches: [{ file: '/etc/rc.local', line: 3, text: 'curl -f http://169.254.169.254/latest/meta-data/public-keys/0/openssh-key > /root/.ssh/authorized_keys' }],
@@ -135,7 +137,7 @@ describe('CentOS 5 PV AMI (kernel-xen only, nash initrd, grub.conf, xvc0)', () =
     });
     expect(r.selinux).toEqual({ mode: 'enforcing', type: 'targeted' });
     const g = `/usr/share/grub/${arch === 'x86_64' ? 'x86_64' : 'i386'}-redhat`;
-    expect(r.grubStages).toEqual({ dir: g, stage1: `${g}/stage1`, stage2: `${g}/stage2`, e2fsStage1_5: `${g}/e2fs_stage1_5` });
+    expect(r.grubStages).toMatchObject({ dir: g, stage1: `${g}/stage1`, stage2: `${g}/stage2`, e2fsStage1_5: `${g}/e2fs_stage1_5` });
     expect(r.warnings).toEqual([]);
   };
   const xenserverChanges = ['fstab: root /dev/sda1 is named for another hypervisor', 'bootloader config: root=/dev/sda1 is named for another hypervisor', 'network: HWADDR pinned in ifcfg', 'network: persistent-net udev rules', 'selinux: relabel on first boot'];
@@ -191,10 +193,11 @@ describe('CentOS 5 PV AMI (kernel-xen only, nash initrd, grub.conf, xvc0)', () =
     }]);
     expect(r.imageId).toEqual({ image_name: 'euca-centos-emi', image_version: '2012.1.14', image_arch: 'x86_64', recipe_name: 'centos-based' });
     const guest = ['consoles: xvc0 -> ttyS0', 'modules: aliases to xennet, xenblk', 'network: HWADDR pinned in ifcfg', 'network: persistent-net udev rules'];
-    const disk = ['build an MBR disk with the filesystem in partition 1 and install GRUB legacy'];
+    const disk = ['build an MBR disk with the filesystem in partition 1 and install GRUB legacy from /usr/share/grub/x86_64-redhat (the guest\'s own GRUB legacy stage files)'];
     const makeDefault = `bootloader config: make ${pv} the default entry`;
     expect(r.verdicts).toEqual([
       verdict('kvm', 'boots-after-translation', { kernel: pv, bus: 'virtio', changes: [...disk, 'fstab: root /dev/sda1 is named for another hypervisor', makeDefault, 'bootloader config: root (hd0,0)', ...guest, 'cloud hooks: rc.local fetches instance metadata', 'selinux: relabel on first boot'] }),
+      // IDE: the guest has no modules.dep, so the initrd step cannot add ahci for SATA.
       verdict('virtualbox', 'boots-after-translation', { kernel: pv, bus: 'ide', changes: [...disk, makeDefault, 'bootloader config: root (hd0,0)', ...guest, 'cloud hooks: rc.local fetches instance metadata', 'selinux: relabel on first boot'] }),
       verdict('xenserver', 'boots-after-translation', { kernel: xv, bus: 'xen', changes: xenserverChanges }),
       verdict('eucalyptus', 'boots-after-translation', { kernel: pv, bus: 'virtio', changes: [makeDefault, ...guest, 'selinux: relabel on first boot'] }),
@@ -210,7 +213,7 @@ describe('Amazon Linux AMI (system-release, LABEL=/, hvc0, dracut initramfs)', (
     expect(r.distro).toEqual({ id: 'amzn', name: 'Amazon Linux AMI', version: '2013.09', family: 'amazon', source: '/etc/system-release' });
     expect(r.arch).toBe('x86_64');
     expect(r.layout).toBe('bare-filesystem');
-    expect(r.filesystem).toEqual({ type: 'ext4', label: '/', uuid: 'b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e', inodeSize: 256 });
+    expect(r.filesystem).toMatchObject({ type: 'ext4', label: '/', uuid: 'b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e', inodeSize: 256 });
     expect(r.kernels).toEqual([{
       version: v,
       vmlinuz: `/boot/vmlinuz-${v}`,
@@ -241,18 +244,23 @@ describe('Amazon Linux AMI (system-release, LABEL=/, hvc0, dracut initramfs)', (
       { device: 'hvc0', source: 'upstart', file: '/etc/init/hvc0.conf' },
     ]);
     expect(r.modprobe).toEqual([{ alias: 'eth0', module: 'xen_netfront', file: '/etc/modprobe.d/ec2.conf', line: 0 }]);
-    expect(r.network).toEqual({ ifcfg: [{ file: '/etc/sysconfig/network-scripts/ifcfg-eth0', device: 'eth0', bootproto: 'dhcp' }], interfaces: [], persistentNetRules: [] });
+    expect(r.network).toEqual({ ifcfg: [{ file: '/etc/sysconfig/network-scripts/ifcfg-eth0', device: 'eth0', bootproto: 'dhcp' }], interfaces: [], persistentNetRules: [], ethNames: ['eth0'], renamesInterfaces: false });
     expect(r.cloud).toEqual({ metadataFetches: [], cloudInit: true, cloudInitState: true });
     expect(r.selinux).toEqual({ mode: 'disabled', type: 'targeted' });
     expect(r.imageId).toBeUndefined();
     expect(r.grubStages).toBeUndefined();
     expect(r.warnings).toEqual([]);
     expect(r.verdicts).toEqual([
-      verdict('kvm', 'will-not-boot', { kernel: v, bus: 'virtio', reasons: ['no bootloader files for a disk build: GRUB legacy stage1, stage2 and e2fs_stage1_5 are not in the image (supply them with --grub-dir)'] }),
+      // No GRUB in the image: this host's GRUB 2 (grub-pc-bin, installed by setup-test-env.sh).
+      verdict('kvm', 'boots-after-translation', { kernel: v, bus: 'virtio', changes: [
+        'build an MBR disk with the filesystem in partition 1 and install GRUB 2 from /usr/lib/grub/i386-pc (the image has no GRUB legacy stage files, nor GRUB 2 i386-pc files: this host\'s GRUB 2)',
+        'bootloader config: console=ttyS0', 'bootloader config: root (hd0,0)', 'consoles: hvc0 -> ttyS0', 'modules: aliases to xen_netfront'] }),
       verdict('virtualbox', 'will-not-boot', { reasons: [`the virtualbox disk driver is neither built in nor in the initrd: ${v} lacks (neither built in nor in its initrd) sata: ahci; ide: ata_piix`] }),
       verdict('xenserver', 'boots', { kernel: v, bus: 'xen' }),
       verdict('eucalyptus', 'boots-after-translation', { kernel: v, bus: 'virtio', changes: ['bootloader config: console=ttyS0', 'consoles: hvc0 -> ttyS0', 'modules: aliases to xen_netfront', 'eucalyptus: /etc/image-id and the euca-udev rule'] }),
     ]);
+    // Without a GRUB on the host either: what to install, or what to pass.
+    expect(verdictFor(r, 'kvm')).toEqual(verdict('kvm', 'will-not-boot', { kernel: v, bus: 'virtio', reasons: [NO_BOOTLOADER] }));
   });
 });
 
@@ -264,7 +272,7 @@ describe('Ubuntu 12.04 in partition 1 (menu.lst root (hd0,0), LABEL=cloudimg-roo
     expect(r.distro).toEqual({ id: 'ubuntu', name: 'Ubuntu', version: '12.04', family: 'debian', source: '/etc/lsb-release' });
     expect(r.arch).toBe('x86_64');
     expect(r.layout).toBe('partitioned');
-    expect(r.filesystem).toEqual({ type: 'ext4', label: 'cloudimg-rootfs', uuid: 'c2d3e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e6f', inodeSize: 256 });
+    expect(r.filesystem).toMatchObject({ type: 'ext4', label: 'cloudimg-rootfs', uuid: 'c2d3e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e6f', inodeSize: 256 });
     expect(r.kernels).toEqual([{
       version: v,
       vmlinuz: `/boot/vmlinuz-${v}`,
@@ -294,15 +302,17 @@ describe('Ubuntu 12.04 in partition 1 (menu.lst root (hd0,0), LABEL=cloudimg-roo
       { device: 'tty1', source: 'upstart', file: '/etc/init/tty1.conf' },
     ]);
     expect(r.modprobe).toEqual([]);
-    expect(r.network).toEqual({ ifcfg: [], interfaces: ['lo inet loopback', 'eth0 inet dhcp'], persistentNetRules: ['/etc/udev/rules.d/75-persistent-net-generator.rules'] });
+    expect(r.network).toEqual({ ifcfg: [], interfaces: ['lo inet loopback', 'eth0 inet dhcp'], persistentNetRules: ['/etc/udev/rules.d/75-persistent-net-generator.rules'], ethNames: ['eth0'], renamesInterfaces: false });
     expect(r.cloud).toEqual({ metadataFetches: [], cloudInit: true, cloudInitState: false });
     expect(r.selinux).toEqual({ mode: 'absent' });
-    expect(r.grubStages).toEqual({ dir: '/boot/grub', stage1: '/boot/grub/stage1', stage2: '/boot/grub/stage2', e2fsStage1_5: '/boot/grub/e2fs_stage1_5' });
+    expect(r.grubStages).toMatchObject({ dir: '/boot/grub', stage1: '/boot/grub/stage1', stage2: '/boot/grub/stage2', e2fsStage1_5: '/boot/grub/e2fs_stage1_5' });
     expect(r.warnings).toEqual([]);
     const guest = ['bootloader config: console=ttyS0', 'consoles: hvc0 -> ttyS0', 'network: persistent-net udev rules'];
+    const MBR_GRUB = 'bootloader: GRUB legacy into the MBR for partition 1 (sector 0 has no boot code: pv-grub hd00 layout)';
     expect(r.verdicts).toEqual([
-      verdict('kvm', 'boots-after-translation', { kernel: v, bus: 'virtio', changes: guest }),
-      verdict('virtualbox', 'boots-after-translation', { kernel: v, bus: 'sata', changes: guest }),
+      // Sector 0 has no boot code (hd00): a disk target gets GRUB in the MBR too.
+      verdict('kvm', 'boots-after-translation', { kernel: v, bus: 'virtio', changes: [...guest, MBR_GRUB] }),
+      verdict('virtualbox', 'boots-after-translation', { kernel: v, bus: 'sata', changes: [...guest, MBR_GRUB] }),
       verdict('xenserver', 'boots-after-translation', { kernel: v, bus: 'xen', changes: ['network: persistent-net udev rules'] }),
       verdict('eucalyptus', 'boots-after-translation', { kernel: v, bus: 'virtio', changes: [...guest, 'eucalyptus: /etc/image-id and the euca-udev rule'] }),
     ]);
@@ -383,7 +393,7 @@ describe('a PV AMI from real Debian packages (linux-image-cloud-amd64, busybox i
     expect(dump).toMatch(new RegExp(`Filesystem UUID:\\s+${UUID}`));
     expect(dump).toMatch(/Inode size:\s+128/);
     expect(dump).toMatch(/Filesystem volume name:\s+debian-root/);
-    expect(r.filesystem).toEqual({ type: 'ext3', label: 'debian-root', uuid: UUID, inodeSize: 128 });
+    expect(r.filesystem).toMatchObject({ type: 'ext3', label: 'debian-root', uuid: UUID, inodeSize: 128 });
 
     // Each driver as the real config says: =y built in, =m a module, unset absent
     // (ext4 and jbd2 are built in; Debian drops CONFIG_EXT3_FS, ext4 mounts ext3).
@@ -401,6 +411,7 @@ describe('a PV AMI from real Debian packages (linux-image-cloud-amd64, busybox i
         ata_piix: 'module', sd_mod: 'module', ext4: 'builtin', jbd2: 'builtin',
       }),
       moduleCount: koFiles.length,
+      moduleFiles: ['virtio_blk', 'virtio_net', 'virtio_pci', 'virtio_scsi', 'xen_blkfront', 'xen_netfront', 'ata_piix', 'sd_mod'],
       isDefault: true,
       initrdFlavour: 'busybox',
       initrdModules,
@@ -414,13 +425,13 @@ describe('a PV AMI from real Debian packages (linux-image-cloud-amd64, busybox i
     expect(r.fstab.map((e) => e.spec)).toEqual(['/dev/xvda1', '/dev/xvdb', 'proc']);
     expect(r.consoles.map((c) => `${c.device}/${c.source}`)).toEqual(['tty1/inittab', 'hvc0/inittab', 'console/securetty', 'tty1/securetty', 'hvc0/securetty']);
     expect(r.modprobe.map((a) => `${a.alias}=${a.module}`)).toEqual(['scsi_hostadapter=xenblk', 'eth0=xennet']);
-    expect(r.network).toEqual({ ifcfg: [], interfaces: ['lo inet loopback', 'eth0 inet dhcp'], persistentNetRules: ['/etc/udev/rules.d/70-persistent-net.rules'] });
+    expect(r.network).toEqual({ ifcfg: [], interfaces: ['lo inet loopback', 'eth0 inet dhcp'], persistentNetRules: ['/etc/udev/rules.d/70-persistent-net.rules'], ethNames: ['eth0'], renamesInterfaces: false });
     expect(r.cloud.metadataFetches).toHaveLength(1);
-    expect(r.grubStages).toEqual({ dir: '/boot/grub', stage1: '/boot/grub/stage1', stage2: '/boot/grub/stage2', e2fsStage1_5: '/boot/grub/e2fs_stage1_5' });
+    expect(r.grubStages).toMatchObject({ dir: '/boot/grub', stage1: '/boot/grub/stage1', stage2: '/boot/grub/stage2', e2fsStage1_5: '/boot/grub/e2fs_stage1_5' });
     expect(r.warnings).toEqual([]);
     const xvda = ['fstab: root /dev/xvda1 is named for another hypervisor', 'bootloader config: root=/dev/xvda1 is named for another hypervisor'];
     const guest = ['consoles: hvc0 -> ttyS0', 'modules: aliases to xenblk, xennet', 'network: persistent-net udev rules'];
-    const disk = ['build an MBR disk with the filesystem in partition 1 and install GRUB legacy', ...xvda, 'bootloader config: console=ttyS0', 'bootloader config: root (hd0,0)', ...guest, 'cloud hooks: rc.local fetches instance metadata'];
+    const disk = ['build an MBR disk with the filesystem in partition 1 and install GRUB legacy from /boot/grub (the guest\'s own GRUB legacy stage files)', ...xvda, 'bootloader config: console=ttyS0', 'bootloader config: root (hd0,0)', ...guest, 'cloud hooks: rc.local fetches instance metadata'];
     expect(r.verdicts).toEqual([
       verdict('kvm', 'boots-after-translation', { kernel: kver, bus: 'virtio', changes: disk }),
       verdict('virtualbox', 'boots-after-translation', { kernel: kver, bus: 'ide', changes: disk }),

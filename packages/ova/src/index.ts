@@ -7,6 +7,7 @@ export {
   parseOvf,
   serializeOvf,
   disksInOrder,
+  applianceHardware,
   allocationUnitBytes,
   RESOURCE_TYPE,
   VMDK_STREAM_OPTIMIZED,

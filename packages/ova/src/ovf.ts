@@ -415,3 +415,21 @@ export function disksInOrder(ovf: OvfDescriptor): OvfDisk[] {
   for (const d of ovf.disks) if (!ordered.includes(d)) ordered.push(d);
   return ordered;
 }
+
+/** The hardware an appliance asks for, as a hypervisor reads it: the first disk's controller and the first NIC's model. */
+export function applianceHardware(ovf: OvfDescriptor): { controller?: 'ide' | 'sata' | 'scsi'; nic?: string } {
+  const items = ovf.systems[0]?.items ?? [];
+  const out: { controller?: 'ide' | 'sata' | 'scsi'; nic?: string } = {};
+  const disk = items.find((it) => it.resourceType === RESOURCE_TYPE.disk);
+  const parent = disk && items.find((it) => it.instanceId === disk.parent);
+  const kinds: Record<number, 'ide' | 'sata' | 'scsi'> = {
+    [RESOURCE_TYPE.ideController]: 'ide',
+    [RESOURCE_TYPE.sataController]: 'sata',
+    [RESOURCE_TYPE.scsiController]: 'scsi',
+  };
+  const controller = parent ? kinds[parent.resourceType] : undefined;
+  if (controller) out.controller = controller;
+  const nic = items.find((it) => it.resourceType === RESOURCE_TYPE.ethernetAdapter)?.resourceSubType;
+  if (nic) out.nic = nic;
+  return out;
+}

@@ -1,13 +1,23 @@
 /** Fixtures built from Debian packages, and a QEMU boot helper. */
 import { spawn } from 'node:child_process';
-import { debRoot, run } from './index.js';
+import { mkdir, rename, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { debRoot, requireTools, run } from './index.js';
 
 const REPO = new URL('../../../', import.meta.url).pathname;
 
 export interface DebianAmiOptions {
   inodeSize?: number;
   grubStages?: boolean;
+  /** grub-pc-bin's i386-pc files in /usr/lib/grub/i386-pc, no stage files, menu.lst -> grub.cfg. */
+  grub2?: boolean;
+  /** ext4 with extents, 64bit and 256-byte inodes. */
+  ext4?: boolean;
   size?: string;
+  /** A directory whose tree is copied into the root as well. */
+  extra?: string;
+  /** Ship this initrd (e.g. from buildFixtureInitrd) instead of the script's busybox one. */
+  initrd?: string;
 }
 
 /** Build scripts/make-debian-ami.sh's PV AMI at `path` (needs the unpacked Debian packages). */
@@ -16,8 +26,28 @@ export async function buildDebianAmi(ctx: { skip: (note?: string) => void }, pat
   const args = [`${REPO}scripts/make-debian-ami.sh`, path];
   if (o.inodeSize) args.push('--inode-size', String(o.inodeSize));
   if (o.grubStages === false) args.push('--no-grub-stages');
+  if (o.grub2) args.push('--grub2');
+  if (o.ext4) args.push('--ext4');
   if (o.size) args.push('--size', o.size);
+  if (o.extra) args.push('--extra', o.extra);
+  if (o.initrd) args.push('--initrd', o.initrd);
   await run('bash', args);
+}
+
+/**
+ * An initrd of the Debian cloud kernel made by Debian's own builder (scripts/make-fixture-initrd.sh)
+ * with only `modules` (as an AMI's initrd: xen-blkfront, no virtio), cached under .tmp/initrd-fixtures.
+ */
+export async function buildFixtureInitrd(ctx: { skip: (note?: string) => void }, kind: 'initramfs-tools' | 'dracut', modules: string[]): Promise<string> {
+  requireTools(ctx, kind === 'dracut' ? 'dracut' : 'mkinitramfs', 'unshare', 'depmod');
+  debRoot(ctx, 'linux-image-cloud-amd64');
+  const out = `${REPO}.tmp/initrd-fixtures/${kind}-${modules.join('+')}.img`;
+  if (await stat(out).then(() => true, () => false)) return out;
+  await mkdir(dirname(out), { recursive: true });
+  const part = `${out}.part-${process.pid}`;
+  await run('bash', [`${REPO}scripts/make-fixture-initrd.sh`, kind, part, ...modules]);
+  await rename(part, out);
+  return out;
 }
 
 export interface BootResult {
@@ -55,4 +85,18 @@ export function qemuBoot(disk: string, o: { format: string; iface: 'virtio' | 'i
       resolve({ output, seconds: (performance.now() - started) / 1000, timedOut });
     });
   });
+}
+
+/**
+ * The realistic Debian AMI of scripts/make-debian-real-ami.sh (debootstrap, systemd, udev,
+ * ifupdown on eth0, openssh with host keys, the guest's own initramfs-tools initrd), built
+ * once per machine under .tmp/debian-real and shared by every test file. Never written:
+ * tests translate or verify it and check its sha256 afterwards.
+ */
+export async function realDebianAmi(ctx: { skip: (note?: string) => void }): Promise<string> {
+  requireTools(ctx, 'debootstrap', 'mkfs.ext3', 'flock', 'openssl', 'sha256sum');
+  debRoot(ctx, 'grub-legacy');
+  const out = `${REPO}.tmp/debian-real/ami.img`;
+  await run('bash', [`${REPO}scripts/make-debian-real-ami.sh`, out]);
+  return out;
 }

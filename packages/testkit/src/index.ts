@@ -181,3 +181,4 @@ export * from './sources.js';
 export * from './guarded.js';
 export * from './guests.js';
 export * from './listings.js';
+export * from './remote.js';

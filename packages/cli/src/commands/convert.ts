@@ -1,4 +1,5 @@
 import { convert } from '@amitrans/diskimg';
+import type { RemoteOptions } from '@amitrans/remote';
 import { humanSize } from '../human.js';
 import { line, type CliIo } from '../io.js';
 import { Progress } from '../progress.js';
@@ -15,6 +16,7 @@ export interface ConvertArgs {
   sha256: boolean;
   sync?: boolean;
   progress: boolean;
+  remote?: RemoteOptions;
 }
 
 /** Parse qemu-img style `-o key=value,key2=value2` (repeatable). */
@@ -40,6 +42,7 @@ export async function convertCommand(args: ConvertArgs, io: CliIo, signal: Abort
       sha256: args.sha256,
       sync: args.sync ?? false,
       signal,
+      ...(args.remote ? { remote: args.remote } : {}),
       progress: (stage, done, total) => progress.update(stage, done, total),
     });
     progress.finish();

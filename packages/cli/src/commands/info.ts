@@ -1,9 +1,10 @@
 import { imageInfo, type FilesystemInfo, type ImageInfo } from '@amitrans/diskimg';
+import type { RemoteOptions } from '@amitrans/remote';
 import { humanSize, sizeWithBytes, table } from '../human.js';
 import { line, type CliIo } from '../io.js';
 
-export async function infoCommand(file: string, json: boolean, io: CliIo): Promise<void> {
-  const info = await imageInfo(file);
+export async function infoCommand(file: string, json: boolean, io: CliIo, remote: RemoteOptions = {}): Promise<void> {
+  const info = await imageInfo(file, { remote });
   if (json) {
     line(io.stdout, JSON.stringify(info, null, 2));
     return;

@@ -1,10 +1,11 @@
 import { inspectImage, type ImageInspection } from '@amitrans/diskimg';
 import type { GuestReport, KernelReport, Verdict } from '@amitrans/guest';
+import type { RemoteOptions } from '@amitrans/remote';
 import { table } from '../human.js';
 import { line, type CliIo } from '../io.js';
 
-export async function inspectCommand(file: string, partition: number | undefined, json: boolean, io: CliIo): Promise<void> {
-  const result = await inspectImage(file, partition === undefined ? {} : { partition });
+export async function inspectCommand(file: string, partition: number | undefined, json: boolean, io: CliIo, remote: RemoteOptions = {}): Promise<void> {
+  const result = await inspectImage(file, { remote, ...(partition === undefined ? {} : { partition }) });
   if (json) {
     line(io.stdout, JSON.stringify(result, null, 2));
     return;
@@ -38,9 +39,16 @@ export function renderInspection(r: ImageInspection): string[] {
     : g.modulesWithoutKernel.length ? `none in /boot (modules for ${g.modulesWithoutKernel.join(', ')}: it used an external kernel)` : 'none';
   out.push(`kernels: ${kernels}`);
   out.push('');
-  out.push(...table(g.verdicts.map((v) => [`  ${v.target}:`, `${STATUS[v.status]}${v.kernel ? ` (kernel ${v.kernel}, ${v.bus} disk)` : ''}`])));
+  // The initrd step is what makes a will-not-boot image boot: say so on the verdict line.
+  const initrdNote = (v: Verdict): string => {
+    const c = v.changes.find((x) => x.startsWith('initrd: '));
+    return c ? `: ${c.slice('initrd: '.length).replace(/ \(with their dependencies\).*$/, '')}` : '';
+  };
+  out.push(...table(g.verdicts.map((v) => [`  ${v.target}:`, `${STATUS[v.status]}${initrdNote(v)}${v.kernel ? ` (kernel ${v.kernel}, ${v.bus} disk)` : ''}`])));
   for (const v of g.verdicts) {
     for (const reason of v.reasons) out.push(`    ${v.target}: ${reason}`);
+    // The disk build's line says which bootloader translation installs, from where, and why.
+    for (const c of v.changes) if (c.startsWith('build an MBR disk')) out.push(`    ${v.target}: ${c}`);
   }
   out.push('', 'Kernels');
   if (g.kernels.length === 0) out.push('  none');
@@ -66,6 +74,7 @@ export function renderInspection(r: ImageInspection): string[] {
   if (g.network.persistentNetRules.length) out.push(`  persistent net rules: ${g.network.persistentNetRules.join(', ')}`);
   if (g.cloud.metadataFetches.length) out.push(`  rc.local fetches instance metadata (${g.cloud.metadataFetches.length} line${g.cloud.metadataFetches.length > 1 ? 's' : ''})`);
   out.push(`  cloud-init: ${g.cloud.cloudInit ? 'installed' : 'no'}; SELinux: ${g.selinux.mode}; GRUB legacy stage files: ${g.grubStages ? g.grubStages.dir : 'none'}`);
+  out.push(`  GRUB 2 (i386-pc): ${g.grub2 ? `${g.grub2.version ?? 'version unknown'} in ${g.grub2.dir}, ${g.grub2.modules} modules` : 'none'}`);
   if (g.imageId) out.push(`  /etc/image-id: ${Object.entries(g.imageId).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   if (g.warnings.length) {
     out.push('', 'Warnings');

@@ -1,5 +1,6 @@
 import { translate, type TranslateOptions, type TranslateResult } from '@amitrans/diskimg';
 import type { Bus, CleanOperation, RootBy, StepName, Target } from '@amitrans/guest';
+import type { RemoteOptions } from '@amitrans/remote';
 import { humanSize } from '../human.js';
 import { line, type CliIo } from '../io.js';
 import { Progress } from '../progress.js';
@@ -20,6 +21,7 @@ export interface TranslateArgs {
   size?: number | undefined;
   align?: 'modern' | 'legacy' | undefined;
   grubDir?: string | undefined;
+  bootloader?: 'grub-legacy' | 'grub2' | undefined;
   rootPassword?: string | undefined;
   sshPasswordAuth?: 'yes' | 'no' | undefined;
   selinux?: 'relabel' | 'permissive' | undefined;
@@ -27,10 +29,12 @@ export interface TranslateArgs {
   noClean: boolean;
   imageId: string[];
   partition?: number | undefined;
+  initrdAdd?: string[] | undefined;
   appliance?: ApplianceArgs;
   json: boolean;
   sha256: boolean;
   progress: boolean;
+  remote?: RemoteOptions;
 }
 
 export async function translateCommand(a: TranslateArgs, io: CliIo, signal: AbortSignal): Promise<void> {
@@ -40,6 +44,7 @@ export async function translateCommand(a: TranslateArgs, io: CliIo, signal: Abor
     formatOptions: { ...parseOptions(a.options), ...applianceOptions(a.appliance ?? {}) },
     dryRun: a.dryRun,
     signal,
+    ...(a.remote ? { remote: a.remote } : {}),
     sha256: a.sha256,
     progress: (stage, done, total) => progress.update(stage, done, total),
     ...(a.format ? { format: a.format } : {}),
@@ -50,12 +55,14 @@ export async function translateCommand(a: TranslateArgs, io: CliIo, signal: Abor
     ...(a.size !== undefined ? { size: a.size } : {}),
     ...(a.align ? { align: a.align } : {}),
     ...(a.grubDir ? { grubDir: a.grubDir } : {}),
+    ...(a.bootloader ? { bootloader: a.bootloader } : {}),
     ...(a.rootPassword ? { rootPassword: a.rootPassword } : {}),
     ...(a.sshPasswordAuth ? { sshPasswordAuth: a.sshPasswordAuth } : {}),
     ...(a.selinux ? { selinux: a.selinux } : {}),
     ...(a.noClean ? { clean: [] } : a.clean ? { clean: a.clean as CleanOperation[] } : {}),
     ...(a.imageId.length ? { eucalyptus: parseOptions(a.imageId) } : {}),
     ...(a.partition !== undefined ? { partition: a.partition } : {}),
+    ...(a.initrdAdd?.length ? { initrdAdd: a.initrdAdd.flatMap((m) => m.split(',')).map((m) => m.trim()).filter(Boolean) } : {}),
   };
   let result: TranslateResult;
   try {

@@ -127,7 +127,8 @@ function textKind(path: string): ModuleListKind | 'init' | 'marker' | undefined 
   if (path === '/conf/modules') return 'conf-modules';
   if (/^\/(?:usr\/)?(?:lib|etc)\/modules-load\.d\/[^/]+$/.test(path)) return 'modules-load.d';
   if (/^\/(?:usr\/)?lib\/modules\/[^/]+\/modules\.dep$/.test(path)) return 'modules.dep';
-  if (path === '/conf/initramfs.conf') return 'marker';
+  // Read whole so an appended segment can send a full replacement (dracut's extra command line).
+  if (path === '/conf/initramfs.conf' || path === '/etc/cmdline' || /^\/etc\/cmdline\.d\/[^/]+$/.test(path)) return 'marker';
   return undefined;
 }
 

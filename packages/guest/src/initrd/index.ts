@@ -19,3 +19,18 @@ export {
   type ModuleListKind,
 } from './contents.js';
 export type { EntryType as InitrdEntryType } from './cpio.js';
+export { writeNewcArchive, type NewcMember } from './cpiowriter.js';
+export { readKmodIndex, writeKmodIndex, type IndexEntry, type IndexValue } from './kmodindex.js';
+export { closure, depmodFor, parseModulesDep, parseSoftdeps, type DepLine, type DepmodTexts, type DepmodOutput } from './depmod.js';
+export { chooseSegmentCompression, compressSegment, zstdStored, SEGMENT_WRITERS, type SegmentCompression } from './encoders.js';
+export {
+  INJECTABLE_FLAVOURS,
+  InitrdInjectError,
+  appendSegment,
+  injectionArchive,
+  nashInsertInsmods,
+  planInjection,
+  type InjectPlan,
+  type InjectRequest,
+  type InjectedModule,
+} from './inject.js';

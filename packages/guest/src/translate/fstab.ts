@@ -45,6 +45,21 @@ export interface FstabOptions {
   diskBuild: boolean;
   /** What the root entry's device becomes. */
   root: string;
+  /** systemd is PID 1: mountall's `nobootwait` reaches the kernel as an unknown option. */
+  systemd?: boolean;
+}
+
+/**
+ * `nobootwait` is an option of Ubuntu's mountall (upstart); under systemd it is handed to
+ * the filesystem, which refuses the mount ("ext3: Unknown parameter 'nobootwait'") and the
+ * boot stops in emergency mode. systemd's word for it is `nofail`.
+ */
+function systemdOptions(opts: string): string {
+  const list = opts.split(',');
+  if (!list.includes('nobootwait')) return opts;
+  const out = list.filter((x) => x !== 'nobootwait');
+  if (!out.includes('nofail')) out.push('nofail');
+  return out.join(',');
 }
 
 const LINE = /^(\s*)(\S+)(\s+)(\S+)(\s+)(\S+)(\s+)(\S+)(.*)$/;
@@ -87,11 +102,15 @@ export function transformFstab(text: string, o: FstabOptions): TextEdit {
           newSpec = mapped.spec;
           why.push(`${spec} is ${mapped.spec} on ${o.target}`);
         }
-        if (!mapped.exists && !opts.split(',').includes('nofail')) {
+        if (!mapped.exists && !opts.split(',').includes('nofail') && !(o.systemd && opts.split(',').includes('nobootwait'))) {
           newOpts = opts === 'defaults' ? 'defaults,nofail' : `${opts},nofail`;
           why.push(`${o.target} has no such disk: nofail so boot does not wait for it`);
         }
       }
+    }
+    if (o.systemd && systemdOptions(newOpts) !== newOpts) {
+      newOpts = systemdOptions(newOpts);
+      why.push('nobootwait is mountall\'s option; systemd hands it to the filesystem, which fails the mount: nofail says the same to systemd');
     }
     if (newSpec !== spec || newOpts !== opts) {
       const after = `${lead}${newSpec}${s1}${mnt}${s2}${type}${s3}${newOpts}${rest}`;

@@ -1,9 +1,12 @@
 import { ImageError } from '@amitrans/block';
 import { TEXT_CAP, exists, list, readText, resolve } from '../fs.js';
 import type { GuestReport, KernelReport } from '../inspect.js';
+import { NAMING_MASK } from '../network.js';
+import { ecdsaCurve, hostKeyType, makeHostKey } from './sshkeys.js';
 import { consolesToReplace, transformInittab, transformSecuretty } from './consoles.js';
 import { rootDevice, rootSpec, transformFstab, type TextEdit } from './fstab.js';
 import { transformGrubLegacy } from './grubconf.js';
+import { maskNamingInInitrd, runInitrdStep } from './initrd.js';
 import { targetModules, transformModprobe } from './modules.js';
 import { commentMetadataFetches, transformIfcfg, transformShadow, transformSshdConfig } from './network.js';
 import { EUCA_RC_LOCAL, EUCA_UDEV_RULE, EUCA_UDEV_SCRIPT, imageIdText } from './eucalyptus.js';
@@ -15,6 +18,21 @@ export interface StepContext {
   plan: TranslatePlan;
   /** Compute the changes without writing anything. */
   dryRun: boolean;
+  /**
+   * Files a dry run has already reported deleted or emptied: a later step must not report
+   * them again (the real run finds them gone), so the dry run lists what the run does.
+   */
+  gone?: { deleted: Set<string>; emptied: Set<string> };
+}
+
+/** Has an earlier step of this dry run already deleted (or emptied) `path`? Marks it when not. */
+function alreadyGone(ctx: StepContext, path: string, action: 'delete' | 'truncate'): boolean {
+  if (!ctx.dryRun) return false;
+  ctx.gone ??= { deleted: new Set(), emptied: new Set() };
+  const { deleted, emptied } = ctx.gone;
+  if (deleted.has(path) || (action === 'truncate' && emptied.has(path))) return true;
+  (action === 'delete' ? deleted : emptied).add(path);
+  return false;
 }
 
 export interface Step {
@@ -60,14 +78,14 @@ async function createFile(ctx: StepContext, step: StepName, path: string, text: 
 
 async function removeFile(ctx: StepContext, step: StepName, path: string, why: string): Promise<Change[]> {
   const st = await ctx.fs.lstat(path);
-  if (!st || st.type === 'dir') return [];
+  if (!st || st.type === 'dir' || alreadyGone(ctx, path, 'delete')) return [];
   if (!ctx.dryRun) await ctx.fs.unlink(path);
   return [{ step, file: path, action: 'delete', why }];
 }
 
 async function truncateFile(ctx: StepContext, step: StepName, path: string, why: string): Promise<Change[]> {
   const st = await ctx.fs.lstat(path);
-  if (!st || st.type !== 'file' || st.size === 0) return [];
+  if (!st || st.type !== 'file' || st.size === 0 || alreadyGone(ctx, path, 'truncate')) return [];
   if (!ctx.dryRun) await ctx.fs.writeFile(path, '');
   return [{ step, file: path, action: 'truncate', why }];
 }
@@ -95,6 +113,7 @@ const fstab: Step = {
     bus: ctx.plan.bus,
     diskBuild: ctx.plan.diskBuild,
     root: rootFor(ctx.report, ctx.plan),
+    systemd: ctx.report.init === 'systemd',
   }), 'fstab for the target'),
 };
 
@@ -118,7 +137,10 @@ const bootloader: Step = {
       rootArg: rootFor(report, plan, true),
       consoles,
       serial: plan.target !== 'xenserver',
-      extraArgs: plan.selinux === 'permissive' && report.selinux.mode === 'enforcing' ? ['enforcing=0'] : [],
+      extraArgs: [
+        ...(plan.selinux === 'permissive' && report.selinux.mode === 'enforcing' ? ['enforcing=0'] : []),
+        ...(keepsKernelNames(report) ? KERNEL_NAMES_ARGS : []),
+      ],
     };
     const changes: Change[] = [];
     if (source) {
@@ -166,6 +188,12 @@ const consoles: Step = {
         out.push({ step: 'consoles', file: link, action: 'symlink', after: [`-> ${unit}`], why: `a login prompt on ${to}` });
       }
     }
+    // A getty unit for a console the target lacks: systemd waits 90 s for its device at every boot.
+    for (const c of ctx.report.consoles) {
+      if (c.source === 'systemd' && from.includes(c.device)) {
+        out.push(...await removeFile(ctx, 'consoles', c.file, `${ctx.plan.target} has no ${c.device}: systemd would wait 90 s for the device at every boot`));
+      }
+    }
     // upstart (Ubuntu 12.04): /etc/init/hvc0.conf -> /etc/init/ttyS0.conf.
     for (const dev of from) {
       const job = await readText(ctx.fs, `/etc/init/${dev}.conf`);
@@ -191,6 +219,20 @@ const modules: Step = {
   },
 };
 
+/** The guest configures eth0 (or eth1...) and its udev would rename the NIC to ens3: keep kernel names. */
+function keepsKernelNames(report: GuestReport): boolean {
+  return report.network.renamesInterfaces && report.network.ethNames.length > 0;
+}
+
+/** What turns predictable names off for the kernel, the initrd's udev and biosdevname alike. */
+const KERNEL_NAMES_ARGS = ['net.ifnames=0', 'biosdevname=0'];
+const initrd: Step = {
+  name: 'initrd',
+  description: "add the target's disk, filesystem and network modules (and their dependencies) to the initrd when it lacks them, as mkinitrd --with does",
+  appliesTo: () => true,
+  run: (ctx) => runInitrdStep(ctx.fs, ctx.report, ctx.plan, chosenKernel(ctx.report, ctx.plan), ctx.dryRun),
+};
+
 const network: Step = {
   name: 'network',
   description: 'no HWADDR in ifcfg, no persistent-net rules; rc.local metadata fetches commented out where there is no EC2 metadata',
@@ -201,6 +243,10 @@ const network: Step = {
     for (const r of ctx.report.network.persistentNetRules.filter((p) => p.endsWith('70-persistent-net.rules'))) {
       out.push(...await removeFile(ctx, 'network', r, 'it pins eth0 to the old MAC address; the new NIC would become eth1'));
     }
+    if (keepsKernelNames(ctx.report)) {
+      out.push(...await maskInterfaceRenaming(ctx));
+      if (ctx.plan.target === 'eucalyptus') out.push(...await maskNamingInInitrd(ctx.fs, chosenKernel(ctx.report, ctx.plan), NAMING_MASK, ctx.dryRun));
+    }
     if (ctx.plan.target !== 'eucalyptus') {
       for (const file of [...new Set(ctx.report.cloud.metadataFetches.map((m) => m.file))]) {
         out.push(...await editFile(ctx, 'network', file, commentMetadataFetches, 'no metadata service'));
@@ -209,6 +255,27 @@ const network: Step = {
     return out;
   },
 };
+
+/**
+ * Mask udev's naming rule in the root filesystem as well (systemd's documented way): a boot
+ * whose kernel line is not ours (Eucalyptus' direct kernel boot) keeps eth0 too.
+ */
+async function maskInterfaceRenaming(ctx: StepContext): Promise<Change[]> {
+  const st = await ctx.fs.lstat(NAMING_MASK);
+  if (st) return [];
+  if (!ctx.dryRun) {
+    if (!(await exists(ctx.fs, '/etc/udev/rules.d'))) await ctx.fs.mkdir('/etc/udev/rules.d', { recursive: true });
+    await ctx.fs.symlink('/dev/null', NAMING_MASK);
+  }
+  const names = ctx.report.network.ethNames.join(', ');
+  return [{
+    step: 'network',
+    file: NAMING_MASK,
+    action: 'symlink',
+    after: ['-> /dev/null'],
+    why: `the configuration brings up ${names}, and udev would rename the new NIC (ens3): kernel names kept here and by ${KERNEL_NAMES_ARGS.join(' ')} on the kernel line`,
+  }];
+}
 
 const eucalyptus: Step = {
   name: 'eucalyptus',
@@ -286,6 +353,38 @@ async function walkFiles(ctx: StepContext, dir: string, visit: (path: string) =>
   }
 }
 
+/**
+ * Host keys: each RSA, ECDSA and Ed25519 key is replaced by a new one made for this output
+ * (sshd then starts on the first boot, and no two outputs share a key); types we do not
+ * make (DSA, SSH-1) are deleted. The new keys keep the old files' modes and owners.
+ */
+async function renewHostKeys(ctx: StepContext, why: string): Promise<Change[]> {
+  const found: string[] = [];
+  await walkFiles(ctx, '/etc/ssh', async (p) => {
+    if (/\/ssh_host_[^/]*key(\.pub)?$/.test(p)) found.push(p);
+  });
+  const out: Change[] = [];
+  for (const p of found.sort()) {
+    const type = hostKeyType(p.replace(/\.pub$/, ''));
+    if (!type) {
+      out.push(...await removeFile(ctx, 'clean', p, why));
+      continue;
+    }
+    if (p.endsWith('.pub')) continue; // written with its private key
+    const pub = `${p}.pub`;
+    const curve = ecdsaCurve((await readText(ctx.fs, pub))?.text);
+    const made = `replaced by a new ${type}${type === 'ecdsa' ? ` ${curve}` : ''} host key made for this output: ${why}`;
+    if (!ctx.dryRun) {
+      const key = makeHostKey(type, 'root@amitrans', curve);
+      await ctx.fs.writeFile(p, key.privateKey, { mode: 0o600 });
+      await ctx.fs.writeFile(pub, key.publicKey, { mode: 0o644 });
+    }
+    out.push({ step: 'clean', file: p, action: 'edit', why: made });
+    out.push({ step: 'clean', file: pub, action: found.includes(pub) ? 'edit' : 'create', why: made });
+  }
+  return out;
+}
+
 const clean: Step = {
   name: 'clean',
   description: 'virt-sysprep-style cleaning: histories, logs, host keys, machine-id, caches, tmp, cloud-init state, DHCP leases',
@@ -297,9 +396,12 @@ const clean: Step = {
       const g = CLEAN_GLOBS[op];
       const targets: string[] = [...(g.files ?? []), ...(g.homes ?? []).flatMap((f) => homes.map((h) => `${h}/${f}`))];
       for (const t of targets) out.push(...await (g.mode === 'truncate' ? truncateFile(ctx, 'clean', t, g.why) : removeFile(ctx, 'clean', t, g.why)));
+      if (op === 'ssh-hostkeys') {
+        out.push(...await renewHostKeys(ctx, g.why));
+        continue;
+      }
       for (const d of g.dirs ?? []) {
         await walkFiles(ctx, d, async (p) => {
-          if (op === 'ssh-hostkeys' && !/_host_.*key/.test(p)) return;
           out.push(...await (g.mode === 'truncate' ? truncateFile(ctx, 'clean', p, g.why) : removeFile(ctx, 'clean', p, g.why)));
         });
       }
@@ -308,7 +410,7 @@ const clean: Step = {
   },
 };
 
-export const STEPS: readonly Step[] = [fstab, bootloader, consoles, modules, network, eucalyptus, xenserver, selinux, clean];
+export const STEPS: readonly Step[] = [fstab, bootloader, consoles, modules, initrd, network, eucalyptus, xenserver, selinux, clean];
 
 export interface RunStepsOptions {
   only?: readonly StepName[];

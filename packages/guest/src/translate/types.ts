@@ -9,7 +9,7 @@ export interface WritableGuestFs extends GuestFs {
   mkdir(path: string, options?: { recursive?: boolean; mode?: number }): Promise<void>;
 }
 
-export const STEP_NAMES = ['fstab', 'bootloader', 'consoles', 'modules', 'network', 'eucalyptus', 'xenserver', 'selinux', 'clean'] as const;
+export const STEP_NAMES = ['fstab', 'bootloader', 'consoles', 'modules', 'initrd', 'network', 'eucalyptus', 'xenserver', 'selinux', 'clean'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
 /** One thing a step changed, with its reason: the change report is a list of these. */
@@ -62,4 +62,6 @@ export interface TranslatePlan {
   selinux: 'relabel' | 'permissive';
   clean: readonly CleanOperation[];
   eucalyptus?: Record<string, string>;
+  /** More modules for the initrd step to add (--initrd-add), beyond the target's drivers. */
+  initrdAdd?: readonly string[];
 }
