@@ -33,4 +33,4 @@ export { checkInputType, checkOutputPath, fileKind, identityOf, type FileIdentit
 export { cleanupRunSync, makeTempDir, onInterrupt, removeTempDir, runInterruptHandlers, tempBase, trackChild } from './cleanup.js';
 export { checkTableBudget, tableBudget } from './budget.js';
 export { NamedErrorsDevice } from './named.js';
-export { checkKnownOptions, onOff, optionError } from './options.js';
+export { choiceOption, onOffOption, optionError, readOptions, textOption, wholeOption, type FormatOption, type OptionTable, type OptionValues } from './options.js';

@@ -3,9 +3,9 @@ import { ImageError, type FormatDriver } from '@amitrans/block';
 import { drivers } from './drivers.js';
 import { rawDriver } from './raw.js';
 
-/** Every format amitrans can write, raw first. */
+/** Every format amitrans can write: raw (last in the probing table, since it claims anything) first. */
 export function writableDrivers(): FormatDriver[] {
-  return [rawDriver, ...drivers].filter((d) => d.write);
+  return [rawDriver, ...drivers.filter((d) => d.write && d !== rawDriver)];
 }
 
 /** The writer -O names, by its name or one of its aliases. */

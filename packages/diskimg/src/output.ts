@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { FileSink, ImageError, StreamSink, checkKnownOptions, checkOutputPath, identityOf, type FileIdentity, type FormatDriver, type Sink } from '@amitrans/block';
+import { FileSink, ImageError, StreamSink, checkOutputPath, readOptions, identityOf, type FileIdentity, type FormatDriver, type Sink } from '@amitrans/block';
 import { CompressingSink, checkCompressible, planOutput, type OutputCompression } from './compress-output.js';
 import { formatFromName, writerByName } from './formats.js';
 import { displayName, isRemote, parseRemote, s3Sink, SpooledS3Sink, type RemoteOptions, type S3Sink } from '@amitrans/remote';
@@ -141,7 +141,7 @@ export function resolveOutput(output: string, format: string | undefined, format
     const destination = destinationOf(output);
     const plan = planOutput(destination.fileName ?? '', formatOptions);
     const driver = writerByName(format ?? (destination.fileName === undefined ? 'raw' : formatFromName(plan.baseName)));
-    checkKnownOptions(driver.name, driver.writeOptions ?? {}, plan.options);
+    readOptions(driver.name, driver.writeOptions ?? {}, plan.options);
     driver.checkOptions?.(plan.options);
     checkCompressible(driver, plan.compression);
     out = { output, driver, options: plan.options, destination, ...(plan.compression ? { compression: plan.compression } : {}) };

@@ -14,8 +14,8 @@ export const rawDriver: FormatDriver = {
   extensions: ['raw', 'img'],
   compressible: true,
   description: 'raw disk image (holes stay holes)',
-  // Anything no other driver claims is raw; detection falls back to it explicitly.
-  probe: () => undefined,
+  // Anything no other driver claims is raw: it is last in the table.
+  probe: (input) => ({ format: 'raw', virtualSize: input.size }),
   open: async (container) => container,
   write: writeRaw,
   canStream: () => true,

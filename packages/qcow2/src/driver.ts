@@ -39,5 +39,4 @@ export const qcow2Driver: FormatDriver = {
     }
   },
   writeOptions: QCOW2_WRITE_OPTIONS,
-  checkOptions: (options) => void writeSettings(options),
 };

@@ -12,6 +12,7 @@ function open(container: BlockDevice, context?: OpenContext): Promise<BlockDevic
 export const vdiDriver = {
   name: 'vdi',
   extensions: ['vdi'],
+  platform: 'virtualbox',
   description: 'VirtualBox Disk Image (VDI 1.1): dynamic and fixed',
   probe: probeVdi,
   open,

@@ -57,5 +57,4 @@ export const vmdkDriver: FormatDriver = {
     }
   },
   writeOptions: VMDK_WRITE_OPTIONS,
-  checkOptions: (options) => void writeSettings(options),
 };
