@@ -106,3 +106,13 @@ export function readOptions<T extends OptionTable>(format: string, table: T, opt
   }
   return values as OptionValues<T>;
 }
+
+/** True when `read` takes these options without a refusal: canStream for a format that streams whatever its options. */
+export function acceptsOptions(read: (options: Readonly<Record<string, string>>) => unknown, options: Readonly<Record<string, string>> = {}): boolean {
+  try {
+    read(options);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -114,3 +114,31 @@ export async function inflateUnit(
     throw new ImageError('E_CORRUPT', `${o.what} does not inflate: ${(err as Error).message}`, o.where);
   }
 }
+
+/**
+ * The decoded map tables of a sparse format (qcow2 L2 tables, VMDK grain tables), as
+ * promises so concurrent reads share one load; the least recently used is dropped past
+ * `maxBytes`, and a load that fails is forgotten, so a later read tries again.
+ */
+export class TableCache<T> {
+  private readonly tables = new Map<number, Promise<T>>();
+  private readonly limit: number;
+
+  constructor(maxBytes: number, tableBytes: number) {
+    this.limit = Math.max(4, Math.floor(maxBytes / tableBytes));
+  }
+
+  get(index: number, load: () => Promise<T>): Promise<T> {
+    const hit = this.tables.get(index);
+    if (hit) {
+      this.tables.delete(index);
+      this.tables.set(index, hit);
+      return hit;
+    }
+    const loading = load();
+    loading.catch(() => this.tables.delete(index));
+    this.tables.set(index, loading);
+    if (this.tables.size > this.limit) this.tables.delete(this.tables.keys().next().value!);
+    return loading;
+  }
+}

@@ -1,4 +1,4 @@
-import { ImageError, SliceDevice, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
+import { acceptsOptions, ImageError, inContextFile, SliceDevice, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
 import { openOva, type OpenOvaOptions, type OvaArchive } from './reader.js';
 import { probeTar } from './tar.js';
 import { OVA_WRITE_OPTIONS, ovaSettings, writeOva } from './writer.js';
@@ -56,22 +56,10 @@ export const ovaDriver: FormatDriver = {
   describesGuest: true,
   description: 'OVA appliance (OVF 1.0/2.0 in a tar, streamOptimized VMDK disks, manifest)',
   probe,
-  async open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {
-    try {
-      return await openOvaDisk(container);
-    } catch (err) {
-      throw context?.file !== undefined && err instanceof ImageError ? err.inFile(context.file) : err;
-    }
-  },
+  open: (container: BlockDevice, context?: OpenContext): Promise<BlockDevice> => inContextFile(context, () => openOvaDisk(container)),
   write: writeOva,
-  canStream(options?: Readonly<Record<string, string>>): boolean {
-    try {
-      ovaSettings(options);
-      return true;
-    } catch {
-      return false;
-    }
-  },
+  // Every valid option set streams.
+  canStream: (options?: Readonly<Record<string, string>>): boolean => acceptsOptions(ovaSettings, options),
   writeOptions: OVA_WRITE_OPTIONS,
   checkOptions: (options) => void ovaSettings(options),
 };

@@ -1,4 +1,4 @@
-import { ImageError, view, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
+import { inContextFile, view, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
 import { QCOW2_MAGIC } from './header.js';
 import { Qcow2Device } from './reader.js';
 import { QCOW2_WRITE_OPTIONS, writeQcow2, writeSettings } from './writer.js';
@@ -23,13 +23,7 @@ export const qcow2Driver: FormatDriver = {
   extensions: ['qcow2', 'qcow'],
   description: 'QEMU copy-on-write image, version 2 (compat 0.10) and 3 (compat 1.1)',
   probe,
-  async open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {
-    try {
-      return await Qcow2Device.open(container);
-    } catch (err) {
-      throw context?.file !== undefined && err instanceof ImageError ? err.inFile(context.file) : err;
-    }
-  },
+  open: (container: BlockDevice, context?: OpenContext): Promise<BlockDevice> => inContextFile(context, () => Qcow2Device.open(container)),
   write: writeQcow2,
   canStream(options?: Readonly<Record<string, string>>): boolean {
     try {

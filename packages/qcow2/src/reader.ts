@@ -1,4 +1,4 @@
-import { BaseDevice, ExtentRun, ImageError, inflateUnit, limiter, readAt, readUnits, settleAll, type BlockDevice, type CompressedPart, type Extent, type ExtentKind, type Range, type UnitPlace } from '@amitrans/block';
+import { BaseDevice, ExtentRun, ImageError, inflateUnit, limiter, readAt, readUnits, settleAll, TableCache, type BlockDevice, type CompressedPart, type Extent, type ExtentKind, type Range, type UnitPlace } from '@amitrans/block';
 import { isDirty, parseExtensions, parseHeader, type Qcow2Header } from './header.js';
 import { parseL1, parseL2, type ClusterMapping } from './tables.js';
 
@@ -22,8 +22,7 @@ export class Qcow2Device extends BaseDevice {
   private readonly clusterSize: number;
   private readonly l2Entries: number;
   private readonly l1: Float64Array;
-  private readonly l2Cache = new Map<number, Promise<ClusterMapping[]>>();
-  private readonly l2CacheLimit: number;
+  private readonly l2Cache: TableCache<ClusterMapping[]>;
   private lastCompressed: { host: number; data: Uint8Array } | undefined;
   /** Inflates in flight on the thread pool, for every read of this device together. */
   private readonly inflating = limiter(INFLATES_IN_FLIGHT);
@@ -36,7 +35,7 @@ export class Qcow2Device extends BaseDevice {
     this.clusterSize = 2 ** header.clusterBits;
     this.l2Entries = this.clusterSize / 8;
     this.l1 = l1;
-    this.l2CacheLimit = Math.max(4, Math.floor(L2_CACHE_BYTES / this.clusterSize));
+    this.l2Cache = new TableCache(L2_CACHE_BYTES, this.clusterSize);
   }
 
   static async open(container: BlockDevice): Promise<Qcow2Device> {
@@ -77,13 +76,7 @@ export class Qcow2Device extends BaseDevice {
   private l2(i: number): Promise<ClusterMapping[]> | undefined {
     const off = this.l1[i]!;
     if (off === 0) return undefined;
-    const hit = this.l2Cache.get(i);
-    if (hit) {
-      this.l2Cache.delete(i);
-      this.l2Cache.set(i, hit);
-      return hit;
-    }
-    const load = (async () => {
+    return this.l2Cache.get(i, async () => {
       const buf = await readAt(this.container, off, this.clusterSize);
       const forbidden = [
         { offset: 0, length: this.clusterSize },
@@ -91,11 +84,7 @@ export class Qcow2Device extends BaseDevice {
         { offset: off, length: this.clusterSize },
       ];
       return parseL2(buf, off, { clusterBits: this.header.clusterBits, version: this.header.version, fileSize: this.container.size }, forbidden);
-    })();
-    load.catch(() => this.l2Cache.delete(i));
-    this.l2Cache.set(i, load);
-    if (this.l2Cache.size > this.l2CacheLimit) this.l2Cache.delete(this.l2Cache.keys().next().value!);
-    return load;
+    });
   }
 
   private async mapping(cluster: number): Promise<ClusterMapping> {

@@ -1,12 +1,12 @@
 import type { BlockDevice, FormatDriver, OpenContext, Sink, WriteOptions } from '@amitrans/block';
-import { inFile } from '@amitrans/block';
+import { inContextFile } from '@amitrans/block';
 import { VHD_WRITE_OPTIONS, parseVhdOptions } from './options.js';
 import { probeVhd } from './probe.js';
 import { openVhd } from './reader.js';
 import { type VhdWriteResult, writeVhd } from './writer.js';
 
 function open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {
-  return context?.file === undefined ? openVhd(container) : inFile(context.file, () => openVhd(container));
+  return inContextFile(context, () => openVhd(container));
 }
 
 export const vhdDriver = {

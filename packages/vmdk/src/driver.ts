@@ -1,4 +1,4 @@
-import { ImageError, view, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
+import { acceptsOptions, inContextFile, view, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
 import { looksLikeDescriptor, parseDescriptor } from './descriptor.js';
 import { FLAG_COMPRESSED, SPARSE_MAGIC } from './header.js';
 import { openVmdk } from './open.js';
@@ -40,21 +40,9 @@ export const vmdkDriver: FormatDriver = {
   extensions: ['vmdk'],
   description: 'VMware virtual disk: monolithicSparse, streamOptimized, monolithicFlat (read)',
   probe,
-  async open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {
-    try {
-      return await openVmdk(container, context);
-    } catch (err) {
-      throw context?.file !== undefined && err instanceof ImageError ? err.inFile(context.file) : err;
-    }
-  },
+  open: (container: BlockDevice, context?: OpenContext): Promise<BlockDevice> => inContextFile(context, () => openVmdk(container, context)),
   write: writeVmdk,
-  canStream(options?: Readonly<Record<string, string>>): boolean {
-    try {
-      writeSettings(options);
-      return true;
-    } catch {
-      return false;
-    }
-  },
+  // Every valid option set streams.
+  canStream: (options?: Readonly<Record<string, string>>): boolean => acceptsOptions(writeSettings, options),
   writeOptions: VMDK_WRITE_OPTIONS,
 };

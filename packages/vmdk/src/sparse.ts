@@ -1,4 +1,4 @@
-import { BaseDevice, ExtentRun, ImageError, inflateUnit, limiter, readAt, readUnits, settleAll, view, type BlockDevice, type CompressedPart, type Extent, type Range, type UnitPlace } from '@amitrans/block';
+import { BaseDevice, ExtentRun, ImageError, inflateUnit, limiter, readAt, readUnits, settleAll, TableCache, view, type BlockDevice, type CompressedPart, type Extent, type Range, type UnitPlace } from '@amitrans/block';
 import { MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './descriptor.js';
 import { FLAG_COMPRESSED, FLAG_MARKERS, GD_AT_END, SECTOR, parseHeader, type SparseExtentHeader } from './header.js';
 import { GRAIN_MARKER_BYTES, parseGrainMarker } from './marker.js';
@@ -30,8 +30,7 @@ export class SparseExtentDevice extends BaseDevice {
   private readonly gtBytes: number;
   private readonly gd: Uint32Array;
   private readonly gdSpan: Span;
-  private readonly gtCache = new Map<number, Promise<Uint32Array>>();
-  private readonly gtCacheLimit: number;
+  private readonly gtCache: TableCache<Uint32Array>;
   private lastGrain: { sector: number; data: Uint8Array } | undefined;
   /** Inflates in flight on the thread pool, for every read of this device together. */
   private readonly inflating = limiter(INFLATES_IN_FLIGHT);
@@ -45,7 +44,7 @@ export class SparseExtentDevice extends BaseDevice {
     this.gtBytes = header.numGTEsPerGT * 4;
     this.gd = gd;
     this.gdSpan = gdSpan;
-    this.gtCacheLimit = Math.max(4, Math.floor(GT_CACHE_BYTES / this.gtBytes));
+    this.gtCache = new TableCache(GT_CACHE_BYTES, this.gtBytes);
   }
 
   get compressed(): boolean {
@@ -96,13 +95,7 @@ export class SparseExtentDevice extends BaseDevice {
   private gt(i: number): Promise<Uint32Array> | undefined {
     const sector = this.gd[i] ?? 0;
     if (sector === 0) return undefined;
-    const hit = this.gtCache.get(i);
-    if (hit) {
-      this.gtCache.delete(i);
-      this.gtCache.set(i, hit);
-      return hit;
-    }
-    const load = (async () => {
+    return this.gtCache.get(i, async () => {
       const at = sector * SECTOR;
       const raw = await readAt(this.container, at, this.gtBytes);
       const dv = view(raw);
@@ -123,11 +116,7 @@ export class SparseExtentDevice extends BaseDevice {
         }
       }
       return out;
-    })();
-    load.catch(() => this.gtCache.delete(i));
-    this.gtCache.set(i, load);
-    if (this.gtCache.size > this.gtCacheLimit) this.gtCache.delete(this.gtCache.keys().next().value!);
-    return load;
+    });
   }
 
   /** The GTE of grain `g` (0 unallocated, 1 zero, else the grain's sector). */
