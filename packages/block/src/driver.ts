@@ -1,4 +1,5 @@
 import type { BlockDevice } from './device.js';
+import type { OptionTable } from './options.js';
 import type { Sink } from './sink.js';
 
 /** What a prober sees: the first and last bytes of a file (up to 64 KiB each) and its size. */
@@ -15,6 +16,8 @@ export interface ProbeResult {
   readonly subformat?: string;
   /** Virtual size when the header alone tells it. */
   readonly virtualSize?: number;
+  /** For an archive: the name of its first member. */
+  readonly firstEntry?: string;
 }
 
 export interface OpenContext {
@@ -50,7 +53,17 @@ export interface WriteResult {
 export interface FormatDriver {
   readonly name: string;
   readonly description: string;
-  /** Recognise the container from its head and tail; undefined when it is not this format. */
+  /** Other names -O takes for it (qemu-img's `vpc` for vhd). */
+  readonly aliases?: readonly string[];
+  /** File name extensions that name it when -O is not given (x.qcow2). */
+  readonly extensions?: readonly string[];
+  /** True when a compressed copy (.gz, .bz2, .xz) of it is a known deliverable. */
+  readonly compressible?: boolean;
+  /** The platform whose own format this is ('virtualbox' for VDI and OVA): verify boots it there unless told otherwise. */
+  readonly platform?: string;
+  /** True for an appliance that describes its guest: translate fills its options from the inspection. */
+  readonly describesGuest?: boolean;
+  /** Recognise the container from its head and tail; undefined when it is not this format. Never throws. */
   probe(input: ProbeInput): ProbeResult | undefined;
   /** Turn the container's bytes into the virtual disk. The driver does not close `container`. */
   open?(container: BlockDevice, context?: OpenContext): Promise<BlockDevice>;
@@ -58,8 +71,8 @@ export interface FormatDriver {
   write?(disk: BlockDevice, sink: Sink, options?: WriteOptions): Promise<WriteResult>;
   /** True when `write` works on a non-seekable sink (stdout) for the given options. */
   canStream?(options?: Readonly<Record<string, string>>): boolean;
-  /** The -o keys `write` understands, with one line of help each. */
-  readonly writeOptions?: Readonly<Record<string, string>>;
-  /** Read the -o options as `write` will, throwing on a bad value: called before any work. */
+  /** The -o keys `write` understands: help, parser and default of each (read by the resolver and by `write`). */
+  readonly writeOptions?: OptionTable;
+  /** What the table cannot say alone (keys that contradict each other), as `write` checks it: called before any work. */
   checkOptions?(options: Readonly<Record<string, string>>): void;
 }

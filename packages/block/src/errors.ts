@@ -90,6 +90,11 @@ export function isImageError(err: unknown, code?: ErrorCode): err is ImageError 
 }
 
 /** Attach a file name to an ImageError thrown by `fn`; other errors pass through untouched. */
+/** inFile for a driver's open: its ImageErrors name the container's file when the context gives one. */
+export function inContextFile<T>(context: { readonly file?: string } | undefined, fn: () => Promise<T>): Promise<T> {
+  return context?.file === undefined ? fn() : inFile(context.file, fn);
+}
+
 export async function inFile<T>(file: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();

@@ -1,4 +1,4 @@
-export { ImageError, isImageError, inFile, type ErrorCode, type ErrorPlace } from './errors.js';
+export { ImageError, isImageError, inContextFile, inFile, type ErrorCode, type ErrorPlace } from './errors.js';
 export {
   BaseDevice,
   checkRange,
@@ -23,6 +23,7 @@ export { readAhead, type ReadAheadOptions, type ReadPlan, type ReadWindow } from
 export { clusterRuns, clusterWindows, dataRanges, runTotal, unitWindows, type ClusterRun, type ClusterWindow, type ClusterWindowOptions } from './clusters.js';
 export { copyToSink, type CopyOptions } from './copy.js';
 export { appendUnits, deflateUnits, type AppendUnitsOptions } from './pipeline.js';
+export { inflateUnit, readUnits, settleAll, TableCache, type CompressedPart, type UnitPlace, type UnitSource } from './unitread.js';
 export { MAX_WRITE, WriteBehind, type PositionalSink } from './writebehind.js';
 export { DeflatePool, OrderedQueue, limiter, type DeflateMode } from './deflate-pool.js';
 export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, WriteOptions, WriteResult } from './driver.js';
@@ -32,3 +33,4 @@ export { checkInputType, checkOutputPath, fileKind, identityOf, type FileIdentit
 export { cleanupRunSync, makeTempDir, onInterrupt, removeTempDir, runInterruptHandlers, tempBase, trackChild } from './cleanup.js';
 export { checkTableBudget, tableBudget } from './budget.js';
 export { NamedErrorsDevice } from './named.js';
+export { acceptsOptions, choiceOption, onOffOption, optionError, readOptions, textOption, wholeOption, type FormatOption, type OptionTable, type OptionValues } from './options.js';

@@ -1,7 +1,8 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, rm, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { translate } from '@amitrans/diskimg';
-import { buildGuestImage, centos5Guest, sha256File, tmpDir, writeSparseImage, type TmpDir } from '@amitrans/testkit';
+import { buildGuestImage, centos5Guest, run, sha256File, tmpDir, writeSparseImage, type TmpDir } from '@amitrans/testkit';
 import { cli } from './helpers.js';
 
 // Every mistake a user can make on the command line ends the same way: exit 2 (a usage
@@ -102,6 +103,46 @@ describe('the library refuses the same requests with E_USAGE', () => {
       await expect(translate(ami, out, { target: 'kvm', ...(extra as object) })).rejects.toMatchObject({ code: 'E_USAGE' });
     }
     await expect(translate(ami, out, { target: 'kvm', format: 'nosuch' })).rejects.toMatchObject({ code: 'E_USAGE' });
+    await expectNothingWritten();
+  });
+});
+
+describe('mistakes about what the guest or the file holds exit 1 with one line', () => {
+  it('--root-password on a guest whose /etc/shadow has no root line', async () => {
+    const g = centos5Guest({ plainKernel: true });
+    const noRoot = dir.file('noroot.img');
+    const files = { ...g.spec.files, '/etc/shadow': 'daemon:*:15000:0:99999:7:::\n' };
+    await buildGuestImage({ ...g.spec, files }, noRoot, g.image);
+    const r = await cli('translate', noRoot, dir.file('out.raw'), '-t', 'xenserver', '--root-password', 'password:secret');
+    expectOneLine(r, 1, /\/etc\/shadow has no root entry/);
+    expect(r.stderr).not.toMatch(/secret/);
+    await rm(noRoot);
+    await expectNothingWritten();
+  });
+
+  it('a file that is not an image: a plain tar, a truncated qcow2 header', async () => {
+    const tar = dir.file('plain.tar');
+    await run('tar', ['-cf', tar, '-C', dir.path, 'src.raw']);
+    const qcow2 = dir.file('short.qcow2');
+    // A qcow2 v3 header whose L1 table lies beyond the end of the file.
+    const header = Buffer.alloc(512);
+    header.writeUInt32BE(0x514649fb, 0);
+    header.writeUInt32BE(3, 4);
+    header.writeUInt32BE(16, 20);
+    header.writeBigUInt64BE(1n << 30n, 24);
+    header.writeUInt32BE(16, 36);
+    header.writeBigUInt64BE(0x30000n, 40);
+    header.writeBigUInt64BE(0x10000n, 48);
+    header.writeUInt32BE(1, 56);
+    header.writeUInt32BE(4, 96);
+    header.writeUInt32BE(104, 100);
+    await writeFile(qcow2, header);
+    for (const file of [tar, qcow2]) {
+      for (const args of [['info', file], ['convert', file, dir.file('out.raw')], ['inspect', file], ['translate', file, dir.file('out.qcow2'), '-t', 'kvm']]) {
+        expectOneLine(await cli(...args), 1, new RegExp(basename(file)));
+      }
+      await rm(file);
+    }
     await expectNothingWritten();
   });
 });

@@ -3,15 +3,14 @@ import { once } from 'node:events';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { ImageError, trackChild, type Sink } from '@amitrans/block';
+import { ImageError, trackChild, type FormatDriver, type Sink } from '@amitrans/block';
+import { writableDrivers } from './formats.js';
 import { sevenZipPath } from './decompress.js';
 
 /** Compressors for a deliverable: gzip through node's zlib, bzip2 and xz through 7-Zip. */
 export type OutputCompression = 'gzip' | 'bzip2' | 'xz';
 
 const EXTENSIONS: Record<string, OutputCompression> = { gz: 'gzip', gzip: 'gzip', bz2: 'bzip2', bzip2: 'bzip2', xz: 'xz' };
-/** Formats whose compressed form is a known deliverable (raw dd images; bzip2'd VHD for CloudStack/XenServer). */
-const COMPRESSIBLE = ['raw', 'vhd'];
 
 export interface OutputPlan {
   /** The output name without its compression suffix: what names the container format. */
@@ -39,9 +38,10 @@ export function planOutput(output: string, options: Readonly<Record<string, stri
 }
 
 /** Refuse compression of formats that are not delivered that way, before anything is written. */
-export function checkCompressible(format: string, compression: OutputCompression | undefined): void {
-  if (compression && !COMPRESSIBLE.includes(format)) {
-    throw new ImageError('E_UNSUPPORTED', `${compression} compression applies to raw and vhd outputs, not ${format}`);
+export function checkCompressible(driver: FormatDriver, compression: OutputCompression | undefined): void {
+  if (compression && !driver.compressible) {
+    const which = writableDrivers().filter((d) => d.compressible).map((d) => d.name);
+    throw new ImageError('E_UNSUPPORTED', `${compression} compression applies to ${which.join(' and ')} outputs, not ${driver.name}`);
   }
 }
 

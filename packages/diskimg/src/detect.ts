@@ -2,7 +2,8 @@ import { FileDevice, ImageError, inFile, type BlockDevice, type FormatDriver, ty
 import { probeExt, readSuperblock, extFacts } from '@amitrans/extfs';
 import { readPartitionTable } from '@amitrans/mbr';
 import { drivers } from './drivers.js';
-import { sniffCompression, sniffTar, type Compression } from './sniff.js';
+import { rawDriver } from './raw.js';
+import { sniffCompression, type Compression } from './sniff.js';
 
 export const PROBE_BYTES = 64 * 1024;
 
@@ -22,6 +23,8 @@ export interface Detection {
   content?: Content;
   /** For tar/ova: the first entry's name. */
   firstEntry?: string;
+  /** The driver that claimed the container (raw included), so it is not probed again; absent for a compressor. */
+  driver?: FormatDriver;
 }
 
 /** Head and tail of a file, each up to 64 KiB. */
@@ -33,13 +36,13 @@ export async function readHeadTail(dev: BlockDevice): Promise<{ head: Uint8Array
   return { head, tail };
 }
 
-/** The container drivers whose probe recognises the file, in table order (the first wins). */
-export function probeDrivers(input: { head: Uint8Array; tail: Uint8Array; size: number }): { driver: FormatDriver; result: ProbeResult } | undefined {
+/** The driver whose probe recognises the file, in table order (the first wins; raw, last, claims anything). */
+export function probeDrivers(input: { head: Uint8Array; tail: Uint8Array; size: number }): { driver: FormatDriver; result: ProbeResult } {
   for (const driver of drivers) {
     const result = driver.probe(input);
     if (result) return { driver, result };
   }
-  return undefined;
+  return { driver: rawDriver, result: { format: 'raw', virtualSize: input.size } };
 }
 
 /** Name what is at the start of a disk: a partition table or a bare ext filesystem. */
@@ -82,14 +85,11 @@ export async function detectDevice(dev: BlockDevice): Promise<Detection> {
   const { head, tail } = await readHeadTail(dev);
   const compression: Compression | undefined = sniffCompression(head);
   if (compression) return { format: compression };
-  const tar = sniffTar(head);
-  if (tar) return { format: tar.firstName.toLowerCase().endsWith('.ovf') ? 'ova' : 'tar', firstEntry: tar.firstName };
-  const probed = probeDrivers({ head, tail, size: dev.size });
-  if (probed) {
-    const d: Detection = { format: probed.result.format };
-    if (probed.result.subformat !== undefined) d.subformat = probed.result.subformat;
-    if (probed.result.virtualSize !== undefined) d.virtualSize = probed.result.virtualSize;
-    return d;
-  }
-  return { format: 'raw', virtualSize: dev.size, content: await detectContent(dev) };
+  const { driver, result } = probeDrivers({ head, tail, size: dev.size });
+  const d: Detection = { format: result.format, driver };
+  if (result.subformat !== undefined) d.subformat = result.subformat;
+  if (result.virtualSize !== undefined) d.virtualSize = result.virtualSize;
+  if (result.firstEntry !== undefined) d.firstEntry = result.firstEntry;
+  if (driver === rawDriver) d.content = await detectContent(dev);
+  return d;
 }

@@ -7,7 +7,7 @@ export { formatFromName, writableDrivers, writerByName } from './formats.js';
 export { destinationOf, guardOutput, openOutput, outputKinds, resolveOutput, type OutputDestination, type OutputKind, type ResolvedOutput } from './output.js';
 export { rawDriver, writeRaw } from './raw.js';
 export { decompressToTemp, decompressStream, sevenZipPath, type TempImage } from './decompress.js';
-export { sniffCompression, sniffTar, type Compression } from './sniff.js';
+export { sniffCompression, type Compression } from './sniff.js';
 export { inspectImage, findRoot, type ImageInspection, type InspectOptions, type RootFilesystem } from './inspect.js';
 export { translate, type TranslateOptions, type TranslateResult } from './translate.js';
 export { readInitrdSummary } from './initrd.js';

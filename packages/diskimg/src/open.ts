@@ -4,7 +4,7 @@ import { FileDevice, ImageError, NamedErrorsDevice, identityOf, inFile, type Blo
 import { displayName, isRemote, openRemote, type RemoteOptions } from '@amitrans/remote';
 import { bundlePrivateKeyPath, isBundleManifest, unbundleToTemp } from './bundle.js';
 import { decompressToTemp, type TempImage } from './decompress.js';
-import { detectDevice, readHeadTail, probeDrivers, type Detection } from './detect.js';
+import { detectDevice, type Detection } from './detect.js';
 import type { Compression } from './sniff.js';
 
 export interface OpenedImage {
@@ -164,16 +164,14 @@ async function openContainer(source: Source, known: Detection | undefined): Prom
   try {
     return await inFile(source.name, async () => {
       const detection = known ?? (await detectDevice(file));
-      if (detection.format === 'raw') return { ...base, detection, disk: file, mapless: true };
-      if (COMPRESSIONS.has(detection.format)) {
+      const driver = detection.driver;
+      if (driver === undefined) {
         throw new ImageError('E_UNSUPPORTED', `a ${detection.format} stream inside a compressed file is not supported`);
       }
-      const { head, tail } = await readHeadTail(file);
-      const probed = probeDrivers({ head, tail, size: file.size });
-      if (!probed?.driver.open) {
+      if (!driver.open) {
         throw new ImageError('E_UNSUPPORTED', `${describe(detection)} images cannot be read yet`, { structure: detection.format });
       }
-      const disk = await probed.driver.open(file, {
+      const disk = await driver.open(file, {
         file: source.name,
         openRelated: async (name: string) => {
           const related = await source.openRelated(name);
@@ -182,6 +180,8 @@ async function openContainer(source: Source, known: Detection | undefined): Prom
           return related.device;
         },
       });
+      // A container that is its own disk (raw) has no allocation map: callers may add zero detection.
+      if (disk === file) return { ...base, detection, disk: file, mapless: true };
       opened.push(disk);
       // Tables read later (a qcow2 L2 entry in the middle of a copy) name the file too.
       return { ...base, detection, disk: new NamedErrorsDevice(disk, source.name), mapless: false };

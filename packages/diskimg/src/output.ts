@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { FileSink, ImageError, StreamSink, checkOutputPath, identityOf, type FileIdentity, type FormatDriver, type Sink } from '@amitrans/block';
+import { FileSink, ImageError, StreamSink, checkOutputPath, readOptions, identityOf, type FileIdentity, type FormatDriver, type Sink } from '@amitrans/block';
 import { CompressingSink, checkCompressible, planOutput, type OutputCompression } from './compress-output.js';
 import { formatFromName, writerByName } from './formats.js';
 import { displayName, isRemote, parseRemote, s3Sink, SpooledS3Sink, type RemoteOptions, type S3Sink } from '@amitrans/remote';
@@ -196,9 +196,9 @@ export function resolveOutput(output: string, format: string | undefined, format
     const destination = destinationOf(output);
     const plan = planOutput(destination.fileName ?? '', formatOptions);
     const driver = writerByName(format ?? (destination.fileName === undefined ? 'raw' : formatFromName(plan.baseName)));
-    checkOptions(driver, plan.options);
+    readOptions(driver.name, driver.writeOptions ?? {}, plan.options);
     driver.checkOptions?.(plan.options);
-    checkCompressible(driver.name, plan.compression);
+    checkCompressible(driver, plan.compression);
     out = { output, driver, options: plan.options, destination, ...(plan.compression ? { compression: plan.compression } : {}) };
   } catch (err) {
     // Nothing has been read yet: whatever is refused here is the request itself.
@@ -248,17 +248,6 @@ async function guardPath(output: string, inputs: readonly (string | FileIdentity
 function asUsageError(err: unknown): unknown {
   if (!(err instanceof ImageError) || err.code === 'E_USAGE') return err;
   return new ImageError('E_USAGE', err.detail, { structure: err.structure, offset: err.offset, cause: err });
-}
-
-function checkOptions(driver: FormatDriver, options: Record<string, string>): void {
-  const known = driver.writeOptions ?? {};
-  for (const key of Object.keys(options)) {
-    if (!(key in known)) {
-      const list = Object.keys(known);
-      throw new ImageError('E_UNSUPPORTED',
-        `${driver.name} output has no option '${key}'${list.length ? ` (options: ${list.join(', ')})` : ' (it takes no options)'}`);
-    }
-  }
 }
 
 /** Hash an output as it streams: a stream to writers, so every byte passes `write` in order. */

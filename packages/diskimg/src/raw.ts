@@ -10,9 +10,12 @@ export function writeRaw(disk: BlockDevice, sink: Sink, options: WriteOptions = 
 
 export const rawDriver: FormatDriver = {
   name: 'raw',
+  aliases: ['img'],
+  extensions: ['raw', 'img'],
+  compressible: true,
   description: 'raw disk image (holes stay holes)',
-  // Anything no other driver claims is raw; detection falls back to it explicitly.
-  probe: () => undefined,
+  // Anything no other driver claims is raw: it is last in the table.
+  probe: (input) => ({ format: 'raw', virtualSize: input.size }),
   open: async (container) => container,
   write: writeRaw,
   canStream: () => true,

@@ -306,7 +306,7 @@ export async function translate(input: string, output: string, options: Translat
         result.seconds = (performance.now() - started) / 1000;
         return result;
       }
-      const ova = driver.name === 'ova' ? ovaOptionsFor(report, verdict, output, prepared.options) : undefined;
+      const ova = driver.describesGuest ? ovaOptionsFor(report, verdict, output, prepared.options) : undefined;
       result.notes.push(...(ova?.notes ?? []));
       if (prepared.compression) result.notes.push(`the output is ${prepared.compression}-compressed`);
       const written = await writeDisk(disk, prepared, {

@@ -158,7 +158,7 @@ function bootsOnXen(r: GuestReport): boolean {
 }
 
 function inferTarget(img: OpenedImage, inspection: ImageInspection | undefined): Target {
-  if (img.detection.format === 'ova' || img.detection.format === 'vdi') return 'virtualbox';
+  if (img.detection.driver?.platform === 'virtualbox') return 'virtualbox';
   if (inspection?.report.layout === 'bare-filesystem') return bootsOnXen(inspection.report) ? 'xenserver' : 'eucalyptus';
   return 'kvm';
 }
@@ -175,7 +175,7 @@ async function planBoot(img: OpenedImage, inspection: ImageInspection | undefine
   let bus: DiskBus;
   let nic: NicModel;
   if (target === 'virtualbox') {
-    const hw = img.detection.format === 'ova' ? await ovaHardware(img.file) : {};
+    const hw = img.detection.driver?.describesGuest ? await ovaHardware(img.file) : {};
     bus = hw.controller === 'sata' ? 'sata' : hw.controller === 'ide' ? 'ide' : FROM_GUEST_BUS[verdict?.bus ?? 'ide'] ?? 'ide';
     nic = hw.nic !== undefined ? (/virtio/i.test(hw.nic) ? 'virtio' : 'e1000') : verdict && inspection ? applianceNic(inspection.report, verdict) : 'e1000';
   } else if (target === 'eucalyptus' || target === 'xenserver') {

@@ -1,7 +1,7 @@
 import { copyFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools, run, sfdiskImage, tmpDir, writeSparseImage, type TmpDir } from '@amitrans/testkit';
-import { detectFile } from '../src/index.js';
+import { detectFile, driverByName } from '../src/index.js';
 
 let dir: TmpDir;
 let raw: string;
@@ -89,5 +89,24 @@ describe('detection of compressed files and archives', () => {
     expect(await detectFile(dir.file('plain.tar'))).toMatchObject({ format: 'tar', firstEntry: 'vm-disk1.vmdk' });
     await run('tar', ['--format=gnu', '-cf', dir.file('gnu.ova'), '-C', dir.path, 'vm.ovf']);
     expect(await detectFile(dir.file('gnu.ova'))).toMatchObject({ format: 'ova' });
+  });
+});
+
+describe('detection returns the driver it probed', () => {
+  it('every container, raw and tar included, comes from the one driver table', async (ctx) => {
+    requireTools(ctx, 'qemu-img', 'tar');
+    await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, dir.file('d.qcow2')]);
+    const q = await detectFile(dir.file('d.qcow2'));
+    expect(q.driver).toBe(driverByName('qcow2'));
+    const r = await detectFile(raw);
+    expect(r.driver).toBe(driverByName('raw'));
+    expect(r.driver!.name).toBe('raw');
+    await writeFile(dir.file('d.ovf'), '<?xml version="1.0"?><Envelope/>');
+    await run('tar', ['-cf', dir.file('d.tar'), '-C', dir.path, 'src.raw']);
+    await run('tar', ['-cf', dir.file('d.ova'), '-C', dir.path, 'd.ovf']);
+    expect((await detectFile(dir.file('d.tar'))).driver).toBe(driverByName('tar'));
+    expect((await detectFile(dir.file('d.ova'))).driver).toBe(driverByName('ova'));
+    await run('gzip', ['-k', '-f', dir.file('d.ovf')]);
+    expect((await detectFile(dir.file('d.ovf.gz'))).driver).toBeUndefined();
   });
 });

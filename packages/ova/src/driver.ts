@@ -1,19 +1,28 @@
-import { ImageError, SliceDevice, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
+import { acceptsOptions, ImageError, inContextFile, SliceDevice, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
 import { openOva, type OpenOvaOptions, type OvaArchive } from './reader.js';
-import { parseTarHeader } from './tar.js';
+import { probeTar } from './tar.js';
 import { OVA_WRITE_OPTIONS, ovaSettings, writeOva } from './writer.js';
+
+const isOvf = (name: string): boolean => name.toLowerCase().endsWith('.ovf');
 
 /** A tar whose first member is an .ovf descriptor (the OVF spec puts it first). */
 function probe(input: ProbeInput): ProbeResult | undefined {
-  if (input.head.length < 512) return undefined;
-  try {
-    const h = parseTarHeader(input.head.subarray(0, 512));
-    if (!h.name.toLowerCase().endsWith('.ovf')) return undefined;
-    return { format: 'ova', subformat: 'OVF' };
-  } catch {
-    return undefined;
-  }
+  const first = probeTar(input.head);
+  return first !== undefined && isOvf(first) ? { format: 'ova', firstEntry: first } : undefined;
 }
+
+/**
+ * Any other tar: named by detection (so `info` says what it is and open refuses it by name)
+ * but not read: only an appliance's layout says which member is the disk.
+ */
+export const tarDriver: FormatDriver = {
+  name: 'tar',
+  description: 'tar archive that is not an appliance (its first member is not an .ovf)',
+  probe(input: ProbeInput): ProbeResult | undefined {
+    const first = probeTar(input.head);
+    return first !== undefined && !isOvf(first) ? { format: 'tar', firstEntry: first } : undefined;
+  },
+};
 
 /** The first disk of an appliance; closing it closes every disk the archive opened. */
 class ApplianceDisk extends SliceDevice {
@@ -42,24 +51,15 @@ export async function openOvaDisk(container: BlockDevice, options: OpenOvaOption
 /** OVA appliance: OVF descriptor, streamOptimized VMDK and manifest in a USTAR archive. */
 export const ovaDriver: FormatDriver = {
   name: 'ova',
+  extensions: ['ova'],
+  platform: 'virtualbox',
+  describesGuest: true,
   description: 'OVA appliance (OVF 1.0/2.0 in a tar, streamOptimized VMDK disks, manifest)',
   probe,
-  async open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {
-    try {
-      return await openOvaDisk(container);
-    } catch (err) {
-      throw context?.file !== undefined && err instanceof ImageError ? err.inFile(context.file) : err;
-    }
-  },
+  open: (container: BlockDevice, context?: OpenContext): Promise<BlockDevice> => inContextFile(context, () => openOvaDisk(container)),
   write: writeOva,
-  canStream(options?: Readonly<Record<string, string>>): boolean {
-    try {
-      ovaSettings(options);
-      return true;
-    } catch {
-      return false;
-    }
-  },
+  // Every valid option set streams.
+  canStream: (options?: Readonly<Record<string, string>>): boolean => acceptsOptions(ovaSettings, options),
   writeOptions: OVA_WRITE_OPTIONS,
   checkOptions: (options) => void ovaSettings(options),
 };

@@ -1,8 +1,8 @@
-export { ovaDriver, openOvaDisk } from './driver.js';
+export { ovaDriver, openOvaDisk, tarDriver } from './driver.js';
 export { openOva, digestMember, type OpenOvaOptions, type OvaArchive, type OvaDisk } from './reader.js';
 export { writeOva, ovaSettings, OVA_WRITE_OPTIONS, type OvaWriteSettings } from './writer.js';
 export { readTarEntries, checkMemberName, type TarEntry } from './archive.js';
-export { parseTarHeader, serializeTarHeader, parsePaxRecords, USTAR_MAX_SIZE, type TarHeader, type TarEntrySpec } from './tar.js';
+export { parseTarHeader, probeTar, serializeTarHeader, parsePaxRecords, USTAR_MAX_SIZE, type TarHeader, type TarEntrySpec } from './tar.js';
 export {
   parseOvf,
   serializeOvf,

@@ -107,6 +107,21 @@ export function parseTarHeader(block: Uint8Array, offset = 0): TarHeader {
   };
 }
 
+/**
+ * The one tar recogniser: the first member's name when `head` starts with a ustar or GNU
+ * header whose checksum holds; undefined otherwise (a v7 header has no magic to tell it
+ * from a disk's first sector).
+ */
+export function probeTar(head: Uint8Array): string | undefined {
+  if (head.length < BLOCK) return undefined;
+  try {
+    const h = parseTarHeader(head.subarray(0, BLOCK));
+    return h.magic === 'v7' ? undefined : h.name;
+  } catch {
+    return undefined;
+  }
+}
+
 function putString(block: Uint8Array, at: number, length: number, value: string, name: string): void {
   const bytes = Buffer.from(value, 'utf8');
   if (bytes.length > length) throw new ImageError('E_UNSUPPORTED', `tar ${name} "${value}" is longer than ${length} bytes`, { structure: STRUCT });

@@ -1,8 +1,8 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { FileSink, ImageError, makeTempDir, removeTempDir, type BlockDevice, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
-import { writeVmdk } from '@amitrans/vmdk';
+import { FileSink, ImageError, choiceOption, makeTempDir, onOffOption, optionError, readOptions, removeTempDir, textOption, wholeOption, type BlockDevice, type OptionTable, type Sink, type WriteOptions, type WriteResult } from '@amitrans/block';
+import { VMDK_WRITE_OPTIONS, writeVmdk } from '@amitrans/vmdk';
 import { MANIFEST_ALGORITHMS, serializeManifest, type ManifestAlgorithm, type ManifestLine } from './manifest.js';
 import { ovfOsType } from './ostype.js';
 import { NIC_SUBTYPE, VMDK_STREAM_OPTIMIZED, serializeOvf, type ControllerKind, type NicKind, type OvfVersion } from './ovf.js';
@@ -28,73 +28,56 @@ export interface OvaWriteSettings {
   mtime: number;
 }
 
-export const OVA_WRITE_OPTIONS: Readonly<Record<string, string>> = {
-  name: 'virtual machine name (default: the output file name without .ova)',
-  cpus: 'number of virtual CPUs (default 1)',
-  memory: 'memory in MiB (default 1024)',
-  nic: 'network adapter: e1000 (default), pcnet32, vmxnet3 or virtio',
-  controller: 'disk controller: ide (PIIX4, default) or sata (AHCI)',
-  ovf_version: 'OVF 1.0 (default; SHA-1 manifest) or 2.0 (SHA-256 manifest)',
-  distro: 'os-release id of the guest for the OVF OS type (default: generic Linux)',
-  arch: 'guest architecture for the OVF OS type: x86_64 (default), i386, aarch64',
-  system_type: 'vssd:VirtualSystemType (default vmx-10; VMware rejects virtualbox-2.2)',
-  vbox_machine: 'on: add a vbox:Machine section (ovf:required="false") for VirtualBox',
-  uuid: 'machine UUID for the vbox:Machine section (default random); fix it for reproducible output',
-  cid: 'VMDK content ID, 8 hex digits (default random); fix it for reproducible output',
-  mtime: 'member modification time in seconds since 1970 (default: SOURCE_DATE_EPOCH, else now)',
-};
-
 const NICS = Object.keys(NIC_SUBTYPE) as NicKind[];
-const on = (v: string | undefined): boolean => v === 'on' || v === 'true' || v === 'yes' || v === '1';
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
-function bad(detail: string): ImageError {
-  return new ImageError('E_UNSUPPORTED', detail);
+/** Member times: SOURCE_DATE_EPOCH when it is a number of seconds, else now. */
+function defaultMtime(): number {
+  const epoch = process.env.SOURCE_DATE_EPOCH;
+  return epoch && /^\d+$/.test(epoch) ? Number(epoch) : Math.floor(Date.now() / 1000);
 }
 
-function whole(value: string | undefined, fallback: number, what: string, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) throw bad(`ova ${what}=${value} (a whole number from ${min} to ${max})`);
-  return n;
-}
+/** The -o keys of an OVA output: the driver's table, read by the resolver and by ovaSettings. */
+export const OVA_WRITE_OPTIONS = {
+  name: textOption('virtual machine name (default: the output file name without .ova)', (t) => t.trim() !== '' && t.length <= 200, '1 to 200 characters'),
+  cpus: wholeOption('number of virtual CPUs (default 1)', 1, 256, 1),
+  memory: wholeOption('memory in MiB (default 1024)', 4, 16 * 1024 * 1024, 1024),
+  nic: choiceOption('network adapter: e1000 (default), pcnet32, vmxnet3 or virtio', NICS, 'e1000'),
+  controller: choiceOption('disk controller: ide (PIIX4, default) or sata (AHCI)', ['ide', 'sata'] satisfies ControllerKind[], 'ide'),
+  ovf_version: choiceOption('OVF 1.0 (default; SHA-1 manifest) or 2.0 (SHA-256 manifest)', ['1.0', '2.0'] satisfies OvfVersion[], '1.0'),
+  distro: textOption('os-release id of the guest for the OVF OS type (default: generic Linux)', /^/, 'any word', ''),
+  arch: textOption('guest architecture for the OVF OS type: x86_64 (default), i386, aarch64', /^/, 'any word', 'x86_64'),
+  system_type: textOption('vssd:VirtualSystemType (default vmx-10; VMware rejects virtualbox-2.2)', /^[A-Za-z0-9._-]+( [A-Za-z0-9._-]+)*$/, 'words of letters, digits, dots, dashes', 'vmx-10'),
+  vbox_machine: onOffOption('on: add a vbox:Machine section (ovf:required="false") for VirtualBox', false),
+  uuid: textOption('machine UUID for the vbox:Machine section (default random); fix it for reproducible output', UUID, '8-4-4-4-12 hex digits', () => randomUUID()),
+  cid: textOption('VMDK content ID, 8 hex digits (default random); fix it for reproducible output', (t) => VMDK_WRITE_OPTIONS.cid.parse(t) !== undefined, VMDK_WRITE_OPTIONS.cid.expected),
+  mtime: wholeOption('member modification time in seconds since 1970 (default: SOURCE_DATE_EPOCH, else now)', 0, 0o77777777777, defaultMtime),
+} satisfies OptionTable;
 
 /** Parse the -o options of an OVA output; `outputName` gives the default machine name. */
 export function ovaSettings(options: Readonly<Record<string, string>> = {}, outputName?: string): OvaWriteSettings {
-  const unknown = Object.keys(options).filter((k) => !(k in OVA_WRITE_OPTIONS));
-  if (unknown.length > 0) throw bad(`unknown ova option(s): ${unknown.join(', ')}`);
+  const o = readOptions('ova', OVA_WRITE_OPTIONS, options);
   const fromFile = outputName ? basename(outputName).replace(/\.ova$/i, '') : '';
-  const name = options.name ?? (fromFile || 'appliance');
-  if (name.trim() === '' || name.length > 200) throw bad(`ova name "${name}" (1 to 200 characters)`);
+  const name = o.name ?? (fromFile || 'appliance');
+  if (name.length > 200) throw optionError('ova', `ova name "${name}": expected ${OVA_WRITE_OPTIONS.name.expected}`);
   const fileBase = name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[.]+/, '').slice(0, 64) || 'appliance';
-  const nic = (options.nic ?? 'e1000').toLowerCase() as NicKind;
-  if (!NICS.includes(nic)) throw bad(`ova nic=${options.nic} (one of ${NICS.join(', ')})`);
-  const controller = (options.controller ?? 'ide').toLowerCase();
-  if (controller !== 'ide' && controller !== 'sata') throw bad(`ova controller=${options.controller} (ide or sata)`);
-  const version = options.ovf_version ?? '1.0';
-  if (version !== '1.0' && version !== '2.0') throw bad(`ova ovf_version=${version} (1.0 or 2.0)`);
-  const systemType = options.system_type ?? 'vmx-10';
-  if (!/^[A-Za-z0-9._-]+( [A-Za-z0-9._-]+)*$/.test(systemType)) throw bad(`ova system_type=${systemType}`);
-  const uuid = options.uuid ?? randomUUID();
-  if (!/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(uuid)) throw bad(`ova uuid=${uuid} (8-4-4-4-12 hex digits)`);
-  const epoch = process.env.SOURCE_DATE_EPOCH;
-  const mtime = whole(options.mtime ?? (epoch && /^\d+$/.test(epoch) ? epoch : undefined), Math.floor(Date.now() / 1000), 'mtime', 0, 0o77777777777);
   const vmdk: Record<string, string> = { subformat: 'streamOptimized', adapter_type: 'ide' };
-  if (options.cid !== undefined) vmdk.cid = options.cid;
+  if (o.cid !== undefined) vmdk.cid = o.cid;
   return {
     name,
     fileBase,
-    cpus: whole(options.cpus, 1, 'cpus', 1, 256),
-    memoryMiB: whole(options.memory, 1024, 'memory', 4, 16 * 1024 * 1024),
-    nic,
-    controller,
-    version,
-    distro: options.distro ?? '',
-    arch: options.arch ?? 'x86_64',
-    systemType,
-    vboxMachine: on(options.vbox_machine),
-    uuid: uuid.toLowerCase(),
+    cpus: o.cpus,
+    memoryMiB: o.memory,
+    nic: o.nic,
+    controller: o.controller,
+    version: o.ovf_version,
+    distro: o.distro,
+    arch: o.arch,
+    systemType: o.system_type,
+    vboxMachine: o.vbox_machine,
+    uuid: o.uuid.toLowerCase(),
     vmdk,
-    mtime,
+    mtime: o.mtime,
   };
 }
 

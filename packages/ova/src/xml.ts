@@ -55,12 +55,47 @@ function decodeEntities(text: string, at: number): string {
   }
 }
 
+type Fail = (detail: string, at?: number) => never;
+
+function skipSpace(text: string, q: number): number {
+  while (q < text.length && /\s/.test(text[q]!)) q++;
+  return q;
+}
+
+/** The attributes of a start tag, read from just after its name; `end` is where its `>` or `/>` is. */
+function readAttributes(text: string, from: number, fail: Fail): { attributes: Map<string, string>; end: number } {
+  const attributes = new Map<string, string>();
+  let q = from;
+  for (;;) {
+    const ws = q;
+    q = skipSpace(text, q);
+    if (text.startsWith('/>', q) || text[q] === '>') return { attributes, end: q };
+    if (q === ws) fail('attributes must be separated by white space', q);
+    NAME.lastIndex = q;
+    const a = NAME.exec(text);
+    if (!a) fail('bad attribute name', q);
+    const key = a![0];
+    q = skipSpace(text, q + key.length);
+    if (text[q] !== '=') fail(`attribute ${key} has no value`, q);
+    q = skipSpace(text, q + 1);
+    const quote = text[q];
+    if (quote !== '"' && quote !== "'") fail(`attribute ${key} value is not quoted`, q);
+    const end = text.indexOf(quote!, q + 1);
+    if (end < 0) fail('unterminated attribute value', q);
+    const raw = text.slice(q + 1, end);
+    if (raw.includes('<')) fail(`'<' in the value of attribute ${key}`, q);
+    if (attributes.has(key)) fail(`attribute ${key} given twice`, q);
+    attributes.set(key, decodeEntities(raw, q).replace(/[\t\n\r]/g, ' '));
+    q = end + 1;
+  }
+}
+
 /** Parse a whole document and return its root element. */
 export function parseXml(text: string): XmlElement {
   let p = 0;
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;
-  const fail = (detail: string, at = p): never => {
+  const fail: Fail = (detail: string, at = p): never => {
     throw new ImageError('E_CORRUPT', `malformed XML: ${detail}`, { structure: STRUCT, offset: at });
   };
   if (text.charCodeAt(0) === 0xfeff) p = 1;
@@ -96,8 +131,7 @@ export function parseXml(text: string): XmlElement {
       const m = NAME.exec(text);
       if (!m) fail('bad end tag');
       const name = m![0];
-      let q = p + 2 + name.length;
-      while (q < text.length && /\s/.test(text[q]!)) q++;
+      const q = skipSpace(text, p + 2 + name.length);
       if (text[q] !== '>') fail('bad end tag');
       const open = stack.pop();
       if (!open || open.name !== name) fail(`end tag </${name}> does not match <${open?.name ?? ''}>`);
@@ -108,31 +142,7 @@ export function parseXml(text: string): XmlElement {
       if (!m) fail('bad start tag');
       const name = m![0];
       const start = p;
-      let q = p + 1 + name.length;
-      const attributes = new Map<string, string>();
-      for (;;) {
-        const ws = q;
-        while (q < text.length && /\s/.test(text[q]!)) q++;
-        if (text.startsWith('/>', q) || text[q] === '>') break;
-        if (q === ws) fail('attributes must be separated by white space', q);
-        NAME.lastIndex = q;
-        const a = NAME.exec(text);
-        if (!a) fail('bad attribute name', q);
-        q += a![0].length;
-        while (q < text.length && /\s/.test(text[q]!)) q++;
-        if (text[q] !== '=') fail(`attribute ${a![0]} has no value`, q);
-        q++;
-        while (q < text.length && /\s/.test(text[q]!)) q++;
-        const quote = text[q];
-        if (quote !== '"' && quote !== "'") fail(`attribute ${a![0]} value is not quoted`, q);
-        const end = text.indexOf(quote!, q + 1);
-        if (end < 0) fail('unterminated attribute value', q);
-        const raw = text.slice(q + 1, end);
-        if (raw.includes('<')) fail(`'<' in the value of attribute ${a![0]}`, q);
-        if (attributes.has(a![0])) fail(`attribute ${a![0]} given twice`, q);
-        attributes.set(a![0], decodeEntities(raw, q).replace(/[\t\n\r]/g, ' '));
-        q = end + 1;
-      }
+      const { attributes, end: q } = readAttributes(text, p + 1 + name.length, fail);
       const el: XmlElement = { name, local: localName(name), attributes, children: [], text: '', at: start };
       const parent = stack[stack.length - 1];
       if (parent) parent.children.push(el);

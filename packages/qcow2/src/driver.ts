@@ -1,7 +1,7 @@
-import { ImageError, view, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
+import { inContextFile, view, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
 import { QCOW2_MAGIC } from './header.js';
 import { Qcow2Device } from './reader.js';
-import { writeQcow2, writeSettings } from './writer.js';
+import { QCOW2_WRITE_OPTIONS, writeQcow2, writeSettings } from './writer.js';
 
 function probe(input: ProbeInput): ProbeResult | undefined {
   if (input.head.length < 32) return undefined;
@@ -20,15 +20,10 @@ function probe(input: ProbeInput): ProbeResult | undefined {
 /** qcow2 v2/v3: reads standard, zero and compressed clusters; writes v3 (or v2) with optional compression. */
 export const qcow2Driver: FormatDriver = {
   name: 'qcow2',
+  extensions: ['qcow2', 'qcow'],
   description: 'QEMU copy-on-write image, version 2 (compat 0.10) and 3 (compat 1.1)',
   probe,
-  async open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {
-    try {
-      return await Qcow2Device.open(container);
-    } catch (err) {
-      throw context?.file !== undefined && err instanceof ImageError ? err.inFile(context.file) : err;
-    }
-  },
+  open: (container: BlockDevice, context?: OpenContext): Promise<BlockDevice> => inContextFile(context, () => Qcow2Device.open(container)),
   write: writeQcow2,
   canStream(options?: Readonly<Record<string, string>>): boolean {
     try {
@@ -37,10 +32,5 @@ export const qcow2Driver: FormatDriver = {
       return false;
     }
   },
-  writeOptions: {
-    compress: 'on: deflate every cluster (4 KiB window, as qemu-img -c); needs a seekable output',
-    compat: '1.1 (default, qcow2 v3) or 0.10 (qcow2 v2)',
-    cluster_size: 'cluster size in bytes, a power of two from 4096 to 2097152 (default 65536)',
-  },
-  checkOptions: (options) => void writeSettings(options),
+  writeOptions: QCOW2_WRITE_OPTIONS,
 };

@@ -1,5 +1,4 @@
-import { constants, inflateRaw } from 'node:zlib';
-import { BaseDevice, ExtentRun, ImageError, isImageError, limiter, readAt, type BlockDevice, type Extent, type ExtentKind, type Range } from '@amitrans/block';
+import { BaseDevice, ExtentRun, ImageError, inflateUnit, limiter, readAt, readUnits, settleAll, TableCache, type BlockDevice, type CompressedPart, type Extent, type ExtentKind, type Range, type UnitPlace } from '@amitrans/block';
 import { isDirty, parseExtensions, parseHeader, type Qcow2Header } from './header.js';
 import { parseL1, parseL2, type ClusterMapping } from './tables.js';
 
@@ -14,16 +13,6 @@ const INFLATES_IN_FLIGHT = 8;
 /** Neighbouring compressed clusters closer than this on the host are read in one request. */
 const COMPRESSED_GAP = 64 * 1024;
 
-/** A compressed cluster wanted by a read: its host bytes and where its part of the cluster goes. */
-interface CompressedPart {
-  host: number;
-  length: number;
-  /** Offset inside the cluster, bytes wanted, offset in the caller's buffer. */
-  within: number;
-  n: number;
-  from: number;
-}
-
 /** A qcow2 image read as its virtual disk. */
 export class Qcow2Device extends BaseDevice {
   readonly header: Qcow2Header;
@@ -33,8 +22,7 @@ export class Qcow2Device extends BaseDevice {
   private readonly clusterSize: number;
   private readonly l2Entries: number;
   private readonly l1: Float64Array;
-  private readonly l2Cache = new Map<number, Promise<ClusterMapping[]>>();
-  private readonly l2CacheLimit: number;
+  private readonly l2Cache: TableCache<ClusterMapping[]>;
   private lastCompressed: { host: number; data: Uint8Array } | undefined;
   /** Inflates in flight on the thread pool, for every read of this device together. */
   private readonly inflating = limiter(INFLATES_IN_FLIGHT);
@@ -47,7 +35,7 @@ export class Qcow2Device extends BaseDevice {
     this.clusterSize = 2 ** header.clusterBits;
     this.l2Entries = this.clusterSize / 8;
     this.l1 = l1;
-    this.l2CacheLimit = Math.max(4, Math.floor(L2_CACHE_BYTES / this.clusterSize));
+    this.l2Cache = new TableCache(L2_CACHE_BYTES, this.clusterSize);
   }
 
   static async open(container: BlockDevice): Promise<Qcow2Device> {
@@ -88,13 +76,7 @@ export class Qcow2Device extends BaseDevice {
   private l2(i: number): Promise<ClusterMapping[]> | undefined {
     const off = this.l1[i]!;
     if (off === 0) return undefined;
-    const hit = this.l2Cache.get(i);
-    if (hit) {
-      this.l2Cache.delete(i);
-      this.l2Cache.set(i, hit);
-      return hit;
-    }
-    const load = (async () => {
+    return this.l2Cache.get(i, async () => {
       const buf = await readAt(this.container, off, this.clusterSize);
       const forbidden = [
         { offset: 0, length: this.clusterSize },
@@ -102,11 +84,7 @@ export class Qcow2Device extends BaseDevice {
         { offset: off, length: this.clusterSize },
       ];
       return parseL2(buf, off, { clusterBits: this.header.clusterBits, version: this.header.version, fileSize: this.container.size }, forbidden);
-    })();
-    load.catch(() => this.l2Cache.delete(i));
-    this.l2Cache.set(i, load);
-    if (this.l2Cache.size > this.l2CacheLimit) this.l2Cache.delete(this.l2Cache.keys().next().value!);
-    return load;
+    });
   }
 
   private async mapping(cluster: number): Promise<ClusterMapping> {
@@ -116,52 +94,19 @@ export class Qcow2Device extends BaseDevice {
   }
 
   protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
-    const cs = this.clusterSize;
-    const end = position + buffer.length;
-    // Runs of host-contiguous data clusters are read in one request each, compressed
-    // clusters are fetched in spans and inflated on the thread pool, all concurrently.
-    const jobs: Promise<void>[] = [];
-    const compressed: CompressedPart[] = [];
-    let run: { host: number; from: number; length: number } | undefined;
-    const flush = (): void => {
-      if (!run) return;
-      jobs.push(this.readHost(buffer.subarray(run.from, run.from + run.length), run.host));
-      run = undefined;
-    };
-    for (let at = position; at < end; ) {
-      const cluster = Math.floor(at / cs);
-      const within = at - cluster * cs;
-      const n = Math.min(end - at, cs - within);
-      const from = at - position;
-      const m = await this.mapping(cluster);
-      if (m.kind === 'data') {
-        const host = m.hostOffset + within;
-        if (run && run.host + run.length === host && run.length + n <= MAX_RUN) run.length += n;
-        else {
-          flush();
-          run = { host, from, length: n };
-        }
-      } else {
-        flush();
-        if (m.kind === 'compressed') {
-          if (this.lastCompressed?.host === m.hostOffset) buffer.set(this.lastCompressed.data.subarray(within, within + n), from);
-          else compressed.push({ host: m.hostOffset, length: m.length, within, n, from });
-        } else buffer.fill(0, from, from + n);
-      }
-      at += n;
-    }
-    flush();
-    for (const span of compressedSpans(compressed)) jobs.push(this.readCompressed(buffer, span));
-    // Every job settles before this returns, so none writes into `buffer` afterwards.
-    const results = await Promise.allSettled(jobs);
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
-  }
-
-  /** Read host bytes; the last cluster of a file may be cut short, and reads as zeros past EOF. */
-  private async readHost(dest: Uint8Array, host: number): Promise<void> {
-    const avail = Math.max(0, Math.min(dest.length, this.container.size - host));
-    if (avail > 0) await this.container.read(dest.subarray(0, avail), host);
-    dest.fill(0, avail);
+    await readUnits(buffer, position, {
+      container: this.container,
+      unitBytes: this.clusterSize,
+      maxRun: MAX_RUN,
+      place: async (cluster): Promise<UnitPlace> => {
+        const m = await this.mapping(cluster);
+        if (m.kind === 'data') return { kind: 'raw', host: m.hostOffset };
+        return m.kind === 'compressed' ? { kind: 'compressed', host: m.hostOffset, length: m.length } : { kind: 'zero' };
+      },
+      recent: (host) => (this.lastCompressed?.host === host ? this.lastCompressed.data : undefined),
+      spans: compressedSpans,
+      readSpan: (buf, span) => this.readCompressed(buf, span),
+    });
   }
 
   /** Compressed clusters near each other on the host: one read, then one inflate each. */
@@ -176,22 +121,12 @@ export class Qcow2Device extends BaseDevice {
       buffer.set(out.subarray(p.within, p.within + p.n), p.from);
       this.lastCompressed = { host: p.host, data: out };
     });
-    const results = await Promise.allSettled(inflates);
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    await settleAll(inflates);
   }
 
   private async inflateCluster(input: Uint8Array, host: number): Promise<Uint8Array> {
     const where = { structure: 'qcow2 compressed cluster', offset: host };
-    let out: Buffer;
-    try {
-      // Sync flush: like QEMU, accept a stream that fills one cluster without a final block.
-      out = await this.inflating(() => new Promise<Buffer>((resolve, reject) => {
-        inflateRaw(input, { windowBits: 15, maxOutputLength: this.clusterSize, chunkSize: this.clusterSize, finishFlush: constants.Z_SYNC_FLUSH }, (err, result) => (err ? reject(err) : resolve(result)));
-      }));
-    } catch (err) {
-      if (isImageError(err)) throw err;
-      throw new ImageError('E_CORRUPT', `compressed cluster does not inflate: ${(err as Error).message}`, where);
-    }
+    const out = await inflateUnit(input, { unitBytes: this.clusterSize, zlib: false, what: 'compressed cluster', where, run: this.inflating });
     if (out.length !== this.clusterSize) {
       throw new ImageError('E_CORRUPT', `compressed cluster inflates to ${out.length} bytes, not one ${this.clusterSize}-byte cluster`, where);
     }

@@ -7,10 +7,13 @@ import {
   dataRanges,
   deflateUnits,
   ImageError,
+  onOffOption,
+  readOptions,
   runTotal,
   type BlockDevice,
   type ClusterRun,
   type ClusterWindow,
+  type OptionTable,
   type Range,
   type Sink,
   type WriteOptions,
@@ -26,22 +29,25 @@ export interface Qcow2WriteSettings {
   compress: boolean;
 }
 
+/** cluster_size as its log2: a power of two from 4 KiB to 2 MiB. */
+function readClusterBits(text: string): number | undefined {
+  const bits = Math.log2(Number(text));
+  return /^\d+$/.test(text) && Number.isInteger(bits) && bits >= 12 && bits <= 21 ? bits : undefined;
+}
+
+const VERSIONS: Readonly<Record<string, 2 | 3>> = { '1.1': 3, v3: 3, '0.10': 2, v2: 2 };
+
+/** The -o keys of a qcow2 output: the driver's table, read by the resolver and by writeSettings. */
+export const QCOW2_WRITE_OPTIONS = {
+  compress: onOffOption('on: deflate every cluster (4 KiB window, as qemu-img -c); needs a seekable output', false),
+  compat: { help: '1.1 (default, qcow2 v3) or 0.10 (qcow2 v2)', parse: (text: string) => (Object.hasOwn(VERSIONS, text) ? VERSIONS[text] : undefined), expected: '1.1 or 0.10', default: 3 },
+  cluster_size: { help: 'cluster size in bytes, a power of two from 4096 to 2097152 (default 65536)', parse: readClusterBits, expected: 'a power of two from 4096 to 2097152', default: 16 },
+} satisfies OptionTable;
+
 /** Parse qemu-img style -o options: compress=on, compat=0.10|1.1, cluster_size=65536. */
 export function writeSettings(options: Readonly<Record<string, string>> = {}): Qcow2WriteSettings {
-  const unknown = Object.keys(options).filter((k) => !['compress', 'compat', 'cluster_size'].includes(k));
-  if (unknown.length > 0) throw new ImageError('E_UNSUPPORTED', `unknown qcow2 option(s): ${unknown.join(', ')}`);
-  const compat = options.compat ?? '1.1';
-  if (compat !== '1.1' && compat !== 'v3' && compat !== '0.10' && compat !== 'v2') {
-    throw new ImageError('E_UNSUPPORTED', `qcow2 compat=${compat} (use 1.1 or 0.10)`);
-  }
-  const compress = options.compress ?? 'off';
-  if (!['on', 'off', 'true', 'false', 'yes', 'no'].includes(compress)) throw new ImageError('E_UNSUPPORTED', `qcow2 compress=${compress} (use on or off)`);
-  const clusterSize = Number(options.cluster_size ?? 65536);
-  const clusterBits = Math.log2(clusterSize);
-  if (!Number.isInteger(clusterBits) || clusterBits < 12 || clusterBits > 21) {
-    throw new ImageError('E_UNSUPPORTED', `qcow2 cluster_size=${options.cluster_size} (a power of two from 4096 to 2097152)`);
-  }
-  return { version: compat === '0.10' || compat === 'v2' ? 2 : 3, clusterBits, compress: ['on', 'true', 'yes'].includes(compress) };
+  const o = readOptions('qcow2', QCOW2_WRITE_OPTIONS, options);
+  return { version: o.compat, clusterBits: o.cluster_size, compress: o.compress };
 }
 
 function header(layout: Layout, version: 2 | 3): Uint8Array {

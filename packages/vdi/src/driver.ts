@@ -1,16 +1,18 @@
 import type { BlockDevice, FormatDriver, OpenContext, Sink, WriteOptions } from '@amitrans/block';
-import { inFile } from '@amitrans/block';
+import { inContextFile } from '@amitrans/block';
 import { VDI_WRITE_OPTIONS, parseVdiOptions } from './options.js';
 import { probeVdi } from './probe.js';
 import { openVdi } from './reader.js';
 import { type VdiWriteResult, writeVdi } from './writer.js';
 
 function open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {
-  return context?.file === undefined ? openVdi(container) : inFile(context.file, () => openVdi(container));
+  return inContextFile(context, () => openVdi(container));
 }
 
 export const vdiDriver = {
   name: 'vdi',
+  extensions: ['vdi'],
+  platform: 'virtualbox',
   description: 'VirtualBox Disk Image (VDI 1.1): dynamic and fixed',
   probe: probeVdi,
   open,

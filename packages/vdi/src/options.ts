@@ -1,12 +1,15 @@
-import { ImageError } from '@amitrans/block';
+import { choiceOption, onOffOption, optionError, readOptions, textOption, type FormatOption, type ImageError, type OptionTable } from '@amitrans/block';
 import { derivedUuid, isUuid, newUuid } from './uuid.js';
 
-export const VDI_WRITE_OPTIONS: Readonly<Record<string, string>> = {
-  subformat: 'dynamic (default) | static | fixed (static and fixed are the same: every block stored)',
-  static: 'on: same as subformat=static (qemu-img spelling)',
-  uuid: 'the image (creation) UUID; default random. Alone it also fixes the modification UUID, for reproducible output',
-  modify_uuid: 'the modification UUID; default random, or derived from uuid= when that is given',
-};
+const uuidOption = (help: string): FormatOption<string> => textOption(help, isUuid, 'a UUID');
+
+/** The -o keys of a VDI output: the driver's table, read by the resolver and by parseVdiOptions. */
+export const VDI_WRITE_OPTIONS = {
+  subformat: choiceOption('dynamic (default) | static | fixed (static and fixed are the same: every block stored)', ['dynamic', 'static', 'fixed'], 'dynamic'),
+  static: onOffOption('on: same as subformat=static (qemu-img spelling)'),
+  uuid: uuidOption('the image (creation) UUID; default random. Alone it also fixes the modification UUID, for reproducible output'),
+  modify_uuid: uuidOption('the modification UUID; default random, or derived from uuid= when that is given'),
+} satisfies OptionTable;
 
 export interface VdiWriteSettings {
   readonly fixed: boolean;
@@ -14,31 +17,13 @@ export interface VdiWriteSettings {
   readonly uuidModify: string;
 }
 
-function bad(detail: string): ImageError {
-  return new ImageError('E_UNSUPPORTED', detail, { structure: 'VDI write options' });
-}
-
-function onOff(key: string, value: string | undefined): boolean {
-  if (value === undefined) return false;
-  if (['on', 'true', 'yes', '1'].includes(value)) return true;
-  if (['off', 'false', 'no', '0'].includes(value)) return false;
-  throw bad(`${key}=${value}: expected on or off`);
-}
+const bad = (detail: string): ImageError => optionError('VDI', detail);
 
 export function parseVdiOptions(options: Readonly<Record<string, string>> = {}): VdiWriteSettings {
-  for (const key of Object.keys(options)) {
-    if (!(key in VDI_WRITE_OPTIONS)) throw bad(`unknown VDI option "${key}" (known: ${Object.keys(VDI_WRITE_OPTIONS).join(', ')})`);
-  }
-  const sub = options.subformat ?? 'dynamic';
-  if (!['dynamic', 'static', 'fixed'].includes(sub)) throw bad(`subformat=${sub}: expected dynamic, static or fixed`);
-  const isStatic = onOff('static', options.static);
-  if (options.static !== undefined && !isStatic && sub !== 'dynamic') throw bad(`static=off contradicts subformat=${sub}`);
-  for (const key of ['uuid', 'modify_uuid'] as const) {
-    const value = options[key];
-    if (value !== undefined && !isUuid(value)) throw bad(`${key}=${value} is not a UUID`);
-  }
-  const uuidCreate = options.uuid ?? newUuid();
-  const uuidModify = options.modify_uuid ?? (options.uuid === undefined ? newUuid() : derivedUuid(`vdi modify ${options.uuid}`));
+  const o = readOptions('vdi', VDI_WRITE_OPTIONS, options);
+  if (o.static === false && o.subformat !== 'dynamic') throw bad(`static=off contradicts subformat=${o.subformat}`);
+  const uuidCreate = o.uuid ?? newUuid();
+  const uuidModify = o.modify_uuid ?? (o.uuid === undefined ? newUuid() : derivedUuid(`vdi modify ${o.uuid}`));
   if (uuidModify.toLowerCase() === uuidCreate.toLowerCase()) throw bad('uuid and modify_uuid must differ');
-  return { fixed: isStatic || sub !== 'dynamic', uuidCreate, uuidModify };
+  return { fixed: o.static === true || o.subformat !== 'dynamic', uuidCreate, uuidModify };
 }

@@ -1,16 +1,20 @@
 import type { BlockDevice, FormatDriver, OpenContext, Sink, WriteOptions } from '@amitrans/block';
-import { inFile } from '@amitrans/block';
+import { inContextFile } from '@amitrans/block';
 import { VHD_WRITE_OPTIONS, parseVhdOptions } from './options.js';
 import { probeVhd } from './probe.js';
 import { openVhd } from './reader.js';
 import { type VhdWriteResult, writeVhd } from './writer.js';
 
 function open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {
-  return context?.file === undefined ? openVhd(container) : inFile(context.file, () => openVhd(container));
+  return inContextFile(context, () => openVhd(container));
 }
 
 export const vhdDriver = {
   name: 'vhd',
+  aliases: ['vpc'],
+  extensions: ['vhd', 'vpc'],
+  // A bzip2'd VHD is what CloudStack and XenServer take.
+  compressible: true,
   description: 'Microsoft Virtual Hard Disk (VHD, "vpc" in qemu-img): fixed and dynamic',
   probe: probeVhd,
   open,

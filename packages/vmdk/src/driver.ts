@@ -1,8 +1,8 @@
-import { ImageError, view, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
+import { acceptsOptions, inContextFile, view, type BlockDevice, type FormatDriver, type OpenContext, type ProbeInput, type ProbeResult } from '@amitrans/block';
 import { looksLikeDescriptor, parseDescriptor } from './descriptor.js';
 import { FLAG_COMPRESSED, SPARSE_MAGIC } from './header.js';
 import { openVmdk } from './open.js';
-import { writeSettings, writeVmdk } from './writer.js';
+import { VMDK_WRITE_OPTIONS, writeSettings, writeVmdk } from './writer.js';
 
 function probe(input: ProbeInput): ProbeResult | undefined {
   const head = input.head;
@@ -37,30 +37,12 @@ function probe(input: ProbeInput): ProbeResult | undefined {
 /** VMware VMDK: reads monolithicSparse, streamOptimized (both layouts) and descriptor files with flat extents; writes monolithicSparse and streamOptimized. */
 export const vmdkDriver: FormatDriver = {
   name: 'vmdk',
+  extensions: ['vmdk'],
   description: 'VMware virtual disk: monolithicSparse, streamOptimized, monolithicFlat (read)',
   probe,
-  async open(container: BlockDevice, context?: OpenContext): Promise<BlockDevice> {
-    try {
-      return await openVmdk(container, context);
-    } catch (err) {
-      throw context?.file !== undefined && err instanceof ImageError ? err.inFile(context.file) : err;
-    }
-  },
+  open: (container: BlockDevice, context?: OpenContext): Promise<BlockDevice> => inContextFile(context, () => openVmdk(container, context)),
   write: writeVmdk,
-  canStream(options?: Readonly<Record<string, string>>): boolean {
-    try {
-      writeSettings(options);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  writeOptions: {
-    subformat: 'monolithicSparse (default, as qemu-img) or streamOptimized (compressed; for VirtualBox, VMware, AWS)',
-    adapter_type: 'ide (default), lsilogic, buslogic, legacyESX or pvscsi; sets ddb.adapterType and the geometry',
-    cid: 'content ID as 8 hex digits (default: random); fix it for reproducible output',
-    hwversion: 'ddb.virtualHWVersion (default 4)',
-    toolsversion: 'ddb.toolsVersion (default 2147483647)',
-  },
-  checkOptions: (options) => void writeSettings(options),
+  // Every valid option set streams.
+  canStream: (options?: Readonly<Record<string, string>>): boolean => acceptsOptions(writeSettings, options),
+  writeOptions: VMDK_WRITE_OPTIONS,
 };

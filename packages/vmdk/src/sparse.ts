@@ -1,5 +1,4 @@
-import { constants, inflate, inflateRaw, type ZlibOptions } from 'node:zlib';
-import { BaseDevice, ExtentRun, ImageError, isImageError, limiter, readAt, view, type BlockDevice, type Extent, type Range } from '@amitrans/block';
+import { BaseDevice, ExtentRun, ImageError, inflateUnit, limiter, readAt, readUnits, settleAll, TableCache, view, type BlockDevice, type CompressedPart, type Extent, type Range, type UnitPlace } from '@amitrans/block';
 import { MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor } from './descriptor.js';
 import { FLAG_COMPRESSED, FLAG_MARKERS, GD_AT_END, SECTOR, parseHeader, type SparseExtentHeader } from './header.js';
 import { GRAIN_MARKER_BYTES, parseGrainMarker } from './marker.js';
@@ -10,15 +9,6 @@ const MAX_GD_BYTES = 64 * 1024 * 1024;
 const MAX_RUN = 2 * 1024 * 1024;
 /** Enough concurrent inflates to keep every core busy, few enough to bound their memory. */
 const INFLATES_IN_FLIGHT = 8;
-
-/** A compressed grain wanted by a read, and where its part of the grain goes. */
-interface GrainPart {
-  sector: number;
-  g: number;
-  within: number;
-  n: number;
-  from: number;
-}
 
 /** GTE values with a meaning of their own. */
 const GTE_UNALLOCATED = 0;
@@ -40,8 +30,7 @@ export class SparseExtentDevice extends BaseDevice {
   private readonly gtBytes: number;
   private readonly gd: Uint32Array;
   private readonly gdSpan: Span;
-  private readonly gtCache = new Map<number, Promise<Uint32Array>>();
-  private readonly gtCacheLimit: number;
+  private readonly gtCache: TableCache<Uint32Array>;
   private lastGrain: { sector: number; data: Uint8Array } | undefined;
   /** Inflates in flight on the thread pool, for every read of this device together. */
   private readonly inflating = limiter(INFLATES_IN_FLIGHT);
@@ -55,7 +44,7 @@ export class SparseExtentDevice extends BaseDevice {
     this.gtBytes = header.numGTEsPerGT * 4;
     this.gd = gd;
     this.gdSpan = gdSpan;
-    this.gtCacheLimit = Math.max(4, Math.floor(GT_CACHE_BYTES / this.gtBytes));
+    this.gtCache = new TableCache(GT_CACHE_BYTES, this.gtBytes);
   }
 
   get compressed(): boolean {
@@ -106,13 +95,7 @@ export class SparseExtentDevice extends BaseDevice {
   private gt(i: number): Promise<Uint32Array> | undefined {
     const sector = this.gd[i] ?? 0;
     if (sector === 0) return undefined;
-    const hit = this.gtCache.get(i);
-    if (hit) {
-      this.gtCache.delete(i);
-      this.gtCache.set(i, hit);
-      return hit;
-    }
-    const load = (async () => {
+    return this.gtCache.get(i, async () => {
       const at = sector * SECTOR;
       const raw = await readAt(this.container, at, this.gtBytes);
       const dv = view(raw);
@@ -133,11 +116,7 @@ export class SparseExtentDevice extends BaseDevice {
         }
       }
       return out;
-    })();
-    load.catch(() => this.gtCache.delete(i));
-    this.gtCache.set(i, load);
-    if (this.gtCache.size > this.gtCacheLimit) this.gtCache.delete(this.gtCache.keys().next().value!);
-    return load;
+    });
   }
 
   /** The GTE of grain `g` (0 unallocated, 1 zero, else the grain's sector). */
@@ -148,60 +127,27 @@ export class SparseExtentDevice extends BaseDevice {
   }
 
   protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
-    const gb = this.grainBytes;
-    const end = position + buffer.length;
-    // Runs of host-contiguous grains are read in one request each; compressed grains are
-    // fetched in spans and inflated on the thread pool, all concurrently.
-    const jobs: Promise<void>[] = [];
-    const compressed: GrainPart[] = [];
-    let run: { host: number; from: number; length: number } | undefined;
-    const flush = (): void => {
-      if (!run) return;
-      const { host, from, length } = run;
-      jobs.push((async () => {
-        const avail = Math.max(0, Math.min(length, this.container.size - host));
-        const dest = buffer.subarray(from, from + length);
-        if (avail > 0) await this.container.read(dest.subarray(0, avail), host);
-        dest.fill(0, avail);
-      })());
-      run = undefined;
-    };
-    for (let at = position; at < end; ) {
-      const g = Math.floor(at / gb);
-      const within = at - g * gb;
-      const n = Math.min(end - at, gb - within);
-      const from = at - position;
-      const v = await this.gte(g);
-      if (v === GTE_UNALLOCATED || v === GTE_ZERO) {
-        flush();
-        buffer.fill(0, from, from + n);
-      } else if (this.compressed) {
-        flush();
-        if (this.lastGrain?.sector === v) buffer.set(this.lastGrain.data.subarray(within, within + n), from);
-        else compressed.push({ sector: v, g, within, n, from });
-      } else {
-        const host = v * SECTOR + within;
-        if (run && run.host + run.length === host && run.length + n <= MAX_RUN) run.length += n;
-        else {
-          flush();
-          run = { host, from, length: n };
-        }
-      }
-      at += n;
-    }
-    flush();
-    for (const span of this.grainSpans(compressed)) jobs.push(this.readGrains(buffer, span));
-    // Every job settles before this returns, so none writes into `buffer` afterwards.
-    const results = await Promise.allSettled(jobs);
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    await readUnits(buffer, position, {
+      container: this.container,
+      unitBytes: this.grainBytes,
+      maxRun: MAX_RUN,
+      place: async (g): Promise<UnitPlace> => {
+        const v = await this.gte(g);
+        if (v === GTE_UNALLOCATED || v === GTE_ZERO) return { kind: 'zero' };
+        return this.compressed ? { kind: 'compressed', host: v * SECTOR, length: 0 } : { kind: 'raw', host: v * SECTOR };
+      },
+      recent: (host) => (this.lastGrain?.sector === host / SECTOR ? this.lastGrain.data : undefined),
+      spans: (parts) => this.grainSpans(parts),
+      readSpan: (buf, span) => this.readGrains(buf, span),
+    });
   }
 
   /** Compressed grains close together on the host (stream order), to be read at once. */
-  private *grainSpans(parts: readonly GrainPart[]): Iterable<GrainPart[]> {
-    let span: GrainPart[] = [];
+  private *grainSpans(parts: readonly CompressedPart[]): Iterable<CompressedPart[]> {
+    let span: CompressedPart[] = [];
     for (const p of parts) {
-      const first = span[0]?.sector;
-      if (first !== undefined && (p.sector < first || (p.sector - first) * SECTOR + this.grainBytes * 2 > MAX_RUN)) {
+      const first = span[0]?.host;
+      if (first !== undefined && (p.host < first || p.host - first + this.grainBytes * 2 > MAX_RUN)) {
         yield span;
         span = [];
       }
@@ -211,21 +157,20 @@ export class SparseExtentDevice extends BaseDevice {
   }
 
   /** Read a span of compressed grains (markers included) once, then inflate each. */
-  private async readGrains(buffer: Uint8Array, parts: GrainPart[]): Promise<void> {
+  private async readGrains(buffer: Uint8Array, parts: CompressedPart[]): Promise<void> {
     let bytes: Uint8Array | undefined;
     let first = 0;
     if (this.header.flags & FLAG_MARKERS) {
-      first = parts[0]!.sector * SECTOR;
+      first = parts[0]!.host;
       // The last grain's size is in its marker: read as far as a grain can reach.
-      const last = Math.max(...parts.map((p) => p.sector)) * SECTOR + GRAIN_MARKER_BYTES + this.grainBytes + 4096;
+      const last = Math.max(...parts.map((p) => p.host)) + GRAIN_MARKER_BYTES + this.grainBytes + 4096;
       bytes = await readAt(this.container, first, Math.max(0, Math.min(this.container.size, last) - first));
     }
     const inflates = parts.map(async (p) => {
-      const out = await this.inflateGrain(p.sector, p.g, bytes, first);
+      const out = await this.inflateGrain(p.host / SECTOR, p.unit, bytes, first);
       buffer.set(out.subarray(p.within, p.within + p.n), p.from);
     });
-    const results = await Promise.allSettled(inflates);
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
+    await settleAll(inflates);
   }
 
   /** Inflate the grain at `sector`, taking its bytes from `span` (read from `spanAt`) when they lie inside it. */
@@ -251,19 +196,7 @@ export class SparseExtentDevice extends BaseDevice {
     }
     // Every writer seen wraps grains in zlib (RFC 1950); the spec's text says raw deflate.
     const zlibWrapped = input.length >= 2 && (input[0]! & 0x0f) === 8 && ((input[0]! << 8) | input[1]!) % 31 === 0;
-    let out: Uint8Array;
-    try {
-      // One output chunk holds the whole grain: one pass on the thread pool.
-      const opts: ZlibOptions = { maxOutputLength: this.grainBytes, chunkSize: Math.max(64, this.grainBytes), finishFlush: constants.Z_SYNC_FLUSH };
-      out = await this.inflating(() => new Promise<Buffer>((resolve, reject) => {
-        const done = (err: Error | null, result: Buffer): void => (err ? reject(err) : resolve(result));
-        if (zlibWrapped) inflate(input, opts, done);
-        else inflateRaw(input, opts, done);
-      }));
-    } catch (err) {
-      if (isImageError(err)) throw err;
-      throw new ImageError('E_CORRUPT', `compressed grain does not inflate: ${(err as Error).message}`, where);
-    }
+    let out: Uint8Array = await inflateUnit(input, { unitBytes: this.grainBytes, zlib: zlibWrapped, what: 'compressed grain', where, run: this.inflating });
     // The last grain may stop at the end of the disk; any other must be whole.
     const needed = Math.min(this.grainBytes, this.size - g * this.grainBytes);
     if (out.length < needed) throw new ImageError('E_CORRUPT', `compressed grain inflates to ${out.length} bytes, expected ${needed}`, where);

@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import { basename } from 'node:path';
 import {
   appendUnits,
+  choiceOption,
   clusterRuns,
   clusterWindows,
   CoalescingSink,
@@ -9,8 +10,12 @@ import {
   dataRanges,
   deflateUnits,
   ImageError,
+  onOffOption,
+  readOptions,
+  textOption,
   type BlockDevice,
   type ClusterWindow,
+  type OptionTable,
   type Range,
   type Sink,
   type WriteOptions,
@@ -38,7 +43,7 @@ const GT_BYTES = GTES * 4;
 const GT_SECTORS = GT_BYTES / SECTOR;
 /** Sectors QEMU and VMware reserve for the embedded descriptor. */
 const DESCRIPTOR_SECTORS = 20;
-const ADAPTERS = ['ide', 'lsilogic', 'buslogic', 'legacyESX', 'pvscsi'];
+const ADAPTERS = ['ide', 'lsilogic', 'buslogic', 'legacyESX', 'pvscsi'] as const;
 
 export type Subformat = 'monolithicSparse' | 'streamOptimized';
 
@@ -50,33 +55,27 @@ export interface VmdkWriteSettings {
   toolsVersion: string;
 }
 
-const KNOWN = ['subformat', 'adapter_type', 'cid', 'hwversion', 'toolsversion', 'compat6'];
+/** A content ID: up to 8 hex digits, not the two values VMware reserves. */
+function readCid(text: string): number | undefined {
+  const cid = parseInt(text, 16);
+  return /^[0-9a-fA-F]{1,8}$/.test(text) && cid < 0xfffffffe ? cid : undefined;
+}
+
+/** The -o keys of a VMDK output: the driver's table, read by the resolver and by writeSettings. */
+export const VMDK_WRITE_OPTIONS = {
+  subformat: choiceOption('monolithicSparse (default, as qemu-img) or streamOptimized (compressed; for VirtualBox, VMware, AWS)', ['monolithicSparse', 'streamOptimized'], 'monolithicSparse'),
+  adapter_type: choiceOption('ide (default), lsilogic, buslogic, legacyESX or pvscsi; sets ddb.adapterType and the geometry', ADAPTERS, 'ide'),
+  cid: { help: 'content ID as 8 hex digits (default: random); fix it for reproducible output', parse: readCid, expected: '8 hex digits, not fffffffe/ffffffff', default: () => randomInt(0, 0xfffffffe) },
+  hwversion: textOption('ddb.virtualHWVersion (default 4)', /^\d+$/, 'a number'),
+  toolsversion: textOption('ddb.toolsVersion (default 2147483647)', /^\d+$/, 'a number', '2147483647'),
+  compat6: onOffOption('on: ddb.virtualHWVersion 6 (as qemu-img), unless hwversion= is given', false),
+} satisfies OptionTable;
 
 /** Parse qemu-img style -o options. The CID is random unless `cid=` makes the output reproducible. */
 export function writeSettings(options: Readonly<Record<string, string>> = {}): VmdkWriteSettings {
-  const unknown = Object.keys(options).filter((k) => !KNOWN.includes(k));
-  if (unknown.length > 0) throw new ImageError('E_UNSUPPORTED', `unknown vmdk option(s): ${unknown.join(', ')}`);
-  const subformat = options.subformat ?? 'monolithicSparse';
-  if (subformat !== 'monolithicSparse' && subformat !== 'streamOptimized') {
-    throw new ImageError('E_UNSUPPORTED', `vmdk subformat=${subformat} (amitrans writes monolithicSparse and streamOptimized)`);
-  }
-  const adapterType = options.adapter_type ?? 'ide';
-  if (!ADAPTERS.includes(adapterType)) throw new ImageError('E_UNSUPPORTED', `vmdk adapter_type=${adapterType} (one of ${ADAPTERS.join(', ')})`);
-  let cid: number;
-  if (options.cid !== undefined) {
-    cid = parseInt(options.cid, 16);
-    if (!/^[0-9a-fA-F]{1,8}$/.test(options.cid) || cid >= 0xfffffffe) throw new ImageError('E_UNSUPPORTED', `vmdk cid=${options.cid} (8 hex digits, not fffffffe/ffffffff)`);
-  } else {
-    cid = randomInt(0, 0xfffffffe);
-  }
-  const toolsVersion = options.toolsversion ?? '2147483647';
-  if (!/^\d+$/.test(toolsVersion)) throw new ImageError('E_UNSUPPORTED', `vmdk toolsversion=${toolsVersion} (a number)`);
-  const on = (v: string | undefined) => v === 'on' || v === 'true' || v === 'yes';
-  const hwVersion = options.hwversion ?? (on(options.compat6) ? '6' : '4');
-  if (!/^\d+$/.test(hwVersion)) throw new ImageError('E_UNSUPPORTED', `vmdk hwversion=${hwVersion} (a number)`);
-  return { subformat, adapterType, cid, hwVersion, toolsVersion };
+  const o = readOptions('vmdk', VMDK_WRITE_OPTIONS, options);
+  return { subformat: o.subformat, adapterType: o.adapter_type, cid: o.cid, hwVersion: o.hwversion ?? (o.compat6 ? '6' : '4'), toolsVersion: o.toolsversion };
 }
-
 
 function descriptorBytes(settings: VmdkWriteSettings, capacity: number, file: string, sectors: number): Uint8Array {
   const text = serializeDescriptor({
