@@ -43,7 +43,8 @@ function mutate(seed, hot, r) {
     seed[at] = v;
   };
   const rounds = r.int(1, 4);
-  let bytes = seed;
+  let length = seed.length;
+  let junk = 0;
   for (let i = 0; i < rounds; i++) {
     const kind = r.int(0, 9);
     const at = r.int(0, limit - 1);
@@ -54,11 +55,19 @@ function mutate(seed, hot, r) {
       const le = r.next() < 0.5;
       const base = at & ~3;
       for (let k = 0; k < 4 && base + k < seed.length; k++) set(base + k, le ? (v >>> (8 * k)) & 0xff : (v >>> (8 * (3 - k))) & 0xff);
-    } else if (kind === 8) bytes = bytes.subarray(0, r.int(0, seed.length));
-    else {
-      const junk = new Uint8Array(r.int(1, 4096)).map(() => r.int(0, 255));
-      bytes = Buffer.concat([bytes, junk]);
-    }
+    } else if (kind === 8) length = r.int(0, seed.length);
+    else junk = r.int(1, 4096);
+  }
+  let bytes = seed.subarray(0, length);
+  if (junk > 0) {
+    // Appended junk goes through one scratch buffer per seed: a fresh copy of a 16 MiB
+    // seed per case would be garbage the parser's peak RSS is then blamed for.
+    mutate.scratch ??= new Map();
+    let scratch = mutate.scratch.get(seed);
+    if (!scratch) mutate.scratch.set(seed, (scratch = Buffer.alloc(seed.length + 4096)));
+    scratch.set(bytes, 0);
+    for (let k = 0; k < junk; k++) scratch[length + k] = r.int(0, 255);
+    bytes = scratch.subarray(0, length + junk);
   }
   const undo = () => {
     for (let i = saved.length - 1; i >= 0; i--) seed[saved[i][0]] = saved[i][1];
