@@ -291,7 +291,7 @@ async function parent() {
   let bad = false;
   for (const name of names) {
     const t0 = Date.now();
-    const r = await runParser(name, join(dir, `seed-${all.indexOf(name)}`), cases);
+    const r = await runParser(name, join(dir, `seed-${all.indexOf(name)}`), cases, Number(process.env.FUZZ_FROM ?? 0));
     const rss = r.maxRssKiB / 1024;
     rows.push([name, cases, r.errors, r.crashes.length, r.hangs.length, rss.toFixed(0), ((Date.now() - t0) / 1000).toFixed(0)]);
     process.stderr.write(`${name}: ${cases} cases, ${r.errors} errors, ${r.crashes.length} crashes, ${r.hangs.length} hangs, ${rss.toFixed(0)} MiB\n`);
