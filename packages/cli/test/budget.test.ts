@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { open } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { open, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tmpDir, writeSparseImage, type TmpDir } from '@amitrans/testkit';
+import { run, tmpDir, writeSparseImage, type TmpDir } from '@amitrans/testkit';
 import { binary, cli } from './helpers.js';
 
 // Issue 22: a header that claims a huge table is refused before anything is allocated,
@@ -109,5 +110,32 @@ describe('tables a header claims are held to the memory budget', () => {
     await end.write(footer, 0, 512, (await end.stat()).size - 512);
     await end.close();
     await expectRefused(vhd, /a BAT of 67108864 entries/);
+  }, 60_000);
+});
+
+describe('a virtual size the output format cannot represent is refused, as qemu-img refuses it', () => {
+  // 116 bytes claiming an 8 PiB zero extent: it used to take 2.1 GB and write a 1.1 TB VMDK
+  // that qemu-img would not open ("L1 size too big").
+  it('a VMDK descriptor with `RW 17592186044415 ZERO`, to VMDK and qcow2', async () => {
+    const desc = dir.file('zero.vmdk');
+    await writeFile(desc, '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 17592186044415 ZERO\n');
+    for (const [format, field] of [['vmdk', /VMDK sparse header at byte 12: .* too large for a sparse VMDK/], ['qcow2', /qcow2 header at byte 24: .* too large for qcow2 with 65536-byte clusters/]] as const) {
+      const out = dir.file(`zero-out.${format}`);
+      const r = await peakRss(['convert', desc, out, '-O', format]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(field);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.rssMiB).toBeLessThan(256);
+      expect(existsSync(out)).toBe(false);
+    }
+    // The largest qcow2 size QEMU accepts still converts, and qemu-img opens the result.
+    const big = dir.file('big.vmdk');
+    await writeFile(big, '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 4398046511104 ZERO\n');
+    const out = dir.file('big.qcow2');
+    const r = await peakRss(['convert', big, out, '-O', 'qcow2']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.rssMiB).toBeLessThan(256);
+    const info = JSON.parse((await run('qemu-img', ['info', '--output=json', out])).stdout) as { 'virtual-size': number };
+    expect(info['virtual-size']).toBe(2 ** 51);
   }, 60_000);
 });

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { ImageError, isZero, makeTempDir, removeTempDir, trackChild, writeError, writeFully, type BlockDevice } from '@amitrans/block';
 import { sevenZipPath } from '@amitrans/guest';
 import type { Compression } from './sniff.js';
+import { DecompressMeter, decompressBudget } from './decompress-budget.js';
 
 export { sevenZipPath };
 
@@ -40,7 +41,7 @@ export function deviceStream(device: BlockDevice, chunk = 4 * 1024 * 1024): Read
 }
 
 /** A readable stream of the decompressed bytes of `input`. */
-export async function decompressStream(input: CompressedInput, compression: Compression): Promise<{ stream: Readable; done: Promise<void> }> {
+export async function decompressStream(input: CompressedInput, compression: Compression): Promise<{ stream: Readable; done: Promise<void>; stop: () => void }> {
   const path = inputName(input);
   const raw = (): Readable => (typeof input === 'string' ? createReadStream(input) : deviceStream(input.device));
   if (compression === 'gzip') {
@@ -48,7 +49,7 @@ export async function decompressStream(input: CompressedInput, compression: Comp
     const stream = source.pipe(createGunzip());
     // A read error of the source (the network) is the stream's error, not a hang.
     source.on('error', (err) => stream.destroy(err));
-    return { stream, done: Promise.resolve() };
+    return { stream, done: Promise.resolve(), stop: () => source.destroy() };
   }
   if (compression === 'zstd') {
     throw new ImageError('E_UNSUPPORTED', 'zstd-compressed images are not supported; decompress with zstd -d first', { file: path });
@@ -79,7 +80,7 @@ export async function decompressStream(input: CompressedInput, compression: Comp
   });
   // The caller may fail on the stream before it awaits `done`; never leave it unhandled.
   done.catch(() => undefined);
-  return { stream: child.stdout, done };
+  return { stream: child.stdout, done, stop: () => child.kill() };
 }
 
 function lastLine(text: string): string {
@@ -111,7 +112,9 @@ export async function decompressToTemp(
   const temp = { path: out, role: `the decompressed copy of ${path} (set AMITRANS_TMPDIR for more room)` };
   const remove = (): Promise<void> => removeTempDir(dir);
   try {
-    const { stream, done } = await decompressStream(input, compression);
+    const compressedBytes = typeof input === 'string' ? (await stat(input)).size : input.device.size;
+    const meter = new DecompressMeter(decompressBudget(), compressedBytes, { file: path, structure: `${compression} stream` });
+    const { stream, done, stop } = await decompressStream(input, compression);
     const fh = await open(out, 'w');
     let size = 0;
     try {
@@ -124,6 +127,7 @@ export async function decompressToTemp(
         }
         size += whole;
         progress?.(size);
+        meter.check(size);
         return buf.subarray(whole);
       };
       for await (const chunk of stream) {
@@ -137,6 +141,7 @@ export async function decompressToTemp(
         throw writeError(err, temp);
       });
     } catch (err) {
+      stop();
       if (err instanceof ImageError) throw err;
       throw new ImageError('E_CORRUPT', `${compression} data is damaged: ${(err as Error).message}`, { file: path, structure: `${compression} stream`, cause: err });
     } finally {

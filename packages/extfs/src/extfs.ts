@@ -513,6 +513,7 @@ export class ExtFs {
     return exclusive(async () => {
       const m = this.mounted;
       if (!m) throw new ImageError('E_CLOSED', 'this ext filesystem is closed', { structure: 'ext filesystem' });
+      if (abortedWith) throw abortError(path, abortedWith, 'earlier');
       this.disk.lastError = undefined;
       try {
         return await fn(m.promises);
@@ -524,6 +525,12 @@ export class ExtFs {
 
   private translate(err: unknown, path: string): unknown {
     if (err instanceof ImageError) return err;
+    // A WASM trap or abort (Aborted(OOM) on a directory cycle): libext2fs is gone, and
+    // a stack of wasm frames means nothing to a user; name the guest path instead.
+    if (isWasmAbort(err)) {
+      abortedWith = err;
+      return abortError(path, err, '');
+    }
     if (isErrnoException(err)) {
       const cause = this.disk.lastError;
       if (err.code === 'EIO' && cause instanceof ImageError) {
@@ -533,6 +540,22 @@ export class ExtFs {
     }
     return err;
   }
+}
+
+/**
+ * The abort that stopped libext2fs in this process, if one did: the module's state is
+ * undefined after it (a path that exists reads as missing), so every later call fails.
+ */
+let abortedWith: Error | undefined;
+
+function abortError(path: string, err: Error, when: string): ExtFsError {
+  const what = err.message.split('. ')[0];
+  return new ExtFsError('E_CORRUPT', 'EABORT', path, `libext2fs aborted${when ? ` ${when}` : ''} (${what}): the filesystem is damaged or too large to handle`, err);
+}
+
+/** A WebAssembly.RuntimeError (the Node types here do not declare WebAssembly). */
+function isWasmAbort(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'RuntimeError';
 }
 
 async function mount(disk: OverlayDisk): Promise<MountedFs> {

@@ -15,7 +15,7 @@ export function extGuestFs(ext: ExtFs): WritableGuestFs {
     async lstat(path: string): Promise<GuestStat | undefined> {
       try {
         const st = await ext.lstat(path);
-        return { type: TYPE[st.type] ?? 'other', size: st.size, mode: st.mode, uid: st.uid, gid: st.gid };
+        return { type: TYPE[st.type] ?? 'other', size: st.size, mode: st.mode, uid: st.uid, gid: st.gid, ino: st.ino };
       } catch (err) {
         if (err instanceof ExtFsError && (err.errno === 'ENOENT' || err.errno === 'ENOTDIR')) return undefined;
         throw err;
@@ -26,7 +26,8 @@ export function extGuestFs(ext: ExtFs): WritableGuestFs {
       try {
         return await ext.readdir(path);
       } catch (err) {
-        if (err instanceof ImageError) return [];
+        // A damaged directory reads as empty; a libext2fs abort stops everything.
+        if (err instanceof ImageError && !(err instanceof ExtFsError && err.errno === 'EABORT')) return [];
         throw err;
       }
     },

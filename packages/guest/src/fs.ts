@@ -8,6 +8,8 @@ export interface GuestStat {
   mode: number;
   uid: number;
   gid: number;
+  /** The inode number, where the filesystem has one: finds a directory met twice (a cycle). */
+  ino?: number;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { ImageError, readAt, type BlockDevice } from '@amitrans/block';
+import { ImageError, isZero, readAt, type BlockDevice } from '@amitrans/block';
 import { OvaError } from './errors.js';
 import {
   BLOCK,
@@ -138,14 +138,22 @@ export async function readTarEntries(container: BlockDevice): Promise<TarEntry[]
   return entries;
 }
 
-/** Offset of the first non-zero byte from `from` to the end, read in 1 MiB chunks. */
+/**
+ * How far past the end-of-archive blocks zeros are checked: tar pads to its record size
+ * (10 KiB), and a member that overran its entry shows within its own tail. Scanning an
+ * archive followed by 20 GiB of zeros cost 20 s per GiB; beyond this the rest is ignored.
+ */
+export const TRAILER_SCAN_BYTES = 64 * 1024 * 1024;
+
+/** Offset of the first non-zero byte within TRAILER_SCAN_BYTES from `from`, read in 1 MiB chunks. */
 async function firstNonZero(container: BlockDevice, from: number): Promise<number | undefined> {
   const chunk = new Uint8Array(1024 * 1024);
-  for (let at = from; at < container.size; at += chunk.length) {
-    const part = chunk.subarray(0, Math.min(chunk.length, container.size - at));
+  const end = Math.min(container.size, from + TRAILER_SCAN_BYTES);
+  for (let at = from; at < end; at += chunk.length) {
+    const part = chunk.subarray(0, Math.min(chunk.length, end - at));
     await container.read(part, at);
-    const i = part.findIndex((b) => b !== 0);
-    if (i >= 0) return at + i;
+    if (isZero(part)) continue;
+    return at + part.findIndex((b) => b !== 0);
   }
   return undefined;
 }

@@ -1,9 +1,9 @@
 import { BaseDevice, ExtentRun, ImageError, inflateUnit, limiter, readAt, readUnits, settleAll, TableCache, type BlockDevice, type CompressedPart, type Extent, type ExtentKind, type Range, type UnitPlace } from '@amitrans/block';
 import { isDirty, parseExtensions, parseHeader, type Qcow2Header } from './header.js';
 import { parseL1, parseL2, type ClusterMapping } from './tables.js';
+import { MAX_L1_BYTES } from './limits.js';
 
 /** QEMU's QCOW_MAX_L1_SIZE: 32 MiB of L1 entries. */
-const MAX_L1_BYTES = 32 * 1024 * 1024;
 /** Bytes of decoded L2 tables kept in the LRU cache. */
 const L2_CACHE_BYTES = 32 * 1024 * 1024;
 /** Largest read from the container in one request. */

@@ -22,6 +22,7 @@ import {
 import { V2_HEADER_LENGTH, V3_HEADER_LENGTH, serializeExtensionEnd, serializeHeader, type Qcow2Header } from './header.js';
 import { REFCOUNT_ORDER, metadataRefcount, planLayout, serializeRefcountBlock, serializeRefcountTable, type Layout } from './layout.js';
 import { COPIED, compressedEntry, standardEntry } from './tables.js';
+import { checkQcow2Size } from './limits.js';
 
 export interface Qcow2WriteSettings {
   version: 2 | 3;
@@ -91,6 +92,7 @@ export async function writeQcow2(disk: BlockDevice, sink: Sink, options: WriteOp
     throw new ImageError('E_UNSUPPORTED', 'compressed qcow2 needs a seekable output (a file), not a stream');
   }
   const size = Math.ceil(disk.size / 512) * 512;
+  checkQcow2Size(size, settings.clusterBits);
   const ranges = await dataRanges(disk, options.signal);
   const clusterSize = 2 ** settings.clusterBits;
   const runs = clusterRuns(ranges, clusterSize);

@@ -34,6 +34,7 @@ import {
   serializeHeader,
   type SparseExtentHeader,
 } from './header.js';
+import { checkVmdkCapacity } from './limits.js';
 import { MARKER_FOOTER, MARKER_GD, MARKER_GT, serializeGrain, serializeMetadataMarker } from './marker.js';
 
 const GRAIN_SECTORS = 128;
@@ -105,6 +106,7 @@ export async function writeVmdk(disk: BlockDevice, sink: Sink, options: WriteOpt
   const settings = writeSettings(options.options);
   if (sink.position !== 0) throw new ImageError('E_UNSUPPORTED', 'a VMDK must start at the beginning of its output');
   const capacity = Math.ceil(disk.size / SECTOR);
+  checkVmdkCapacity(capacity, GRAIN_SECTORS, GTES);
   const ranges = await dataRanges(disk, options.signal);
   let bytesRead = 0;
   const grains = clusterWindows(disk, ranges, GRAIN_BYTES, { signal: options.signal, onRead: (n) => (bytesRead += n) });

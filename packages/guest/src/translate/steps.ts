@@ -1,6 +1,7 @@
 import { ImageError } from '@amitrans/block';
 import { TEXT_CAP, exists, list, readText, resolve } from '../fs.js';
 import type { GuestReport, KernelReport } from '../inspect.js';
+import { WalkBudgetError, walkBudget, walkTree } from '../walk.js';
 import { NAMING_MASK } from '../network.js';
 import { ecdsaCurve, hostKeyType, makeHostKey } from './sshkeys.js';
 import { consolesToReplace, transformInittab, transformSecuretty } from './consoles.js';
@@ -335,21 +336,17 @@ const CLEAN_GLOBS: Record<CleanOperation, { dirs?: string[]; files?: string[]; h
 
 const MAX_CLEAN_ENTRIES = 50_000;
 
-async function walkFiles(ctx: StepContext, dir: string, visit: (path: string) => Promise<void>): Promise<void> {
-  const stack = [dir];
-  let n = 0;
-  while (stack.length) {
-    const d = stack.pop()!;
-    const st = await ctx.fs.lstat(d);
-    if (st?.type !== 'dir') continue;
-    for (const name of await ctx.fs.readdir(d)) {
-      if (name === '.' || name === '..') continue;
-      if (++n > MAX_CLEAN_ENTRIES) return;
-      const p = `${d === '/' ? '' : d}/${name}`;
-      const s = await ctx.fs.lstat(p);
-      if (s?.type === 'dir') stack.push(p);
-      else if (s) await visit(p);
-    }
+/**
+ * Visit the files under `dir`. A walk over its budget stops with a 'skip' change (what was
+ * visited is cleaned, the user checks the rest); a directory cycle is an error.
+ */
+async function walkFiles(ctx: StepContext, dir: string, visit: (path: string) => Promise<void>): Promise<Change[]> {
+  try {
+    await walkTree(ctx.fs, dir, visit, walkBudget(MAX_CLEAN_ENTRIES));
+    return [];
+  } catch (err) {
+    if (!(err instanceof WalkBudgetError)) throw err;
+    return [{ step: 'clean', file: dir, action: 'skip', why: `${err.message}: the rest is not cleaned, check it by hand` }];
   }
 }
 
@@ -360,10 +357,9 @@ async function walkFiles(ctx: StepContext, dir: string, visit: (path: string) =>
  */
 async function renewHostKeys(ctx: StepContext, why: string): Promise<Change[]> {
   const found: string[] = [];
-  await walkFiles(ctx, '/etc/ssh', async (p) => {
+  const out: Change[] = await walkFiles(ctx, '/etc/ssh', async (p) => {
     if (/\/ssh_host_[^/]*key(\.pub)?$/.test(p)) found.push(p);
   });
-  const out: Change[] = [];
   for (const p of found.sort()) {
     const type = hostKeyType(p.replace(/\.pub$/, ''));
     if (!type) {
@@ -401,9 +397,9 @@ const clean: Step = {
         continue;
       }
       for (const d of g.dirs ?? []) {
-        await walkFiles(ctx, d, async (p) => {
+        out.push(...await walkFiles(ctx, d, async (p) => {
           out.push(...await (g.mode === 'truncate' ? truncateFile(ctx, 'clean', p, g.why) : removeFile(ctx, 'clean', p, g.why)));
-        });
+        }));
       }
     }
     return out;
