@@ -17,6 +17,7 @@ export const projects = [
   'verify',
   'remote',
   'diskimg',
+  'fleet',
   'cli',
 ] as const;
 
