@@ -33,6 +33,10 @@ declare -A need=(
   [grub-mkimage]=grub-pc-bin
   [readelf]=binutils
   [unshare]=util-linux
+  # The fleet's queue (BullMQ) in tests: a Redis server on a free 127.0.0.1 port, no persistence (#18).
+  [redis-server]=redis-server
+  # The fleet report page, rendered headless: the DOM's counts against report.json (#18).
+  [chromium]=chromium
 )
 missing=()
 for tool in "${!need[@]}"; do

@@ -73,8 +73,11 @@ export async function processImage(item: FleetItem, o: PipelineOptions): Promise
     result.targets = item.targets.map((target) => ({ target, outcome: 'error', tweaks: [], reasons: [result.error!.message], error: result.error! }));
   }
   if (result.error || result.targets.some((t) => t.error)) result.status = 'failed';
+  // The record is the last stage, and it cannot hold the time of its own write.
+  o.onStage?.(item.id, 'record');
+  result.stages.push({ name: 'record', seconds: 0, ok: true, note: 'this record, written last' });
   result.seconds = round((performance.now() - t0) / 1000);
-  await stage(result.stages, 'record', item.id, o, () => o.store.putText(resultKey(item.id), `${JSON.stringify(result, null, 2)}\n`));
+  await o.store.putText(resultKey(item.id), `${JSON.stringify(result, null, 2)}\n`);
   await o.store.appendEvent({ event: 'done', id: item.id, status: result.status, worker: result.worker, attempt: result.attempt, at: new Date().toISOString() });
   return result;
 }
