@@ -110,7 +110,7 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
 /** The translation flags fleet run and fleet submit share. */
 function fleetJob(a: ArgvOf<'fleet run'> | ArgvOf<'fleet submit'>) {
   return {
-    out: a.out, targets: a.targets, formats: a.formats, verify: a.verify, verifyTimeout: a['verify-timeout'],
+    out: a.out, targets: a.targets, formats: a.formats, verify: a.verify, verifyTimeout: a['verify-timeout'], verifyExpect: a['verify-expect'],
     rootPassword: a['root-password'], grubDir: a['grub-dir'], clean: a.clean, noClean: a['no-clean'],
   };
 }

@@ -80,6 +80,7 @@ const FLEET_JOB = [
   { name: 'formats', type: 'string', describe: 'output format per target, e.g. kvm=qcow2,virtualbox=vdi,xenserver=vhd,eucalyptus=raw (those are the defaults)' },
   { name: 'verify', type: 'boolean', default: false, describe: 'boot each output under QEMU the way its target would' },
   { name: 'verify-timeout', type: 'number', default: 300, describe: 'seconds per verify boot' },
+  { name: 'verify-expect', type: 'string', describe: 'with --verify: success is a console line matching this regular expression (default: a login prompt)' },
   { name: 'root-password', type: 'string', describe: 'password:P | file:F | random | disabled, for every image' },
   { name: 'grub-dir', type: 'string', describe: 'GRUB legacy or GRUB 2 i386-pc files for disk builds (default: each guest\'s own, else the host\'s)' },
   { name: 'clean', type: 'string', array: true, choices: CLEAN_OPERATIONS, describe: 'clean operations to run (default: all but ssh-authorized-keys)' },

@@ -20,8 +20,8 @@ export interface PipelineOptions {
   remote?: RemoteOptions;
   formats?: Partial<Record<Target, string>>;
   translate?: SharedTranslateOptions;
-  /** Boot each output under QEMU the way its target would (seconds of timeout). */
-  verify?: { timeout: number } | undefined;
+  /** Boot each output under QEMU the way its target would: seconds of timeout, and the console line that means success (default a login prompt). */
+  verify?: { timeout: number; expect?: string } | undefined;
   /** Who runs this (host:pid, or a queue worker's name). */
   worker?: string;
   attempt?: number;
@@ -140,7 +140,7 @@ async function processTarget(item: FleetItem, source: string, v: Verdict, stages
 
 async function verifyStage(path: string | undefined, target: Target, id: string, stages: StageRecord[], o: PipelineOptions): Promise<VerifyRecord | undefined> {
   if (path === undefined) return { result: 'not-verifiable', detail: 'the output is in object storage and was delivered by an earlier run', seconds: 0, milestones: [] };
-  const v = await stage(stages, `verify:${target}`, id, o, () => verify(path, { target, timeout: o.verify!.timeout, ...(o.signal ? { signal: o.signal } : {}) }));
+  const v = await stage(stages, `verify:${target}`, id, o, () => verify(path, { target, timeout: o.verify!.timeout, ...(o.verify!.expect !== undefined ? { expect: new RegExp(o.verify!.expect) } : {}), ...(o.signal ? { signal: o.signal } : {}) }));
   const rec: VerifyRecord = { result: v.result, seconds: round(v.seconds), milestones: v.milestones.map((m) => ({ name: m.name, seconds: round(m.seconds) })) };
   if (v.class) rec.class = v.class;
   if (v.detail) rec.detail = v.detail;

@@ -15,7 +15,7 @@ export interface FleetJobData {
   out: string;
   formats?: Partial<Record<Target, string>>;
   translate?: SharedTranslateOptions;
-  verify?: { timeout: number };
+  verify?: { timeout: number; expect?: string };
   /** Seconds one image may take before its try is abandoned (and retried). */
   timeout: number;
 }

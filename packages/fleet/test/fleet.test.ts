@@ -1,7 +1,7 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { qemuImgCheck, requireTools, runStatus, sha256File, tmpDir, type TmpDir } from '@amitrans/testkit';
+import { buildDebianAmi, qemuImgCheck, requireTools, runStatus, sha256File, tmpDir, type TmpDir } from '@amitrans/testkit';
 import { loadResults, openStore, type ImageResult, type Report } from '../src/index.js';
 import { buildFleet, type FleetFixtures } from './fixtures.js';
 import { runBin, startBin, startRedis, type RedisServer } from './helpers.js';
@@ -227,5 +227,56 @@ describe('fleet run to s3://', () => {
     } finally {
       await s3.close();
     }
+  }, 300_000);
+});
+
+describe('fleet run: Ctrl-C, progress, verify', () => {
+  it('SIGINT in the middle: exit 130, nothing half-written, no temporary left; the rerun finishes the rest, with progress on stderr', async () => {
+    const out = join(dir.path, 'interrupted');
+    const tmp = join(dir.path, 'interrupted-tmp');
+    await mkdir(tmp, { recursive: true });
+    const lines = (await readFile(fx.worklist, 'utf8')).trim().split('\n').filter((l) => /ami-(amzn|ubuntu)-/.test(l)).slice(0, 6);
+    const list = join(dir.path, 'interrupted.jsonl');
+    await writeFile(list, `${lines.join('\n')}\n`);
+    const run = startBin(['fleet', 'run', list, '--out', out, '--concurrency', '1', '--no-clean'], { AMITRANS_TMPDIR: tmp });
+    // Once the first image is recorded, the second is on its way: interrupt it there.
+    for (let i = 0; i < 600 && (await readdir(join(out, 'results')).catch(() => [])).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 300));
+    run.child.kill('SIGINT');
+    const end = await run.done;
+    expect(end.code).toBe(130);
+    const files = await readdir(out, { recursive: true });
+    expect(files.filter((f) => f.includes('.partial-'))).toEqual([]);
+    expect(await readdir(tmp)).toEqual([]);
+    const recorded = (await readdir(join(out, 'results'))).length;
+    expect(recorded).toBeGreaterThan(0);
+    expect(recorded).toBeLessThan(6);
+    const again = await runBin(['fleet', 'run', list, '--out', out, '--concurrency', '1', '--no-clean', '-p'], { AMITRANS_TMPDIR: tmp });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(`6 images: ${6 - recorded} processed now (${6 - recorded} done, 0 failed), ${recorded} done before`);
+    expect(again.stderr).toMatch(/fleet: \d+\/6 \(0 failed\), \d running, [\d.]+ images\/min/);
+    const results = await loadResults(openStore(out));
+    expect(results.size).toBe(6);
+    await checkOutputs(out, results);
+  }, 300_000);
+
+  it('--verify boots each output the way its target would: milestones and time to login in the record and the report', async (ctx) => {
+    requireTools(ctx, 'qemu-system-x86_64');
+    const ami = join(dir.path, 'debian.img');
+    await buildDebianAmi(ctx, ami);
+    const list = join(dir.path, 'verify.jsonl');
+    await writeFile(list, `${JSON.stringify({ id: 'ami-debian-01', source: ami, targets: ['kvm'] })}\n`);
+    const out = join(dir.path, 'verified');
+    const r = await runBin(['fleet', 'run', list, '--out', out, '--verify', '--verify-expect', 'AMITRANS-BOOT-OK kernel=', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rec = (await loadResults(openStore(out))).get('ami-debian-01')!;
+    expect(rec.stages.map((s) => s.name)).toEqual(['open', 'inspect', 'verdict', 'translate:kvm', 'deliver:kvm', 'verify:kvm', 'record']);
+    const v = rec.targets[0]!.verify!;
+    expect(v.result).toBe('booted');
+    expect(v.milestones.map((m) => m.name)).toEqual(expect.arrayContaining(['bootloader', 'kernel', 'expected']));
+    expect(v.login).toBeGreaterThan(0);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    expect(report.verify).toMatchObject({ booted: 1, failed: 0, loginSeconds: { median: v.login, max: v.login } });
+    expect(await readFile(join(out, 'report.html'), 'utf8')).toContain('data-verify="booted">1<');
   }, 300_000);
 });

@@ -11,6 +11,7 @@ export interface FleetJobArgs {
   formats: string | undefined;
   verify: boolean;
   verifyTimeout: number;
+  verifyExpect: string | undefined;
   rootPassword: string | undefined;
   grubDir: string | undefined;
   clean: CleanOperation[] | undefined;
@@ -49,6 +50,18 @@ function parseFormats(text: string | undefined): Partial<Record<Target, string>>
   return out;
 }
 
+function verifyOption(a: FleetJobArgs): { verify?: { timeout: number; expect?: string } } {
+  if (a.verifyExpect !== undefined) {
+    if (!a.verify) throw new UsageError('--verify-expect goes with --verify');
+    try {
+      new RegExp(a.verifyExpect);
+    } catch (err) {
+      throw new UsageError(`--verify-expect: ${(err as Error).message}`);
+    }
+  }
+  return a.verify ? { verify: { timeout: a.verifyTimeout, ...(a.verifyExpect !== undefined ? { expect: a.verifyExpect } : {}) } } : {};
+}
+
 function translateOptions(a: FleetJobArgs): SharedTranslateOptions {
   if (a.noClean && a.clean?.length) throw new UsageError('--clean and --no-clean cannot be used together');
   return {
@@ -76,7 +89,7 @@ export async function fleetRunCommand(a: FleetRunArgs, io: CliIo, signal: AbortS
     remote: a.remote,
     ...(formats ? { formats } : {}),
     translate: translateOptions(a),
-    ...(a.verify ? { verify: { timeout: a.verifyTimeout } } : {}),
+    ...verifyOption(a),
     ...(a.concurrency ? { concurrency: a.concurrency } : {}),
     retryFailed: a.retryFailed,
     signal,
@@ -133,7 +146,7 @@ export async function fleetSubmitCommand(a: FleetSubmitArgs, io: CliIo): Promise
     timeout: a.timeout,
     translate: translateOptions(a),
     ...(formats ? { formats } : {}),
-    ...(a.verify ? { verify: { timeout: a.verifyTimeout } } : {}),
+    ...verifyOption(a),
   };
   const s = await f.submitFleet(items, shared, { url: a.queue, name: a.queueName, attempts: a.attempts });
   if (a.json) line(io.stdout, JSON.stringify({ queue: a.queueName, images: items.length, ...s }));
