@@ -9,6 +9,8 @@ export type FleetErrorCode =
   | 'E_USAGE'
   /** The queue (Redis) cannot be reached or answered badly. */
   | 'E_QUEUE'
+  /** An image took longer than the job's timeout (retried; recorded as failed on the last try). */
+  | 'E_TIMEOUT'
   /** An image has no source the fleet can read (an EBS snapshot, a missing field). */
   | 'E_NO_SOURCE';
 

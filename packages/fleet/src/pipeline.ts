@@ -56,10 +56,7 @@ export function workerName(): string {
  */
 export async function processImage(item: FleetItem, o: PipelineOptions): Promise<ImageResult> {
   const t0 = performance.now();
-  const result: ImageResult = {
-    id: item.id, source: item.source ?? null, status: 'done', meta: item.meta, targets: [], stages: [],
-    worker: o.worker ?? workerName(), started: new Date().toISOString(), seconds: 0, attempt: o.attempt ?? 1,
-  };
+  const result = newRecord(item, o);
   try {
     if (item.source === undefined) throw new FleetError('E_NO_SOURCE', item.sourceNote ?? 'no source');
     const source = item.source;
@@ -69,16 +66,44 @@ export async function processImage(item: FleetItem, o: PipelineOptions): Promise
     for (const v of verdicts) result.targets.push(await processTarget(item, source, v, result.stages, o));
   } catch (err) {
     if (o.signal?.aborted || (o.throwTransient && transient(err))) throw err;
-    result.error = errorRecord(err);
-    result.targets = item.targets.map((target) => ({ target, outcome: 'error', tweaks: [], reasons: [result.error!.message], error: result.error! }));
+    failWhole(result, item, err);
   }
+  return finish(result, t0, o);
+}
+
+/**
+ * The record of an image whose last try ended outside the pipeline (a queue job past its
+ * timeout): failed, with that error, so the report still counts it.
+ */
+export async function recordFailure(item: FleetItem, err: unknown, o: PipelineOptions): Promise<ImageResult> {
+  const result = newRecord(item, o);
+  failWhole(result, item, err);
+  return finish(result, performance.now(), o);
+}
+
+function newRecord(item: FleetItem, o: PipelineOptions): ImageResult {
+  return {
+    id: item.id, source: item.source ?? null, status: 'done', meta: item.meta, targets: [], stages: [],
+    worker: o.worker ?? workerName(), started: new Date().toISOString(), seconds: 0, attempt: o.attempt ?? 1,
+  };
+}
+
+/** An error that stopped the whole image: every target says so. */
+function failWhole(result: ImageResult, item: FleetItem, err: unknown): void {
+  const error = errorRecord(err);
+  result.error = error;
+  result.targets = item.targets.map((target) => ({ target, outcome: 'error', tweaks: [], reasons: [error.message], error }));
+}
+
+/** Written last, so that its presence means the image is done: the record, then its event. */
+async function finish(result: ImageResult, t0: number, o: PipelineOptions): Promise<ImageResult> {
   if (result.error || result.targets.some((t) => t.error)) result.status = 'failed';
   // The record is the last stage, and it cannot hold the time of its own write.
-  o.onStage?.(item.id, 'record');
+  o.onStage?.(result.id, 'record');
   result.stages.push({ name: 'record', seconds: 0, ok: true, note: 'this record, written last' });
   result.seconds = round((performance.now() - t0) / 1000);
-  await o.store.putText(resultKey(item.id), `${JSON.stringify(result, null, 2)}\n`);
-  await o.store.appendEvent({ event: 'done', id: item.id, status: result.status, worker: result.worker, attempt: result.attempt, at: new Date().toISOString() });
+  await o.store.putText(resultKey(result.id), `${JSON.stringify(result, null, 2)}\n`);
+  await o.store.appendEvent({ event: 'done', id: result.id, status: result.status, worker: result.worker, attempt: result.attempt, at: new Date().toISOString() });
   return result;
 }
 

@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Target } from '@amitrans/guest';
 import type { RemoteOptions } from '@amitrans/remote';
 import { FleetError } from './errors.js';
-import { processImage, workerName, type SharedTranslateOptions } from './pipeline.js';
+import { processImage, recordFailure, workerName, type PipelineOptions, type SharedTranslateOptions } from './pipeline.js';
+import { onInterrupt } from '@amitrans/block';
 import type { ImageResult } from './record.js';
 import { openStore } from './store.js';
 import type { FleetItem } from './worklist.js';
@@ -165,10 +166,13 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     await worker.close();
   };
   o.signal?.addEventListener('abort', () => void stop(), { once: true });
+  // The CLI's SIGTERM/SIGINT handler runs these (for a few seconds) before it exits.
+  const unregister = onInterrupt(stop);
   const idle = o.untilEmpty ? await watchEmpty(worker, o) : undefined;
   try {
     await worker.run();
   } finally {
+    unregister();
     idle?.stop();
     connection.disconnect();
   }
@@ -179,21 +183,31 @@ async function runJob(job: Job<FleetJobData>, name: string, o: WorkerOptions, ru
   const data = job.data;
   const controller = new AbortController();
   running.add(controller);
-  const timer = setTimeout(() => controller.abort(new FleetError('E_QUEUE', `image ${data.item.id} took more than ${data.timeout} s`)), data.timeout * 1000);
+  const timer = setTimeout(() => controller.abort(new FleetError('E_TIMEOUT', `image ${data.item.id} took more than ${data.timeout} s`)), data.timeout * 1000);
   const lastTry = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  const options: PipelineOptions = {
+    store: openStore(data.out, o.remote),
+    ...(o.remote ? { remote: o.remote } : {}),
+    ...(data.formats ? { formats: data.formats } : {}),
+    ...(data.translate ? { translate: data.translate } : {}),
+    ...(data.verify ? { verify: data.verify } : {}),
+    worker: name,
+    attempt: job.attemptsMade + 1,
+    signal: controller.signal,
+    throwTransient: !lastTry,
+  };
   o.onJob?.({ id: data.item.id, phase: 'start' });
   try {
-    const result = await processImage(data.item, {
-      store: openStore(data.out, o.remote),
-      ...(o.remote ? { remote: o.remote } : {}),
-      ...(data.formats ? { formats: data.formats } : {}),
-      ...(data.translate ? { translate: data.translate } : {}),
-      ...(data.verify ? { verify: data.verify } : {}),
-      worker: name,
-      attempt: job.attemptsMade + 1,
-      signal: controller.signal,
-      throwTransient: !lastTry,
-    });
+    let result: ImageResult;
+    try {
+      result = await processImage(data.item, options);
+    } catch (err) {
+      // Past its timeout on the last try: recorded as failed, so the report counts it.
+      const reason: unknown = controller.signal.reason;
+      if (!lastTry || !(reason instanceof FleetError && reason.code === 'E_TIMEOUT')) throw err;
+      const { signal: _gone, ...rest } = options;
+      result = await recordFailure(data.item, reason, rest);
+    }
     summary.processed++;
     summary[result.status === 'done' ? 'done' : 'failed']++;
     o.onJob?.({ id: data.item.id, phase: 'end', result });

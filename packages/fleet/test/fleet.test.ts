@@ -14,7 +14,7 @@ const ARTIFACTS = join(import.meta.dirname, '../../../.tmp/artifacts');
 
 beforeAll(async () => {
   dir = await tmpDir('amitrans-fleet-');
-  fx = await buildFleet(dir.path, 24, { bigMiB: 160 });
+  fx = await buildFleet(dir.path, 24, { bigMiB: 64 });
 }, 300_000);
 afterAll(async () => {
   await dir?.remove();
@@ -192,7 +192,49 @@ describe('fleet on BullMQ: submit, three workers, status', () => {
     // The report from the stored records.
     const rep = await runBin(['fleet', 'report', '--out', out, '--json']);
     expect((JSON.parse(rep.stdout) as Report).totals).toEqual({ images: 25, done: 19, failed: 6 });
+    // Submitting the finished list again adds nothing, so nothing is redone.
+    const after = await runBin(['fleet', 'submit', fx.worklist, ...queue, '--out', out, '--no-clean', '--json']);
+    expect(JSON.parse(after.stdout)).toMatchObject({ added: 0, existing: 25 });
+    expect((JSON.parse((await runBin(['fleet', 'status', ...queue, '--json'])).stdout) as { counts: Record<string, number> }).counts).toMatchObject({ waiting: 0, active: 0 });
   }, 600_000);
+
+  it('SIGTERM gives the running image back to the queue, half-done work rolled back; a job past its timeout is retried, then recorded as failed', async (ctx) => {
+    requireTools(ctx, 'redis-server');
+    const list = join(dir.path, 'big.jsonl');
+    await writeFile(list, `${(await readFile(fx.worklist, 'utf8')).split('\n').filter((l) => l.includes('ami-big-kvm')).join('\n')}\n`);
+    const tmp = join(dir.path, 'term-tmp');
+    const term = ['--queue', redis.url, '--queue-name', 'term'];
+    const out = join(dir.path, 'term');
+    await runBin(['fleet', 'submit', list, ...term, '--out', out, '--json']);
+    await mkdir(tmp, { recursive: true });
+    const w = startBin(['fleet', 'worker', ...term, '--json'], { AMITRANS_TMPDIR: tmp });
+    // Terminate it while the translation is being written (its staging file exists).
+    const staging = async (): Promise<boolean> => (await readdir(tmp, { recursive: true })).some((f) => f.endsWith('.qcow2') || f.includes('.partial'));
+    for (let i = 0; i < 600 && !(await staging()); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await staging()).toBe(true);
+    w.child.kill('SIGTERM');
+    expect((await w.done).code).toBe(143);
+    expect((await readdir(out, { recursive: true }).catch(() => [])).filter((f) => f.includes('images/') || f.includes('.partial-') || f.includes('results/'))).toEqual([]);
+    expect(await readdir(tmp)).toEqual([]);
+    const back = JSON.parse((await runBin(['fleet', 'status', ...term, '--json'])).stdout) as { counts: Record<string, number> };
+    expect(back.counts).toMatchObject({ active: 0, completed: 0, failed: 0 });
+    expect(back.counts.waiting! + back.counts.delayed!).toBe(1);
+    const next = await runBin(['fleet', 'worker', ...term, '--until-empty', '--json', '--stalled-seconds', '1']);
+    expect(next.code, next.stderr).toBe(0);
+    const rec = (await loadResults(openStore(out))).get('ami-big-kvm')!;
+    expect(rec).toMatchObject({ status: 'done', attempt: 2 });
+    expect(rec.targets[0]!.output!.delivery).toBe('new');
+
+    const slow = ['--queue', redis.url, '--queue-name', 'slow'];
+    const out2 = join(dir.path, 'slow');
+    await runBin(['fleet', 'submit', list, ...slow, '--out', out2, '--timeout', '1', '--attempts', '2', '--json']);
+    const worker = await runBin(['fleet', 'worker', ...slow, '--until-empty', '--json']);
+    expect(worker.stdout).toContain('"event":"retry"');
+    const failed = (await loadResults(openStore(out2))).get('ami-big-kvm')!;
+    expect(failed).toMatchObject({ status: 'failed', attempt: 2, error: { code: 'E_TIMEOUT', transient: false } });
+    expect(failed.targets[0]!.outcome).toBe('error');
+    expect(await readdir(join(out2, 'images')).catch(() => [])).toEqual([]);
+  }, 300_000);
 });
 
 describe('fleet run to s3://', () => {
