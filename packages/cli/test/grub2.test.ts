@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDebianAmi, qemuBoot, requireTools, run, sha256File, tmpDir, type TmpDir } from '@amitrans/testkit';
 import { ImageError } from '@amitrans/block';
 import { translate, type TranslateResult } from '@amitrans/diskimg';
-import { cli } from './helpers.js';
+import { cli, expectDryRunEqualsRun } from './helpers.js';
 
 // Two PV AMIs from Debian packages without GRUB legacy's stage files: one ext4 (extents,
 // 64bit, 256-byte inodes) carrying grub-pc-bin's i386-pc files and a menu.lst symlinked to
@@ -202,4 +202,13 @@ describe('GRUB 2 from the host for a guest with no bootloader files', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(existsSync(out)).toBe(false);
   });
+});
+
+describe('--dry-run on the GRUB 2 fixtures', () => {
+  for (const kind of ['grub2-ext4', 'none'] as const) {
+    it(`${kind}: lists exactly the changes the run makes, for every target`, async (ctx) => {
+      const src = await fixture(ctx, kind);
+      await expectDryRunEqualsRun(src, (k, target) => dir.file(`${kind}-${k}-${target}.img`));
+    }, 600_000);
+  }
 });

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { runCli } from '../src/index.js';
 
 export interface CliRun {
@@ -44,4 +45,31 @@ export function runBin(args: string[], stdoutFile?: string, nodeArgs: string[] =
       });
     })();
   });
+}
+
+type ChangeKey = { file: string; action: string };
+
+/**
+ * translate --dry-run lists exactly what the run does (one change per file and action) for
+ * each target; a target that refuses the input refuses it the same way in both. `file`
+ * names the outputs, e.g. `(kind, target) => dir.file(...)`.
+ */
+export async function expectDryRunEqualsRun(
+  input: string,
+  file: (kind: 'dry' | 'wet', target: string) => string,
+  targets: readonly string[] = ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'],
+): Promise<void> {
+  for (const target of targets) {
+    const dry = await cli('translate', input, file('dry', target), '-t', target, '--dry-run', '--json');
+    const wet = await cli('translate', input, file('wet', target), '-t', target, '-O', 'raw', '--json');
+    if (wet.code !== 0 || dry.code !== 0) {
+      expect({ code: dry.code, err: dry.stderr }, target).toEqual({ code: wet.code, err: wet.stderr });
+      continue;
+    }
+    const key = (c: ChangeKey): string => `${c.action} ${c.file}`;
+    const d = (JSON.parse(dry.stdout) as { changes: ChangeKey[] }).changes.map(key);
+    const w = (JSON.parse(wet.stdout) as { changes: ChangeKey[] }).changes.map(key);
+    expect(d, target).toEqual(w);
+    expect(new Set(d).size, `${target}: one change per file and action`).toBe(d.length);
+  }
 }

@@ -10,7 +10,7 @@ import {
   type TmpDir,
 } from '@amitrans/testkit';
 import type { TranslateResult } from '@amitrans/diskimg';
-import { cli } from './helpers.js';
+import { cli, expectDryRunEqualsRun } from './helpers.js';
 
 // The Debian PV AMI with its initrd made by Debian's own mkinitramfs (MODULES=list,
 // xen-blkfront only: no virtio, no ata), as an AMI's initrd is.
@@ -111,5 +111,14 @@ describe('the initrd step on an AMI whose dracut initrd (Debian dracut --no-host
     expect(change?.after?.join('\n')).toMatch(/etc\/cmdline\.d\/90-amitrans\.conf: rd\.driver\.pre=virtio_blk,virtio_pci,virtio_net/);
     const boot = await qemuBoot(out, { format: 'qcow2', iface: 'virtio', timeoutMs: 300_000 });
     expect(boot.output).toMatch(/AMITRANS-BOOT-OK kernel=\S+ root=\/dev\/vda1/);
+    // --dry-run lists what the run does on this flavour too, for every target.
+    await expectDryRunEqualsRun(ami, (kind, target) => dir.file(`dracut-${kind}-${target}.img`));
   }, 900_000);
+});
+
+describe('--dry-run on the initramfs-tools AMI', () => {
+  it('lists exactly the changes the run makes, for every target', async (ctx) => {
+    const { ami } = await fixture(ctx);
+    await expectDryRunEqualsRun(ami, (kind, target) => dir.file(`it-${kind}-${target}.img`));
+  }, 600_000);
 });

@@ -12,7 +12,7 @@ import {
   type TmpDir,
 } from '@amitrans/testkit';
 import type { TranslateResult } from '@amitrans/diskimg';
-import { cli } from './helpers.js';
+import { cli, expectDryRunEqualsRun } from './helpers.js';
 
 // One PV AMI from Debian packages (ext3 -I 128, stage files in /boot/grub, pv-grub menu.lst,
 // /dev/xvda1 fstab, hvc0 getty, xenblk/xennet aliases), translated many ways.
@@ -270,6 +270,7 @@ describe('a partitioned input gets only the guest edits', () => {
     expect((JSON.parse(e.stdout) as TranslateResult).layout).toBe('filesystem');
     await run('e2fsck', ['-fn', emi]);
     expect((await run('debugfs', ['-R', 'cat /boot/grub/menu.lst', emi])).stdout).toMatch(/^root \(hd0\)$/m);
+    await expectDryRunEqualsRun(disk, (kind, target) => dir.file(`hd00-${kind}-${target}.img`));
   }, 300_000);
 });
 

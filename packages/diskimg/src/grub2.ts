@@ -65,7 +65,6 @@ interface Ctx {
   report: GuestReport;
   plan: TranslatePlan;
   choice: BootloaderChoice;
-  dryRun: boolean;
 }
 
 /** $prefix/i386-pc gets the modules GRUB 2 loads at run time, from the same GRUB as core.img. */
@@ -81,7 +80,6 @@ async function copyModules(c: Ctx, bootDir: string, read: (name: string) => Prom
     const st = await c.ext.lstat(path).catch(() => undefined);
     if (st?.type === 'file' && st.size === bytes.length && Buffer.compare(await c.ext.readFile(path), bytes) === 0) continue;
     written++;
-    if (c.dryRun) continue;
     if (!(await c.ext.exists(modDir))) await c.ext.mkdir(modDir, { recursive: true });
     if (st && st.type !== 'file') throw new ImageError('E_UNSUPPORTED', `${path} is a ${st.type}, not a file: cannot put GRUB 2's module there`);
     await c.ext.writeFile(path, bytes, { mode: 0o644 });
@@ -104,19 +102,15 @@ async function splitMenuLst(c: Ctx, cfg: string): Promise<Change[]> {
     const resolved = target.startsWith('/') ? target : `/boot/grub/${target}`;
     if (resolved.replace(/\/+/g, '/') !== cfg) continue;
     if (regular === undefined) {
-      if (!c.dryRun) {
-        const text = await c.ext.readFile(p);
-        await c.ext.unlink(p);
-        await c.ext.writeFile(p, text, { mode: 0o644 });
-      }
+      const text = await c.ext.readFile(p);
+      await c.ext.unlink(p);
+      await c.ext.writeFile(p, text, { mode: 0o644 });
       regular = p;
       changes.push({ step: 'bootloader', file: p, action: 'edit', before: [`-> ${target}`], why: 'a symlink to grub.cfg becomes a regular file: pv-grub keeps its menu, GRUB 2 gets its own grub.cfg' });
     } else {
       const name = regular.slice(regular.lastIndexOf('/') + 1);
-      if (!c.dryRun) {
-        await c.ext.unlink(p);
-        await c.ext.symlink(name, p);
-      }
+      await c.ext.unlink(p);
+      await c.ext.symlink(name, p);
       changes.push({ step: 'bootloader', file: p, action: 'symlink', after: [`-> ${name}`], why: 'menu.lst and grub.conf stay one file' });
     }
   }
@@ -139,11 +133,9 @@ async function writeGrubCfg(c: Ctx, bootDir: string): Promise<Change[]> {
   const st = await c.ext.lstat(path).catch(() => undefined);
   const old = st?.type === 'file' ? Buffer.from(await c.ext.readFile(path)).toString('utf8') : undefined;
   if (old === text) return [];
-  if (!c.dryRun) {
-    if (!(await c.ext.exists(bootDir))) await c.ext.mkdir(bootDir, { recursive: true });
-    if (st && st.type !== 'file') await c.ext.unlink(path);
-    await c.ext.writeFile(path, text, { mode: 0o644 });
-  }
+  if (!(await c.ext.exists(bootDir))) await c.ext.mkdir(bootDir, { recursive: true });
+  if (st && st.type !== 'file') await c.ext.unlink(path);
+  await c.ext.writeFile(path, text, { mode: 0o644 });
   return [{ step: 'bootloader', file: path, action: old === undefined ? 'create' : 'edit', after: text.split('\n').filter(Boolean), why: 'GRUB 2 boots the chosen kernel with the target\'s root and consoles' }];
 }
 

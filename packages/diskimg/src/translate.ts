@@ -21,6 +21,7 @@ import {
   TARGETS,
   extGuestFs,
   inspectGuest,
+  mergeChanges,
   randomSalt,
   runSteps,
   sha512Crypt,
@@ -110,7 +111,6 @@ interface BootContext {
   report: GuestReport;
   plan: TranslatePlan;
   choice: BootloaderChoice | undefined;
-  dryRun: boolean;
   grubDir: string | undefined;
   facts: { inodeSize: number; features: readonly string[] };
 }
@@ -233,8 +233,11 @@ export async function translate(input: string, output: string, options: Translat
         ...(options.eucalyptus ? { eucalyptus: options.eucalyptus } : {}),
         ...(options.initrdAdd?.length ? { initrdAdd: options.initrdAdd } : {}),
       };
+      // Every edit goes to the in-memory overlay, so --dry-run makes them all too and only
+      // skips the write: later stages (GRUB 2 re-linking menu.lst, grub.conf) see what the
+      // earlier ones did, and the report is the run's by construction.
       const dryRun = options.dryRun ?? false;
-      const changes = await runSteps({ fs: gfs, report, plan, dryRun }, {
+      const changes = await runSteps({ fs: gfs, report, plan, dryRun: false }, {
         ...(options.only ? { only: options.only } : {}),
         ...(options.skip ? { skip: options.skip } : {}),
       });
@@ -243,11 +246,11 @@ export async function translate(input: string, output: string, options: Translat
       let code: BootCode | undefined;
       if (diskBuild) {
         const picked = chooseBootloader(report, bootOptions);
-        const boot = await diskBootCode({ ext, report, plan, choice: picked.kind ? picked : undefined, dryRun, grubDir: options.grubDir, facts: root.facts });
+        const boot = await diskBootCode({ ext, report, plan, choice: picked.kind ? picked : undefined, grubDir: options.grubDir, facts: root.facts });
         code = boot.code;
         changes.push(...boot.changes);
       } else if (mbrInstall) {
-        const boot = await diskBootCode({ ext, report, plan, choice: undefined, dryRun, grubDir: options.grubDir, facts: root.facts });
+        const boot = await diskBootCode({ ext, report, plan, choice: undefined, grubDir: options.grubDir, facts: root.facts });
         code = boot.code;
         changes.push(...boot.changes.filter((c) => !c.file.startsWith('(disk')));
         changes.push({ step: 'bootloader', file: '(MBR)', action: 'edit', why: `GRUB legacy stage 1 in sector 0 and stage 1.5 after it, for partition ${root.partition}: ${options.grubDir ? 'asked for with --grub-dir' : 'sector 0 had no boot code (pv-grub hd00 layout)'}` });
@@ -259,7 +262,7 @@ export async function translate(input: string, output: string, options: Translat
         format: driver.name,
         layout: diskBuild ? 'disk' : root.partition !== undefined && !fsOnly ? 'partitioned' : 'filesystem',
         verdict,
-        changes,
+        changes: mergeChanges(changes),
         ...(password?.shown ? { rootPassword: password.shown } : {}),
         report,
         ...(code?.choice ? { bootloader: code.choice } : {}),
@@ -312,9 +315,9 @@ export async function translate(input: string, output: string, options: Translat
 
 /** The disk build's boot code, with the files it needs in the filesystem (the chosen GRUB's). */
 async function diskBootCode(c: BootContext): Promise<{ code: BootCode; changes: Change[] }> {
-  const { ext, choice, dryRun } = c;
+  const { ext, choice } = c;
   if (choice?.kind === 'grub2') {
-    const g = await prepareGrub2({ ext, report: c.report, plan: c.plan, choice, dryRun });
+    const g = await prepareGrub2({ ext, report: c.report, plan: c.plan, choice });
     return { code: { kind: 'grub2', boot: g.files.boot, core: g.core, choice }, changes: g.changes };
   }
   // No choice (an hd00 MBR install): GRUB legacy, from --grub-dir when given.
@@ -334,10 +337,8 @@ async function diskBootCode(c: BootContext): Promise<{ code: BootCode; changes: 
     const path = `/boot/grub/${name}`;
     const have = await ext.exists(path) ? await ext.readFile(path) : undefined;
     if (have && Buffer.compare(have, bytes) === 0) continue;
-    if (!dryRun) {
-      if (!(await ext.exists('/boot/grub'))) await ext.mkdir('/boot/grub', { recursive: true });
-      await ext.writeFile(path, bytes, { mode: 0o644 });
-    }
+    if (!(await ext.exists('/boot/grub'))) await ext.mkdir('/boot/grub', { recursive: true });
+    await ext.writeFile(path, bytes, { mode: 0o644 });
     changes.push({ step: 'bootloader', file: path, action: have ? 'edit' : 'create', why: `GRUB legacy stage file (from ${found.from}) for the disk build` });
   }
   return { code: { kind: 'grub-legacy', stages, ...(choice ? { choice } : {}) }, changes };

@@ -145,7 +145,7 @@ export function verdictFor(r: GuestReport, target: Target, options: VerdictOptio
     missingByKernel.push(`${k.version} lacks (neither built in nor in its initrd${k.initrd ? '' : ', which it does not have'}) ${missing.join('; ')}${whyNotInjected(k, options.inject ?? true)}`);
   }
   if (!chosen) {
-    v.reasons.push(`the ${target} disk driver is neither built in nor in the initrd: ${missingByKernel.join(' | ')}`);
+    v.reasons.push(`no kernel has the ${target} disk driver before root is mounted: ${missingByKernel.join(' | ')}`);
     return v;
   }
   v.kernel = chosen.k.version;

@@ -255,7 +255,7 @@ describe('Amazon Linux AMI (system-release, LABEL=/, hvc0, dracut initramfs)', (
       verdict('kvm', 'boots-after-translation', { kernel: v, bus: 'virtio', changes: [
         'build an MBR disk with the filesystem in partition 1 and install GRUB 2 from /usr/lib/grub/i386-pc (the image has no GRUB legacy stage files, nor GRUB 2 i386-pc files: this host\'s GRUB 2)',
         'bootloader config: console=ttyS0', 'bootloader config: root (hd0,0)', 'consoles: hvc0 -> ttyS0', 'modules: aliases to xen_netfront'] }),
-      verdict('virtualbox', 'will-not-boot', { reasons: [`the virtualbox disk driver is neither built in nor in the initrd: ${v} lacks (neither built in nor in its initrd) sata: ahci; ide: ata_piix`] }),
+      verdict('virtualbox', 'will-not-boot', { reasons: [`no kernel has the virtualbox disk driver before root is mounted: ${v} lacks (neither built in nor in its initrd) sata: ahci; ide: ata_piix`] }),
       verdict('xenserver', 'boots', { kernel: v, bus: 'xen' }),
       verdict('eucalyptus', 'boots-after-translation', { kernel: v, bus: 'virtio', changes: ['bootloader config: console=ttyS0', 'consoles: hvc0 -> ttyS0', 'modules: aliases to xen_netfront', 'eucalyptus: /etc/image-id and the euca-udev rule'] }),
     ]);

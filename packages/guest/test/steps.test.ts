@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { requireTools, run } from '@amitrans/testkit';
 import {
   commentMetadataFetches,
+  mergeChanges,
   sha512Crypt,
   targetModules,
   transformFstab,
@@ -239,5 +240,22 @@ describe('network, xenserver and clean pieces', () => {
     for (const [pw, salt] of [['s3cret', 'abcdefgh'], ['x', 'x'], ['a'.repeat(100), '0123456789abcdef']] as const) {
       expect(sha512Crypt(pw, salt)).toBe((await run('openssl', ['passwd', '-6', '-salt', salt, pw])).stdout.trim());
     }
+  });
+});
+
+describe('mergeChanges', () => {
+  it('keeps one change per file and action: the first place and removed lines, the last result and reason', () => {
+    const merged = mergeChanges([
+      { step: 'bootloader', file: '/boot/grub/grub.conf', action: 'symlink', after: ['-> grub.cfg'], why: 'one file' },
+      { step: 'fstab', file: '/etc/fstab', action: 'edit', before: ['a'], after: ['b'], why: 'root' },
+      { step: 'bootloader', file: '/boot/grub/grub.conf', action: 'symlink', after: ['-> menu.lst'], why: 'stay one file' },
+      { step: 'fstab', file: '/etc/fstab', action: 'edit', before: ['b'], after: ['c'], why: 'again' },
+      { step: 'clean', file: '/etc/fstab', action: 'delete', why: 'other action' },
+    ]);
+    expect(merged).toEqual([
+      { step: 'bootloader', file: '/boot/grub/grub.conf', action: 'symlink', after: ['-> menu.lst'], why: 'stay one file' },
+      { step: 'fstab', file: '/etc/fstab', action: 'edit', before: ['a'], after: ['c'], why: 'again' },
+      { step: 'clean', file: '/etc/fstab', action: 'delete', why: 'other action' },
+    ]);
   });
 });

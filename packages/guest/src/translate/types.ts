@@ -65,3 +65,25 @@ export interface TranslatePlan {
   /** More modules for the initrd step to add (--initrd-add), beyond the target's drivers. */
   initrdAdd?: readonly string[];
 }
+
+/**
+ * One change per file and action: when a later stage redoes what an earlier one did (the
+ * GRUB 2 install re-points the grub.conf link the bootloader step made), the report keeps
+ * the first entry's place and lines removed, and the last one's result and reason.
+ */
+export function mergeChanges(changes: readonly Change[]): Change[] {
+  const out: Change[] = [];
+  const at = new Map<string, number>();
+  for (const c of changes) {
+    const key = `${c.action}\0${c.file}`;
+    const i = at.get(key);
+    if (i === undefined) {
+      at.set(key, out.length);
+      out.push(c);
+      continue;
+    }
+    const first = out[i]!;
+    out[i] = { ...c, step: first.step, ...(first.before ? { before: first.before } : {}) };
+  }
+  return out;
+}
