@@ -42,13 +42,19 @@ async function libs(): Promise<{ bullmq: typeof import('bullmq'); Redis: typeof 
 async function connect(o: QueueOptions): Promise<Redis> {
   if (!/^rediss?:\/\//.test(o.url)) throw new FleetError('E_USAGE', `--queue ${o.url}: expected redis://host:port`);
   const { Redis } = await libs();
-  // Workers block on Redis: no per-request retry limit (BullMQ's production guide). A
-  // server that is not there fails the command instead of being retried forever.
-  const r = new Redis(o.url, { maxRetriesPerRequest: null, lazyConnect: true, retryStrategy: (n) => (n > 20 ? null : Math.min(n * 200, 2000)) });
-  await r.connect().catch((err: unknown) => {
+  // Workers block on Redis: no per-request retry limit (BullMQ's production guide). The first
+  // connection fails the command at once; a connection lost later is retried with backoff.
+  const r = new Redis(o.url, { maxRetriesPerRequest: null, lazyConnect: true, retryStrategy: () => null });
+  let last: Error | undefined;
+  // ioredis prints errors nobody listens to; ours reach the user through the command's error.
+  r.on('error', (err: Error) => (last = err));
+  try {
+    await r.connect();
+  } catch (err) {
     r.disconnect();
-    throw new FleetError('E_QUEUE', `${redactUrl(o.url)}: ${(err as Error).message}`, { cause: err });
-  });
+    throw new FleetError('E_QUEUE', `${redactUrl(o.url)}: ${(last ?? (err as Error)).message}`, { cause: last ?? err });
+  }
+  r.options.retryStrategy = (n: number) => Math.min(n * 200, 5000);
   return r;
 }
 
