@@ -184,7 +184,7 @@ describe('fastParse equals yargs configured from the same table', () => {
   });
 
   it('every option, in every spelling, is read by the fast parser', async () => {
-    const need: Record<CommandName, string[]> = { info: ['i'], inspect: ['i'], convert: ['i', 'o'], translate: ['i', 'o', '-t', 'kvm'], verify: ['i'], catalog: ['l'] };
+    const need: Record<CommandName, string[]> = { info: ['i'], inspect: ['i'], convert: ['i', 'o'], translate: ['i', 'o', '-t', 'kvm'], verify: ['i'], catalog: ['l'], bundle: ['i', 'd'], unbundle: ['m', 'o'] };
     for (const command of COMMAND_NAMES) {
       for (const o of COMMANDS[command].options as readonly OptionSpec[]) {
         const value = o.choices ? o.choices[o.choices.length - 1]! : o.type === 'number' ? '3' : 'v=1';
