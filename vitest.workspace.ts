@@ -16,6 +16,7 @@ export const projects = [
   'guest',
   'verify',
   'remote',
+  'bundle',
   'diskimg',
   'fleet',
   'cli',

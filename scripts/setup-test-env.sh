@@ -33,6 +33,9 @@ declare -A need=(
   [grub-mkimage]=grub-pc-bin
   [readelf]=binutils
   [unshare]=util-linux
+  [zerofree]=zerofree
+  [pigz]=pigz
+  [openssl]=openssl
   # The fleet's queue (BullMQ) in tests: a Redis server on a free 127.0.0.1 port, no persistence (#18).
   [redis-server]=redis-server
   # The fleet report page, rendered headless: the DOM's counts against report.json (#18).
@@ -46,6 +49,8 @@ done
 [ -f /usr/lib/grub/i386-pc/kernel.img ] || missing+=(grub-pc-bin)
 # grub-legacy's shell (the oracle for the GRUB installer) is a 32-bit binary.
 [ -e /lib/ld-linux.so.2 ] || missing+=(libc6-i386)
+# The bundle manifest oracle: lxml's own serialisation, under the system python3.
+/usr/bin/python3 -c 'import lxml' 2>/dev/null || missing+=(python3-lxml)
 # boto3 is the independent S3 client that checks what the S3 sink uploaded (#15).
 python3 -c 'import boto3' >/dev/null 2>&1 || missing+=(python3-boto3)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)

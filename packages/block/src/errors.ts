@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'E_TRUNCATED' // a file shorter than its structures say
   | 'E_BAD_MAGIC' // a signature that does not match
   | 'E_BAD_CHECKSUM'
+  | 'E_BAD_KEY' // a key that does not open (or a signature that does not verify with) what it should
   | 'E_CORRUPT' // fields that contradict each other or the spec
   | 'E_OVERLAP' // partitions or tables that overlap
   | 'E_LOOP' // a chain of tables that points back into itself

@@ -2,6 +2,7 @@ import { ImageError } from '@amitrans/block';
 import type { RemoteOptions } from '@amitrans/remote';
 import { CatalogError } from '@amitrans/catalog';
 import type { ApplianceArgs } from './commands/appliance.js';
+import { bundleCommand, unbundleCommand } from './commands/bundle.js';
 import { catalogCommand } from './commands/catalog.js';
 import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
@@ -59,6 +60,7 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       noClean: a['no-clean'],
       imageId: a['image-id'],
       partition: a.partition,
+      bundle: { user: a.user, ec2cert: a.ec2cert, cert: a.cert, privatekey: a.privatekey, prefix: a.prefix, partSize: a['part-size'], acl: a.acl },
       initrdAdd: a['initrd-add'],
       appliance: appliance(a),
       json: a.json,
@@ -82,6 +84,28 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       json: a.json,
       progress: a.p,
     }, io, signal),
+  bundle: (a, io, signal) =>
+    bundleCommand({
+      image: a.image,
+      dest: a.dest,
+      prefix: a.prefix,
+      arch: a.arch,
+      kernel: a.kernel,
+      ramdisk: a.ramdisk,
+      mappings: a.B,
+      user: a.user,
+      cert: a.cert,
+      privatekey: a.privatekey,
+      ec2cert: a.ec2cert,
+      imageType: a['image-type'],
+      productcodes: a.productcodes,
+      partSize: a['part-size'],
+      acl: a.acl,
+      progress: a.p,
+      json: a.json,
+    }, io, signal),
+  unbundle: (a, io, signal) =>
+    unbundleCommand({ manifest: a.manifest, output: a.output, privatekey: a.privatekey, cert: a.cert, format: a.O, progress: a.p, json: a.json }, io, signal),
   catalog: (a, io) =>
     catalogCommand({
       inputs: a.input,

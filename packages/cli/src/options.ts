@@ -46,6 +46,7 @@ export interface CommandSpec {
 }
 
 const OVA = 'OVA output:';
+const BUNDLE = 'Bundle output (-t eucalyptus -O bundle <dir | s3://bucket/prefix>):';
 
 /** The appliance flags of convert and translate (-O ova); each is also an -o key. */
 const APPLIANCE = [
@@ -134,7 +135,7 @@ export const COMMANDS = {
       ...APPLIANCE,
       ...REMOTE,
       { name: 'target', alias: ['t'], choices: ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'], demandOption: true, describe: 'where the image will boot' },
-      { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw, qcow2, vmdk, vhd, vdi, ova (default: from the output name)' },
+      { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw, qcow2, vmdk, vhd, vdi, ova, bundle (default: from the output name)' },
       { name: 'o', alias: ['options'], type: 'string', array: true, default: [], describe: 'output format options key=value[,...]; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' },
       { name: 'bus', choices: ['virtio', 'scsi', 'ide', 'sata'], describe: 'disk bus on the target (default: the best the kernel can drive)' },
       { name: 'root-by', choices: ['uuid', 'label', 'device'], describe: 'how fstab and root= name the root filesystem (default uuid)' },
@@ -153,6 +154,13 @@ export const COMMANDS = {
       { name: 'image-id', type: 'string', array: true, default: [], describe: 'eucalyptus /etc/image-id fields key=value[,...] (timestamp=ISO for reproducible ones)' },
       { name: 'partition', type: 'number', describe: 'the root partition of a partitioned input (1-based)' },
       { name: 'initrd-add', type: 'string', array: true, default: [], describe: 'more modules for the initrd step to add, MOD[,MOD...] (with their dependencies)' },
+      { name: 'user', type: 'string', group: BUNDLE, describe: 'account id (default: EC2_USER_ID)' },
+      { name: 'ec2cert', type: 'string', group: BUNDLE, describe: "the cloud's X.509 certificate (default: EUCALYPTUS_CERT)" },
+      { name: 'cert', type: 'string', group: BUNDLE, describe: 'your X.509 certificate (default: EC2_CERT or EUCA_CERT)' },
+      { name: 'privatekey', type: 'string', group: BUNDLE, describe: 'your private key, signs the manifests (default: EUCA_PRIVATE_KEY or EC2_PRIVATE_KEY)' },
+      { name: 'prefix', type: 'string', group: BUNDLE, describe: 'the EMI bundle name (default: the input file name)' },
+      { name: 'part-size', type: 'number', size: true, group: BUNDLE, describe: 'bytes per part (default 10M)' },
+      { name: 'acl', choices: ['aws-exec-read', 'public-read', 'ec2-bundle-read'], group: BUNDLE, describe: 'canned ACL for an s3:// destination (default aws-exec-read)' },
       PROGRESS,
       SHA256,
       { name: 'json', type: 'boolean', default: false, describe: 'print the result (report, changes, output) as JSON' },
@@ -174,6 +182,44 @@ export const COMMANDS = {
       { name: 'log', type: 'string', describe: 'keep the serial console log in this file' },
       PROGRESS,
       { name: 'json', type: 'boolean', default: false, describe: 'print the result (milestones, class, QEMU command line, last console lines) as JSON' },
+    ],
+  },
+  bundle: {
+    describe: 'Bundle an image for EC2/Eucalyptus (euca-bundle-image): tar, gzip, AES-128-CBC, parts and a signed manifest, in one pass',
+    positionals: [
+      { name: 'image', describe: 'image to bundle (any container); free blocks of its ext root filesystem are bundled as zeros', demand: true },
+      { name: 'dest', describe: 'directory for the parts and the manifest, or s3://bucket[/prefix] to upload them (parts first, manifest last)', demand: true },
+    ],
+    options: [
+      { name: 'prefix', type: 'string', describe: 'name of the bundle files and the tar member (default: the image file name)' },
+      { name: 'arch', alias: ['r'], choices: ['i386', 'x86_64', 'armhf', 'ppc', 'ppc64', 'ppc64le'], describe: "the image's architecture (default: from the guest's /sbin/init)" },
+      { name: 'kernel', type: 'string', describe: 'kernel image id (eki-/aki-) for a machine image; true makes a kernel bundle' },
+      { name: 'ramdisk', type: 'string', describe: 'ramdisk image id (eri-/ari-) for a machine image; true makes a ramdisk bundle' },
+      { name: 'B', alias: ['block-device-mappings'], type: 'string', array: true, default: [], describe: 'block device mappings VIRTUAL=DEVICE[,...], e.g. ami=sda1,root=/dev/sda1' },
+      { name: 'user', alias: ['u'], type: 'string', describe: 'your account id (default: EC2_USER_ID)' },
+      { name: 'cert', alias: ['c'], type: 'string', describe: 'your X.509 certificate (default: EC2_CERT or EUCA_CERT); without it only the cloud can unbundle' },
+      { name: 'privatekey', alias: ['k'], type: 'string', describe: 'your private key, to sign the manifest (default: EUCA_PRIVATE_KEY or EC2_PRIVATE_KEY); without it the manifest says UNSIGNED' },
+      { name: 'ec2cert', type: 'string', describe: "the cloud's X.509 certificate (default: EUCALYPTUS_CERT); required" },
+      { name: 'image-type', choices: ['machine', 'kernel', 'ramdisk'], describe: 'machine (default), kernel or ramdisk' },
+      { name: 'productcodes', type: 'string', describe: 'product codes CODE1,CODE2,... (machine images)' },
+      { name: 'part-size', type: 'number', size: true, describe: 'bytes per part, or with K, M, G (default 10M)' },
+      { name: 'acl', choices: ['aws-exec-read', 'public-read', 'ec2-bundle-read'], describe: 'canned ACL of the uploaded objects (s3:// only; default aws-exec-read)' },
+      PROGRESS,
+      { name: 'json', type: 'boolean', default: false, describe: 'print the bundle (manifest, parts, sizes, digests) as JSON' },
+    ],
+  },
+  unbundle: {
+    describe: 'Unbundle an EC2/Eucalyptus bundle (euca-unbundle): parts checked, decrypted, gunzipped and untarred to a raw image',
+    positionals: [
+      { name: 'manifest', describe: 'the bundle\'s manifest.xml, local or s3://bucket/…manifest.xml; its parts are read from beside it', demand: true },
+      { name: 'output', describe: 'raw image file to write', demand: true },
+    ],
+    options: [
+      { name: 'privatekey', alias: ['k'], type: 'string', describe: 'private key of the user or the cloud (default: EUCA_PRIVATE_KEY or EC2_PRIVATE_KEY)' },
+      { name: 'cert', alias: ['c'], type: 'string', describe: 'check the manifest signature with this X.509 certificate' },
+      { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw (default), qcow2, vmdk, vhd, vdi, ova (through a sparse temporary)' },
+      PROGRESS,
+      { name: 'json', type: 'boolean', default: false, describe: 'print the result as JSON' },
     ],
   },
   catalog: {

@@ -189,7 +189,7 @@ describe('fastParse equals yargs configured from the same table', () => {
   }, 180_000);
 
   it('every option, in every spelling, is read by the fast parser', async () => {
-    const need: Record<CommandName, string[]> = { info: ['i'], inspect: ['i'], convert: ['i', 'o'], translate: ['i', 'o', '-t', 'kvm'], verify: ['i'], catalog: ['l'],
+    const need: Record<CommandName, string[]> = { info: ['i'], inspect: ['i'], convert: ['i', 'o'], translate: ['i', 'o', '-t', 'kvm'], verify: ['i'], catalog: ['l'], bundle: ['i', 'd'], unbundle: ['m', 'o'],
       'fleet run': ['w', '--out', 'o'], 'fleet submit': ['w', '--queue', 'redis://h', '--out', 'o'], 'fleet worker': ['--queue', 'redis://h'], 'fleet status': ['--queue', 'redis://h'], 'fleet report': ['--out', 'o'] };
     for (const command of COMMAND_NAMES) {
       for (const o of COMMANDS[command].options as readonly OptionSpec[]) {

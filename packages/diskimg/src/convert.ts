@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { BlockDevice, WriteResult } from '@amitrans/block';
+import { ImageError, type BlockDevice, type WriteResult } from '@amitrans/block';
 import { displayName, type RemoteOptions } from '@amitrans/remote';
 import { openImage } from './open.js';
 import { openOutput, resolveOutput, type ResolvedOutput } from './output.js';
@@ -7,6 +7,8 @@ import { openOutput, resolveOutput, type ResolvedOutput } from './output.js';
 export interface ConvertOptions {
   /** Output format; default: from the output file name, else raw. */
   format?: string;
+  /** The private key that opens a bundle input (default: EUCA_PRIVATE_KEY, EC2_PRIVATE_KEY). */
+  privateKey?: string | undefined;
   /** Format options in qemu-img's -o style. */
   options?: Record<string, string>;
   /** Progress: stage and bytes done of total. */
@@ -99,10 +101,12 @@ export async function writeDisk(disk: BlockDevice, out: ResolvedOutput, o: Write
 export async function convert(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertResult> {
   const started = performance.now();
   const prepared = resolveOutput(output, options.format, options.options);
+  if (prepared.bundle) throw new ImageError('E_USAGE', 'convert writes one image; make a bundle with `amitrans bundle` (or translate -t eucalyptus -O bundle)');
   await prepared.destination.guard([input]);
   const img = await openImage(input, {
     ...(options.remote ? { remote: options.remote } : {}),
     decompressProgress: (done) => options.progress?.('decompress', done, 0),
+    privateKey: options.privateKey,
   });
   try {
     await prepared.destination.guard(img.files);

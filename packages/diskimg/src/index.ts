@@ -13,5 +13,7 @@ export { translate, type TranslateOptions, type TranslateResult } from './transl
 export { readInitrdSummary } from './initrd.js';
 export { CompressingSink, planOutput, type OutputCompression, type OutputPlan } from './compress-output.js';
 export { ovaOptionsFor } from './ova.js';
+export { openForBundle, type BundleSource } from './bundle.js';
+export { bundleTranslation, type TranslateBundleOptions, type TranslateBundleResult } from './bundle-translate.js';
 export { verify, type BootMode, type VerifyOptions, type VerifyResult } from './verify.js';
 export { inspectOpened } from './inspect.js';

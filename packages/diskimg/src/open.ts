@@ -1,7 +1,9 @@
 import { dirname, isAbsolute, join, posix } from 'node:path';
-import { FileDevice, ImageError, NamedErrorsDevice, inFile, type BlockDevice, type FileIdentity } from '@amitrans/block';
+import { stat } from 'node:fs/promises';
+import { FileDevice, ImageError, NamedErrorsDevice, identityOf, inFile, type BlockDevice, type FileIdentity } from '@amitrans/block';
 import { displayName, isRemote, openRemote, type RemoteOptions } from '@amitrans/remote';
-import { decompressToTemp } from './decompress.js';
+import { bundlePrivateKeyPath, isBundleManifest, unbundleToTemp } from './bundle.js';
+import { decompressToTemp, type TempImage } from './decompress.js';
 import { detectDevice, readHeadTail, probeDrivers, type Detection } from './detect.js';
 import type { Compression } from './sniff.js';
 
@@ -29,6 +31,8 @@ export interface OpenOptions {
   remote?: RemoteOptions;
   /** The name a BlockDevice input is shown under. */
   name?: string;
+  /** The private key that opens a bundle input (default: EUCA_PRIVATE_KEY, EC2_PRIVATE_KEY). */
+  privateKey?: string | undefined;
 }
 
 /** An image to read: a local path, an s3:// or http(s):// URL, or a device already open. */
@@ -88,6 +92,8 @@ function relatedUrl(base: string, name: string): string {
  * has no random access, so this is the one case where a local copy is made.
  */
 export async function openImage(input: ImageInput, options: OpenOptions = {}): Promise<OpenedImage> {
+  // A bundle (a manifest with its parts beside it, on disk or in S3) is unbundled into a sparse temporary.
+  if (typeof input === 'string' && (await isBundleManifest(input))) return openBundle(input, options);
   const source = await openSource(input, options);
   let detection: Detection;
   try {
@@ -120,6 +126,30 @@ export async function openImage(input: ImageInput, options: OpenOptions = {}): P
   } catch (err) {
     await temp.remove();
     throw err instanceof ImageError ? err.inFile(source.name) : err;
+  }
+}
+
+/** A bundle, read through a sparse temporary unbundled from it (removed on close). */
+async function openBundle(manifest: string, options: OpenOptions): Promise<OpenedImage> {
+  const keyPath = bundlePrivateKeyPath(options.privateKey);
+  const temp: TempImage & { storedSize: number } = await unbundleToTemp(manifest, keyPath, { progress: options.decompressProgress, remote: options.remote });
+  try {
+    const identity = isRemote(manifest) ? undefined : identityOf(manifest, await stat(manifest));
+    const name = displayName(manifest);
+    const noRelated = (): Promise<never> => Promise.reject(new ImageError('E_UNSUPPORTED', 'a bundled image cannot name other files', { file: name }));
+    const inner = await openContainer({ name, device: await FileDevice.open(temp.path), owned: true, openRelated: noRelated }, undefined);
+    return {
+      ...inner,
+      files: identity ? [identity] : [],
+      storedSize: temp.storedSize,
+      close: async () => {
+        await inner.close();
+        await temp.remove();
+      },
+    };
+  } catch (err) {
+    await temp.remove();
+    throw err instanceof ImageError ? err.inFile(displayName(manifest)) : err;
   }
 }
 

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { FileSink, ImageError, StreamSink, checkOutputPath, identityOf, type FileIdentity, type FormatDriver, type Sink } from '@amitrans/block';
 import { CompressingSink, checkCompressible, planOutput, type OutputCompression } from './compress-output.js';
 import { formatFromName, writerByName } from './formats.js';
@@ -62,6 +63,55 @@ export interface ResolvedOutput {
   readonly options: Record<string, string>;
   readonly compression?: OutputCompression;
   readonly destination: OutputDestination;
+  /** Set when the output is an EC2/Eucalyptus bundle: the image inside it is raw. */
+  readonly bundle?: BundleOutput;
+}
+
+/**
+ * An EC2/Eucalyptus bundle output: `-O bundle` with a directory or s3://bucket[/prefix],
+ * or a name ending in .manifest.xml (its directory, and its name as the bundle's prefix).
+ */
+export interface BundleOutput {
+  /** A local directory or s3://bucket[/prefix]: where the parts and the manifests go. */
+  readonly location: string;
+  /** The bundle's name, when the output named its manifest. */
+  readonly prefix?: string;
+}
+
+const MANIFEST_NAME = /\.manifest\.xml$/i;
+
+/** The bundle an output names, if it names one. */
+function bundleOutputOf(output: string, format: string | undefined): BundleOutput | undefined {
+  if (format !== 'bundle' && !(format === undefined && MANIFEST_NAME.test(output))) return undefined;
+  if (!MANIFEST_NAME.test(output)) return { location: output };
+  const s3 = /^s3:\/\//i.test(output);
+  const cut = output.lastIndexOf('/');
+  const location = s3 ? output.slice(0, cut + 1) : dirname(output);
+  return { location, prefix: basename(output).replace(MANIFEST_NAME, '') };
+}
+
+/**
+ * A bundle's destination: parts and manifests are written by @amitrans/bundle's
+ * destinations (a staged directory, or S3 PUTs, manifest last), not through a sink.
+ */
+function bundleDestination(output: string, b: BundleOutput): OutputDestination {
+  return {
+    name: output,
+    seekable: false,
+    guard: async (inputs) => {
+      if (isRemote(b.location)) return;
+      const st = await stat(b.location).catch(() => undefined);
+      if (st && !st.isDirectory()) throw new ImageError('E_FILE_TYPE', 'a bundle goes into a directory (or s3://bucket/prefix), and this is a file', { file: b.location });
+      // A bundle's files are NAME.part.N and NAME.manifest.xml in the directory: none of them may be an input.
+      for (const i of inputs) {
+        const path = typeof i === 'string' ? i : i.path;
+        if (resolve(dirname(path)) === resolve(b.location) && /\.(part\.\d+|manifest\.xml)$/i.test(path)) {
+          throw new ImageError('E_SAME_FILE', `the input ${path} is a bundle file in the output directory; amitrans never writes over its input: name another directory`, { file: b.location });
+        }
+      }
+    },
+    open: () => Promise.reject(new ImageError('E_UNSUPPORTED', 'a bundle is written part by part by the bundler, not as one stream', { file: output })),
+  };
 }
 
 const stdoutKind: OutputKind = {
@@ -137,6 +187,11 @@ export function destinationOf(output: string): OutputDestination {
  */
 export function resolveOutput(output: string, format: string | undefined, formatOptions: Readonly<Record<string, string>> = {}): ResolvedOutput {
   let out: ResolvedOutput;
+  const bundle = bundleOutputOf(output, format);
+  if (bundle) {
+    if (Object.keys(formatOptions).length) throw new ImageError('E_USAGE', 'a bundle output takes no format options (-o)');
+    return { output, driver: writerByName('raw'), options: {}, destination: bundleDestination(output, bundle), bundle };
+  }
   try {
     const destination = destinationOf(output);
     const plan = planOutput(destination.fileName ?? '', formatOptions);

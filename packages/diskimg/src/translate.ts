@@ -40,6 +40,7 @@ import {
   type BootloaderOptions,
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
+import { bundleTranslation, type TranslateBundleOptions, type TranslateBundleResult } from './bundle-translate.js';
 import { writeDisk, type OutputSummary } from './convert.js';
 import { resolveOutput } from './output.js';
 import { findRoot } from './inspect.js';
@@ -84,6 +85,8 @@ export interface TranslateOptions {
   eucalyptus?: Record<string, string>;
   /** Inspect this partition of a partitioned input (1-based). */
   partition?: number;
+  /** Credentials and names for `-O bundle` (eucalyptus): the EMI, EKI and ERI bundles. */
+  bundle?: TranslateBundleOptions;
   /** More modules for the initrd step to add (names as modprobe takes them). */
   initrdAdd?: string[];
   sha256?: boolean;
@@ -99,6 +102,8 @@ export interface TranslateResult extends OutputSummary {
   /** A random root password that was set (printed once). */
   rootPassword?: string;
   report: GuestReport;
+  /** With -O bundle: the EMI, EKI and ERI bundles and the register commands. */
+  bundle?: TranslateBundleResult;
   /** For a disk build: which bootloader was installed, from where, and why. */
   bootloader?: BootloaderChoice;
 }
@@ -188,6 +193,10 @@ export async function translate(input: string, output: string, options: Translat
   checkTranslateOptions(options);
   const prepared = resolveOutput(output, options.format, options.formatOptions);
   const driver = prepared.driver;
+  // A bundle (-O bundle, or a .manifest.xml output) is for Eucalyptus, and needs its certificate and account.
+  if (prepared.bundle && (options.target !== 'eucalyptus' || !options.bundle)) {
+    throw new ImageError('E_USAGE', '-O bundle is for -t eucalyptus, with the cloud certificate and account id (--ec2cert, --user)');
+  }
   await prepared.destination.guard([input]);
   const img = await openImage(input, options.remote ? { remote: options.remote } : {});
   try {
@@ -259,7 +268,7 @@ export async function translate(input: string, output: string, options: Translat
         input: img.file,
         output: displayName(output),
         target: options.target,
-        format: driver.name,
+        format: prepared.bundle ? 'bundle' : driver.name,
         layout: diskBuild ? 'disk' : root.partition !== undefined && !fsOnly ? 'partitioned' : 'filesystem',
         verdict,
         changes: mergeChanges(changes),
@@ -286,6 +295,17 @@ export async function translate(input: string, output: string, options: Translat
         disk = await partitionedDisk(img.disk, root.partition, fsDevice, code?.kind === 'grub-legacy' ? code.stages : undefined);
       }
       // An appliance describes the guest: its OS type and the controller the verdict chose.
+      if (prepared.bundle) {
+        const b = prepared.bundle;
+        result.bundle = await bundleTranslation(gfs, fsDevice, report, verdict.kernel!, input, b.location, { ...options.bundle!, prefix: options.bundle!.prefix ?? b.prefix },
+          options.progress, options.signal);
+        result.output = result.bundle.emi.manifest;
+        result.virtualSize = fsDevice.size;
+        result.bytesRead = result.bundle.emi.bytesRead;
+        result.bytesWritten = result.bundle.emi.bundledSize + result.bundle.eki.bundledSize + result.bundle.eri.bundledSize;
+        result.seconds = (performance.now() - started) / 1000;
+        return result;
+      }
       const ova = driver.name === 'ova' ? ovaOptionsFor(report, verdict, output, prepared.options) : undefined;
       result.notes.push(...(ova?.notes ?? []));
       if (prepared.compression) result.notes.push(`the output is ${prepared.compression}-compressed`);

@@ -4,8 +4,8 @@ import { appendFile, copyFile, mkdir, readdir, readFile, rename, rm, stat, write
 import { dirname, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { isRemote, parseRemote, s3Client, s3Error, S3Sink, withRetry, type RemoteOptions } from '@amitrans/remote';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { isRemote, loadS3Sdk, parseRemote, s3Client, s3Error, S3Sink, withRetry, type RemoteOptions, type S3Sdk } from '@amitrans/remote';
 import { FleetError } from './errors.js';
 
 /** A delivered object: what the result record says about it. */
@@ -144,11 +144,17 @@ class DirStore implements FleetStore {
 
 class S3Store implements FleetStore {
   readonly name: string;
-  readonly #client: S3Client;
+  #client: Promise<S3Client> | undefined;
 
   constructor(readonly bucket: string, readonly prefix: string, private readonly remote: RemoteOptions) {
     this.name = `s3://${bucket}${prefix ? `/${prefix}` : ''}`;
-    this.#client = s3Client(remote);
+  }
+
+  /** The client and the SDK's commands, loaded on first use (no other command pays for the SDK). */
+  async #s3(): Promise<{ client: S3Client; sdk: S3Sdk }> {
+    this.#client ??= s3Client(this.remote);
+    const [client, sdk] = await Promise.all([this.#client, loadS3Sdk()]);
+    return { client, sdk };
   }
 
   #key(key: string): string {
@@ -161,8 +167,9 @@ class S3Store implements FleetStore {
 
   async size(key: string): Promise<number | undefined> {
     return withRetry(this.#url(key), async () => {
+      const { client, sdk } = await this.#s3();
       try {
-        const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#key(key) }));
+        const head = await client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.#key(key) }));
         return head.ContentLength ?? 0;
       } catch (err) {
         const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -175,7 +182,8 @@ class S3Store implements FleetStore {
   async sha256(key: string): Promise<string> {
     return withRetry(this.#url(key), async () => {
       const hash = createHash('sha256');
-      const got = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.#key(key) })).catch((err: unknown) => {
+      const { client, sdk } = await this.#s3();
+      const got = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.#key(key) })).catch((err: unknown) => {
         throw s3Error(err, this.#url(key));
       });
       await pipeline(got.Body as Readable, hash);
@@ -186,7 +194,8 @@ class S3Store implements FleetStore {
   async deliver(file: string, key: string, signal?: AbortSignal, known?: string): Promise<StoredObject> {
     const size = (await stat(file)).size;
     // A multipart upload: the object appears on completion only, and is aborted on failure or SIGINT.
-    const sink = new S3Sink(this.bucket, this.#key(key), { ...this.remote, client: this.#client, expectedSize: size, sha256: true, ...(signal ? { signal } : {}) });
+    const { client } = await this.#s3();
+    const sink = new S3Sink(this.bucket, this.#key(key), { ...this.remote, client, expectedSize: size, sha256: true, ...(signal ? { signal } : {}) });
     try {
       for await (const chunk of createReadStream(file, { highWaterMark: 4 * 1024 * 1024 })) {
         signal?.throwIfAborted();
@@ -204,17 +213,19 @@ class S3Store implements FleetStore {
   }
 
   async putText(key: string, text: string): Promise<void> {
+    const { client, sdk } = await this.#s3();
     await withRetry(this.#url(key), async () => {
-      await this.#client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.#key(key), Body: Buffer.from(text), ContentType: contentType(key) })).catch((err: unknown) => {
+      await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.#key(key), Body: Buffer.from(text), ContentType: contentType(key) })).catch((err: unknown) => {
         throw s3Error(err, this.#url(key));
       });
     });
   }
 
   async getText(key: string): Promise<string | undefined> {
+    const { client, sdk } = await this.#s3();
     return withRetry(this.#url(key), async () => {
       try {
-        const got = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.#key(key) }));
+        const got = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.#key(key) }));
         return await got.Body!.transformToString('utf8');
       } catch (err) {
         const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -228,9 +239,10 @@ class S3Store implements FleetStore {
     const keys: string[] = [];
     let token: string | undefined;
     const base = this.prefix ? `${this.prefix}/` : '';
+    const { client, sdk } = await this.#s3();
     do {
       const page = await withRetry(this.#url(prefix), () =>
-        this.#client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${base}${prefix}`, ...(token ? { ContinuationToken: token } : {}) })).catch((err: unknown) => {
+        client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${base}${prefix}`, ...(token ? { ContinuationToken: token } : {}) })).catch((err: unknown) => {
           throw s3Error(err, this.#url(prefix));
         }));
       for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key.slice(base.length));

@@ -1,7 +1,8 @@
-import { GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { ImageError } from '@amitrans/block';
 import { readBody, type ObjectHead, type RangeSource } from './source.js';
 import { describeError, isTransient, TransientError } from './retry.js';
+import { loadS3Sdk } from './sdk.js';
 
 /** How to reach S3 beyond what the AWS environment and config files say. */
 export interface S3Options {
@@ -19,9 +20,11 @@ export interface S3Options {
  * SDK's own retries are off: ours resume broken bodies too, and one budget covers both.
  * Checksums only when the API requires them: since 3.729 the SDK otherwise sends
  * aws-chunked bodies with a CRC32 trailer, which S3-compatible servers that do not
- * decode them store as part of the object (fleet.md §3.3).
+ * decode them store as part of the object (fleet.md §3.3). Asynchronous because the SDK
+ * is loaded on first use (see loadS3Sdk).
  */
-export function s3Client(o: S3Options = {}): S3Client {
+export async function s3Client(o: S3Options = {}): Promise<S3Client> {
+  const { S3Client } = await loadS3Sdk();
   // The SDK warns on Node 20 that releases after January 2027 need Node 22; this one is
   // pinned for Node 20 (fleet.md 3.3), so the warning would only be noise on every run.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -58,20 +61,26 @@ export function s3Error(err: unknown, name: string, offset?: number): Error {
 /** An S3 object read by ranged GetObject calls pinned to its ETag with If-Match. */
 export class S3Source implements RangeSource {
   readonly name: string;
-  readonly #client: S3Client;
-  readonly #own: boolean;
+  readonly #o: S3Options & { client?: S3Client };
   readonly #idleMs: number;
+  #client: Promise<S3Client> | undefined;
 
   constructor(readonly bucket: string, readonly key: string, o: S3Options & { client?: S3Client } = {}) {
     this.name = s3Name(bucket, key);
-    this.#own = o.client === undefined;
-    this.#client = o.client ?? s3Client(o);
+    this.#o = o;
     this.#idleMs = o.idleMs ?? 30_000;
+  }
+
+  /** The client, made (and the SDK loaded) on the first request. */
+  #connect(): Promise<S3Client> {
+    this.#client ??= this.#o.client ? Promise.resolve(this.#o.client) : s3Client(this.#o);
+    return this.#client;
   }
 
   async head(): Promise<ObjectHead> {
     try {
-      const h = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key }));
+      const [client, { HeadObjectCommand }] = await Promise.all([this.#connect(), loadS3Sdk()]);
+      const h = await client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key }));
       const size = h.ContentLength;
       if (size === undefined || !Number.isSafeInteger(size) || size < 0) {
         throw new ImageError('E_UNSUPPORTED', 'the server did not give the object size', { file: this.name });
@@ -87,7 +96,8 @@ export class S3Source implements RangeSource {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new TransientError(`no answer for ${this.#idleMs / 1000} s`)), this.#idleMs);
     try {
-      const res = await this.#client.send(new GetObjectCommand({
+      const [client, { GetObjectCommand }] = await Promise.all([this.#connect(), loadS3Sdk()]);
+      const res = await client.send(new GetObjectCommand({
         Bucket: this.bucket,
         Key: this.key,
         Range: `bytes=${offset}-${offset + into.length - 1}`,
@@ -115,6 +125,6 @@ export class S3Source implements RangeSource {
   }
 
   async close(): Promise<void> {
-    if (this.#own) this.#client.destroy();
+    if (this.#o.client === undefined) await this.#client?.then((c) => c.destroy(), () => undefined);
   }
 }

@@ -1,16 +1,9 @@
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-  type CompletedPart,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 import { createHash, type Hash } from 'node:crypto';
 import { ImageError, onInterrupt, type Sink } from '@amitrans/block';
 import { describeError, withRetry, type RetryOptions } from './retry.js';
 import { s3Client, s3Error, s3Name, type S3Options } from './s3.js';
+import { loadS3Sdk, type S3Sdk } from './sdk.js';
 
 /** S3's limits on multipart uploads. */
 export const MAX_PARTS = 10_000;
@@ -57,8 +50,8 @@ export class S3Sink implements Sink {
   readonly name: string;
   /** The key, as writers that name the output inside it (a VMDK's extent line) read it. */
   readonly path: string;
-  readonly #client: S3Client;
-  readonly #ownClient: boolean;
+  /** Made (and the SDK loaded) on the first call. */
+  #client: Promise<S3Client> | undefined;
   readonly #o: S3SinkOptions;
   readonly #firstPart: number;
   #uploadId: string | undefined;
@@ -79,8 +72,6 @@ export class S3Sink implements Sink {
     this.name = s3Name(bucket, key);
     this.path = key;
     this.#o = o;
-    this.#ownClient = o.client === undefined;
-    this.#client = o.client ?? s3Client(o);
     this.#firstPart = firstPartSize(o.expectedSize);
     this.#buffer = Buffer.allocUnsafe(this.#firstPart);
     this.#unregister = onInterrupt(() => this.abort());
@@ -136,13 +127,13 @@ export class S3Sink implements Sink {
         this.#check();
         this.#parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
         const uploadId = this.#uploadId;
-        await withRetry(this.name, () => this.#call((c) => c.send(new CompleteMultipartUploadCommand({
+        await withRetry(this.name, () => this.#call((c, sdk) => c.send(new sdk.CompleteMultipartUploadCommand({
           Bucket: this.bucket, Key: this.key, UploadId: uploadId, MultipartUpload: { Parts: this.#parts },
         }))), this.#o);
       }
       this.#done = true;
       this.sha256 = this.#hash?.digest('hex');
-      this.#finish();
+      await this.#finish();
     } catch (err) {
       await this.abort();
       throw err;
@@ -157,19 +148,19 @@ export class S3Sink implements Sink {
     const uploadId = this.#uploadId;
     if (uploadId !== undefined) {
       try {
-        await withRetry(this.name, () => this.#call((c) => c.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: uploadId }))), { ...this.#o, signal: undefined, attempts: 3 });
+        await withRetry(this.name, () => this.#call((c, sdk) => c.send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, UploadId: uploadId }))), { ...this.#o, signal: undefined, attempts: 3 });
       } catch (err) {
         // Some servers (s3rver) answer 405: the object still never appears; say what is left.
         (this.#o.warn ?? defaultWarn)(`warning: ${this.name}: could not abort multipart upload ${uploadId} (${describeError(err)}); ` +
           'no object was written, but its parts may stay until a lifecycle rule removes them');
       }
     }
-    this.#finish();
+    await this.#finish();
   }
 
-  #finish(): void {
+  async #finish(): Promise<void> {
     this.#unregister();
-    if (this.#ownClient) this.#client.destroy();
+    if (this.#o.client === undefined) await this.#client?.then((c) => c.destroy(), () => undefined);
   }
 
   #check(): void {
@@ -178,9 +169,11 @@ export class S3Sink implements Sink {
   }
 
   /** One S3 call, its error turned into ours (transient ones stay retryable). */
-  async #call<T>(fn: (client: S3Client) => Promise<T>): Promise<T> {
+  async #call<T>(fn: (client: S3Client, sdk: S3Sdk) => Promise<T>): Promise<T> {
     try {
-      return await fn(this.#client);
+      this.#client ??= this.#o.client ? Promise.resolve(this.#o.client) : s3Client(this.#o);
+      const [client, sdk] = await Promise.all([this.#client, loadS3Sdk()]);
+      return await fn(client, sdk);
     } catch (err) {
       throw s3Error(err, this.name);
     }
@@ -189,14 +182,14 @@ export class S3Sink implements Sink {
   async #putWhole(): Promise<void> {
     const body = this.#buffer.subarray(0, this.#used);
     this.#hash?.update(body);
-    await withRetry(this.name, () => this.#call((c) => c.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ContentLength: body.length }))), this.#o);
+    await withRetry(this.name, () => this.#call((c, sdk) => c.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ContentLength: body.length }))), this.#o);
     this.#o.onBytes?.(body.length);
   }
 
   /** Hand the filled buffer to an upload and start a new one, waiting while too many are in flight. */
   async #sendPart(): Promise<void> {
     if (this.#uploadId === undefined) {
-      const created = await withRetry(this.name, () => this.#call((c) => c.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key }))), this.#o);
+      const created = await withRetry(this.name, () => this.#call((c, sdk) => c.send(new sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key }))), this.#o);
       if (!created.UploadId) throw new ImageError('E_IO', 'the server gave no upload id', { file: this.name });
       this.#uploadId = created.UploadId;
     }
@@ -207,7 +200,7 @@ export class S3Sink implements Sink {
     this.#buffer = Buffer.allocUnsafe(partSizeFor(this.#partNumber, this.#firstPart));
     this.#used = 0;
     const uploadId = this.#uploadId;
-    const task = withRetry(this.name, () => this.#call((c) => c.send(new UploadPartCommand({
+    const task = withRetry(this.name, () => this.#call((c, sdk) => c.send(new sdk.UploadPartCommand({
       Bucket: this.bucket, Key: this.key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length,
     }))), this.#o).then((res) => {
       this.#parts.push({ PartNumber: partNumber, ETag: res.ETag });

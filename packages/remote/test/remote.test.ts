@@ -219,7 +219,7 @@ describe('S3Sink', () => {
   });
 
   it('writes through a client built from the environment (AWS_ENDPOINT_URL, path style)', async () => {
-    const client = s3Client();
+    const client = await s3Client();
     const src = new S3Source('bkt', 'up/small.bin', { client });
     expect((await src.head()).size).toBe(1000);
     client.destroy();

@@ -3,6 +3,7 @@ import type { Bus, CleanOperation, RootBy, StepName, Target } from '@amitrans/gu
 import type { RemoteOptions } from '@amitrans/remote';
 import { humanSize } from '../human.js';
 import { line, type CliIo } from '../io.js';
+import { translateBundleOptions, type TranslateBundleArgs } from './bundle.js';
 import { Progress } from '../progress.js';
 import { applianceOptions, type ApplianceArgs } from './appliance.js';
 import { parseOptions } from './convert.js';
@@ -29,6 +30,7 @@ export interface TranslateArgs {
   noClean: boolean;
   imageId: string[];
   partition?: number | undefined;
+  bundle?: TranslateBundleArgs;
   initrdAdd?: string[] | undefined;
   appliance?: ApplianceArgs;
   json: boolean;
@@ -64,6 +66,7 @@ export async function translateCommand(a: TranslateArgs, io: CliIo, signal: Abor
     ...(a.partition !== undefined ? { partition: a.partition } : {}),
     ...(a.initrdAdd?.length ? { initrdAdd: a.initrdAdd.flatMap((m) => m.split(',')).map((m) => m.trim()).filter(Boolean) } : {}),
   };
+  if (a.format === 'bundle' || /\.manifest\.xml$/i.test(a.output)) opts.bundle = await translateBundleOptions(a.bundle ?? {});
   let result: TranslateResult;
   try {
     result = await translate(a.input, a.output, opts);
@@ -119,6 +122,10 @@ function bootHint(r: TranslateResult): string[] {
     case 'xenserver':
       return ['Import it on XenServer (xe vdi-import, format vhd) or register it in CloudStack as a VHD template (bzip2 it first), OS type "Other PV (64-bit)".'];
     case 'eucalyptus':
+      if (r.bundle) {
+        return [`EKI ${r.bundle.eki.manifest}, ERI ${r.bundle.eri.manifest}, EMI ${r.bundle.emi.manifest}${r.bundle.emi.signed ? '' : ' (UNSIGNED)'}`,
+          'Register them in this order (an admin registers the EKI and ERI):', ...r.bundle.register.map((c) => `  ${c}`)];
+      }
       return ['Bundle and register it as an EMI (euca-bundle-image, euca-upload-bundle, euca-register) with the kexec-loader EKI/ERI or a matching EKI/ERI.'];
   }
 }
