@@ -18,6 +18,7 @@ export const projects = [
   'remote',
   'bundle',
   'diskimg',
+  'fleet',
   'cli',
 ] as const;
 

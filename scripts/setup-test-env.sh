@@ -36,6 +36,10 @@ declare -A need=(
   [zerofree]=zerofree
   [pigz]=pigz
   [openssl]=openssl
+  # The fleet's queue (BullMQ) in tests: a Redis server on a free 127.0.0.1 port, no persistence (#18).
+  [redis-server]=redis-server
+  # The fleet report page, rendered headless: the DOM's counts against report.json (#18).
+  [chromium]=chromium
 )
 missing=()
 for tool in "${!need[@]}"; do

@@ -9,6 +9,8 @@ import { infoCommand } from './commands/info.js';
 import { inspectCommand } from './commands/inspect.js';
 import { translateCommand } from './commands/translate.js';
 import { verifyCommand } from './commands/verify.js';
+import { fleetReportCommand, fleetRunCommand, fleetStatusCommand, fleetSubmitCommand, fleetWorkerCommand } from './commands/fleet.js';
+import { FleetError } from '@amitrans/fleet';
 import { fastParse } from './fastparse.js';
 import type { CliIo } from './io.js';
 import { COMMANDS, MIN_COUNT, type ArgvOf, type CommandName, type OptionSpec, type ParsedArgv } from './options.js';
@@ -118,7 +120,24 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       json: a.json,
       worklist: a.worklist,
     }, io),
+  'fleet run': (a, io, signal) => fleetRunCommand({ ...fleetJob(a), worklist: a.worklist, concurrency: a.concurrency, retryFailed: a['retry-failed'], json: a.json, progress: a.p, remote: remote(a) }, io, signal),
+  'fleet submit': (a, io) => fleetSubmitCommand({ ...fleetJob(a), worklist: a.worklist, queue: a.queue, queueName: a['queue-name'], timeout: a.timeout, attempts: a.attempts, json: a.json }, io),
+  'fleet worker': (a, io, signal) =>
+    fleetWorkerCommand({
+      queue: a.queue, queueName: a['queue-name'], concurrency: a.concurrency, lockSeconds: a['lock-seconds'], stalledSeconds: a['stalled-seconds'],
+      untilEmpty: a['until-empty'], json: a.json, progress: a.p, remote: remote(a),
+    }, io, signal),
+  'fleet status': (a, io) => fleetStatusCommand({ queue: a.queue, queueName: a['queue-name'], json: a.json }, io),
+  'fleet report': (a, io) => fleetReportCommand({ out: a.out, json: a.json, remote: remote(a) }, io),
 };
+
+/** The translation flags fleet run and fleet submit share. */
+function fleetJob(a: ArgvOf<'fleet run'> | ArgvOf<'fleet submit'>) {
+  return {
+    out: a.out, targets: a.targets, formats: a.formats, verify: a.verify, verifyTimeout: a['verify-timeout'], verifyExpect: a['verify-expect'],
+    rootPassword: a['root-password'], grubDir: a['grub-dir'], clean: a.clean, noClean: a['no-clean'],
+  };
+}
 
 /** The object-storage flags, as the library takes them. */
 function remote(a: { 'endpoint-url'?: string | undefined; 's3-path-style'?: boolean | undefined }): RemoteOptions {
@@ -200,7 +219,11 @@ function failure(err: unknown, io: CliIo): number {
     io.stderr.write(`amitrans: ${err.message} (see amitrans --help)\n`);
     return EXIT_USAGE;
   }
-  if (err instanceof ImageError || err instanceof CatalogError || isSystemError(err)) {
+  if (err instanceof FleetError && err.code === 'E_USAGE') {
+    io.stderr.write(`amitrans: ${err.message} (see amitrans --help)\n`);
+    return EXIT_USAGE;
+  }
+  if (err instanceof ImageError || err instanceof CatalogError || err instanceof FleetError || isSystemError(err)) {
     // ENOENT, EACCES, ENOSPC...: the message already names the path; no stack for the user.
     io.stderr.write(`amitrans: ${err.message}\n`);
     return EXIT_FAILURE;

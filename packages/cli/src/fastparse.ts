@@ -1,4 +1,4 @@
-import { COMMANDS, type ArgValue, type CommandName, type CommandSpec, type OptionSpec, type ParsedArgv, type PositionalSpec } from './options.js';
+import { COMMANDS, commandAt, type ArgValue, type CommandName, type CommandSpec, type OptionSpec, type ParsedArgv, type PositionalSpec } from './options.js';
 
 export interface FastParsed {
   command: CommandName;
@@ -13,9 +13,9 @@ export interface FastParsed {
  * starts with '-', an empty string... so yargs still produces every error and help text.
  */
 export function fastParse(args: readonly string[]): FastParsed | undefined {
-  const [word, ...rest] = args;
-  if (word === undefined || !Object.hasOwn(COMMANDS, word)) return undefined;
-  const command = word as CommandName;
+  const at = commandAt(args);
+  if (!at) return undefined;
+  const { command, rest } = at;
   const spec: CommandSpec = COMMANDS[command];
   const flags = flagIndex(command);
   const values = new Map<OptionSpec, ArgValue>();

@@ -71,6 +71,25 @@ const PROGRESS = { name: 'p', alias: ['progress'], type: 'boolean', default: fal
 const SHA256 = { name: 'sha256', type: 'boolean', default: false, describe: 'print the sha256 of the output' } as const satisfies OptionSpec;
 const OUTPUT = { name: 'output', describe: 'file to write, s3://bucket/key, or - for stdout', demand: true, dash: true } as const satisfies PositionalSpec;
 
+const WORKLIST = { name: 'worklist', describe: "work list: catalog --worklist JSON lines, JSON lines of {id, source, targets}, or CSV with id,source,targets", demand: true } as const satisfies PositionalSpec;
+const FLEET_OUT = [
+  { name: 'out', type: 'string', demandOption: true, describe: 'where outputs, result records and the report go: a directory or s3://bucket/prefix' },
+] as const satisfies readonly OptionSpec[];
+/** How each image is translated, for fleet run and fleet submit. */
+const FLEET_JOB = [
+  { name: 'targets', type: 'string', describe: 'targets for lines that name none, comma-separated (default: kvm,virtualbox,xenserver,eucalyptus)' },
+  { name: 'formats', type: 'string', describe: 'output format per target, e.g. kvm=qcow2,virtualbox=vdi,xenserver=vhd,eucalyptus=raw (those are the defaults)' },
+  { name: 'verify', type: 'boolean', default: false, describe: 'boot each output under QEMU the way its target would' },
+  { name: 'verify-timeout', type: 'number', default: 300, describe: 'seconds per verify boot' },
+  { name: 'verify-expect', type: 'string', describe: 'with --verify: success is a console line matching this regular expression (default: a login prompt)' },
+  { name: 'root-password', type: 'string', describe: 'password:P | file:F | random | disabled, for every image' },
+  { name: 'grub-dir', type: 'string', describe: 'GRUB legacy or GRUB 2 i386-pc files for disk builds (default: each guest\'s own, else the host\'s)' },
+  { name: 'clean', type: 'string', array: true, choices: CLEAN_OPERATIONS, describe: 'clean operations to run (default: all but ssh-authorized-keys)' },
+  { name: 'no-clean', type: 'boolean', default: false, describe: 'run no clean operation' },
+] as const satisfies readonly OptionSpec[];
+const QUEUE = { name: 'queue', type: 'string', demandOption: true, describe: 'the Redis server of the queue: redis://host:port[/db]' } as const satisfies OptionSpec;
+const QUEUE_NAME = { name: 'queue-name', type: 'string', default: 'amitrans-fleet', describe: 'the queue in that Redis (several fleets can share one)' } as const satisfies OptionSpec;
+
 export const COMMANDS = {
   info: {
     describe: 'Show the container, virtual size, partitions and filesystems of an image',
@@ -219,11 +238,82 @@ export const COMMANDS = {
       { name: 'worklist', type: 'string', describe: 'write the selected pv-grub images as JSON lines for the fleet (id, location or snapshot, class, arch, targets)' },
     ],
   },
+  'fleet run': {
+    describe: 'Translate every image of a work list on this machine (a pool of images at once), resumable; report.json and report.html in --out',
+    positionals: [WORKLIST],
+    options: [
+      ...FLEET_OUT,
+      { name: 'concurrency', type: 'number', describe: 'images at once (default: from cores and free memory)' },
+      { name: 'retry-failed', type: 'boolean', default: false, describe: 'run images whose last result failed again (done ones are always skipped)' },
+      ...FLEET_JOB,
+      ...REMOTE,
+      PROGRESS,
+      { name: 'json', type: 'boolean', default: false, describe: 'print the run summary and report totals as JSON' },
+    ],
+  },
+  'fleet submit': {
+    describe: 'Put one job per image of a work list on a BullMQ queue in Redis (job id = image id: submitting twice adds nothing)',
+    positionals: [WORKLIST],
+    options: [
+      QUEUE,
+      QUEUE_NAME,
+      ...FLEET_OUT,
+      ...FLEET_JOB,
+      { name: 'timeout', type: 'number', default: 3600, describe: 'seconds one image may take before its try is abandoned and retried' },
+      { name: 'attempts', type: 'number', default: 4, describe: 'tries per image; retries follow transient faults only (network, S3 5xx, a lost worker)' },
+      { name: 'json', type: 'boolean', default: false, describe: 'print how many jobs were added as JSON' },
+    ],
+  },
+  'fleet worker': {
+    describe: 'Run fleet jobs from the queue on this machine until stopped (SIGTERM gives running images back to the queue)',
+    positionals: [],
+    options: [
+      QUEUE,
+      QUEUE_NAME,
+      { name: 'concurrency', type: 'number', default: 1, describe: 'images at once in this worker' },
+      { name: 'lock-seconds', type: 'number', default: 60, describe: "a job's lock: a dead worker's job is taken over by another after about this" },
+      { name: 'stalled-seconds', type: 'number', default: 30, describe: 'how often to look for jobs of dead workers' },
+      { name: 'until-empty', type: 'boolean', default: false, describe: 'exit when the queue has nothing left to do' },
+      ...REMOTE,
+      PROGRESS,
+      { name: 'json', type: 'boolean', default: false, describe: 'print one JSON line per job event, and the summary' },
+    ],
+  },
+  'fleet status': {
+    describe: 'Show the queue: counts, which images run on which worker, which failed for good',
+    positionals: [],
+    options: [
+      QUEUE,
+      QUEUE_NAME,
+      { name: 'json', type: 'boolean', default: false, describe: JSON_HELP },
+    ],
+  },
+  'fleet report': {
+    describe: 'Build report.json and report.html from the result records in --out',
+    positionals: [],
+    options: [
+      ...FLEET_OUT,
+      ...REMOTE,
+      { name: 'json', type: 'boolean', default: false, describe: 'print report.json to stdout as well' },
+    ],
+  },
 } as const satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;
 
 export const COMMAND_NAMES = Object.keys(COMMANDS) as CommandName[];
+
+/**
+ * The command a command line names, and the words after it: one word (`info`) or a verb
+ * and its subcommand (`fleet run`).
+ */
+export function commandAt(args: readonly string[]): { command: CommandName; rest: string[] } | undefined {
+  const [a, b] = args;
+  if (a !== undefined && Object.hasOwn(COMMANDS, a)) return { command: a as CommandName, rest: args.slice(1) };
+  const two = `${a} ${b}`;
+  if (a !== undefined && b !== undefined && Object.hasOwn(COMMANDS, two)) return { command: two as CommandName, rest: args.slice(2) };
+  return undefined;
+}
 
 /**
  * Number options all count things (CPUs, MiB, a partition): each takes a whole number from 1.

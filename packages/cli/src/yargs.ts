@@ -1,6 +1,6 @@
 import type { Argv, Options, PositionalOptions } from 'yargs';
 import { UsageError } from './usage.js';
-import { COMMAND_NAMES, COMMANDS, type CommandName, type CommandSpec, type OptionSpec, type ParsedArgv, type PositionalSpec } from './options.js';
+import { COMMAND_NAMES, COMMANDS, commandAt, type CommandName, type CommandSpec, type OptionSpec, type ParsedArgv, type PositionalSpec } from './options.js';
 
 
 export type Dispatch = (command: CommandName, argv: ParsedArgv) => Promise<void>;
@@ -14,26 +14,18 @@ export async function parseWithYargs(yargs: (args?: readonly string[]) => Argv, 
   let parser = yargs()
     .scriptName('amitrans')
     .usage('$0 <command> [options]\n\nTurn Amazon PV machine images into images that boot elsewhere, in userspace.');
+  // Two-word commands (`fleet run`) are subcommands of their first word.
+  const verbs = new Map<string, CommandName[]>();
   for (const name of COMMAND_NAMES) {
-    const spec: CommandSpec = COMMANDS[name];
-    parser = parser.command(
-      [name, ...spec.positionals.map(usageWord)].join(' '),
-      spec.describe,
-      (y) => {
-        // The grouped options (OVA output:) come first: yargs lists its groups in the order
-        // they first appear, and the OVA group has always been listed above the positionals.
-        const grouped = spec.options.filter((o) => o.group !== undefined);
-        for (const o of grouped) y = y.option(o.name, yargsOption(o));
-        for (const p of spec.positionals) {
-          y = y.positional(p.name, { type: 'string', ...(p.demand ? { demandOption: true } : {}), ...(p.variadic ? { array: true } : {}), describe: p.describe } satisfies PositionalOptions);
-        }
-        for (const o of spec.options) if (o.group === undefined) y = y.option(o.name, yargsOption(o));
-        return y;
-      },
-      async (argv) => {
-        await dispatch(name, pick(spec, argv));
-      },
-    );
+    const [first, second] = name.split(' ');
+    if (second === undefined) parser = addCommand(parser, name, name, dispatch);
+    else verbs.set(first!, [...(verbs.get(first!) ?? []), name]);
+  }
+  for (const [verb, names] of verbs) {
+    parser = parser.command(`${verb} <command>`, VERB_HELP[verb] ?? verb, (y) => {
+      for (const name of names) y = addCommand(y, name, name.split(' ')[1]!, dispatch);
+      return y.demandCommand(1, `Name a ${verb} command: ${names.map((n) => n.split(' ')[1]).join(', ')}.`);
+    });
   }
   parser = parser
     .demandCommand(1, 'Name a command.')
@@ -51,6 +43,34 @@ export async function parseWithYargs(yargs: (args?: readonly string[]) => Argv, 
   await parser.parseAsync(withStdinWords(withDeclaredNegations(args)), {}, (_err, _argv, output) => {
     if (output) write(`${output}\n`);
   });
+}
+
+/** What `amitrans --help` says of a verb that has subcommands. */
+const VERB_HELP: Record<string, string> = {
+  fleet: 'Translate thousands of images: fleet run (this machine), fleet submit / worker / status (BullMQ on Redis), fleet report',
+};
+
+/** One command from the table, under `word` (its whole name, or its subcommand word). */
+function addCommand(parser: Argv, name: CommandName, word: string, dispatch: Dispatch): Argv {
+  const spec: CommandSpec = COMMANDS[name];
+  return parser.command(
+    [word, ...spec.positionals.map(usageWord)].join(' '),
+    spec.describe,
+    (y) => {
+      // The grouped options (OVA output:) come first: yargs lists its groups in the order
+      // they first appear, and the OVA group has always been listed above the positionals.
+      const grouped = spec.options.filter((o) => o.group !== undefined);
+      for (const o of grouped) y = y.option(o.name, yargsOption(o));
+      for (const p of spec.positionals) {
+        y = y.positional(p.name, { type: 'string', ...(p.demand ? { demandOption: true } : {}), ...(p.variadic ? { array: true } : {}), describe: p.describe } satisfies PositionalOptions);
+      }
+      for (const o of spec.options) if (o.group === undefined) y = y.option(o.name, yargsOption(o));
+      return y;
+    },
+    async (argv) => {
+      await dispatch(name, pick(spec, argv));
+    },
+  );
 }
 
 function yargsOption(o: OptionSpec): Options {
@@ -97,12 +117,13 @@ const STDIN_WORD = '\u0000stdin';
  * it goes through as a word yargs keeps, and pick() turns it back.
  */
 function withStdinWords(args: string[]): string[] {
-  const [word, ...rest] = args;
-  if (word === undefined || !Object.hasOwn(COMMANDS, word)) return args;
-  const last = (COMMANDS[word as CommandName].positionals as readonly PositionalSpec[]).at(-1);
+  const at = commandAt(args);
+  if (!at) return args;
+  const words = args.slice(0, args.length - at.rest.length);
+  const last = (COMMANDS[at.command].positionals as readonly PositionalSpec[]).at(-1);
   if (!last?.variadic || !last.dash) return args;
-  const end = rest.indexOf('--');
-  return [word, ...rest.map((a, i) => (a === '-' && (end < 0 || i < end) ? STDIN_WORD : a))];
+  const end = at.rest.indexOf('--');
+  return [...words, ...at.rest.map((a, i) => (a === '-' && (end < 0 || i < end) ? STDIN_WORD : a))];
 }
 
 /**
@@ -110,9 +131,10 @@ function withStdinWords(args: string[]): string[] {
  * clean to [false] and left no-clean false). `--no-clean=true` reaches the declared option.
  */
 function withDeclaredNegations(args: readonly string[]): string[] {
-  const [word, ...rest] = args;
-  if (word === undefined || !Object.hasOwn(COMMANDS, word)) return [...args];
-  const negations = new Set((COMMANDS[word as CommandName].options as readonly OptionSpec[]).filter((o) => o.name.startsWith('no-')).map((o) => `--${o.name}`));
-  const end = rest.indexOf('--');
-  return [word, ...rest.map((a, i) => (negations.has(a) && (end < 0 || i < end) ? `${a}=true` : a))];
+  const at = commandAt(args);
+  if (!at) return [...args];
+  const words = args.slice(0, args.length - at.rest.length);
+  const negations = new Set((COMMANDS[at.command].options as readonly OptionSpec[]).filter((o) => o.name.startsWith('no-')).map((o) => `--${o.name}`));
+  const end = at.rest.indexOf('--');
+  return [...words, ...at.rest.map((a, i) => (negations.has(a) && (end < 0 || i < end) ? `${a}=true` : a))];
 }

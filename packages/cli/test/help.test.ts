@@ -5,7 +5,7 @@ import { cli } from './helpers.js';
 describe('--help is yargs configured from the option table', () => {
   for (const command of COMMAND_NAMES) {
     it(`${command} --help lists every positional, option, alias and choice of the table`, async () => {
-      const r = await cli(command, '--help');
+      const r = await cli(...command.split(' '), '--help');
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       const spec = COMMANDS[command];
@@ -31,10 +31,23 @@ describe('--help is yargs configured from the option table', () => {
     const r = await cli('--help');
     expect(r.code).toBe(0);
     for (const command of COMMAND_NAMES) {
+      // A two-word command is listed under its verb: `amitrans fleet <command>`, then `fleet --help` lists it.
+      if (command.includes(' ')) continue;
       const usage = [command, ...(COMMANDS[command].positionals as readonly PositionalSpec[]).map((p) => (p.variadic ? (p.demand ? `<${p.name}..>` : `[${p.name}..]`) : `<${p.name}>`))].join(' ');
       expect(r.stdout).toContain(`amitrans ${usage}`);
     }
   });
+});
+
+it('amitrans fleet --help lists every fleet command', async () => {
+  const top = await cli('--help');
+  expect(top.stdout).toContain('amitrans fleet <command>');
+  const r = await cli('fleet', '--help');
+  expect(r.code).toBe(0);
+  for (const command of COMMAND_NAMES.filter((c) => c.startsWith('fleet '))) {
+    const usage = [command, ...(COMMANDS[command].positionals as readonly PositionalSpec[]).map((p) => `<${p.name}>`)].join(' ');
+    expect(r.stdout).toContain(`amitrans ${usage}`);
+  }
 });
 
 function escape(s: string): string {

@@ -1,0 +1,218 @@
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import { ImageError, makeTempDir, removeTempDir } from '@amitrans/block';
+import { inspectOpened, openImage, translate, verify, type TranslateOptions } from '@amitrans/diskimg';
+import type { GuestReport, Target, Verdict } from '@amitrans/guest';
+import { isTransient, redact, type RemoteOptions } from '@amitrans/remote';
+import { FleetError } from './errors.js';
+import { resultKey, type ErrorRecord, type GuestSummary, type ImageResult, type Outcome, type StageRecord, type TargetResult, type VerifyRecord } from './record.js';
+import type { FleetStore } from './store.js';
+import type { FleetItem } from './worklist.js';
+
+/** The container each target gets unless told otherwise: what its hypervisor imports natively. */
+export const DEFAULT_FORMATS: Readonly<Record<Target, string>> = { kvm: 'qcow2', virtualbox: 'vdi', xenserver: 'vhd', eucalyptus: 'raw' };
+
+/** Translation options the whole fleet shares (the per-image ones come from the pipeline). */
+export type SharedTranslateOptions = Pick<TranslateOptions, 'rootPassword' | 'sshPasswordAuth' | 'grubDir' | 'bootloader' | 'clean' | 'rootBy' | 'initrdAdd'>;
+
+export interface PipelineOptions {
+  store: FleetStore;
+  remote?: RemoteOptions;
+  formats?: Partial<Record<Target, string>>;
+  translate?: SharedTranslateOptions;
+  /** Boot each output under QEMU the way its target would: seconds of timeout, and the console line that means success (default a login prompt). */
+  verify?: { timeout: number; expect?: string } | undefined;
+  /** Who runs this (host:pid, or a queue worker's name). */
+  worker?: string;
+  attempt?: number;
+  signal?: AbortSignal;
+  /**
+   * Throw transient errors instead of recording them, so a queue retries the image (a local
+   * run records them as failed, and --retry-failed takes them up again).
+   */
+  throwTransient?: boolean;
+  /** Called as each stage starts (progress, status). */
+  onStage?: (id: string, stage: string) => void;
+}
+
+export function outputKey(id: string, target: Target, format: string): string {
+  return `images/${id}/${id}-${target}.${format === 'raw' ? 'img' : format}`;
+}
+
+/** The change report next to an output: a taken-over job finds it with the output. */
+function changesKey(output: string): string {
+  return `${output}.changes.json`;
+}
+
+export function workerName(): string {
+  return `${hostname()}:${process.pid}`;
+}
+
+/**
+ * One image through the pipeline: open -> inspect -> verdict per target -> translate each
+ * target that can boot -> deliver -> verify (optional) -> the result record. Errors of the
+ * image end in its record (status failed), never in an exception, except an interruption
+ * (nothing is recorded, the image is redone) and, for queues, transient faults.
+ */
+export async function processImage(item: FleetItem, o: PipelineOptions): Promise<ImageResult> {
+  const t0 = performance.now();
+  const result = newRecord(item, o);
+  try {
+    if (item.source === undefined) throw new FleetError('E_NO_SOURCE', item.sourceNote ?? 'no source');
+    const source = item.source;
+    const report = await inspectStages(source, item.id, result.stages, o);
+    result.guest = guestSummary(report);
+    const verdicts = await stage(result.stages, 'verdict', item.id, o, async () => item.targets.map((t) => verdictOf(report, t)));
+    for (const v of verdicts) result.targets.push(await processTarget(item, source, v, result.stages, o));
+  } catch (err) {
+    if (o.signal?.aborted || (o.throwTransient && transient(err))) throw err;
+    failWhole(result, item, err);
+  }
+  return finish(result, t0, o);
+}
+
+/**
+ * The record of an image whose last try ended outside the pipeline (a queue job past its
+ * timeout): failed, with that error, so the report still counts it.
+ */
+export async function recordFailure(item: FleetItem, err: unknown, o: PipelineOptions): Promise<ImageResult> {
+  const result = newRecord(item, o);
+  failWhole(result, item, err);
+  return finish(result, performance.now(), o);
+}
+
+function newRecord(item: FleetItem, o: PipelineOptions): ImageResult {
+  return {
+    id: item.id, source: item.source ?? null, status: 'done', meta: item.meta, targets: [], stages: [],
+    worker: o.worker ?? workerName(), started: new Date().toISOString(), seconds: 0, attempt: o.attempt ?? 1,
+  };
+}
+
+/** An error that stopped the whole image: every target says so. */
+function failWhole(result: ImageResult, item: FleetItem, err: unknown): void {
+  const error = errorRecord(err);
+  result.error = error;
+  result.targets = item.targets.map((target) => ({ target, outcome: 'error', tweaks: [], reasons: [error.message], error }));
+}
+
+/** Written last, so that its presence means the image is done: the record, then its event. */
+async function finish(result: ImageResult, t0: number, o: PipelineOptions): Promise<ImageResult> {
+  if (result.error || result.targets.some((t) => t.error)) result.status = 'failed';
+  // The record is the last stage, and it cannot hold the time of its own write.
+  o.onStage?.(result.id, 'record');
+  result.stages.push({ name: 'record', seconds: 0, ok: true, note: 'this record, written last' });
+  result.seconds = round((performance.now() - t0) / 1000);
+  await o.store.putText(resultKey(result.id), `${JSON.stringify(result, null, 2)}\n`);
+  await o.store.appendEvent({ event: 'done', id: result.id, status: result.status, worker: result.worker, attempt: result.attempt, at: new Date().toISOString() });
+  return result;
+}
+
+async function inspectStages(source: string, id: string, stages: StageRecord[], o: PipelineOptions): Promise<GuestReport> {
+  const img = await stage(stages, 'open', id, o, () => openImage(source, o.remote ? { remote: o.remote } : {}));
+  try {
+    return (await stage(stages, 'inspect', id, o, () => inspectOpened(img))).report;
+  } finally {
+    await img.close();
+  }
+}
+
+function verdictOf(report: GuestReport, target: Target): Verdict {
+  return report.verdicts.find((v) => v.target === target) ?? { target, status: 'will-not-boot', changes: [], reasons: ['inspection gave no verdict for this target'] };
+}
+
+const OUTCOMES: Record<Verdict['status'], Outcome> = { boots: 'works', 'boots-after-translation': 'tweaks', 'will-not-boot': 'wont' };
+
+async function processTarget(item: FleetItem, source: string, v: Verdict, stages: StageRecord[], o: PipelineOptions): Promise<TargetResult> {
+  const r: TargetResult = { target: v.target, outcome: OUTCOMES[v.status], verdict: v.status, tweaks: v.changes, reasons: v.reasons };
+  if (v.bus) r.bus = v.bus;
+  if (v.kernel) r.kernel = v.kernel;
+  if (v.status === 'will-not-boot') return r;
+  const format = o.formats?.[v.target] ?? DEFAULT_FORMATS[v.target];
+  const key = outputKey(item.id, v.target, format);
+  try {
+    const size = await o.store.size(key);
+    if (size !== undefined) {
+      // Delivered before (a rerun, or a worker that died after delivering): never again.
+      const sha256 = await stage(stages, `deliver:${v.target}`, item.id, o, () => o.store.sha256(key), 'already delivered');
+      r.output = { key, format, size, sha256, delivery: 'existing' };
+      const changes = await o.store.getText(changesKey(key));
+      if (changes !== undefined) r.changes = JSON.parse(changes) as TargetResult['changes'];
+      if (o.verify) r.verify = await verifyStage(o.store.localPath(key), v.target, item.id, stages, o);
+      return r;
+    }
+    const dir = await makeTempDir('fleet');
+    try {
+      const staged = join(dir, basename(key));
+      const t = await stage(stages, `translate:${v.target}`, item.id, o, () =>
+        translate(source, staged, { ...o.translate, target: v.target, format, sha256: true, ...(o.remote ? { remote: o.remote } : {}), ...(o.signal ? { signal: o.signal } : {}) }));
+      r.changes = t.changes;
+      await o.store.putText(changesKey(key), JSON.stringify(t.changes));
+      // Verify the staged copy when the store is remote (QEMU boots local files), in place otherwise.
+      const stored = await stage(stages, `deliver:${v.target}`, item.id, o, () => o.store.deliver(staged, key, o.signal, t.sha256));
+      r.output = { key, format, size: stored.size, sha256: stored.sha256, delivery: 'new' };
+      await o.store.appendEvent({ event: 'delivered', id: item.id, target: v.target, key, sha256: stored.sha256, worker: o.worker ?? workerName(), at: new Date().toISOString() });
+      if (o.verify) r.verify = await verifyStage(o.store.localPath(key) ?? staged, v.target, item.id, stages, o);
+    } finally {
+      await removeTempDir(dir);
+    }
+  } catch (err) {
+    if (o.signal?.aborted || (o.throwTransient && transient(err))) throw err;
+    r.outcome = 'error';
+    r.error = errorRecord(err);
+  }
+  return r;
+}
+
+async function verifyStage(path: string | undefined, target: Target, id: string, stages: StageRecord[], o: PipelineOptions): Promise<VerifyRecord | undefined> {
+  if (path === undefined) return { result: 'not-verifiable', detail: 'the output is in object storage and was delivered by an earlier run', seconds: 0, milestones: [] };
+  const v = await stage(stages, `verify:${target}`, id, o, () => verify(path, { target, timeout: o.verify!.timeout, ...(o.verify!.expect !== undefined ? { expect: new RegExp(o.verify!.expect) } : {}), ...(o.signal ? { signal: o.signal } : {}) }));
+  const rec: VerifyRecord = { result: v.result, seconds: round(v.seconds), milestones: v.milestones.map((m) => ({ name: m.name, seconds: round(m.seconds) })) };
+  if (v.class) rec.class = v.class;
+  if (v.detail) rec.detail = v.detail;
+  const login = v.milestones.find((m) => m.name === 'login' || m.name === 'expected' || m.name === 'ssh');
+  if (login) rec.login = round(login.seconds);
+  return rec;
+}
+
+/** Run one named stage, recording its time whether it succeeds or throws. */
+async function stage<T>(stages: StageRecord[], name: string, id: string, o: PipelineOptions, fn: () => Promise<T>, note?: string): Promise<T> {
+  o.onStage?.(id, name);
+  o.signal?.throwIfAborted();
+  const t0 = performance.now();
+  const rec: StageRecord = { name, seconds: 0, ok: false, ...(note ? { note } : {}) };
+  stages.push(rec);
+  try {
+    const value = await fn();
+    rec.ok = true;
+    return value;
+  } finally {
+    rec.seconds = round((performance.now() - t0) / 1000);
+  }
+}
+
+/** A network fault, an S3 5xx, or a retry budget spent on them: worth another try later. */
+export function transient(err: unknown): boolean {
+  if (isTransient(err)) return true;
+  return err instanceof ImageError && err.code === 'E_IO' && isTransient(err.cause);
+}
+
+export function errorRecord(err: unknown): ErrorRecord {
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : err instanceof Error ? err.name : 'E_UNKNOWN';
+  const message = redact(typeof e?.message === 'string' ? e.message : String(err));
+  return { code, message, transient: transient(err) };
+}
+
+function guestSummary(r: GuestReport): GuestSummary {
+  return {
+    distro: r.distro.id,
+    release: r.distro.name && r.distro.version ? `${r.distro.name} ${r.distro.version}` : r.distro.name || r.distro.id,
+    arch: r.arch,
+    layout: r.layout,
+    kernels: r.kernels.map((k) => ({ version: k.version, xenOnly: k.xenOnly, isDefault: k.isDefault })),
+  };
+}
+
+function round(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000;
+}
