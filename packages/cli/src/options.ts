@@ -3,7 +3,7 @@
  * from this table (yargs.ts) and so is the fast parser (fastparse.ts) that reads ordinary
  * command lines without loading yargs, so the two cannot drift apart.
  */
-import { CLEAN_OPERATIONS, STEP_NAMES } from '@amitrans/guest';
+import { CLEAN_OPERATIONS, STEP_NAMES, TARGETS } from '@amitrans/guest';
 
 export interface PositionalSpec {
   readonly name: string;
@@ -114,7 +114,7 @@ export const COMMANDS = {
     options: [
       ...APPLIANCE,
       ...REMOTE,
-      { name: 'target', alias: ['t'], choices: ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'], demandOption: true, describe: 'where the image will boot' },
+      { name: 'target', alias: ['t'], choices: TARGETS, demandOption: true, describe: 'where the image will boot' },
       { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw, qcow2, vmdk, vhd, vdi, ova (default: from the output name)' },
       { name: 'o', alias: ['options'], type: 'string', array: true, default: [], describe: 'output format options key=value[,...]; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' },
       { name: 'bus', choices: ['virtio', 'scsi', 'ide', 'sata'], describe: 'disk bus on the target (default: the best the kernel can drive)' },
@@ -143,7 +143,7 @@ export const COMMANDS = {
     describe: 'Boot an image under QEMU the way its target boots it and say how far it got (exit 0 booted, 1 did not, 3 cannot verify here)',
     positionals: [{ name: 'image', describe: 'image to boot (any container, an OVA, or gzip/bzip2/xz); never written', demand: true }],
     options: [
-      { name: 'target', alias: ['t'], choices: ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'], describe: 'the platform to emulate (default: read off the image: OVA/VDI virtualbox, a bare filesystem eucalyptus, else kvm)' },
+      { name: 'target', alias: ['t'], choices: TARGETS, describe: 'the platform to emulate (default: read off the image: OVA/VDI virtualbox, a bare filesystem eucalyptus, else kvm)' },
       { name: 'bus', choices: ['virtio', 'virtio-scsi', 'lsi-scsi', 'ide', 'sata', 'nvme'], describe: "attach the root disk on this bus instead of the target's" },
       { name: 'nic', choices: ['virtio', 'e1000'], describe: "network adapter instead of the target's" },
       { name: 'direct-kernel', type: 'boolean', default: false, describe: "boot the kernel and initrd of the image's menu.lst directly (xenserver's smoke test)" },

@@ -3,10 +3,9 @@ import { DRIVERS, type DriverName } from './kconfig.js';
 import { parseDiskDevice } from './fstab.js';
 import { chooseBootloader, type BootloaderOptions } from './bootloader.js';
 
-export const TARGETS = ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'] as const;
-export type Target = (typeof TARGETS)[number];
+import { BUS_DRIVERS, TARGETS, TARGET_FACTS, acceptedConsoles, devicePrefix, type Bus, type Target } from './targets.js';
 
-export type Bus = 'virtio' | 'scsi' | 'sata' | 'ide' | 'xen';
+export { TARGETS, TARGET_BUSES, type Bus, type Target } from './targets.js';
 
 export interface Verdict {
   target: Target;
@@ -20,22 +19,6 @@ export interface Verdict {
   /** Why it will not boot, or caveats. */
   reasons: string[];
 }
-
-/** Drivers a bus needs before the root filesystem can be mounted. */
-const BUS_DRIVERS: Record<Bus, DriverName[][]> = {
-  virtio: [['virtio_blk'], ['virtio_pci']],
-  scsi: [['virtio_scsi'], ['virtio_pci'], ['sd_mod']],
-  sata: [['ahci'], ['sd_mod']],
-  ide: [['ata_piix'], ['sd_mod']],
-  xen: [['xen_blkfront']],
-};
-
-export const TARGET_BUSES: Record<Target, Bus[]> = {
-  kvm: ['virtio', 'scsi', 'ide'],
-  virtualbox: ['sata', 'ide'],
-  xenserver: ['xen'],
-  eucalyptus: ['virtio'],
-};
 
 /** Is the driver usable before root is mounted: built in, or a module inside the initrd. */
 function early(k: KernelReport, d: DriverName): boolean {
@@ -85,7 +68,7 @@ export function initrdAdditions(k: KernelReport, target: Target, bus: Bus, fsTyp
   }
   // The network driver rides along when the initrd is rewritten anyway (as mkinitrd --with
   // would have it); on its own it is no reason to touch the initrd: the root filesystem has it.
-  const net: DriverName = target === 'xenserver' ? 'xen_netfront' : target === 'virtualbox' ? 'e1000' : 'virtio_net';
+  const net = TARGET_FACTS[target].netDriver;
   if (out.length > 0 && !early(k, net) && injectable(k, net)) out.push(net);
   return out.map(moduleOf);
 }
@@ -102,7 +85,7 @@ function busFor(k: KernelReport, target: Target, fsType: string | undefined, onl
   const ok = (d: DriverName): boolean => early(k, d) || (inject && injectable(k, d));
   const fsOk = fsDrivers(fsType).some(ok);
   // The target's buses in order of preference (its native one first): the first that works, with the initrd step's help if need be.
-  for (const bus of only ? [only] : TARGET_BUSES[target]) {
+  for (const bus of only ? [only] : TARGET_FACTS[target].buses) {
     const lacking = BUS_DRIVERS[bus].filter((alts) => !alts.some(ok)).map((alts) => alts.join('/'));
     if (lacking.length === 0 && fsOk) return { bus, missing: [] };
     missing.push(`${bus}: ${[...lacking, ...(fsOk ? [] : [`${fsDrivers(fsType).join('/')} for the ${fsType ?? 'root'} filesystem`])].join(', ')}`);
@@ -122,7 +105,8 @@ export function verdictFor(r: GuestReport, target: Target, options: VerdictOptio
       : 'no kernel in the image');
     return v;
   }
-  const xenTarget = target === 'xenserver';
+  const facts = TARGET_FACTS[target];
+  const xenTarget = facts.xenLinux !== undefined;
   const candidates = r.kernels.filter((k) => xenTarget || !k.xenOnly);
   if (candidates.length === 0) {
     v.reasons.push(`only Xen-PV-only kernels (${r.kernels.map((k) => k.version).join(', ')}): they cannot boot on ${target}`);
@@ -150,8 +134,7 @@ export function verdictFor(r: GuestReport, target: Target, options: VerdictOptio
   }
   v.kernel = chosen.k.version;
   v.bus = chosen.bus;
-  const needsDisk = target === 'kvm' || target === 'virtualbox';
-  if (needsDisk && r.layout === 'bare-filesystem') {
+  if (facts.diskBuild && r.layout === 'bare-filesystem') {
     const boot = chooseBootloader(r, options.bootloader);
     if (!boot.kind) {
       v.status = 'will-not-boot';
@@ -177,11 +160,10 @@ function whyNotInjected(k: KernelReport, inject: boolean): string {
   return '';
 }
 
-const DEVICE_PREFIX: Record<Bus, string> = { virtio: 'vd', scsi: 'sd', sata: 'sd', ide: 'sd', xen: 'xvd' };
-
 function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus): string[] {
   const out: string[] = [];
-  const prefix = target === 'eucalyptus' ? 'sd' : DEVICE_PREFIX[bus];
+  const facts = TARGET_FACTS[target];
+  const prefix = devicePrefix(target, bus);
   // A bare filesystem is the whole xvda on XenServer, and partition 1 of the disk built
   // (or of Eucalyptus' VBR disk) elsewhere; a partitioned image keeps its partition numbers.
   const fits = (spec: string): boolean => {
@@ -189,7 +171,7 @@ function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus)
     if (!d) return !/^\/dev\/(xvd|sd|vd|hd)/.test(spec);
     if (d.prefix !== prefix) return false;
     if (r.layout !== 'bare-filesystem') return true;
-    return target === 'xenserver' ? d.partition === undefined : d.partition === 1;
+    return facts.bareIsWholeDisk ? d.partition === undefined : d.partition === 1;
   };
   const rootEntry = r.fstab.find((e) => e.mountpoint === '/');
   if (rootEntry?.kind === 'device' && !fits(rootEntry.spec)) out.push(`fstab: root ${rootEntry.spec} is named for another hypervisor`);
@@ -203,18 +185,19 @@ function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus)
   else {
     if (own < 0) out.push(`bootloader config: add an entry for ${k.version} and make it the default`);
     else if (own !== defaultIndex) out.push(`bootloader config: make ${k.version} the default entry`);
-    const wantConsole = target === 'xenserver' ? (k.xenOnly ? ['xvc0', 'hvc0'] : ['hvc0', 'xvc0']) : ['ttyS0'];
+    const wantConsole = acceptedConsoles(target, k.xenOnly);
     if (entry?.rootArg?.startsWith('/dev/') && !fits(entry.rootArg)) out.push(`bootloader config: root=${entry.rootArg} is named for another hypervisor`);
     if (entry && !entry.consoles.some((c) => wantConsole.some((w) => c.startsWith(w)))) out.push(`bootloader config: console=${wantConsole[0]}`);
-    if ((target === 'kvm' || target === 'virtualbox') && entry?.root !== '(hd0,0)' && r.layout === 'bare-filesystem') out.push('bootloader config: root (hd0,0)');
+    if (facts.diskBuild && entry?.root !== '(hd0,0)' && r.layout === 'bare-filesystem') out.push('bootloader config: root (hd0,0)');
   }
   const xenConsoles = r.consoles.filter((c) => /^(hvc|xvc)\d/.test(c.device) && c.source !== 'securetty');
-  if (target !== 'xenserver' && xenConsoles.length > 0) out.push(`consoles: ${xenConsoles.map((c) => c.device).join(', ')} -> ttyS0`);
+  if (facts.console !== 'xen' && xenConsoles.length > 0) out.push(`consoles: ${xenConsoles.map((c) => c.device).join(', ')} -> ttyS0`);
   const xenAliases = r.modprobe.filter((a) => /^xen/.test(a.module));
-  if (target !== 'xenserver' && xenAliases.length > 0) out.push(`modules: aliases to ${xenAliases.map((a) => a.module).join(', ')}`);
+  if (!facts.xenLinux && xenAliases.length > 0) out.push(`modules: aliases to ${xenAliases.map((a) => a.module).join(', ')}`);
   if (r.network.ifcfg.some((f) => f.hwaddr)) out.push('network: HWADDR pinned in ifcfg');
   if (r.network.persistentNetRules.length > 0) out.push('network: persistent-net udev rules');
-  if (target !== 'eucalyptus' && target !== 'xenserver' && r.cloud.metadataFetches.length > 0) out.push('cloud hooks: rc.local fetches instance metadata');
+  // XenServer's verdict has never listed the fetches (its network step still comments them out).
+  if (!facts.metadataService && facts.console !== 'xen' && r.cloud.metadataFetches.length > 0) out.push('cloud hooks: rc.local fetches instance metadata');
   if (target === 'eucalyptus' && !r.imageId) out.push('eucalyptus: /etc/image-id and the euca-udev rule');
   if (r.selinux.mode === 'enforcing') out.push('selinux: relabel on first boot');
   return out;

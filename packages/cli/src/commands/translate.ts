@@ -1,5 +1,5 @@
 import { translate, type TranslateOptions, type TranslateResult } from '@amitrans/diskimg';
-import type { Bus, CleanOperation, RootBy, StepName, Target } from '@amitrans/guest';
+import { TARGET_FACTS, type Bus, type CleanOperation, type RootBy, type StepName, type Target } from '@amitrans/guest';
 import type { RemoteOptions } from '@amitrans/remote';
 import { humanSize } from '../human.js';
 import { line, type CliIo } from '../io.js';
@@ -109,16 +109,5 @@ function bootHint(r: TranslateResult): string[] {
     return ['Import the appliance:', `  VBoxManage import ${r.output}    (or File > Import Appliance; VMware: ovftool / Deploy OVF Template)`,
       'or test its disk with QEMU:', `  amitrans convert ${r.output} disk.raw && qemu-system-x86_64 -m 1024 -nographic -drive file=disk.raw,format=raw,if=ide`];
   }
-  switch (r.target) {
-    case 'kvm': {
-      const iface = r.verdict.bus === 'virtio' ? 'virtio' : r.verdict.bus === 'ide' ? 'ide' : 'scsi';
-      return ['Boot it with QEMU:', `  qemu-system-x86_64 -m 1024 -nographic -drive file=${r.output},format=${fmt},if=${iface}`];
-    }
-    case 'virtualbox':
-      return [`Attach ${r.output} to a VirtualBox VM on ${r.verdict.bus === 'sata' ? 'a SATA (AHCI)' : 'an IDE (PIIX4)'} controller, or test it with:`, `  qemu-system-x86_64 -m 1024 -nographic -drive file=${r.output},format=${fmt},if=ide`];
-    case 'xenserver':
-      return ['Import it on XenServer (xe vdi-import, format vhd) or register it in CloudStack as a VHD template (bzip2 it first), OS type "Other PV (64-bit)".'];
-    case 'eucalyptus':
-      return ['Bundle and register it as an EMI (euca-bundle-image, euca-upload-bundle, euca-register) with the kexec-loader EKI/ERI or a matching EKI/ERI.'];
-  }
+  return TARGET_FACTS[r.target].bootHint({ output: r.output, qemuFormat: fmt, bus: r.verdict.bus });
 }
