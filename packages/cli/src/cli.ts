@@ -58,6 +58,7 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       imageId: a['image-id'],
       partition: a.partition,
       initrdAdd: a['initrd-add'],
+      ...(a['allow-xen-hvm-only'] ? { allowXenHvmOnly: true } : {}),
       appliance: appliance(a),
       json: a.json,
       sha256: a.sha256,

@@ -163,7 +163,7 @@ function inferTarget(img: OpenedImage, inspection: ImageInspection | undefined):
   return 'kvm';
 }
 
-const FROM_GUEST_BUS: Readonly<Record<Bus, DiskBus | undefined>> = { virtio: 'virtio', scsi: 'virtio-scsi', sata: 'sata', ide: 'ide', xen: undefined };
+const FROM_GUEST_BUS: Readonly<Record<Bus, DiskBus | undefined>> = { virtio: 'virtio', scsi: 'virtio-scsi', sata: 'sata', ide: 'ide', xen: undefined, nvme: 'nvme' };
 
 async function planBoot(img: OpenedImage, inspection: ImageInspection | undefined, target: Target, o: VerifyOptions): Promise<Plan> {
   const verdict: Verdict | undefined = inspection?.report.verdicts.find((v) => v.target === target);

@@ -1,4 +1,6 @@
 import type { DriverName } from './kconfig.js';
+import type { KernelInfo } from './kernels.js';
+import { ec2ImportCommands, nvmeTimeoutArg, type Ec2ImportInput } from './ec2.js';
 
 /**
  * The one table of what each target platform gives a guest and needs from it: its disk
@@ -7,10 +9,10 @@ import type { DriverName } from './kconfig.js';
  * Verdicts, the steps and diskimg read this table; nothing else restates these facts.
  */
 
-export const TARGETS = ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'] as const;
+export const TARGETS = ['kvm', 'virtualbox', 'xenserver', 'eucalyptus', 'ec2-hvm'] as const;
 export type Target = (typeof TARGETS)[number];
 
-export type Bus = 'virtio' | 'scsi' | 'sata' | 'ide' | 'xen';
+export type Bus = 'virtio' | 'scsi' | 'sata' | 'ide' | 'xen' | 'nvme';
 
 /** Drivers a bus needs before the root filesystem can be mounted: each inner list is alternatives. */
 export const BUS_DRIVERS: Record<Bus, DriverName[][]> = {
@@ -19,16 +21,17 @@ export const BUS_DRIVERS: Record<Bus, DriverName[][]> = {
   sata: [['ahci'], ['sd_mod']],
   ide: [['ata_piix'], ['sd_mod']],
   xen: [['xen_blkfront']],
+  nvme: [['nvme']],
 };
 
 /** The name prefix the kernel gives a disk on each bus (vda, sda, xvda). */
-export const DEVICE_PREFIX: Record<Bus, string> = { virtio: 'vd', scsi: 'sd', sata: 'sd', ide: 'sd', xen: 'xvd' };
+export const DEVICE_PREFIX: Record<Bus, string> = { virtio: 'vd', scsi: 'sd', sata: 'sd', ide: 'sd', xen: 'xvd', nvme: 'nvme' };
 
 /** How `amitrans verify` boots a target under QEMU (bus and NIC names as @amitrans/verify takes them). */
 export interface VerifyBoot {
   /** disk: the BIOS runs the disk's MBR; direct-kernel: QEMU loads menu.lst's kernel and initrd; xen-pv: only with --direct-kernel. */
   mode: 'disk' | 'direct-kernel' | 'xen-pv';
-  bus: 'virtio' | 'ide';
+  bus: 'virtio' | 'ide' | 'nvme';
   nic: 'virtio' | 'e1000';
   /** The Eucalyptus node controller keeps the guest clock in local time. */
   rtcLocaltime?: boolean;
@@ -36,9 +39,32 @@ export interface VerifyBoot {
 
 export interface BootHintInput {
   output: string;
+  /** What importCommands gave, if the target has them. */
+  commands?: readonly string[];
   /** The output's format as QEMU names it (vpc for VHD). */
   qemuFormat: string;
   bus: Bus | undefined;
+}
+
+/** One kind of machine a target offers (EC2: Nitro, or the older Xen HVM types), with its root disk bus and NIC driver. */
+export interface Platform {
+  name: 'nitro' | 'xen-hvm';
+  label: string;
+  bus: Bus;
+  /** What its disk and NIC drivers are called in a verdict. */
+  diskLabel: string;
+  netLabel: string;
+  /** The NIC driver the platform requires (Nitro: ENA). */
+  net: DriverName;
+  netModule: string;
+}
+
+/** What a target accepts as output (the formats its import takes). */
+export interface OutputRule {
+  formats: readonly string[];
+  /** Options the target needs of a format, applied when not given (VMDK: streamOptimized). */
+  options: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  why: string;
 }
 
 export interface TargetFacts {
@@ -69,6 +95,20 @@ export interface TargetFacts {
   metadataService: boolean;
   /** The platform boots the kernel with its own command line (not menu.lst's): the initrd's udev must keep eth0 itself. */
   ownKernelLine?: boolean;
+  /** Kinds of machine the target offers, best first; the verdict names those the image runs on. */
+  platforms?: readonly Platform[];
+  /**
+   * Disk names are not stable (NVMe namespaces appear in any order): fstab and root= must
+   * name the filesystem, other disks get nofail, and names stay as the block device mapping
+   * gives them (this prefix).
+   */
+  unstableDiskNames?: { otherDisks: string; why: string };
+  /** Kernel arguments the platform advises for this kernel on this root bus. */
+  kernelArgs?: (k: Pick<KernelInfo, 'version'>, bus: Bus) => string[];
+  /** Output formats the platform's import takes. */
+  outputs?: OutputRule;
+  /** Commands that import the output into the platform. */
+  importCommands?: (o: Ec2ImportInput) => string[];
   verify: VerifyBoot;
   bootHint(o: BootHintInput): string[];
 }
@@ -125,6 +165,32 @@ export const TARGET_FACTS: Readonly<Record<Target, TargetFacts>> = {
     verify: { mode: 'direct-kernel', bus: 'virtio', nic: 'virtio', rtcLocaltime: true },
     bootHint: () => ['Bundle and register it as an EMI (euca-bundle-image, euca-upload-bundle, euca-register) with the kexec-loader EKI/ERI or a matching EKI/ERI.'],
   },
+  // AWS HVM: Nitro is KVM with EBS on NVMe and ENA networking; older HVM types are Xen HVM
+  // with PV-on-HVM drivers (disks xvd*). Both boot the root volume's MBR (specs/fleet.md §5).
+  'ec2-hvm': {
+    buses: ['nvme', 'xen'],
+    console: 'ttyS0',
+    blockModule: { nvme: 'nvme', xen: 'xen-blkfront' },
+    netModule: 'ena',
+    netDriver: 'ena',
+    platforms: [
+      { name: 'nitro', label: 'Nitro', bus: 'nvme', diskLabel: 'NVMe', net: 'ena', netLabel: 'ENA', netModule: 'ena' },
+      { name: 'xen-hvm', label: 'Xen HVM', bus: 'xen', diskLabel: 'Xen PV disk', net: 'xen_netfront', netLabel: 'Xen PV network', netModule: 'xen-netfront' },
+    ],
+    unstableDiskNames: { otherDisks: 'xvd', why: 'NVMe device names are not stable (nvme0n1 may be another volume)' },
+    // Only where EBS is NVMe: a Xen-HVM-only image has no nvme driver to take it.
+    kernelArgs: (k, bus) => (bus === 'nvme' ? [nvmeTimeoutArg(k.version)] : []),
+    outputs: {
+      formats: ['raw', 'vmdk', 'vhd'],
+      options: { vmdk: { subformat: 'streamOptimized' } },
+      why: 'VM Import (import-snapshot) takes RAW, VMDK streamOptimized and VHD',
+    },
+    importCommands: ec2ImportCommands,
+    diskBuild: true,
+    metadataService: true,
+    verify: { mode: 'disk', bus: 'nvme', nic: 'virtio' },
+    bootHint: (o) => ['Import it as an EBS snapshot and register an HVM AMI (AWS CLI):', ...(o.commands ?? []).map((c) => `  ${c}`)],
+  },
 };
 
 export function targetFacts(target: Target): TargetFacts {
@@ -146,6 +212,8 @@ export function devicePrefix(target: Target, bus: Bus): string {
 export function rootDevice(target: Target, bus: Bus, diskBuild: boolean): string {
   const t = TARGET_FACTS[target];
   const p = devicePrefix(target, bus);
+  // The root volume is the first NVMe namespace of the first controller when it is the only disk.
+  if (p === 'nvme') return !diskBuild && t.bareIsWholeDisk ? '/dev/nvme0n1' : '/dev/nvme0n1p1';
   return !diskBuild && t.bareIsWholeDisk ? `/dev/${p}a` : `/dev/${p}a1`;
 }
 
@@ -177,5 +245,12 @@ export function consolesToReplace(target: Target, xenConsoleName: string): { fro
 export function targetModules(target: Target, bus: Bus, xenLinux: boolean): { block: string; net: string } {
   const t = TARGET_FACTS[target];
   if (xenLinux && t.xenLinux) return t.xenLinux;
-  return { block: t.blockModule[bus] ?? t.blockModule[t.buses[0]!]!, net: t.netModule };
+  const platform = t.platforms?.find((p) => p.bus === bus);
+  return { block: t.blockModule[bus] ?? t.blockModule[t.buses[0]!]!, net: platform?.netModule ?? t.netModule };
+}
+
+/** The NIC driver the target needs with this root bus. */
+export function netDriver(target: Target, bus: Bus): DriverName {
+  const t = TARGET_FACTS[target];
+  return t.platforms?.find((p) => p.bus === bus)?.net ?? t.netDriver;
 }

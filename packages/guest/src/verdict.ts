@@ -3,9 +3,11 @@ import { DRIVERS, type DriverName } from './kconfig.js';
 import { parseDiskDevice } from './fstab.js';
 import { chooseBootloader, type BootloaderOptions } from './bootloader.js';
 
-import { BUS_DRIVERS, TARGETS, TARGET_FACTS, acceptedConsoles, devicePrefix, type Bus, type Target } from './targets.js';
+import { BUS_DRIVERS, TARGETS, TARGET_FACTS, acceptedConsoles, devicePrefix, netDriver, type Bus, type Platform, type Target } from './targets.js';
 
 export { TARGETS, TARGET_BUSES, type Bus, type Target } from './targets.js';
+export { compareVersions } from './versions.js';
+import { compareVersions } from './versions.js';
 
 export interface Verdict {
   target: Target;
@@ -18,6 +20,8 @@ export interface Verdict {
   changes: string[];
   /** Why it will not boot, or caveats. */
   reasons: string[];
+  /** For a target with several kinds of machine (ec2-hvm): those the image runs on (Nitro, Xen HVM). */
+  platforms?: string[];
 }
 
 /** Is the driver usable before root is mounted: built in, or a module inside the initrd. */
@@ -56,8 +60,11 @@ export interface VerdictOptions {
  */
 export function initrdAdditions(k: KernelReport, target: Target, bus: Bus, fsType: string | undefined): string[] {
   const out: DriverName[] = [];
-  for (const alts of BUS_DRIVERS[bus]) {
-    if (alts.some((d) => early(k, d))) continue;
+  // A target with several kinds of machine gets the other kinds' disk drivers too, when it
+  // can, so that one image boots on each (EC2: nvme for Nitro, xen-blkfront for Xen HVM).
+  const others = (TARGET_FACTS[target].platforms ?? []).filter((p) => p.bus !== bus);
+  for (const alts of [...BUS_DRIVERS[bus], ...others.flatMap((p) => BUS_DRIVERS[p.bus])]) {
+    if (alts.some((d) => early(k, d) || out.includes(d))) continue;
     const d = alts.find((x) => injectable(k, x));
     if (d) out.push(d);
   }
@@ -68,8 +75,9 @@ export function initrdAdditions(k: KernelReport, target: Target, bus: Bus, fsTyp
   }
   // The network driver rides along when the initrd is rewritten anyway (as mkinitrd --with
   // would have it); on its own it is no reason to touch the initrd: the root filesystem has it.
-  const net = TARGET_FACTS[target].netDriver;
-  if (out.length > 0 && !early(k, net) && injectable(k, net)) out.push(net);
+  for (const net of [netDriver(target, bus), ...others.map((p) => p.net)]) {
+    if (out.length > 0 && !early(k, net) && injectable(k, net) && !out.includes(net)) out.push(net);
+  }
   return out.map(moduleOf);
 }
 
@@ -109,28 +117,24 @@ export function verdictFor(r: GuestReport, target: Target, options: VerdictOptio
   const xenTarget = facts.xenLinux !== undefined;
   const candidates = r.kernels.filter((k) => xenTarget || !k.xenOnly);
   if (candidates.length === 0) {
-    v.reasons.push(`only Xen-PV-only kernels (${r.kernels.map((k) => k.version).join(', ')}): they cannot boot on ${target}`);
+    const versions = r.kernels.map((k) => k.version).join(', ');
+    v.reasons.push(facts.platforms
+      ? `will not boot on HVM: only XenLinux kernels (${versions}), which boot only as Xen PV guests (CONFIG_X86_XEN); a pvops kernel (2.6.32 or later with CONFIG_XEN) is needed`
+      : `only Xen-PV-only kernels (${versions}): they cannot boot on ${target}`);
     return v;
   }
   // Prefer the default boot entry's kernel, then the newest.
   const ordered = [...candidates].sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || compareVersions(b.version, a.version));
-  let chosen: { k: KernelReport; bus: Bus } | undefined;
-  const missingByKernel: string[] = [];
-  for (const k of ordered) {
-    if (xenTarget && k.xenOnly) {
-      chosen = { k, bus: 'xen' };
-      break;
-    }
-    const { bus, missing } = busFor(k, target, r.filesystem?.type, options.bus, options.inject ?? true);
-    if (bus) {
-      chosen = { k, bus };
-      break;
-    }
-    missingByKernel.push(`${k.version} lacks (neither built in nor in its initrd${k.initrd ? '' : ', which it does not have'}) ${missing.join('; ')}${whyNotInjected(k, options.inject ?? true)}`);
-  }
+  const inject = options.inject ?? true;
+  const picked = facts.platforms ? pickForPlatforms(r, facts.platforms, ordered, options.bus, inject) : pickKernel(r, target, ordered, options.bus, inject);
+  const chosen = picked.chosen;
   if (!chosen) {
-    v.reasons.push(`the ${target} disk driver is neither built in nor in the initrd: ${missingByKernel.join(' | ')}`);
+    v.reasons.push(facts.platforms ? `runs nowhere on ${target}: ${picked.missing.join(' | ')}` : `the ${target} disk driver is neither built in nor in the initrd: ${picked.missing.join(' | ')}`);
     return v;
+  }
+  if (facts.platforms) {
+    v.platforms = picked.platforms ?? [];
+    v.reasons.push(...(picked.caveats ?? []));
   }
   v.kernel = chosen.k.version;
   v.bus = chosen.bus;
@@ -150,6 +154,63 @@ export function verdictFor(r: GuestReport, target: Target, options: VerdictOptio
   v.changes.push(...guestChanges(r, target, chosen.k, chosen.bus));
   v.status = v.changes.length === 0 ? 'boots' : 'boots-after-translation';
   return v;
+}
+
+interface Picked {
+  chosen?: { k: KernelReport; bus: Bus };
+  missing: string[];
+  platforms?: string[];
+  caveats?: string[];
+}
+
+/** The first kernel (in order of preference) that drives one of the target's buses. */
+function pickKernel(r: GuestReport, target: Target, ordered: KernelReport[], only: Bus | undefined, inject: boolean): Picked {
+  const xenTarget = TARGET_FACTS[target].xenLinux !== undefined;
+  const missing: string[] = [];
+  for (const k of ordered) {
+    if (xenTarget && k.xenOnly) return { chosen: { k, bus: 'xen' }, missing };
+    const found = busFor(k, target, r.filesystem?.type, only, inject);
+    if (found.bus) return { chosen: { k, bus: found.bus }, missing };
+    missing.push(`${k.version} lacks (neither built in nor in its initrd${k.initrd ? '' : ', which it does not have'}) ${found.missing.join('; ')}${whyNotInjected(k, inject)}`);
+  }
+  return { missing };
+}
+
+/** A NIC driver the platform requires: built in, or a module file udev loads once root is mounted. */
+function hasNic(k: KernelReport, d: DriverName): boolean {
+  return k.drivers[d] === 'builtin' || k.drivers[d] === 'module';
+}
+
+/** Why kernel `k` cannot run on platform `p`, or undefined when it can. */
+function platformGap(r: GuestReport, p: Platform, k: KernelReport, inject: boolean): string | undefined {
+  const disk = busFor(k, 'ec2-hvm', r.filesystem?.type, p.bus, inject);
+  const gaps: string[] = [];
+  if (!disk.bus) gaps.push(`no ${p.diskLabel} driver (${disk.missing.join('; ').replace(/^\S+: /, '')} neither built in, in the initrd, nor a module the initrd step can add${whyNotInjected(k, inject)})`);
+  if (!hasNic(k, p.net)) gaps.push(`no ${p.netLabel} driver (${moduleOf(p.net)} neither built in nor in /lib/modules/${k.version})`);
+  return gaps.length ? gaps.join(', ') : undefined;
+}
+
+/**
+ * A target with several kinds of machine (EC2 HVM: Nitro, then Xen HVM): the best kind any
+ * kernel runs on, as AWS's own Nitro pre-check has it (nvme in the kernel or initrd, the ena
+ * module), and which other kinds the chosen kernel runs on too.
+ */
+function pickForPlatforms(r: GuestReport, platforms: readonly Platform[], ordered: KernelReport[], only: Bus | undefined, inject: boolean): Picked {
+  const missing: string[] = [];
+  const usable = platforms.filter((p) => !only || p.bus === only);
+  for (const p of usable) {
+    const k = ordered.find((x) => platformGap(r, p, x, inject) === undefined);
+    if (!k) {
+      missing.push(`${p.label}: ${ordered.map((x) => `${x.version} has ${platformGap(r, p, x, inject)!}`).join('; ')}`);
+      continue;
+    }
+    const runs = platforms.filter((q) => platformGap(r, q, k, inject) === undefined);
+    const caveats: string[] = [];
+    const best = platforms[0]!;
+    if (!runs.includes(best)) caveats.push(`${runs.map((q) => q.label).join(', ')} only: ${platformGap(r, best, k, inject)!}`);
+    return { chosen: { k, bus: p.bus }, missing, platforms: runs.map((q) => q.label), caveats };
+  }
+  return { missing };
 }
 
 /** Why the initrd step cannot help this kernel, when it cannot. */
@@ -173,8 +234,10 @@ function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus)
     if (r.layout !== 'bare-filesystem') return true;
     return facts.bareIsWholeDisk ? d.partition === undefined : d.partition === 1;
   };
+  const unstable = facts.unstableDiskNames;
+  const misnamed = (): string => unstable ? `is a device name: ${unstable.why}; name the filesystem by UUID` : 'is named for another hypervisor';
   const rootEntry = r.fstab.find((e) => e.mountpoint === '/');
-  if (rootEntry?.kind === 'device' && !fits(rootEntry.spec)) out.push(`fstab: root ${rootEntry.spec} is named for another hypervisor`);
+  if (rootEntry?.kind === 'device' && (unstable || !fits(rootEntry.spec))) out.push(`fstab: root ${rootEntry.spec} ${misnamed()}`);
   const boot = r.bootConfigs[0];
   // The chosen kernel's own entry: kernel paths are as GRUB sees them, "/boot/vmlinuz-..."
   // on a root filesystem, "/vmlinuz-..." on a separate /boot.
@@ -186,9 +249,10 @@ function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus)
     if (own < 0) out.push(`bootloader config: add an entry for ${k.version} and make it the default`);
     else if (own !== defaultIndex) out.push(`bootloader config: make ${k.version} the default entry`);
     const wantConsole = acceptedConsoles(target, k.xenOnly);
-    if (entry?.rootArg?.startsWith('/dev/') && !fits(entry.rootArg)) out.push(`bootloader config: root=${entry.rootArg} is named for another hypervisor`);
+    if (entry?.rootArg?.startsWith('/dev/') && (unstable || !fits(entry.rootArg))) out.push(`bootloader config: root=${entry.rootArg} ${misnamed()}`);
     if (entry && !entry.consoles.some((c) => wantConsole.some((w) => c.startsWith(w)))) out.push(`bootloader config: console=${wantConsole[0]}`);
     if (facts.diskBuild && entry?.root !== '(hd0,0)' && r.layout === 'bare-filesystem') out.push('bootloader config: root (hd0,0)');
+    for (const arg of facts.kernelArgs?.(k, bus) ?? []) if (!entry?.args.includes(arg)) out.push(`bootloader config: ${arg}`);
   }
   const xenConsoles = r.consoles.filter((c) => /^(hvc|xvc)\d/.test(c.device) && c.source !== 'securetty');
   if (facts.console !== 'xen' && xenConsoles.length > 0) out.push(`consoles: ${xenConsoles.map((c) => c.device).join(', ')} -> ttyS0`);
@@ -201,20 +265,4 @@ function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus)
   if (target === 'eucalyptus' && !r.imageId) out.push('eucalyptus: /etc/image-id and the euca-udev rule');
   if (r.selinux.mode === 'enforcing') out.push('selinux: relabel on first boot');
   return out;
-}
-
-/** Compare kernel versions numerically part by part ("2.6.32-5" < "2.6.32-10"). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split(/[.\-_]/);
-  const pb = b.split(/[.\-_]/);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i] ?? '';
-    const y = pb[i] ?? '';
-    const nx = /^\d+$/.test(x) ? Number(x) : NaN;
-    const ny = /^\d+$/.test(y) ? Number(y) : NaN;
-    if (!Number.isNaN(nx) && !Number.isNaN(ny)) {
-      if (nx !== ny) return nx - ny;
-    } else if (x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
 }

@@ -30,6 +30,7 @@ export interface TranslateArgs {
   imageId: string[];
   partition?: number | undefined;
   initrdAdd?: string[] | undefined;
+  allowXenHvmOnly?: boolean;
   appliance?: ApplianceArgs;
   json: boolean;
   sha256: boolean;
@@ -62,6 +63,7 @@ export async function translateCommand(a: TranslateArgs, io: CliIo, signal: Abor
     ...(a.noClean ? { clean: [] } : a.clean ? { clean: a.clean as CleanOperation[] } : {}),
     ...(a.imageId.length ? { eucalyptus: parseOptions(a.imageId) } : {}),
     ...(a.partition !== undefined ? { partition: a.partition } : {}),
+    ...(a.allowXenHvmOnly ? { allowXenHvmOnly: true } : {}),
     ...(a.initrdAdd?.length ? { initrdAdd: a.initrdAdd.flatMap((m) => m.split(',')).map((m) => m.trim()).filter(Boolean) } : {}),
   };
   let result: TranslateResult;
@@ -81,7 +83,8 @@ export async function translateCommand(a: TranslateArgs, io: CliIo, signal: Abor
 export function renderTranslation(r: TranslateResult): string[] {
   const g = r.report;
   const out: string[] = [];
-  out.push(`${r.input}: ${g.distro.name}${g.distro.version ? ` ${g.distro.version}` : ''} (${g.arch}), kernel ${r.verdict.kernel}, ${r.verdict.bus} disk on ${r.target}`);
+  out.push(`${r.input}: ${g.distro.name}${g.distro.version ? ` ${g.distro.version}` : ''} (${g.arch}), kernel ${r.verdict.kernel}, ${r.verdict.bus} disk on ${r.target}${r.verdict.platforms ? ` (runs on ${r.verdict.platforms.join(', ')})` : ''}`);
+  for (const reason of r.verdict.reasons) out.push(`note: ${reason}`);
   out.push('', `Changes (${r.changes.length}):`);
   let step = '';
   for (const c of r.changes) {
@@ -109,5 +112,5 @@ function bootHint(r: TranslateResult): string[] {
     return ['Import the appliance:', `  VBoxManage import ${r.output}    (or File > Import Appliance; VMware: ovftool / Deploy OVF Template)`,
       'or test its disk with QEMU:', `  amitrans convert ${r.output} disk.raw && qemu-system-x86_64 -m 1024 -nographic -drive file=disk.raw,format=raw,if=ide`];
   }
-  return TARGET_FACTS[r.target].bootHint({ output: r.output, qemuFormat: fmt, bus: r.verdict.bus });
+  return TARGET_FACTS[r.target].bootHint({ output: r.output, qemuFormat: fmt, bus: r.verdict.bus, ...(r.commands ? { commands: r.commands } : {}) });
 }

@@ -90,7 +90,7 @@ export function transformFstab(text: string, o: FstabOptions): TextEdit {
         }
         if (!mapped.exists && !opts.split(',').includes('nofail') && !(o.systemd && opts.split(',').includes('nobootwait'))) {
           newOpts = opts === 'defaults' ? 'defaults,nofail' : `${opts},nofail`;
-          why.push(`${o.target} has no such disk: nofail so boot does not wait for it`);
+          why.push(mapped.why ?? `${o.target} has no such disk: nofail so boot does not wait for it`);
         }
       }
     }
@@ -107,8 +107,13 @@ export function transformFstab(text: string, o: FstabOptions): TextEdit {
   return { text: lines.join('\n'), changes };
 }
 
-function mapOther(dev: { prefix: string; disk: string; partition?: number }, type: string, o: FstabOptions): { spec: string; exists: boolean } {
+function mapOther(dev: { prefix: string; disk: string; partition?: number }, type: string, o: FstabOptions): { spec: string; exists: boolean; why?: string } {
   const part = dev.partition === undefined ? '' : String(dev.partition);
+  const unstable = TARGET_FACTS[o.target].unstableDiskNames;
+  if (unstable) {
+    // The block device mapping's name (sdb shows as xvdb); whether it is there, and under what name, depends on the instance.
+    return { spec: `/dev/${unstable.otherDisks}${dev.disk}${part}`, exists: false, why: `${unstable.why}, and the instance may not have this disk: nofail so boot does not wait for it` };
+  }
   if (TARGET_FACTS[o.target].vbrDisk) {
     // The Eucalyptus VBR: sda1 root, sda2 ephemeral, sda3 swap.
     if (type === 'swap') return { spec: '/dev/sda3', exists: true };

@@ -141,6 +141,7 @@ const bootloader: Step = {
       extraArgs: [
         ...(plan.selinux === 'permissive' && report.selinux.mode === 'enforcing' ? ['enforcing=0'] : []),
         ...(keepsKernelNames(report) ? KERNEL_NAMES_ARGS : []),
+        ...targetKernelArgs(plan, k),
       ],
     };
     const changes: Change[] = [];
@@ -219,6 +220,11 @@ const modules: Step = {
     return out;
   },
 };
+
+/** Kernel arguments the target advises for this kernel (EC2 Nitro: the NVMe I/O timeout). */
+export function targetKernelArgs(plan: TranslatePlan, k: KernelReport): string[] {
+  return TARGET_FACTS[plan.target].kernelArgs?.(k, plan.bus) ?? [];
+}
 
 /** The guest configures eth0 (or eth1...) and its udev would rename the NIC to ens3: keep kernel names. */
 function keepsKernelNames(report: GuestReport): boolean {
