@@ -126,7 +126,7 @@ export function verdictFor(r: GuestReport, target: Target, options: VerdictOptio
   // Prefer the default boot entry's kernel, then the newest.
   const ordered = [...candidates].sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || compareVersions(b.version, a.version));
   const inject = options.inject ?? true;
-  const picked = facts.platforms ? pickForPlatforms(r, facts.platforms, ordered, options.bus, inject) : pickKernel(r, target, ordered, options.bus, inject);
+  const picked = facts.platforms ? pickForPlatforms(r, target, facts.platforms, ordered, options.bus, inject) : pickKernel(r, target, ordered, options.bus, inject);
   const chosen = picked.chosen;
   if (!chosen) {
     v.reasons.push(facts.platforms ? `runs nowhere on ${target}: ${picked.missing.join(' | ')}` : `the ${target} disk driver is neither built in nor in the initrd: ${picked.missing.join(' | ')}`);
@@ -182,8 +182,8 @@ function hasNic(k: KernelReport, d: DriverName): boolean {
 }
 
 /** Why kernel `k` cannot run on platform `p`, or undefined when it can. */
-function platformGap(r: GuestReport, p: Platform, k: KernelReport, inject: boolean): string | undefined {
-  const disk = busFor(k, 'ec2-hvm', r.filesystem?.type, p.bus, inject);
+function platformGap(r: GuestReport, target: Target, p: Platform, k: KernelReport, inject: boolean): string | undefined {
+  const disk = busFor(k, target, r.filesystem?.type, p.bus, inject);
   const gaps: string[] = [];
   if (!disk.bus) gaps.push(`no ${p.diskLabel} driver (${disk.missing.join('; ').replace(/^\S+: /, '')} neither built in, in the initrd, nor a module the initrd step can add${whyNotInjected(k, inject)})`);
   if (!hasNic(k, p.net)) gaps.push(`no ${p.netLabel} driver (${moduleOf(p.net)} neither built in nor in /lib/modules/${k.version})`);
@@ -195,19 +195,19 @@ function platformGap(r: GuestReport, p: Platform, k: KernelReport, inject: boole
  * kernel runs on, as AWS's own Nitro pre-check has it (nvme in the kernel or initrd, the ena
  * module), and which other kinds the chosen kernel runs on too.
  */
-function pickForPlatforms(r: GuestReport, platforms: readonly Platform[], ordered: KernelReport[], only: Bus | undefined, inject: boolean): Picked {
+function pickForPlatforms(r: GuestReport, target: Target, platforms: readonly Platform[], ordered: KernelReport[], only: Bus | undefined, inject: boolean): Picked {
   const missing: string[] = [];
   const usable = platforms.filter((p) => !only || p.bus === only);
   for (const p of usable) {
-    const k = ordered.find((x) => platformGap(r, p, x, inject) === undefined);
+    const k = ordered.find((x) => platformGap(r, target, p, x, inject) === undefined);
     if (!k) {
-      missing.push(`${p.label}: ${ordered.map((x) => `${x.version} has ${platformGap(r, p, x, inject)!}`).join('; ')}`);
+      missing.push(`${p.label}: ${ordered.map((x) => `${x.version} has ${platformGap(r, target, p, x, inject)!}`).join('; ')}`);
       continue;
     }
-    const runs = platforms.filter((q) => platformGap(r, q, k, inject) === undefined);
+    const runs = platforms.filter((q) => platformGap(r, target, q, k, inject) === undefined);
     const caveats: string[] = [];
     const best = platforms[0]!;
-    if (!runs.includes(best)) caveats.push(`${runs.map((q) => q.label).join(', ')} only: ${platformGap(r, best, k, inject)!}`);
+    if (!runs.includes(best)) caveats.push(`${runs.map((q) => q.label).join(', ')} only: ${platformGap(r, target, best, k, inject)!}`);
     return { chosen: { k, bus: p.bus }, missing, platforms: runs.map((q) => q.label), caveats };
   }
   return { missing };
