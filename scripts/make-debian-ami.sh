@@ -7,6 +7,7 @@
 # prints AMITRANS-BOOT-OK and powers off, so a boot test can look for the marker.
 #
 # Usage: scripts/make-debian-ami.sh OUT [--no-grub-stages] [--grub2] [--ext4] [--inode-size N] [--size SIZE] [--extra DIR] [--initrd FILE]
+#        [--kernel DEB] [--modules 'MOD ...']
 # Defaults: ext3 with 128-byte inodes, grub-legacy's stage files in /boot/grub, 400 MiB.
 # --grub2 puts grub-pc-bin's i386-pc files (from this host's /usr/lib/grub/i386-pc) in
 # /usr/lib/grub/i386-pc instead of the stage files, and makes menu.lst a symlink to grub.cfg
@@ -15,13 +16,16 @@
 # --extra DIR copies DIR's tree into the root as well (the bench fills the filesystem with it).
 # --initrd FILE ships FILE as the kernel's initrd instead of the busybox one made here (an
 # initrd built by Debian's initramfs-tools or dracut: scripts/make-fixture-initrd.sh).
+# --kernel DEB takes the kernel from .tmp/debs/DEB instead of linux-image-cloud-amd64 (e.g.
+# linux-image-amd64, whose nvme and ext4 are modules); --modules 'MOD ...' ships only those
+# modules and what they depend on (the generic kernel's whole tree is 400 MiB).
 # Needs the packages unpacked by scripts/setup-test-env.sh under .tmp/debs.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: make-debian-ami.sh OUT [--no-grub-stages] [--grub2] [--ext4] [--inode-size N] [--size SIZE] [--extra DIR]}
 shift
-stages=1; inode=128; size=400M; extra=; grub2=0; ext4=0; initrd=
+stages=1; inode=128; size=400M; extra=; grub2=0; ext4=0; initrd=; kdeb=linux-image-cloud-amd64; only_modules=
 while [ $# -gt 0 ]; do
   case $1 in
     --no-grub-stages) stages=0 ;;
@@ -31,12 +35,14 @@ while [ $# -gt 0 ]; do
     --size) size=$2; shift ;;
     --extra) extra=$2; shift ;;
     --initrd) initrd=$2; shift ;;
+    --kernel) kdeb=$2; shift ;;
+    --modules) only_modules=$2; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 debs=$here/.tmp/debs
-kroot=$debs/linux-image-cloud-amd64/root
+kroot=$debs/$kdeb/root
 bb=$debs/busybox-static/root/bin/busybox
 for need in "$kroot/boot" "$bb"; do
   [ -e "$need" ] || { echo "make-debian-ami: $need missing; run scripts/setup-test-env.sh" >&2; exit 1; }
@@ -54,7 +60,7 @@ for applet in $("$bb" --list); do
   [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
 done
 cp -a "$kroot/boot/vmlinuz-$kver" "$kroot/boot/config-$kver" "$kroot/boot/System.map-$kver" "$root/boot/"
-cp -a "$kroot/lib/modules/$kver" "$root/lib/modules/"
+[ -n "$only_modules" ] || cp -a "$kroot/lib/modules/$kver" "$root/lib/modules/"
 cat > "$root/sbin/init" <<'INIT'
 #!/bin/sh
 mount -t proc proc /proc
@@ -130,7 +136,20 @@ mkdir -p "$work/dep/lib/modules"
 cp -a "$kroot/lib/modules/$kver" "$work/dep/lib/modules/"
 depmod -b "$work/dep" "$kver"
 moddir=$work/dep/lib/modules/$kver
-cp "$moddir"/modules.* "$root/lib/modules/$kver/"
+if [ -n "$only_modules" ]; then
+  # Only the modules asked for and their dependencies, then depmod over that tree.
+  for name in $only_modules; do
+    modprobe -d "$work/dep" -S "$kver" --show-depends "$name" | awk '$1 == "insmod" {print $2}'
+  done | sort -u | while read -r f; do
+    rel=${f#"$moddir"/}
+    mkdir -p "$root/lib/modules/$kver/$(dirname "$rel")"
+    cp "$f" "$root/lib/modules/$kver/$rel"
+  done
+  cp "$moddir"/modules.builtin* "$moddir"/modules.order "$root/lib/modules/$kver/"
+  depmod -b "$root" "$kver"
+else
+  cp "$moddir"/modules.* "$root/lib/modules/$kver/"
+fi
 # Resolve dependencies from modules.dep, deepest first.
 declare -A seen=()
 order=()

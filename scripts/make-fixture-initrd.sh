@@ -9,13 +9,14 @@
 # and config are laid over /usr/lib/modules and /boot in a private mount namespace
 # (unshare -m): nothing on the host changes.
 # Usage: scripts/make-fixture-initrd.sh initramfs-tools|dracut OUT MODULE...
+# KERNEL_DEB=linux-image-amd64 takes that unpacked kernel instead of the cloud one.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 here=$(cd "$(dirname "$0")/.." && pwd)
 kind=${1:?usage: make-fixture-initrd.sh initramfs-tools|dracut OUT MODULE...}
 out=${2:?usage: make-fixture-initrd.sh initramfs-tools|dracut OUT MODULE...}
 shift 2
-kroot=$here/.tmp/debs/linux-image-cloud-amd64/root
+kroot=$here/.tmp/debs/${KERNEL_DEB:-linux-image-cloud-amd64}/root
 [ -d "$kroot/lib/modules" ] || { echo "make-fixture-initrd: $kroot missing; run scripts/setup-test-env.sh" >&2; exit 1; }
 kver=$(ls "$kroot/lib/modules")
 work=$(mktemp -d)

@@ -75,8 +75,10 @@ fi
 # static grub shell of grub-legacy, ...): downloaded and unpacked under .tmp/debs/<name>.
 debs_dir="$(cd "$(dirname "$0")/.." && pwd)/.tmp/debs"
 mkdir -p "$debs_dir"
-# linux-image-cloud-amd64 is a metapackage: fetch the kernel package it depends on.
-for deb in grub-legacy busybox-static linux-image-cloud-amd64; do
+# linux-image-cloud-amd64 and linux-image-amd64 are metapackages: fetch the kernel package
+# each depends on. The generic kernel (nvme, ext4 as modules) is for the ec2-hvm test of the
+# initrd step adding nvme (#21).
+for deb in grub-legacy busybox-static linux-image-cloud-amd64 linux-image-amd64; do
   [ -f "$debs_dir/$deb/.done" ] && continue
   if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1; then
     echo "setup-test-env: cannot fetch Debian package $deb here (no apt-get/dpkg-deb)" >&2
@@ -84,7 +86,7 @@ for deb in grub-legacy busybox-static linux-image-cloud-amd64; do
   fi
   rm -rf "${debs_dir:?}/$deb" && mkdir -p "$debs_dir/$deb"
   pkg=$deb
-  if [ "$deb" = linux-image-cloud-amd64 ]; then
+  if [ "$deb" = linux-image-cloud-amd64 ] || [ "$deb" = linux-image-amd64 ]; then
     pkg=$(apt-cache depends "$deb" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
     if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then
       apt_update

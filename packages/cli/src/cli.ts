@@ -62,6 +62,7 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       partition: a.partition,
       bundle: { user: a.user, ec2cert: a.ec2cert, cert: a.cert, privatekey: a.privatekey, prefix: a.prefix, partSize: a['part-size'], acl: a.acl },
       initrdAdd: a['initrd-add'],
+      ...(a['allow-xen-hvm-only'] ? { allowXenHvmOnly: true } : {}),
       appliance: appliance(a),
       json: a.json,
       sha256: a.sha256,

@@ -126,7 +126,7 @@ export const COMMANDS = {
     ],
   },
   translate: {
-    describe: 'Translate an AMI for kvm, virtualbox, xenserver or eucalyptus: guest edits, a bootable disk, any container',
+    describe: 'Translate an AMI for kvm, virtualbox, xenserver, eucalyptus or ec2-hvm (PV to HVM on AWS): guest edits, a bootable disk, any container',
     positionals: [
       { name: 'input', describe: 'the AMI: a bare root filesystem or a partitioned disk, any container; a file, s3://bucket/key or http(s):// URL', demand: true },
       OUTPUT,
@@ -137,7 +137,7 @@ export const COMMANDS = {
       { name: 'target', alias: ['t'], choices: TARGETS, demandOption: true, describe: 'where the image will boot' },
       { name: 'O', alias: ['format'], type: 'string', describe: 'output format: raw, qcow2, vmdk, vhd, vdi, ova, bundle (default: from the output name)' },
       { name: 'o', alias: ['options'], type: 'string', array: true, default: [], describe: 'output format options key=value[,...]; compress=gzip|bzip2|xz for raw and vhd (or name the output .gz, .bz2, .xz)' },
-      { name: 'bus', choices: ['virtio', 'scsi', 'ide', 'sata'], describe: 'disk bus on the target (default: the best the kernel can drive)' },
+      { name: 'bus', choices: ['virtio', 'scsi', 'ide', 'sata', 'nvme', 'xen'], describe: 'disk bus on the target (default: the best the kernel can drive; ec2-hvm: nvme for Nitro, xen for Xen HVM)' },
       { name: 'root-by', choices: ['uuid', 'label', 'device'], describe: 'how fstab and root= name the root filesystem (default uuid)' },
       { name: 'only', type: 'string', array: true, choices: STEP_NAMES, default: [], describe: 'run only these steps' },
       { name: 'skip', type: 'string', array: true, choices: STEP_NAMES, default: [], describe: 'skip these steps' },
@@ -161,6 +161,7 @@ export const COMMANDS = {
       { name: 'prefix', type: 'string', group: BUNDLE, describe: 'the EMI bundle name (default: the input file name)' },
       { name: 'part-size', type: 'number', size: true, group: BUNDLE, describe: 'bytes per part (default 10M)' },
       { name: 'acl', choices: ['aws-exec-read', 'public-read', 'ec2-bundle-read'], group: BUNDLE, describe: 'canned ACL for an s3:// destination (default aws-exec-read)' },
+      { name: 'allow-xen-hvm-only', type: 'boolean', describe: 'ec2-hvm: write the image even when it runs only on Xen HVM instance types (no NVMe or ENA driver for Nitro)' },
       PROGRESS,
       SHA256,
       { name: 'json', type: 'boolean', default: false, describe: 'print the result (report, changes, output) as JSON' },

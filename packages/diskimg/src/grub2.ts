@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ImageError } from '@amitrans/block';
 import type { ExtFs } from '@amitrans/extfs';
 import { MAX_GRUB2_FILE, grub2Config, grub2Core, loadGrub2Files, type Grub2Files } from '@amitrans/grub';
-import { chosenKernel, rootFor, type BootloaderChoice, type BootloaderKind, type Change, type GuestReport, type TranslatePlan } from '@amitrans/guest';
+import { chosenKernel, kernelConsoles, rootFor, targetKernelArgs, type BootloaderChoice, type BootloaderKind, type Change, type GuestReport, type TranslatePlan } from '@amitrans/guest';
 
 /** Where Debian's grub-pc-bin and Fedora's grub2-pc-modules put GRUB 2's i386-pc files. */
 export const HOST_GRUB2_DIRS = ['/usr/lib/grub/i386-pc', '/usr/lib/grub2/i386-pc'];
@@ -125,10 +125,10 @@ async function writeGrubCfg(c: Ctx, bootDir: string): Promise<Change[]> {
     kernel: k.vmlinuz,
     ...(k.initrd ? { initrd: k.initrd } : {}),
     rootArg: rootFor(c.report, c.plan, true),
-    consoles: ['tty0', 'ttyS0,115200n8'],
+    consoles: kernelConsoles(c.plan.target, k.xenOnly),
     serial: true,
     timeout: 3,
-    extraArgs: c.plan.selinux === 'permissive' && c.report.selinux.mode === 'enforcing' ? ['enforcing=0'] : [],
+    extraArgs: [...(c.plan.selinux === 'permissive' && c.report.selinux.mode === 'enforcing' ? ['enforcing=0'] : []), ...targetKernelArgs(c.plan, k)],
   });
   const st = await c.ext.lstat(path).catch(() => undefined);
   const old = st?.type === 'file' ? Buffer.from(await c.ext.readFile(path)).toString('utf8') : undefined;

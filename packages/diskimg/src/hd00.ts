@@ -1,6 +1,6 @@
 import { ConcatDevice, MemoryDevice, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { grubBootSectors, type StageFiles } from '@amitrans/grub';
-import type { GuestReport, Target, Verdict } from '@amitrans/guest';
+import { DISK_TARGETS, type GuestReport, type Verdict } from '@amitrans/guest';
 
 /**
  * Partitioned AMIs ("hd00": the filesystem in partition 1, menu.lst `root (hd0,0)`) have
@@ -9,7 +9,7 @@ import type { GuestReport, Target, Verdict } from '@amitrans/guest';
  */
 
 const SECTOR = 512;
-export const DISK_TARGETS: readonly Target[] = ['kvm', 'virtualbox'];
+export { DISK_TARGETS };
 
 /** True when sector 0's code area (the 440 bytes before the disk signature) is all zeros. */
 export async function mbrHasNoBootCode(disk: BlockDevice): Promise<boolean> {

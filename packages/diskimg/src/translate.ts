@@ -19,6 +19,7 @@ import {
   DEFAULT_CLEAN,
   STEP_NAMES,
   TARGETS,
+  TARGET_FACTS,
   extGuestFs,
   inspectGuest,
   mergeChanges,
@@ -89,6 +90,8 @@ export interface TranslateOptions {
   bundle?: TranslateBundleOptions;
   /** More modules for the initrd step to add (names as modprobe takes them). */
   initrdAdd?: string[];
+  /** ec2-hvm: write the image even when it runs only on Xen HVM types (no NVMe or no ENA driver). */
+  allowXenHvmOnly?: boolean;
   sha256?: boolean;
   progress?: (stage: string, done: number, total: number) => void;
   signal?: AbortSignal;
@@ -106,6 +109,8 @@ export interface TranslateResult extends OutputSummary {
   bundle?: TranslateBundleResult;
   /** For a disk build: which bootloader was installed, from where, and why. */
   bootloader?: BootloaderChoice;
+  /** Commands that import the output into the target platform (ec2-hvm: the AWS CLI's). */
+  commands?: string[];
 }
 
 /** Boot code for the disk build: GRUB legacy's stage files, or GRUB 2's boot.img and core.img. */
@@ -177,6 +182,8 @@ function checkTranslateOptions(o: TranslateOptions): void {
   names('step', o.only, STEP_NAMES);
   names('step', o.skip, STEP_NAMES);
   names('clean operation', o.clean, CLEAN_OPERATIONS);
+  const unstable = TARGET_FACTS[o.target].unstableDiskNames;
+  if (unstable && o.rootBy === 'device') throw new ImageError('E_USAGE', `--root-by device: on ${o.target} ${unstable.why}; use --root-by uuid or label`);
   for (const [key, v] of [['size', o.size], ['partition', o.partition]] as const) {
     if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) throw new ImageError('E_USAGE', `${key} ${String(v)}: expected a whole number from 1`);
   }
@@ -191,7 +198,7 @@ function checkTranslateOptions(o: TranslateOptions): void {
 export async function translate(input: string, output: string, options: TranslateOptions): Promise<TranslateResult> {
   const started = performance.now();
   checkTranslateOptions(options);
-  const prepared = resolveOutput(output, options.format, options.formatOptions);
+  const prepared = resolveTargetOutput(output, options);
   const driver = prepared.driver;
   // A bundle (-O bundle, or a .manifest.xml output) is for Eucalyptus, and needs its certificate and account.
   if (prepared.bundle && (options.target !== 'eucalyptus' || !options.bundle)) {
@@ -226,6 +233,7 @@ export async function translate(input: string, output: string, options: Translat
       if (verdict.status === 'will-not-boot' && !(diskBuild && options.grubDir && verdict.kernel)) {
         throw new ImageError('E_UNSUPPORTED', `will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
       }
+      checkPlatforms(verdict, options);
       const password = options.rootPassword ? await rootPasswordHash(options.rootPassword) : undefined;
       const plan: TranslatePlan = {
         target: options.target,
@@ -275,6 +283,7 @@ export async function translate(input: string, output: string, options: Translat
         ...(password?.shown ? { rootPassword: password.shown } : {}),
         report,
         ...(code?.choice ? { bootloader: code.choice } : {}),
+        ...importCommands(input, output, driver.name, report, verdict),
         virtualSize: 0,
         bytesRead: 0,
         bytesWritten: 0,
@@ -331,6 +340,41 @@ export async function translate(input: string, output: string, options: Translat
   } finally {
     await img.close();
   }
+}
+
+/**
+ * The output as the target's import takes it: only its formats, with the options it needs
+ * (ec2-hvm: VMDK streamOptimized), uncompressed.
+ */
+function resolveTargetOutput(output: string, options: TranslateOptions): ReturnType<typeof resolveOutput> {
+  const rule = TARGET_FACTS[options.target].outputs;
+  const first = resolveOutput(output, options.format, options.formatOptions);
+  if (!rule) return first;
+  const name = first.driver.name;
+  if (!rule.formats.includes(name) || first.compression) {
+    throw new ImageError('E_USAGE', `${options.target} output: ${first.compression ? `${first.compression}-compressed ${name}` : name} is not taken: ${rule.why} (use -O ${rule.formats.join(', -O ')})`);
+  }
+  const wanted = rule.options[name] ?? {};
+  const given = options.formatOptions ?? {};
+  for (const [key, value] of Object.entries(wanted)) {
+    if (given[key] !== undefined && given[key] !== value) throw new ImageError('E_USAGE', `${options.target} output: -o ${key}=${given[key]} is not taken: ${rule.why}`);
+  }
+  return Object.keys(wanted).length ? resolveOutput(output, options.format, { ...wanted, ...given }) : first;
+}
+
+/** A target with several kinds of machine: refuse an image that misses the best one unless asked. */
+function checkPlatforms(verdict: Verdict, options: TranslateOptions): void {
+  const platforms = TARGET_FACTS[options.target].platforms;
+  if (!platforms || verdict.platforms?.includes(platforms[0]!.label) || options.allowXenHvmOnly) return;
+  throw new ImageError('E_UNSUPPORTED', `will not boot on ${platforms[0]!.label} (${options.target}): ${verdict.reasons.join('; ')}; --allow-xen-hvm-only writes it for ${verdict.platforms?.join(', ')} anyway`);
+}
+
+/** The commands that import the output into the target platform, when it has them. */
+function importCommands(input: string, output: string, format: string, report: GuestReport, verdict: Verdict): Pick<TranslateResult, 'commands'> {
+  const make = TARGET_FACTS[verdict.target].importCommands;
+  if (!make) return {};
+  const base = (input.split('/').pop() ?? input).replace(/\.(img|raw|qcow2|vmdk|vhd|vdi|gz|bz2|xz|manifest\.xml)$/g, '') || 'image';
+  return { commands: make({ output: displayName(output), format, arch: report.arch, ena: verdict.platforms?.includes('Nitro') ?? false, name: `${base}-hvm` }) };
 }
 
 /** The disk build's boot code, with the files it needs in the filesystem (the chosen GRUB's). */

@@ -2,7 +2,7 @@ import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileDevice, ImageError, MaskedDevice, makeTempDir, removeTempDir } from '@amitrans/block';
 import { ExtFs } from '@amitrans/extfs';
-import { defaultEntry, extGuestFs, resolve, type Bus, type GuestReport, type Target, type Verdict } from '@amitrans/guest';
+import { TARGET_FACTS, defaultEntry, extGuestFs, resolve, type Bus, type GuestReport, type Target, type Verdict } from '@amitrans/guest';
 import { applianceHardware, openOva } from '@amitrans/ova';
 import {
   QEMU_BINARY, QEMU_PACKAGES, bootMachine, findQemu, pickAccel,
@@ -95,7 +95,7 @@ export async function verify(image: string, options: VerifyOptions = {}): Promis
       throw err;
     });
     const target = options.target ?? inferTarget(img, inspection);
-    if (target === 'xenserver' && !options.directKernel) {
+    if (TARGET_FACTS[target].verify.mode === 'xen-pv' && !options.directKernel) {
       return notVerifiable(image, target, 'XenServer boots PV guests under Xen, which QEMU cannot emulate here; --direct-kernel runs the image\'s kernel and initrd under QEMU as a smoke test', seconds());
     }
     const plan = await planBoot(img, inspection, target, options);
@@ -163,27 +163,25 @@ function inferTarget(img: OpenedImage, inspection: ImageInspection | undefined):
   return 'kvm';
 }
 
-const FROM_GUEST_BUS: Readonly<Record<Bus, DiskBus | undefined>> = { virtio: 'virtio', scsi: 'virtio-scsi', sata: 'sata', ide: 'ide', xen: undefined };
+const FROM_GUEST_BUS: Readonly<Record<Bus, DiskBus | undefined>> = { virtio: 'virtio', scsi: 'virtio-scsi', sata: 'sata', ide: 'ide', xen: undefined, nvme: 'nvme' };
 
 async function planBoot(img: OpenedImage, inspection: ImageInspection | undefined, target: Target, o: VerifyOptions): Promise<Plan> {
   const verdict: Verdict | undefined = inspection?.report.verdicts.find((v) => v.target === target);
   const bare = inspection?.report.layout === 'bare-filesystem';
-  const direct = o.directKernel === true || target === 'eucalyptus' || target === 'xenserver';
+  const facts = TARGET_FACTS[target].verify;
+  const direct = o.directKernel === true || facts.mode !== 'disk';
   if (!direct && bare) {
     throw new ImageError('E_UNSUPPORTED', `a bare filesystem has no boot sector: ${target} boots disks (use --target eucalyptus, or --direct-kernel)`, { structure: 'disk' });
   }
-  let bus: DiskBus;
-  let nic: NicModel;
+  let bus: DiskBus = facts.bus;
+  let nic: NicModel = facts.nic;
   if (target === 'virtualbox') {
+    // An appliance says which controller and NIC it has; a bare disk gets what the verdict chose.
     const hw = img.detection.driver?.describesGuest ? await ovaHardware(img.file) : {};
-    bus = hw.controller === 'sata' ? 'sata' : hw.controller === 'ide' ? 'ide' : FROM_GUEST_BUS[verdict?.bus ?? 'ide'] ?? 'ide';
-    nic = hw.nic !== undefined ? (/virtio/i.test(hw.nic) ? 'virtio' : 'e1000') : verdict && inspection ? applianceNic(inspection.report, verdict) : 'e1000';
-  } else if (target === 'eucalyptus' || target === 'xenserver') {
-    bus = o.eucaBus === 'scsi' ? 'lsi-scsi' : 'virtio';
-    nic = 'virtio';
-  } else {
-    bus = 'virtio';
-    nic = 'virtio';
+    bus = hw.controller === 'sata' ? 'sata' : hw.controller === 'ide' ? 'ide' : FROM_GUEST_BUS[verdict?.bus ?? facts.bus] ?? facts.bus;
+    nic = hw.nic !== undefined ? (/virtio/i.test(hw.nic) ? 'virtio' : 'e1000') : verdict && inspection ? applianceNic(inspection.report, verdict) : facts.nic;
+  } else if (facts.mode !== 'disk' && o.eucaBus === 'scsi') {
+    bus = 'lsi-scsi';
   }
   return { target, mode: direct ? 'direct-kernel' : 'disk', bus: o.bus ?? bus, nic: o.nic ?? nic };
 }
@@ -225,7 +223,7 @@ async function prepareMachine(
     return {
       drive, bus: plan.bus, nic: plan.nic, memoryMiB,
       kernel: { path: boot.kernel, ...(boot.initrd ? { initrd: boot.initrd } : {}), append: `root=${rootArg} console=ttyS0` },
-      ...(plan.target === 'eucalyptus' ? { rtcLocaltime: true } : {}),
+      ...(TARGET_FACTS[plan.target].verify.rtcLocaltime ? { rtcLocaltime: true } : {}),
     };
   } finally {
     await ext.close();

@@ -10,7 +10,7 @@ import type { FleetStore } from './store.js';
 import type { FleetItem } from './worklist.js';
 
 /** The container each target gets unless told otherwise: what its hypervisor imports natively. */
-export const DEFAULT_FORMATS: Readonly<Record<Target, string>> = { kvm: 'qcow2', virtualbox: 'vdi', xenserver: 'vhd', eucalyptus: 'raw' };
+export const DEFAULT_FORMATS: Readonly<Record<Target, string>> = { kvm: 'qcow2', virtualbox: 'vdi', xenserver: 'vhd', eucalyptus: 'raw', 'ec2-hvm': 'vmdk' };
 
 /** Translation options the whole fleet shares (the per-image ones come from the pipeline). */
 export type SharedTranslateOptions = Pick<TranslateOptions, 'rootPassword' | 'sshPasswordAuth' | 'grubDir' | 'bootloader' | 'clean' | 'rootBy' | 'initrdAdd'>;

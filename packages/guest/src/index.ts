@@ -1,5 +1,9 @@
 export { inspectGuest, findGrubStages, BOOT_CONFIG_FILES, MAX_INITRD_READ, type GuestReport, type KernelReport, type InspectContext, type InitrdSummary, type GrubStages } from './inspect.js';
-export { verdicts, verdictFor, compareVersions, TARGETS, TARGET_BUSES, type Target, type Verdict, type Bus } from './verdict.js';
+export { verdicts, verdictFor, compareVersions, type Verdict } from './verdict.js';
+export {
+  TARGETS, TARGET_BUSES, TARGET_FACTS, DISK_TARGETS, BUS_DRIVERS, DEVICE_PREFIX, targetFacts, devicePrefix, rootDevice, kernelConsoles, acceptedConsoles,
+  consolesToReplace, targetModules, xenConsole, type Target, type Bus, type TargetFacts, type VerifyBoot, type BootHintInput,
+} from './targets.js';
 export { parseGrubLegacy, parseGrub2, defaultEntry, type BootConfig, type BootEntry } from './bootconfig.js';
 export { parseFstab, parseDiskDevice, type FstabEntry } from './fstab.js';
 export { detectDistro, parseKeyValues, familyOf, type Distro, type Family } from './distro.js';

@@ -22,6 +22,9 @@ export const DRIVERS = {
   ahci: { modules: ['ahci'], configs: ['SATA_AHCI'] },
   sd_mod: { modules: ['sd_mod'], configs: ['BLK_DEV_SD'] },
   e1000: { modules: ['e1000'], configs: ['E1000'] },
+  // EC2 Nitro: EBS volumes are NVMe namespaces, the network is the Elastic Network Adapter.
+  nvme: { modules: ['nvme'], configs: ['BLK_DEV_NVME'] },
+  ena: { modules: ['ena'], configs: ['ENA_ETHERNET'] },
   ext2: { modules: ['ext2'], configs: ['EXT2_FS'] },
   ext3: { modules: ['ext3'], configs: ['EXT3_FS'] },
   ext4: { modules: ['ext4'], configs: ['EXT4_FS'] },

@@ -3,10 +3,11 @@ import { DRIVERS, type DriverName } from './kconfig.js';
 import { parseDiskDevice } from './fstab.js';
 import { chooseBootloader, type BootloaderOptions } from './bootloader.js';
 
-export const TARGETS = ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'] as const;
-export type Target = (typeof TARGETS)[number];
+import { BUS_DRIVERS, TARGETS, TARGET_FACTS, acceptedConsoles, devicePrefix, netDriver, type Bus, type Platform, type Target } from './targets.js';
 
-export type Bus = 'virtio' | 'scsi' | 'sata' | 'ide' | 'xen';
+export { TARGETS, TARGET_BUSES, type Bus, type Target } from './targets.js';
+export { compareVersions } from './versions.js';
+import { compareVersions } from './versions.js';
 
 export interface Verdict {
   target: Target;
@@ -19,23 +20,9 @@ export interface Verdict {
   changes: string[];
   /** Why it will not boot, or caveats. */
   reasons: string[];
+  /** For a target with several kinds of machine (ec2-hvm): those the image runs on (Nitro, Xen HVM). */
+  platforms?: string[];
 }
-
-/** Drivers a bus needs before the root filesystem can be mounted. */
-const BUS_DRIVERS: Record<Bus, DriverName[][]> = {
-  virtio: [['virtio_blk'], ['virtio_pci']],
-  scsi: [['virtio_scsi'], ['virtio_pci'], ['sd_mod']],
-  sata: [['ahci'], ['sd_mod']],
-  ide: [['ata_piix'], ['sd_mod']],
-  xen: [['xen_blkfront']],
-};
-
-export const TARGET_BUSES: Record<Target, Bus[]> = {
-  kvm: ['virtio', 'scsi', 'ide'],
-  virtualbox: ['sata', 'ide'],
-  xenserver: ['xen'],
-  eucalyptus: ['virtio'],
-};
 
 /** Is the driver usable before root is mounted: built in, or a module inside the initrd. */
 function early(k: KernelReport, d: DriverName): boolean {
@@ -73,8 +60,11 @@ export interface VerdictOptions {
  */
 export function initrdAdditions(k: KernelReport, target: Target, bus: Bus, fsType: string | undefined): string[] {
   const out: DriverName[] = [];
-  for (const alts of BUS_DRIVERS[bus]) {
-    if (alts.some((d) => early(k, d))) continue;
+  // A target with several kinds of machine gets the other kinds' disk drivers too, when it
+  // can, so that one image boots on each (EC2: nvme for Nitro, xen-blkfront for Xen HVM).
+  const others = (TARGET_FACTS[target].platforms ?? []).filter((p) => p.bus !== bus);
+  for (const alts of [...BUS_DRIVERS[bus], ...others.flatMap((p) => BUS_DRIVERS[p.bus])]) {
+    if (alts.some((d) => early(k, d) || out.includes(d))) continue;
     const d = alts.find((x) => injectable(k, x));
     if (d) out.push(d);
   }
@@ -85,8 +75,9 @@ export function initrdAdditions(k: KernelReport, target: Target, bus: Bus, fsTyp
   }
   // The network driver rides along when the initrd is rewritten anyway (as mkinitrd --with
   // would have it); on its own it is no reason to touch the initrd: the root filesystem has it.
-  const net: DriverName = target === 'xenserver' ? 'xen_netfront' : target === 'virtualbox' ? 'e1000' : 'virtio_net';
-  if (out.length > 0 && !early(k, net) && injectable(k, net)) out.push(net);
+  for (const net of [netDriver(target, bus), ...others.map((p) => p.net)]) {
+    if (out.length > 0 && !early(k, net) && injectable(k, net) && !out.includes(net)) out.push(net);
+  }
   return out.map(moduleOf);
 }
 
@@ -102,7 +93,7 @@ function busFor(k: KernelReport, target: Target, fsType: string | undefined, onl
   const ok = (d: DriverName): boolean => early(k, d) || (inject && injectable(k, d));
   const fsOk = fsDrivers(fsType).some(ok);
   // The target's buses in order of preference (its native one first): the first that works, with the initrd step's help if need be.
-  for (const bus of only ? [only] : TARGET_BUSES[target]) {
+  for (const bus of only ? [only] : TARGET_FACTS[target].buses) {
     const lacking = BUS_DRIVERS[bus].filter((alts) => !alts.some(ok)).map((alts) => alts.join('/'));
     if (lacking.length === 0 && fsOk) return { bus, missing: [] };
     missing.push(`${bus}: ${[...lacking, ...(fsOk ? [] : [`${fsDrivers(fsType).join('/')} for the ${fsType ?? 'root'} filesystem`])].join(', ')}`);
@@ -122,36 +113,32 @@ export function verdictFor(r: GuestReport, target: Target, options: VerdictOptio
       : 'no kernel in the image');
     return v;
   }
-  const xenTarget = target === 'xenserver';
+  const facts = TARGET_FACTS[target];
+  const xenTarget = facts.xenLinux !== undefined;
   const candidates = r.kernels.filter((k) => xenTarget || !k.xenOnly);
   if (candidates.length === 0) {
-    v.reasons.push(`only Xen-PV-only kernels (${r.kernels.map((k) => k.version).join(', ')}): they cannot boot on ${target}`);
+    const versions = r.kernels.map((k) => k.version).join(', ');
+    v.reasons.push(facts.platforms
+      ? `will not boot on HVM: only XenLinux kernels (${versions}), which boot only as Xen PV guests (CONFIG_X86_XEN); a pvops kernel (2.6.32 or later with CONFIG_XEN) is needed`
+      : `only Xen-PV-only kernels (${versions}): they cannot boot on ${target}`);
     return v;
   }
   // Prefer the default boot entry's kernel, then the newest.
   const ordered = [...candidates].sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || compareVersions(b.version, a.version));
-  let chosen: { k: KernelReport; bus: Bus } | undefined;
-  const missingByKernel: string[] = [];
-  for (const k of ordered) {
-    if (xenTarget && k.xenOnly) {
-      chosen = { k, bus: 'xen' };
-      break;
-    }
-    const { bus, missing } = busFor(k, target, r.filesystem?.type, options.bus, options.inject ?? true);
-    if (bus) {
-      chosen = { k, bus };
-      break;
-    }
-    missingByKernel.push(`${k.version} lacks (neither built in nor in its initrd${k.initrd ? '' : ', which it does not have'}) ${missing.join('; ')}${whyNotInjected(k, options.inject ?? true)}`);
-  }
+  const inject = options.inject ?? true;
+  const picked = facts.platforms ? pickForPlatforms(r, target, facts.platforms, ordered, options.bus, inject) : pickKernel(r, target, ordered, options.bus, inject);
+  const chosen = picked.chosen;
   if (!chosen) {
-    v.reasons.push(`no kernel has the ${target} disk driver before root is mounted: ${missingByKernel.join(' | ')}`);
+    v.reasons.push(facts.platforms ? `runs nowhere on ${target}: ${picked.missing.join(' | ')}` : `no kernel has the ${target} disk driver before root is mounted: ${picked.missing.join(' | ')}`);
     return v;
+  }
+  if (facts.platforms) {
+    v.platforms = picked.platforms ?? [];
+    v.reasons.push(...(picked.caveats ?? []));
   }
   v.kernel = chosen.k.version;
   v.bus = chosen.bus;
-  const needsDisk = target === 'kvm' || target === 'virtualbox';
-  if (needsDisk && r.layout === 'bare-filesystem') {
+  if (facts.diskBuild && r.layout === 'bare-filesystem') {
     const boot = chooseBootloader(r, options.bootloader);
     if (!boot.kind) {
       v.status = 'will-not-boot';
@@ -169,6 +156,63 @@ export function verdictFor(r: GuestReport, target: Target, options: VerdictOptio
   return v;
 }
 
+interface Picked {
+  chosen?: { k: KernelReport; bus: Bus };
+  missing: string[];
+  platforms?: string[];
+  caveats?: string[];
+}
+
+/** The first kernel (in order of preference) that drives one of the target's buses. */
+function pickKernel(r: GuestReport, target: Target, ordered: KernelReport[], only: Bus | undefined, inject: boolean): Picked {
+  const xenTarget = TARGET_FACTS[target].xenLinux !== undefined;
+  const missing: string[] = [];
+  for (const k of ordered) {
+    if (xenTarget && k.xenOnly) return { chosen: { k, bus: 'xen' }, missing };
+    const found = busFor(k, target, r.filesystem?.type, only, inject);
+    if (found.bus) return { chosen: { k, bus: found.bus }, missing };
+    missing.push(`${k.version} lacks (neither built in nor in its initrd${k.initrd ? '' : ', which it does not have'}) ${found.missing.join('; ')}${whyNotInjected(k, inject)}`);
+  }
+  return { missing };
+}
+
+/** A NIC driver the platform requires: built in, or a module file udev loads once root is mounted. */
+function hasNic(k: KernelReport, d: DriverName): boolean {
+  return k.drivers[d] === 'builtin' || k.drivers[d] === 'module';
+}
+
+/** Why kernel `k` cannot run on platform `p`, or undefined when it can. */
+function platformGap(r: GuestReport, target: Target, p: Platform, k: KernelReport, inject: boolean): string | undefined {
+  const disk = busFor(k, target, r.filesystem?.type, p.bus, inject);
+  const gaps: string[] = [];
+  if (!disk.bus) gaps.push(`no ${p.diskLabel} driver (${disk.missing.join('; ').replace(/^\S+: /, '')} neither built in, in the initrd, nor a module the initrd step can add${whyNotInjected(k, inject)})`);
+  if (!hasNic(k, p.net)) gaps.push(`no ${p.netLabel} driver (${moduleOf(p.net)} neither built in nor in /lib/modules/${k.version})`);
+  return gaps.length ? gaps.join(', ') : undefined;
+}
+
+/**
+ * A target with several kinds of machine (EC2 HVM: Nitro, then Xen HVM): the best kind any
+ * kernel runs on, as AWS's own Nitro pre-check has it (nvme in the kernel or initrd, the ena
+ * module), and which other kinds the chosen kernel runs on too.
+ */
+function pickForPlatforms(r: GuestReport, target: Target, platforms: readonly Platform[], ordered: KernelReport[], only: Bus | undefined, inject: boolean): Picked {
+  const missing: string[] = [];
+  const usable = platforms.filter((p) => !only || p.bus === only);
+  for (const p of usable) {
+    const k = ordered.find((x) => platformGap(r, target, p, x, inject) === undefined);
+    if (!k) {
+      missing.push(`${p.label}: ${ordered.map((x) => `${x.version} has ${platformGap(r, target, p, x, inject)!}`).join('; ')}`);
+      continue;
+    }
+    const runs = platforms.filter((q) => platformGap(r, target, q, k, inject) === undefined);
+    const caveats: string[] = [];
+    const best = platforms[0]!;
+    if (!runs.includes(best)) caveats.push(`${runs.map((q) => q.label).join(', ')} only: ${platformGap(r, target, best, k, inject)!}`);
+    return { chosen: { k, bus: p.bus }, missing, platforms: runs.map((q) => q.label), caveats };
+  }
+  return { missing };
+}
+
 /** Why the initrd step cannot help this kernel, when it cannot. */
 function whyNotInjected(k: KernelReport, inject: boolean): string {
   if (!inject) return ' (the initrd step is skipped)';
@@ -177,11 +221,10 @@ function whyNotInjected(k: KernelReport, inject: boolean): string {
   return '';
 }
 
-const DEVICE_PREFIX: Record<Bus, string> = { virtio: 'vd', scsi: 'sd', sata: 'sd', ide: 'sd', xen: 'xvd' };
-
 function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus): string[] {
   const out: string[] = [];
-  const prefix = target === 'eucalyptus' ? 'sd' : DEVICE_PREFIX[bus];
+  const facts = TARGET_FACTS[target];
+  const prefix = devicePrefix(target, bus);
   // A bare filesystem is the whole xvda on XenServer, and partition 1 of the disk built
   // (or of Eucalyptus' VBR disk) elsewhere; a partitioned image keeps its partition numbers.
   const fits = (spec: string): boolean => {
@@ -189,10 +232,12 @@ function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus)
     if (!d) return !/^\/dev\/(xvd|sd|vd|hd)/.test(spec);
     if (d.prefix !== prefix) return false;
     if (r.layout !== 'bare-filesystem') return true;
-    return target === 'xenserver' ? d.partition === undefined : d.partition === 1;
+    return facts.bareIsWholeDisk ? d.partition === undefined : d.partition === 1;
   };
+  const unstable = facts.unstableDiskNames;
+  const misnamed = (): string => unstable ? `is a device name: ${unstable.why}; name the filesystem by UUID` : 'is named for another hypervisor';
   const rootEntry = r.fstab.find((e) => e.mountpoint === '/');
-  if (rootEntry?.kind === 'device' && !fits(rootEntry.spec)) out.push(`fstab: root ${rootEntry.spec} is named for another hypervisor`);
+  if (rootEntry?.kind === 'device' && (unstable || !fits(rootEntry.spec))) out.push(`fstab: root ${rootEntry.spec} ${misnamed()}`);
   const boot = r.bootConfigs[0];
   // The chosen kernel's own entry: kernel paths are as GRUB sees them, "/boot/vmlinuz-..."
   // on a root filesystem, "/vmlinuz-..." on a separate /boot.
@@ -203,35 +248,21 @@ function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus)
   else {
     if (own < 0) out.push(`bootloader config: add an entry for ${k.version} and make it the default`);
     else if (own !== defaultIndex) out.push(`bootloader config: make ${k.version} the default entry`);
-    const wantConsole = target === 'xenserver' ? (k.xenOnly ? ['xvc0', 'hvc0'] : ['hvc0', 'xvc0']) : ['ttyS0'];
-    if (entry?.rootArg?.startsWith('/dev/') && !fits(entry.rootArg)) out.push(`bootloader config: root=${entry.rootArg} is named for another hypervisor`);
+    const wantConsole = acceptedConsoles(target, k.xenOnly);
+    if (entry?.rootArg?.startsWith('/dev/') && (unstable || !fits(entry.rootArg))) out.push(`bootloader config: root=${entry.rootArg} ${misnamed()}`);
     if (entry && !entry.consoles.some((c) => wantConsole.some((w) => c.startsWith(w)))) out.push(`bootloader config: console=${wantConsole[0]}`);
-    if ((target === 'kvm' || target === 'virtualbox') && entry?.root !== '(hd0,0)' && r.layout === 'bare-filesystem') out.push('bootloader config: root (hd0,0)');
+    if (facts.diskBuild && entry?.root !== '(hd0,0)' && r.layout === 'bare-filesystem') out.push('bootloader config: root (hd0,0)');
+    for (const arg of facts.kernelArgs?.(k, bus) ?? []) if (!entry?.args.includes(arg)) out.push(`bootloader config: ${arg}`);
   }
   const xenConsoles = r.consoles.filter((c) => /^(hvc|xvc)\d/.test(c.device) && c.source !== 'securetty');
-  if (target !== 'xenserver' && xenConsoles.length > 0) out.push(`consoles: ${xenConsoles.map((c) => c.device).join(', ')} -> ttyS0`);
+  if (facts.console !== 'xen' && xenConsoles.length > 0) out.push(`consoles: ${xenConsoles.map((c) => c.device).join(', ')} -> ttyS0`);
   const xenAliases = r.modprobe.filter((a) => /^xen/.test(a.module));
-  if (target !== 'xenserver' && xenAliases.length > 0) out.push(`modules: aliases to ${xenAliases.map((a) => a.module).join(', ')}`);
+  if (!facts.xenLinux && xenAliases.length > 0) out.push(`modules: aliases to ${xenAliases.map((a) => a.module).join(', ')}`);
   if (r.network.ifcfg.some((f) => f.hwaddr)) out.push('network: HWADDR pinned in ifcfg');
   if (r.network.persistentNetRules.length > 0) out.push('network: persistent-net udev rules');
-  if (target !== 'eucalyptus' && target !== 'xenserver' && r.cloud.metadataFetches.length > 0) out.push('cloud hooks: rc.local fetches instance metadata');
+  // XenServer's verdict has never listed the fetches (its network step still comments them out).
+  if (!facts.metadataService && facts.console !== 'xen' && r.cloud.metadataFetches.length > 0) out.push('cloud hooks: rc.local fetches instance metadata');
   if (target === 'eucalyptus' && !r.imageId) out.push('eucalyptus: /etc/image-id and the euca-udev rule');
   if (r.selinux.mode === 'enforcing') out.push('selinux: relabel on first boot');
   return out;
-}
-
-/** Compare kernel versions numerically part by part ("2.6.32-5" < "2.6.32-10"). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split(/[.\-_]/);
-  const pb = b.split(/[.\-_]/);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i] ?? '';
-    const y = pb[i] ?? '';
-    const nx = /^\d+$/.test(x) ? Number(x) : NaN;
-    const ny = /^\d+$/.test(y) ? Number(y) : NaN;
-    if (!Number.isNaN(nx) && !Number.isNaN(ny)) {
-      if (nx !== ny) return nx - ny;
-    } else if (x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
 }

@@ -75,10 +75,11 @@ function entry(e: Omit<BootEntry, 'args' | 'consoles' | 'rootArg'> & { args: str
   return out;
 }
 
-function verdict(target: Verdict['target'], status: Verdict['status'], o: { kernel?: string; bus?: Verdict['bus']; changes?: string[]; reasons?: string[] } = {}): Verdict {
+function verdict(target: Verdict['target'], status: Verdict['status'], o: { kernel?: string; bus?: Verdict['bus']; changes?: string[]; reasons?: string[]; platforms?: string[] } = {}): Verdict {
   const v: Verdict = { target, status, changes: o.changes ?? [], reasons: o.reasons ?? [] };
   if (o.kernel) v.kernel = o.kernel;
   if (o.bus) v.bus = o.bus;
+  if (o.platforms) v.platforms = o.platforms;
   return v;
 }
 
@@ -158,6 +159,7 @@ describe('CentOS 5 PV AMI (kernel-xen only, nash initrd, grub.conf, xvc0)', () =
         verdict('virtualbox', 'will-not-boot', { reasons: [only('virtualbox')] }),
         verdict('xenserver', 'boots-after-translation', { kernel: xv, bus: 'xen', changes: xenserverChanges }),
         verdict('eucalyptus', 'will-not-boot', { reasons: [only('eucalyptus')] }),
+        verdict('ec2-hvm', 'will-not-boot', { reasons: [`will not boot on HVM: only XenLinux kernels (${xv}), which boot only as Xen PV guests (CONFIG_X86_XEN); a pvops kernel (2.6.32 or later with CONFIG_XEN) is needed`] }),
       ]);
     });
   }
@@ -201,6 +203,7 @@ describe('CentOS 5 PV AMI (kernel-xen only, nash initrd, grub.conf, xvc0)', () =
       verdict('virtualbox', 'boots-after-translation', { kernel: pv, bus: 'ide', changes: [...disk, makeDefault, 'bootloader config: root (hd0,0)', ...guest, 'cloud hooks: rc.local fetches instance metadata', 'selinux: relabel on first boot'] }),
       verdict('xenserver', 'boots-after-translation', { kernel: xv, bus: 'xen', changes: xenserverChanges }),
       verdict('eucalyptus', 'boots-after-translation', { kernel: pv, bus: 'virtio', changes: [makeDefault, ...guest, 'selinux: relabel on first boot'] }),
+      verdict('ec2-hvm', 'will-not-boot', { reasons: [`runs nowhere on ec2-hvm: Nitro: ${pv} has no NVMe driver (nvme neither built in, in the initrd, nor a module the initrd step can add), no ENA driver (ena neither built in nor in /lib/modules/${pv}) | Xen HVM: ${pv} has no Xen PV disk driver (xen_blkfront neither built in, in the initrd, nor a module the initrd step can add), no Xen PV network driver (xen_netfront neither built in nor in /lib/modules/${pv})`] }),
     ]);
   });
 });
@@ -258,6 +261,14 @@ describe('Amazon Linux AMI (system-release, LABEL=/, hvc0, dracut initramfs)', (
       verdict('virtualbox', 'will-not-boot', { reasons: [`no kernel has the virtualbox disk driver before root is mounted: ${v} lacks (neither built in nor in its initrd) sata: ahci; ide: ata_piix`] }),
       verdict('xenserver', 'boots', { kernel: v, bus: 'xen' }),
       verdict('eucalyptus', 'boots-after-translation', { kernel: v, bus: 'virtio', changes: ['bootloader config: console=ttyS0', 'consoles: hvc0 -> ttyS0', 'modules: aliases to xen_netfront', 'eucalyptus: /etc/image-id and the euca-udev rule'] }),
+      // No nvme in a 3.4 kernel: the older Xen HVM types only.
+      verdict('ec2-hvm', 'boots-after-translation', {
+        kernel: v, bus: 'xen', platforms: ['Xen HVM'],
+        reasons: [`Xen HVM only: no NVMe driver (nvme neither built in, in the initrd, nor a module the initrd step can add), no ENA driver (ena neither built in nor in /lib/modules/${v})`],
+        changes: [
+          'build an MBR disk with the filesystem in partition 1 and install GRUB 2 from /usr/lib/grub/i386-pc (the image has no GRUB legacy stage files, nor GRUB 2 i386-pc files: this host\'s GRUB 2)',
+          'bootloader config: console=ttyS0', 'bootloader config: root (hd0,0)', 'consoles: hvc0 -> ttyS0', 'modules: aliases to xen_netfront'],
+      }),
     ]);
     // Without a GRUB on the host either: what to install, or what to pass.
     expect(verdictFor(r, 'kvm')).toEqual(verdict('kvm', 'will-not-boot', { kernel: v, bus: 'virtio', reasons: [NO_BOOTLOADER] }));
@@ -280,7 +291,7 @@ describe('Ubuntu 12.04 in partition 1 (menu.lst root (hd0,0), LABEL=cloudimg-roo
       initrd: `/boot/initrd.img-${v}`,
       config: `/boot/config-${v}`,
       xenOnly: false,
-      drivers: drivers({ ata_piix: 'module', ahci: 'module', e1000: 'module', virtio_scsi: 'absent' }, 'builtin'),
+      drivers: drivers({ ata_piix: 'module', ahci: 'module', e1000: 'module', virtio_scsi: 'absent', nvme: 'absent', ena: 'absent' }, 'builtin'),
       moduleCount: 4,
       isDefault: true,
       initrdFlavour: 'initramfs-tools',
@@ -315,6 +326,11 @@ describe('Ubuntu 12.04 in partition 1 (menu.lst root (hd0,0), LABEL=cloudimg-roo
       verdict('virtualbox', 'boots-after-translation', { kernel: v, bus: 'sata', changes: [...guest, MBR_GRUB] }),
       verdict('xenserver', 'boots-after-translation', { kernel: v, bus: 'xen', changes: ['network: persistent-net udev rules'] }),
       verdict('eucalyptus', 'boots-after-translation', { kernel: v, bus: 'virtio', changes: [...guest, 'eucalyptus: /etc/image-id and the euca-udev rule'] }),
+      // linux-virtual 3.2 has no nvme (AWS names Ubuntu 14.04's linux-aws as the first that does).
+      verdict('ec2-hvm', 'boots-after-translation', {
+        kernel: v, bus: 'xen', platforms: ['Xen HVM'], changes: [...guest, MBR_GRUB],
+        reasons: [`Xen HVM only: no NVMe driver (nvme neither built in, in the initrd, nor a module the initrd step can add), no ENA driver (ena neither built in nor in /lib/modules/${v})`],
+      }),
     ]);
   };
 
@@ -353,7 +369,7 @@ describe('an AMI that booted an Amazon AKI (modules, no kernel in /boot)', () =>
     expect(r.grubStages).toBeUndefined();
     expect(r.warnings).toEqual([]);
     const reason = `no kernel in /boot: the image relied on an external kernel (modules only for ${AKI.version})`;
-    expect(r.verdicts).toEqual((['kvm', 'virtualbox', 'xenserver', 'eucalyptus'] as const).map((t) => verdict(t, 'will-not-boot', { reasons: [reason] })));
+    expect(r.verdicts).toEqual((['kvm', 'virtualbox', 'xenserver', 'eucalyptus', 'ec2-hvm'] as const).map((t) => verdict(t, 'will-not-boot', { reasons: [reason] })));
   });
 
   it('the human report says the kernel was external', async (ctx) => {
@@ -408,10 +424,10 @@ describe('a PV AMI from real Debian packages (linux-image-cloud-amd64, busybox i
       xenOnly: false,
       drivers: drivers({
         virtio_blk: 'module', virtio_net: 'module', virtio_pci: 'module', virtio_scsi: 'module', xen_blkfront: 'module', xen_netfront: 'module',
-        ata_piix: 'module', sd_mod: 'module', ext4: 'builtin', jbd2: 'builtin',
+        ata_piix: 'module', sd_mod: 'module', ext4: 'builtin', jbd2: 'builtin', nvme: 'builtin', ena: 'module',
       }),
       moduleCount: koFiles.length,
-      moduleFiles: ['virtio_blk', 'virtio_net', 'virtio_pci', 'virtio_scsi', 'xen_blkfront', 'xen_netfront', 'ata_piix', 'sd_mod'],
+      moduleFiles: ['virtio_blk', 'virtio_net', 'virtio_pci', 'virtio_scsi', 'xen_blkfront', 'xen_netfront', 'ata_piix', 'sd_mod', 'ena'],
       isDefault: true,
       initrdFlavour: 'busybox',
       initrdModules,
@@ -438,6 +454,15 @@ describe('a PV AMI from real Debian packages (linux-image-cloud-amd64, busybox i
       // A bare filesystem is the whole xvda on XenServer: xvda1 does not exist there.
       verdict('xenserver', 'boots-after-translation', { kernel: kver, bus: 'xen', changes: [...xvda, 'network: persistent-net udev rules'] }),
       verdict('eucalyptus', 'boots-after-translation', { kernel: kver, bus: 'virtio', changes: [...xvda, 'bootloader config: console=ttyS0', ...guest, 'eucalyptus: /etc/image-id and the euca-udev rule'] }),
+      // nvme built in, ena a module: Nitro; xen-blkfront in the initrd: Xen HVM too. EC2 keeps the metadata service.
+      verdict('ec2-hvm', 'boots-after-translation', {
+        kernel: kver, bus: 'nvme', platforms: ['Nitro', 'Xen HVM'],
+        changes: [
+          disk[0]!,
+          ...['fstab: root', 'bootloader config: root='].map((what) => `${what}${what.endsWith('=') ? '' : ' '}/dev/xvda1 is a device name: NVMe device names are not stable (nvme0n1 may be another volume); name the filesystem by UUID`),
+          'bootloader config: console=ttyS0', 'bootloader config: root (hd0,0)', 'bootloader config: nvme_core.io_timeout=4294967295', ...guest,
+        ],
+      }),
     ]);
   }, 120_000);
 });

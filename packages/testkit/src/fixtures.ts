@@ -18,11 +18,15 @@ export interface DebianAmiOptions {
   extra?: string;
   /** Ship this initrd (e.g. from buildFixtureInitrd) instead of the script's busybox one. */
   initrd?: string;
+  /** The kernel package under .tmp/debs (default linux-image-cloud-amd64). */
+  kernel?: string;
+  /** Ship only these modules and their dependencies. */
+  modules?: string[];
 }
 
 /** Build scripts/make-debian-ami.sh's PV AMI at `path` (needs the unpacked Debian packages). */
 export async function buildDebianAmi(ctx: { skip: (note?: string) => void }, path: string, o: DebianAmiOptions = {}): Promise<void> {
-  for (const p of ['linux-image-cloud-amd64', 'busybox-static', 'grub-legacy']) debRoot(ctx, p);
+  for (const p of [o.kernel ?? 'linux-image-cloud-amd64', 'busybox-static', 'grub-legacy']) debRoot(ctx, p);
   const args = [`${REPO}scripts/make-debian-ami.sh`, path];
   if (o.inodeSize) args.push('--inode-size', String(o.inodeSize));
   if (o.grubStages === false) args.push('--no-grub-stages');
@@ -31,6 +35,8 @@ export async function buildDebianAmi(ctx: { skip: (note?: string) => void }, pat
   if (o.size) args.push('--size', o.size);
   if (o.extra) args.push('--extra', o.extra);
   if (o.initrd) args.push('--initrd', o.initrd);
+  if (o.kernel) args.push('--kernel', o.kernel);
+  if (o.modules) args.push('--modules', o.modules.join(' '));
   await run('bash', args);
 }
 
@@ -38,14 +44,38 @@ export async function buildDebianAmi(ctx: { skip: (note?: string) => void }, pat
  * An initrd of the Debian cloud kernel made by Debian's own builder (scripts/make-fixture-initrd.sh)
  * with only `modules` (as an AMI's initrd: xen-blkfront, no virtio), cached under .tmp/initrd-fixtures.
  */
-export async function buildFixtureInitrd(ctx: { skip: (note?: string) => void }, kind: 'initramfs-tools' | 'dracut', modules: string[]): Promise<string> {
+export async function buildFixtureInitrd(ctx: { skip: (note?: string) => void }, kind: 'initramfs-tools' | 'dracut', modules: string[], kernel = 'linux-image-cloud-amd64'): Promise<string> {
   requireTools(ctx, kind === 'dracut' ? 'dracut' : 'mkinitramfs', 'unshare', 'depmod');
-  debRoot(ctx, 'linux-image-cloud-amd64');
-  const out = `${REPO}.tmp/initrd-fixtures/${kind}-${modules.join('+')}.img`;
+  debRoot(ctx, kernel);
+  const tag = kernel === 'linux-image-cloud-amd64' ? '' : `${kernel}-`;
+  const out = `${REPO}.tmp/initrd-fixtures/${tag}${kind}-${modules.join('+')}.img`;
   if (await stat(out).then(() => true, () => false)) return out;
   await mkdir(dirname(out), { recursive: true });
   const part = `${out}.part-${process.pid}`;
-  await run('bash', [`${REPO}scripts/make-fixture-initrd.sh`, kind, part, ...modules]);
+  await run('env', [`KERNEL_DEB=${kernel}`, 'bash', `${REPO}scripts/make-fixture-initrd.sh`, kind, part, ...modules]);
+  await rename(part, out);
+  return out;
+}
+
+/**
+ * A PV AMI whose kernel has nvme and ext4 as modules (Debian's generic linux-image-amd64)
+ * and whose initramfs-tools initrd has only xen-blkfront and ext4, as a Xen-era AMI's has:
+ * the ec2-hvm translation must add nvme to it. Built once under .tmp/ec2-generic and
+ * shared; never written (tests check its sha256).
+ */
+export async function genericKernelAmi(ctx: { skip: (note?: string) => void }): Promise<string> {
+  requireTools(ctx, 'mkfs.ext3', 'depmod', 'modprobe', 'cpio');
+  const out = `${REPO}.tmp/ec2-generic/ami.img`;
+  if (await stat(out).then(() => true, () => false)) return out;
+  const kernel = 'linux-image-amd64';
+  const initrd = await buildFixtureInitrd(ctx, 'initramfs-tools', ['xen-blkfront', 'ext4'], kernel);
+  await mkdir(dirname(out), { recursive: true });
+  const part = `${out}.part-${process.pid}`;
+  await buildDebianAmi(ctx, part, {
+    kernel,
+    initrd,
+    modules: ['nvme', 'ena', 'xen-blkfront', 'xen-netfront', 'ext4', 'virtio_pci', 'virtio_blk', 'virtio_scsi', 'virtio_net', 'ata_piix', 'sd_mod', 'e1000'],
+  });
   await rename(part, out);
   return out;
 }

@@ -44,7 +44,7 @@ export function renderInspection(r: ImageInspection): string[] {
     const c = v.changes.find((x) => x.startsWith('initrd: '));
     return c ? `: ${c.slice('initrd: '.length).replace(/ \(with their dependencies\).*$/, '')}` : '';
   };
-  out.push(...table(g.verdicts.map((v) => [`  ${v.target}:`, `${STATUS[v.status]}${initrdNote(v)}${v.kernel ? ` (kernel ${v.kernel}, ${v.bus} disk)` : ''}`])));
+  out.push(...table(g.verdicts.map((v) => [`  ${v.target}:`, `${STATUS[v.status]}${initrdNote(v)}${v.kernel ? ` (kernel ${v.kernel}, ${v.bus} disk)` : ''}${v.platforms?.length ? `: runs on ${v.platforms.join(', ')}` : ''}`])));
   for (const v of g.verdicts) {
     for (const reason of v.reasons) out.push(`    ${v.target}: ${reason}`);
     // The disk build's line says which bootloader translation installs, from where, and why.

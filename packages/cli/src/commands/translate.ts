@@ -1,5 +1,5 @@
 import { translate, type TranslateOptions, type TranslateResult } from '@amitrans/diskimg';
-import type { Bus, CleanOperation, RootBy, StepName, Target } from '@amitrans/guest';
+import { TARGET_FACTS, type Bus, type CleanOperation, type RootBy, type StepName, type Target } from '@amitrans/guest';
 import type { RemoteOptions } from '@amitrans/remote';
 import { humanSize } from '../human.js';
 import { line, type CliIo } from '../io.js';
@@ -32,6 +32,7 @@ export interface TranslateArgs {
   partition?: number | undefined;
   bundle?: TranslateBundleArgs;
   initrdAdd?: string[] | undefined;
+  allowXenHvmOnly?: boolean;
   appliance?: ApplianceArgs;
   json: boolean;
   sha256: boolean;
@@ -64,6 +65,7 @@ export async function translateCommand(a: TranslateArgs, io: CliIo, signal: Abor
     ...(a.noClean ? { clean: [] } : a.clean ? { clean: a.clean as CleanOperation[] } : {}),
     ...(a.imageId.length ? { eucalyptus: parseOptions(a.imageId) } : {}),
     ...(a.partition !== undefined ? { partition: a.partition } : {}),
+    ...(a.allowXenHvmOnly ? { allowXenHvmOnly: true } : {}),
     ...(a.initrdAdd?.length ? { initrdAdd: a.initrdAdd.flatMap((m) => m.split(',')).map((m) => m.trim()).filter(Boolean) } : {}),
   };
   if (a.format === 'bundle' || /\.manifest\.xml$/i.test(a.output)) opts.bundle = await translateBundleOptions(a.bundle ?? {});
@@ -84,7 +86,8 @@ export async function translateCommand(a: TranslateArgs, io: CliIo, signal: Abor
 export function renderTranslation(r: TranslateResult): string[] {
   const g = r.report;
   const out: string[] = [];
-  out.push(`${r.input}: ${g.distro.name}${g.distro.version ? ` ${g.distro.version}` : ''} (${g.arch}), kernel ${r.verdict.kernel}, ${r.verdict.bus} disk on ${r.target}`);
+  out.push(`${r.input}: ${g.distro.name}${g.distro.version ? ` ${g.distro.version}` : ''} (${g.arch}), kernel ${r.verdict.kernel}, ${r.verdict.bus} disk on ${r.target}${r.verdict.platforms ? ` (runs on ${r.verdict.platforms.join(', ')})` : ''}`);
+  for (const reason of r.verdict.reasons) out.push(`note: ${reason}`);
   out.push('', `Changes (${r.changes.length}):`);
   let step = '';
   for (const c of r.changes) {
@@ -112,20 +115,9 @@ function bootHint(r: TranslateResult): string[] {
     return ['Import the appliance:', `  VBoxManage import ${r.output}    (or File > Import Appliance; VMware: ovftool / Deploy OVF Template)`,
       'or test its disk with QEMU:', `  amitrans convert ${r.output} disk.raw && qemu-system-x86_64 -m 1024 -nographic -drive file=disk.raw,format=raw,if=ide`];
   }
-  switch (r.target) {
-    case 'kvm': {
-      const iface = r.verdict.bus === 'virtio' ? 'virtio' : r.verdict.bus === 'ide' ? 'ide' : 'scsi';
-      return ['Boot it with QEMU:', `  qemu-system-x86_64 -m 1024 -nographic -drive file=${r.output},format=${fmt},if=${iface}`];
-    }
-    case 'virtualbox':
-      return [`Attach ${r.output} to a VirtualBox VM on ${r.verdict.bus === 'sata' ? 'a SATA (AHCI)' : 'an IDE (PIIX4)'} controller, or test it with:`, `  qemu-system-x86_64 -m 1024 -nographic -drive file=${r.output},format=${fmt},if=ide`];
-    case 'xenserver':
-      return ['Import it on XenServer (xe vdi-import, format vhd) or register it in CloudStack as a VHD template (bzip2 it first), OS type "Other PV (64-bit)".'];
-    case 'eucalyptus':
-      if (r.bundle) {
-        return [`EKI ${r.bundle.eki.manifest}, ERI ${r.bundle.eri.manifest}, EMI ${r.bundle.emi.manifest}${r.bundle.emi.signed ? '' : ' (UNSIGNED)'}`,
-          'Register them in this order (an admin registers the EKI and ERI):', ...r.bundle.register.map((c) => `  ${c}`)];
-      }
-      return ['Bundle and register it as an EMI (euca-bundle-image, euca-upload-bundle, euca-register) with the kexec-loader EKI/ERI or a matching EKI/ERI.'];
+  if (r.target === 'eucalyptus' && r.bundle) {
+    return [`EKI ${r.bundle.eki.manifest}, ERI ${r.bundle.eri.manifest}, EMI ${r.bundle.emi.manifest}${r.bundle.emi.signed ? '' : ' (UNSIGNED)'}`,
+      'Register them in this order (an admin registers the EKI and ERI):', ...r.bundle.register.map((c) => `  ${c}`)];
   }
+  return TARGET_FACTS[r.target].bootHint({ output: r.output, qemuFormat: fmt, bus: r.verdict.bus, ...(r.commands ? { commands: r.commands } : {}) });
 }

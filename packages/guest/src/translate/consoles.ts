@@ -1,7 +1,5 @@
 import type { LineChange, TextEdit } from './fstab.js';
 
-const XEN_CONSOLES = ['hvc0', 'xvc0'];
-
 /**
  * /etc/inittab: getty lines on the Xen consoles move to `to` (ttyS0), or the reverse for
  * XenServer (`from` = ['ttyS0'], `to` = hvc0/xvc0). A getty whose id is the device name gets
@@ -56,8 +54,4 @@ export function transformSecuretty(text: string, from: readonly string[], to: st
     changes.push({ line: at, before: '', after: to, why: `root logs in on ${to} on the target` });
   }
   return { text: out.join('\n'), changes };
-}
-
-export function consolesToReplace(target: string, xenConsole: string): { from: string[]; to: string } {
-  return target === 'xenserver' ? { from: ['ttyS0', ...XEN_CONSOLES.filter((c) => c !== xenConsole)], to: xenConsole } : { from: XEN_CONSOLES, to: 'ttyS0' };
 }

@@ -1,6 +1,6 @@
 import { ImageError } from '@amitrans/block';
 import { parseDiskDevice } from '../fstab.js';
-import type { Bus, Target } from '../verdict.js';
+import { TARGET_FACTS, devicePrefix, type Bus, type Target } from '../targets.js';
 import type { RootBy } from './types.js';
 
 export interface LineChange {
@@ -13,20 +13,6 @@ export interface LineChange {
 export interface TextEdit {
   text: string;
   changes: LineChange[];
-}
-
-/** Device name prefix the target's kernel gives the disk. */
-export function devicePrefix(target: Target, bus: Bus): string {
-  if (target === 'xenserver') return 'xvd';
-  if (target === 'eucalyptus') return 'sd';
-  return bus === 'virtio' ? 'vd' : 'sd';
-}
-
-/** The root device by name on the target. */
-export function rootDevice(target: Target, bus: Bus, diskBuild: boolean): string {
-  if (target === 'eucalyptus') return '/dev/sda1';
-  const p = devicePrefix(target, bus);
-  return diskBuild ? `/dev/${p}a1` : target === 'xenserver' ? `/dev/${p}a` : `/dev/${p}a1`;
 }
 
 export function rootSpec(by: RootBy, fs: { uuid: string; label: string }, device: string): string {
@@ -104,7 +90,7 @@ export function transformFstab(text: string, o: FstabOptions): TextEdit {
         }
         if (!mapped.exists && !opts.split(',').includes('nofail') && !(o.systemd && opts.split(',').includes('nobootwait'))) {
           newOpts = opts === 'defaults' ? 'defaults,nofail' : `${opts},nofail`;
-          why.push(`${o.target} has no such disk: nofail so boot does not wait for it`);
+          why.push(mapped.why ?? `${o.target} has no such disk: nofail so boot does not wait for it`);
         }
       }
     }
@@ -121,9 +107,14 @@ export function transformFstab(text: string, o: FstabOptions): TextEdit {
   return { text: lines.join('\n'), changes };
 }
 
-function mapOther(dev: { prefix: string; disk: string; partition?: number }, type: string, o: FstabOptions): { spec: string; exists: boolean } {
+function mapOther(dev: { prefix: string; disk: string; partition?: number }, type: string, o: FstabOptions): { spec: string; exists: boolean; why?: string } {
   const part = dev.partition === undefined ? '' : String(dev.partition);
-  if (o.target === 'eucalyptus') {
+  const unstable = TARGET_FACTS[o.target].unstableDiskNames;
+  if (unstable) {
+    // The block device mapping's name (sdb shows as xvdb); whether it is there, and under what name, depends on the instance.
+    return { spec: `/dev/${unstable.otherDisks}${dev.disk}${part}`, exists: false, why: `${unstable.why}, and the instance may not have this disk: nofail so boot does not wait for it` };
+  }
+  if (TARGET_FACTS[o.target].vbrDisk) {
     // The Eucalyptus VBR: sda1 root, sda2 ephemeral, sda3 swap.
     if (type === 'swap') return { spec: '/dev/sda3', exists: true };
     if (dev.disk === 'b' && !part) return { spec: '/dev/sda2', exists: true };

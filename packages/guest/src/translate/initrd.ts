@@ -7,7 +7,7 @@ import type { DepmodTexts } from '../initrd/depmod.js';
 import { chooseSegmentCompression } from '../initrd/encoders.js';
 import { appendSegment, injectionArchive, planInjection, InitrdInjectError } from '../initrd/inject.js';
 import { writeNewcArchive } from '../initrd/cpiowriter.js';
-import { rootDevice } from './fstab.js';
+import { rootDevice } from '../targets.js';
 import { initrdAdditions } from '../verdict.js';
 import type { Change, TranslatePlan, WritableGuestFs } from './types.js';
 import type { GuestReport } from '../inspect.js';

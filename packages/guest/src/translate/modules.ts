@@ -1,22 +1,7 @@
-import type { Bus, Target } from '../verdict.js';
 import type { LineChange, TextEdit } from './fstab.js';
 
 const BLOCK = /^(xenblk|xen[-_]blkfront|xen[-_]vbd|virtio[-_]blk|virtio[-_]scsi|ata[-_]piix|ahci|sym53c8xx|mptscsih|mptspi)$/;
 const NET = /^(xennet|xen[-_]netfront|xen[-_]vnif|virtio[-_]net|e1000e?|8139cp|8139too|pcnet32)$/;
-
-/** The disk and network driver modules the target's hardware needs. */
-export function targetModules(target: Target, bus: Bus, xenLinux: boolean): { block: string; net: string } {
-  switch (target) {
-    case 'xenserver':
-      return xenLinux ? { block: 'xenblk', net: 'xennet' } : { block: 'xen-blkfront', net: 'xen-netfront' };
-    case 'virtualbox':
-      return { block: bus === 'sata' ? 'ahci' : 'ata_piix', net: 'e1000' };
-    case 'kvm':
-      return { block: bus === 'scsi' ? 'virtio_scsi' : bus === 'ide' ? 'ata_piix' : 'virtio_blk', net: 'virtio_net' };
-    case 'eucalyptus':
-      return { block: 'virtio_blk', net: 'virtio_net' };
-  }
-}
 
 /**
  * modprobe.conf / modprobe.d: `alias scsi_hostadapter* <disk driver>` and `alias ethN <nic

@@ -4,11 +4,12 @@ import type { GuestReport, KernelReport } from '../inspect.js';
 import { WalkBudgetError, walkBudget, walkTree } from '../walk.js';
 import { NAMING_MASK } from '../network.js';
 import { ecdsaCurve, hostKeyType, makeHostKey } from './sshkeys.js';
-import { consolesToReplace, transformInittab, transformSecuretty } from './consoles.js';
-import { rootDevice, rootSpec, transformFstab, type TextEdit } from './fstab.js';
+import { transformInittab, transformSecuretty } from './consoles.js';
+import { rootSpec, transformFstab, type TextEdit } from './fstab.js';
+import { TARGET_FACTS, consolesToReplace, kernelConsoles, rootDevice, targetModules, xenConsole } from '../targets.js';
 import { transformGrubLegacy } from './grubconf.js';
 import { maskNamingInInitrd, runInitrdStep } from './initrd.js';
-import { targetModules, transformModprobe } from './modules.js';
+import { transformModprobe } from './modules.js';
 import { commentMetadataFetches, transformIfcfg, transformShadow, transformSshdConfig } from './network.js';
 import { EUCA_RC_LOCAL, EUCA_UDEV_RULE, EUCA_UDEV_SCRIPT, imageIdText } from './eucalyptus.js';
 import type { Change, CleanOperation, StepName, TranslatePlan, WritableGuestFs } from './types.js';
@@ -125,7 +126,7 @@ const bootloader: Step = {
   async run(ctx) {
     const { plan, report, fs } = ctx;
     const k = chosenKernel(report, plan);
-    const consoles = plan.target === 'xenserver' ? [k.xenOnly ? 'xvc0' : 'hvc0'] : ['tty0', 'ttyS0,115200n8'];
+    const consoles = kernelConsoles(plan.target, k.xenOnly);
     const grubRoot = plan.diskBuild ? '(hd0,0)' : plan.grubRoot;
     const menu = await readText(fs, '/boot/grub/menu.lst');
     const conf = await readText(fs, '/boot/grub/grub.conf');
@@ -137,10 +138,11 @@ const bootloader: Step = {
       ...(grubRoot ? { grubRoot } : {}),
       rootArg: rootFor(report, plan, true),
       consoles,
-      serial: plan.target !== 'xenserver',
+      serial: TARGET_FACTS[plan.target].console === 'ttyS0',
       extraArgs: [
         ...(plan.selinux === 'permissive' && report.selinux.mode === 'enforcing' ? ['enforcing=0'] : []),
         ...(keepsKernelNames(report) ? KERNEL_NAMES_ARGS : []),
+        ...targetKernelArgs(plan, k),
       ],
     };
     const changes: Change[] = [];
@@ -172,7 +174,7 @@ const consoles: Step = {
   appliesTo: () => true,
   async run(ctx) {
     const k = chosenKernel(ctx.report, ctx.plan);
-    const { from, to } = consolesToReplace(ctx.plan.target, k.xenOnly ? 'xvc0' : 'hvc0');
+    const { from, to } = consolesToReplace(ctx.plan.target, xenConsole(k.xenOnly));
     const out: Change[] = [];
     out.push(...await editFile(ctx, 'consoles', '/etc/inittab', (t) => transformInittab(t, from, to), 'getty on the target console'));
     out.push(...await editFile(ctx, 'consoles', '/etc/securetty', (t) => transformSecuretty(t, from, to), 'root login on the target console'));
@@ -220,6 +222,11 @@ const modules: Step = {
   },
 };
 
+/** Kernel arguments the target advises for this kernel (EC2 Nitro: the NVMe I/O timeout). */
+export function targetKernelArgs(plan: TranslatePlan, k: KernelReport): string[] {
+  return TARGET_FACTS[plan.target].kernelArgs?.(k, plan.bus) ?? [];
+}
+
 /** The guest configures eth0 (or eth1...) and its udev would rename the NIC to ens3: keep kernel names. */
 function keepsKernelNames(report: GuestReport): boolean {
   return report.network.renamesInterfaces && report.network.ethNames.length > 0;
@@ -246,9 +253,9 @@ const network: Step = {
     }
     if (keepsKernelNames(ctx.report)) {
       out.push(...await maskInterfaceRenaming(ctx));
-      if (ctx.plan.target === 'eucalyptus') out.push(...await maskNamingInInitrd(ctx.fs, chosenKernel(ctx.report, ctx.plan), NAMING_MASK, ctx.dryRun));
+      if (TARGET_FACTS[ctx.plan.target].ownKernelLine) out.push(...await maskNamingInInitrd(ctx.fs, chosenKernel(ctx.report, ctx.plan), NAMING_MASK, ctx.dryRun));
     }
-    if (ctx.plan.target !== 'eucalyptus') {
+    if (!TARGET_FACTS[ctx.plan.target].metadataService) {
       for (const file of [...new Set(ctx.report.cloud.metadataFetches.map((m) => m.file))]) {
         out.push(...await editFile(ctx, 'network', file, commentMetadataFetches, 'no metadata service'));
       }

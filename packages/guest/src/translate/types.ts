@@ -1,5 +1,5 @@
 import type { GuestFs } from '../fs.js';
-import type { Bus, Target } from '../verdict.js';
+import type { Bus, Target } from '../targets.js';
 
 /** What a translation step needs beyond reading: every write lands in a copy-on-write overlay. */
 export interface WritableGuestFs extends GuestFs {
