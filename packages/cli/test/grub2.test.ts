@@ -1,31 +1,35 @@
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDebianAmi, qemuBoot, requireTools, run, sha256File, tmpDir, type TmpDir } from '@amitrans/testkit';
+import { buildDebianAmi, requireTools, run, sha256File, tmpDir, type TmpDir } from '@amitrans/testkit';
 import { ImageError } from '@amitrans/block';
-import { translate, type TranslateResult } from '@amitrans/diskimg';
+import { translate, type TranslateResult, type VerifyResult } from '@amitrans/diskimg';
 import { cli, expectDryRunEqualsRun } from './helpers.js';
 
-// Two PV AMIs from Debian packages without GRUB legacy's stage files: one ext4 (extents,
-// 64bit, 256-byte inodes) carrying grub-pc-bin's i386-pc files and a menu.lst symlinked to
-// grub.cfg (Debian bootstrap-vz style), one ext3 with no bootloader files at all and an
-// empty /boot/grub2 (RHEL 7 style: GRUB 2's files and prefix go there).
+// Three PV AMIs from Debian packages without GRUB legacy's stage files: two carrying
+// grub-pc-bin's i386-pc files in /usr/lib/grub/i386-pc and a menu.lst symlinked to grub.cfg
+// (Debian bootstrap-vz style), one ext3 and one ext4 (extents, 64bit, 256-byte inodes); one
+// ext3 with no bootloader files at all and an empty /boot/grub2 (RHEL 7 style: GRUB 2's
+// files and prefix go there). Each (fixture, target) pair is translated once and boots
+// once, through `amitrans verify`, to the fixture's marker.
 let dir: TmpDir;
 const fixtures = new Map<string, Promise<{ path: string; hash: string }>>();
 const PART_OFFSET = 2048 * 512;
 const BIOS_SETUP = '/usr/lib/grub/i386-pc/grub-bios-setup';
 type Ctx = { skip: (note?: string) => void };
 
-async function fixture(ctx: Ctx, kind: 'grub2-ext4' | 'none'): Promise<string> {
+type Kind = 'grub2-ext4' | 'grub2-ext3' | 'none';
+
+async function fixture(ctx: Ctx, kind: Kind): Promise<string> {
   requireTools(ctx, 'mkfs.ext4', 'depmod', 'cpio');
-  if (kind === 'grub2-ext4' && !existsSync('/usr/lib/grub/i386-pc/kernel.img')) requireTools(ctx, 'grub-mkimage');
+  if (kind !== 'none' && !existsSync('/usr/lib/grub/i386-pc/kernel.img')) requireTools(ctx, 'grub-mkimage');
   let p = fixtures.get(kind);
   if (!p) {
     p = (async () => {
       const path = dir.file(`${kind}.img`);
       const extra = dir.file(`${kind}-extra`);
       await mkdir(`${extra}/boot/grub2`, { recursive: true });
-      await buildDebianAmi(ctx, path, kind === 'grub2-ext4' ? { grub2: true, ext4: true } : { grubStages: false, extra });
+      await buildDebianAmi(ctx, path, kind === 'grub2-ext4' ? { grub2: true, ext4: true } : kind === 'grub2-ext3' ? { grub2: true } : { grubStages: false, extra });
       return { path, hash: await sha256File(path) };
     })();
     fixtures.set(kind, p);
@@ -60,6 +64,22 @@ function expectBooted(output: string, fsType: string): void {
   expect(fstab).toMatch(new RegExp(`^UUID=\\S+\\s+/\\s+${fsType}`, 'm'));
 }
 
+/** The translated busybox guest prints its marker, then /etc/fstab, then this line, and powers off. */
+const END = '[-]{3} end [-]{3}';
+
+/** `amitrans verify` boots `image` as its target does, to the end of the marker; the console log is checked too. */
+async function verifyBoots(image: string, target: 'kvm' | 'virtualbox', fsType: string): Promise<VerifyResult> {
+  const log = `${image}.log`;
+  const r = await cli('verify', image, '--expect', END, '--log', log, '--json');
+  expect(r.stderr).toBe('');
+  const result = JSON.parse(r.stdout) as VerifyResult;
+  expect(result, result.lastLines.join('\n')).toMatchObject({ result: 'booted', target, bus: target === 'kvm' ? 'virtio' : 'ide' });
+  expect(r.code).toBe(0);
+  expect(result.milestones.map((m) => m.name)).toEqual(expect.arrayContaining(['kernel', 'root-mounted', 'expected']));
+  expectBooted(await readFile(log, 'latin1'), fsType);
+  return result;
+}
+
 async function debugfs(img: string, cmd: string): Promise<string> {
   return (await run('debugfs', ['-R', cmd, `${img}?offset=${PART_OFFSET}`])).stdout;
 }
@@ -91,29 +111,20 @@ describe('GRUB 2 for a guest with its own i386-pc files on ext4 (extents, 64bit,
     const i = await cli('inspect', await fixture(ctx, 'grub2-ext4'));
     expect(i.stdout).toMatch(/GRUB 2 \(i386-pc\): 2\.\d\d\S* in \/usr\/lib\/grub\/i386-pc, \d+ modules/);
     expect(i.stdout).toMatch(/install GRUB 2 from \/usr\/lib\/grub\/i386-pc/);
-  });
+  }, 300_000);
 
-  it('translate --target kvm boots under QEMU to the marker', async (ctx) => {
+  it('translate --target kvm boots through verify to the marker, with a sector of the embedded core.img zeroed (Reed-Solomon repairs it)', async (ctx) => {
     requireTools(ctx, 'qemu-system-x86_64');
     const { out, r } = await kvmRaw(ctx);
     expect(r.bootloader?.kind).toBe('grub2');
-    const boot = await qemuBoot(out, { format: 'raw', iface: 'virtio' });
-    expect(boot.timedOut, boot.output.slice(-2000)).toBe(false);
-    expectBooted(boot.output, 'ext4');
-  }, 240_000);
-
-  it('a zeroed sector of the embedded core.img is repaired by Reed-Solomon: still boots', async (ctx) => {
-    requireTools(ctx, 'qemu-system-x86_64');
-    const { out } = await kvmRaw(ctx);
+    // One boot proves both: the repaired core is byte for byte the translated one.
     const damaged = dir.file('grub2-kvm-damaged.raw');
     await copyFile(out, damaged);
     const fh = await open(damaged, 'r+');
     await fh.write(Buffer.alloc(512), 0, 512, 30 * 512); // inside the LZMA payload
     await fh.close();
-    const boot = await qemuBoot(damaged, { format: 'raw', iface: 'virtio' });
-    expect(boot.timedOut, boot.output.slice(-2000)).toBe(false);
-    expectBooted(boot.output, 'ext4');
-  }, 240_000);
+    await verifyBoots(damaged, 'kvm', 'ext4');
+  }, 600_000);
 
   it('e2fsck -fn clean; menu.lst is a regular file with the pv-grub menu; grub.cfg and the modules are in /boot/grub', async (ctx) => {
     requireTools(ctx, 'e2fsck', 'debugfs');
@@ -123,7 +134,7 @@ describe('GRUB 2 for a guest with its own i386-pc files on ext4 (extents, 64bit,
     expect(await debugfs(out, 'cat /boot/grub/menu.lst')).toMatch(/^kernel \/boot\/vmlinuz-\S+ .*console=ttyS0/m);
     expect(await debugfs(out, 'cat /boot/grub/grub.cfg')).toMatch(/^menuentry /m);
     expect(await debugfs(out, 'ls -l /boot/grub/i386-pc')).toMatch(/normal\.mod/);
-  });
+  }, 300_000);
 });
 
 describe('the translated GRUB 2 disk against grub-bios-setup and a second target', () => {
@@ -149,17 +160,28 @@ describe('the translated GRUB 2 disk against grub-bios-setup and a second target
     const after = await readFile(theirs);
     expect(Buffer.compare(ours.subarray(0, PART_OFFSET), after.subarray(0, PART_OFFSET))).toBe(0);
     expect(Buffer.compare(ours.subarray(PART_OFFSET), after.subarray(PART_OFFSET))).toBe(0);
-  });
+  }, 300_000);
 
-  it('translate --target virtualbox of the ext4 guest boots under QEMU (VDI, IDE)', async (ctx) => {
+  it('translate --target virtualbox of the ext4 guest boots through verify (VDI, IDE)', async (ctx) => {
     requireTools(ctx, 'qemu-system-x86_64');
     const out = dir.file('grub2-ext4.vdi');
     const r = await translateJson(await fixture(ctx, 'grub2-ext4'), out, '-t', 'virtualbox');
     expect(r.bootloader).toMatchObject({ kind: 'grub2', source: 'guest' });
-    const boot = await qemuBoot(out, { format: 'vdi', iface: 'ide' });
-    expect(boot.timedOut, boot.output.slice(-2000)).toBe(false);
-    expectBooted(boot.output, 'ext4');
-  }, 240_000);
+    await verifyBoots(out, 'virtualbox', 'ext4');
+  }, 600_000);
+});
+
+describe('GRUB 2 for a guest with its own i386-pc files on ext3 (the boot fixture without its stage files)', () => {
+  for (const [target, name] of [['kvm', 'grub2-ext3-kvm.qcow2'], ['virtualbox', 'grub2-ext3.vdi']] as const) {
+    it(`translate --target ${target} installs the guest's GRUB 2 and boots through verify`, async (ctx) => {
+      requireTools(ctx, 'qemu-system-x86_64');
+      const out = dir.file(name);
+      const r = await translateJson(await fixture(ctx, 'grub2-ext3'), out, '-t', target);
+      expect(r.bootloader).toMatchObject({ kind: 'grub2', from: '/usr/lib/grub/i386-pc', source: 'guest' });
+      expect(r.changes.find((c) => c.file.startsWith('(disk'))!.after![0]).toMatch(/prefix \(,msdos1\)\/boot\/grub\)/);
+      await verifyBoots(out, target, 'ext3');
+    }, 600_000);
+  }
 });
 
 describe('GRUB 2 from the host for a guest with no bootloader files', () => {
@@ -172,18 +194,18 @@ describe('GRUB 2 from the host for a guest with no bootloader files', () => {
     // A guest with /boot/grub2 (RHEL 7 style) gets grub.cfg, the modules and the prefix there.
     expect(r.changes.map((c) => c.file)).toEqual(expect.arrayContaining(['/boot/grub2/i386-pc/', '/boot/grub2/grub.cfg']));
     expect(r.changes.find((c) => c.file.startsWith('(disk'))!.after![0]).toMatch(/prefix \(,msdos1\)\/boot\/grub2\)/);
-  });
+  }, 300_000);
 
-  it('translate --target virtualbox (VDI, IDE) boots under QEMU with the host\'s grub-pc-bin, prefix /boot/grub2', async (ctx) => {
-    requireTools(ctx, 'qemu-system-x86_64');
-    const out = dir.file('host-grub2.vdi');
-    const r = await translateJson(await fixture(ctx, 'none'), out, '-t', 'virtualbox');
-    expect(r.bootloader).toMatchObject({ kind: 'grub2', from: '/usr/lib/grub/i386-pc', source: 'host' });
-    expect(r.changes.find((c) => c.file.startsWith('(disk'))!.after![0]).toMatch(/prefix \(,msdos1\)\/boot\/grub2\)/);
-    const boot = await qemuBoot(out, { format: 'vdi', iface: 'ide' });
-    expect(boot.timedOut, boot.output.slice(-2000)).toBe(false);
-    expectBooted(boot.output, 'ext3');
-  }, 240_000);
+  for (const [target, name] of [['kvm', 'host-grub2-kvm.qcow2'], ['virtualbox', 'host-grub2.vdi']] as const) {
+    it(`translate --target ${target} boots through verify with the host's grub-pc-bin, prefix /boot/grub2`, async (ctx) => {
+      requireTools(ctx, 'qemu-system-x86_64');
+      const out = dir.file(name);
+      const r = await translateJson(await fixture(ctx, 'none'), out, '-t', target);
+      expect(r.bootloader).toMatchObject({ kind: 'grub2', from: '/usr/lib/grub/i386-pc', source: 'host' });
+      expect(r.changes.find((c) => c.file.startsWith('(disk'))!.after![0]).toMatch(/prefix \(,msdos1\)\/boot\/grub2\)/);
+      await verifyBoots(out, target, 'ext3');
+    }, 600_000);
+  }
 
   it('no GRUB anywhere: a typed error naming what to install or pass; nothing written', async (ctx) => {
     const out = dir.file('none.raw');
@@ -192,7 +214,7 @@ describe('GRUB 2 from the host for a guest with no bootloader files', () => {
     expect((err as ImageError).code).toBe('E_UNSUPPORTED');
     expect((err as ImageError).message).toMatch(/will not boot on kvm: no bootloader .*install grub-pc-bin \(Debian, Ubuntu\) or grub2-pc-modules \(Fedora, RHEL\), or give --grub-dir DIR/);
     expect(existsSync(out)).toBe(false);
-  });
+  }, 300_000);
 
   it('--bootloader grub-legacy without stage files: exit 1, says what to pass, nothing written', async (ctx) => {
     const out = dir.file('legacy.raw');
@@ -201,7 +223,7 @@ describe('GRUB 2 from the host for a guest with no bootloader files', () => {
     expect(r.stderr).toMatch(/--bootloader grub-legacy, but the image has no GRUB legacy stage files: give them with --grub-dir/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(existsSync(out)).toBe(false);
-  });
+  }, 300_000);
 });
 
 describe('--dry-run on the GRUB 2 fixtures', () => {

@@ -3,7 +3,7 @@ import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools, run, tmpDir, type TmpDir } from '@amitrans/testkit';
-import { readInitrd } from '../src/initrd/index.js';
+import { chooseRewriteCompression, injectionMembers, readInitrd, rewriteInitrd, sourceFromBytes } from '../src/initrd/index.js';
 import { gzipSync } from 'node:zlib';
 import { ImageError } from '@amitrans/block';
 import { appendSegment, injectionArchive, nashInsertInsmods, planInjection, type InjectPlan } from '../src/initrd/inject.js';
@@ -26,14 +26,17 @@ async function guestTexts(tree: ModuleTree): Promise<DepmodTexts> {
   return { dep: await t('modules.dep'), alias: await t('modules.alias'), softdep: await t('modules.softdep'), symbols: await t('modules.symbols'), devname: await t('modules.devname') };
 }
 
-/** Plan, read the module files from the guest tree, append: the rewritten initrd and the plan. */
-async function inject(tree: ModuleTree, original: Uint8Array, want: string[]): Promise<{ bytes: Uint8Array; plan: InjectPlan }> {
+/** Plan, read the module files from the guest tree, rewrite the main archive: the new initrd, the plan, and the bytes kept in front. */
+async function inject(tree: ModuleTree, original: Uint8Array, want: string[]): Promise<{ bytes: Uint8Array; plan: InjectPlan; kept: number }> {
   const initrd = await readInitrd(original);
   const plan = planInjection({ initrd, initrdPath: '/boot/initrd.img', kernel: tree.kver, want, guest: await guestTexts(tree) });
   const bytes = new Map<string, Uint8Array>();
   for (const m of plan.modules) bytes.set(m.source, await readFile(join(tree.dir, m.source)));
-  const last = initrd.segments[initrd.segments.length - 1]!.compression;
-  return { bytes: appendSegment(original, injectionArchive(plan, bytes), last === 'zstd' ? 'zstd' : 'gzip'), plan };
+  const last = initrd.segments[initrd.segments.length - 1]!;
+  const compression = chooseRewriteCompression(last.compression, undefined)!;
+  const r = await rewriteInitrd(sourceFromBytes(original), initrd, injectionMembers(plan, bytes), { compression, maxOutput: 256 << 20 });
+  expect(r.kept).toBe(last.offset);
+  return { bytes: r.bytes, plan, kept: r.kept };
 }
 
 /** The extracted tree's root (unmkinitramfs puts an early cpio in early/ and the rest in main/). */
@@ -44,22 +47,21 @@ async function unpack(img: string, dir: string): Promise<string> {
 }
 
 /**
- * The checks every flavour shares: the new segment listed by cpio -t, unpacked over the
- * original as the kernel does (later files replace earlier ones), module bytes equal to the
- * guest's, depmod's modules.dep for the set, modprobe through our .bin files alone.
- * (lsinitramfs/unmkinitramfs decompress everything after the early archives as one
- * stream and stop at the first trailer, so they list the original archive only.)
+ * The checks every flavour shares: the added files listed by lsinitramfs and by cpio -t of
+ * the main archive, each once (the files they replace are gone); unpacked by unmkinitramfs,
+ * module bytes equal to the guest's, depmod's modules.dep for the set, modprobe through our
+ * .bin files alone.
  */
-async function checkExtracted(tree: ModuleTree, img: string, originalSize: number, compression: 'gzip' | 'zstd', plan: InjectPlan, name: string): Promise<string> {
+async function checkExtracted(tree: ModuleTree, img: string, kept: number, plan: InjectPlan, name: string): Promise<string> {
+  const lsinitramfs = (await run('lsinitramfs', [img])).stdout.split('\n');
+  const listing = (await run('sh', ['-c', `tail -c +${kept + 1} "${img}" | gzip -dc | cpio -t --quiet`])).stdout.split('\n');
+  for (const list of [lsinitramfs, listing]) {
+    for (const m of plan.modules) expect(list).toContain(m.target);
+    for (const f of plan.files) expect(list.filter((l) => l === f.path)).toEqual([f.path]);
+  }
   const root = await unpack(img, join(tmp.path, `${name}-x`));
-  const seg = join(tmp.path, `${name}.seg`);
-  await writeFile(seg, (await readFile(img)).subarray(originalSize));
-  const cat = compression === 'zstd' ? 'zstd -dc' : 'gzip -dc';
-  const listing = (await run('sh', ['-c', `${cat} < "${seg}" | cpio -t --quiet`])).stdout.split('\n');
-  for (const m of plan.modules) expect(listing).toContain(m.target);
-  for (const f of plan.files) expect(listing).toContain(f.path);
-  await run('sh', ['-c', `${cat} < "${seg}" | (cd "${root}" && cpio -idu --quiet)`]);
   for (const m of plan.modules) expect(sha(await readFile(join(root, m.target)))).toBe(sha(await readFile(join(tree.dir, m.source))));
+  for (const f of plan.files) expect(sha(await readFile(join(root, f.path)))).toBe(sha(f.data!));
   const moddir = join(root, 'usr/lib/modules', tree.kver);
   const ours = await readFile(join(moddir, 'modules.dep'), 'utf8');
   // depmod's own output for the module set we left there.
@@ -79,7 +81,7 @@ async function checkExtracted(tree: ModuleTree, img: string, originalSize: numbe
 }
 
 describe('adding modules to real initrds (Debian kernel; lsinitramfs, depmod, modprobe as oracles)', () => {
-  it('initramfs-tools (MODULES=list, only xen-blkfront): modules, indexes and a full conf/modules in an appended segment', async (ctx) => {
+  it('initramfs-tools (MODULES=list, only xen-blkfront, zstd): modules, indexes and a full conf/modules in the rewritten archive (gzip)', async (ctx) => {
     requireTools(ctx, 'lsinitramfs', 'unmkinitramfs', 'modprobe');
     const tree = await debianModuleTree(ctx);
     const src = await builtInitrd(ctx, 'initramfs-tools', ['xen-blkfront']);
@@ -88,14 +90,15 @@ describe('adding modules to real initrds (Debian kernel; lsinitramfs, depmod, mo
     expect(before.flavour).toBe('initramfs-tools');
     expect(before.moduleNames).toContain('xen_blkfront');
     expect(before.moduleNames).not.toContain('virtio_blk');
-    const { bytes, plan } = await inject(tree, original, ['virtio_blk', 'virtio_pci']);
+    expect(before.segments[before.segments.length - 1]!.compression).toBe('zstd');
+    const { bytes, plan, kept } = await inject(tree, original, ['virtio_blk', 'virtio_pci']);
     expect(plan.modules.map((m) => m.name)).toEqual(['virtio_ring', 'virtio', 'virtio_blk', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci']);
-    // The original bytes are kept in front, untouched.
-    expect(Buffer.compare(Buffer.from(bytes.subarray(0, original.length)), original)).toBe(0);
+    // What comes before the main archive (an early cpio, if any) is kept, untouched.
+    expect(Buffer.compare(Buffer.from(bytes.subarray(0, kept)), original.subarray(0, kept))).toBe(0);
     const img = join(tmp.path, 'it.img');
     await writeFile(img, bytes);
-    const root = await checkExtracted(tree, img, original.length, 'zstd', plan, 'it');
-    // lsinitramfs still lists the original archive.
+    const root = await checkExtracted(tree, img, kept, plan, 'it');
+    // The original's own members are still there.
     expect((await run('lsinitramfs', [img])).stdout).toContain('xen-blkfront.ko');
     const conf = await readFile(join(root, 'conf/modules'), 'utf8');
     expect(conf.trim().split('\n').slice(-2)).toEqual(['virtio_blk', 'virtio_pci']);
@@ -112,12 +115,12 @@ describe('adding modules to real initrds (Debian kernel; lsinitramfs, depmod, mo
     const before = await readInitrd(original);
     expect(before.flavour).toBe('dracut');
     expect(before.moduleNames).not.toContain('virtio_blk');
-    const { bytes, plan } = await inject(tree, original, ['virtio_blk', 'virtio_pci']);
+    const { bytes, plan, kept } = await inject(tree, original, ['virtio_blk', 'virtio_pci']);
     // dracut already has virtio and virtio_ring (virtiofs needs them).
     expect(plan.modules.map((m) => m.name)).toEqual(['virtio_blk', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci']);
     const img = join(tmp.path, 'dr.img');
     await writeFile(img, bytes);
-    const root = await checkExtracted(tree, img, original.length, 'gzip', plan, 'dr');
+    const root = await checkExtracted(tree, img, kept, plan, 'dr');
     expect(await readFile(join(root, 'etc/cmdline.d/90-amitrans.conf'), 'utf8')).toBe('rd.driver.pre=virtio_blk,virtio_pci\n');
   }, 240_000);
 });

@@ -130,3 +130,16 @@ export async function realDebianAmi(ctx: { skip: (note?: string) => void }): Pro
   await run('bash', [`${REPO}scripts/make-debian-real-ami.sh`, out]);
   return out;
 }
+
+/**
+ * The realistic Debian AMI with its initrd rebuilt as an AMI's is, xen-blkfront only (no
+ * virtio, no ata): by the guest's own mkinitramfs with MODULES=list, or by Debian's dracut
+ * --no-hostonly (scripts/make-debian-real-initrd-ami.sh). Cached under .tmp/debian-real-initrd.
+ */
+export async function realDebianInitrdAmi(ctx: { skip: (note?: string) => void }, kind: 'initramfs-tools' | 'dracut'): Promise<string> {
+  requireTools(ctx, 'debugfs', 'unshare', 'chroot', ...(kind === 'dracut' ? ['dracut'] : []));
+  const ami = await realDebianAmi(ctx);
+  const out = `${REPO}.tmp/debian-real-initrd/${kind}.img`;
+  await run('bash', [`${REPO}scripts/make-debian-real-initrd-ami.sh`, kind, ami, out]);
+  return out;
+}

@@ -49,13 +49,14 @@ function parents(path: string): string[] {
 /**
  * A complete newc archive (what the kernel unpacks) holding `members`, each preceded by
  * any parent directory not given explicitly (the kernel's unpacker does not create them),
- * and the TRAILER!!! entry. Later members with a path the kernel already unpacked replace
+ * (nor in `present`, absolute paths an archive this one continues already has) and the
+ * TRAILER!!! entry. Inode numbers start at `firstIno`. Later members with a path the kernel already unpacked replace
  * the earlier file: that is how an appended segment overrides the original archive.
  */
-export function writeNewcArchive(members: readonly NewcMember[]): Uint8Array {
+export function writeNewcArchive(members: readonly NewcMember[], o: { present?: ReadonlySet<string>; firstIno?: number } = {}): Uint8Array {
   const chunks: Uint8Array[] = [];
   const written = new Set<string>();
-  let ino = 1;
+  let ino = o.firstIno ?? 1;
   const emit = (m: NewcMember): void => {
     const path = normaliseMemberName(m.path).path.slice(1);
     if (path === '') throw new ImageError('E_UNSUPPORTED', 'a cpio member needs a name', { structure: 'cpio' });
@@ -69,7 +70,7 @@ export function writeNewcArchive(members: readonly NewcMember[]): Uint8Array {
   };
   for (const m of members) {
     const path = normaliseMemberName(m.path).path.slice(1);
-    for (const dir of parents(path)) if (!written.has(dir)) emit({ path: dir, type: 'directory' });
+    for (const dir of parents(path)) if (!written.has(dir) && !o.present?.has(`/${dir}`)) emit({ path: dir, type: 'directory' });
     emit(m);
   }
   chunks.push(header(0, 0, 0, 0, TRAILER));

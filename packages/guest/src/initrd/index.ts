@@ -28,9 +28,11 @@ export {
   InitrdInjectError,
   appendSegment,
   injectionArchive,
+  injectionMembers,
   nashInsertInsmods,
   planInjection,
   type InjectPlan,
   type InjectRequest,
   type InjectedModule,
 } from './inject.js';
+export { chooseRewriteCompression, rewriteInitrd, InitrdRewriteError, type RewriteCompression, type RewriteOptions, type RewriteResult } from './rewrite.js';

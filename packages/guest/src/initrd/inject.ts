@@ -202,14 +202,19 @@ export function nashInsertInsmods(init: string, files: readonly string[], rootDe
   return lines.join('\n');
 }
 
-/** The newc archive of a plan, given the bytes of each module (by its guest path). */
-export function injectionArchive(plan: InjectPlan, moduleBytes: ReadonlyMap<string, Uint8Array>): Uint8Array {
+/** The members a plan adds, given the bytes of each module (by its guest path): modules first, then the files that name them. */
+export function injectionMembers(plan: InjectPlan, moduleBytes: ReadonlyMap<string, Uint8Array>): NewcMember[] {
   const members: NewcMember[] = plan.modules.map((m) => {
     const data = moduleBytes.get(m.source);
     if (data === undefined) throw new ImageError('E_CORRUPT', `no data for module ${m.source}`, { structure: 'initrd' });
     return { path: m.target, type: 'file', mode: 0o644, data };
   });
-  return writeNewcArchive([...members, ...plan.files]);
+  return [...members, ...plan.files];
+}
+
+/** The newc archive of a plan, given the bytes of each module (by its guest path). */
+export function injectionArchive(plan: InjectPlan, moduleBytes: ReadonlyMap<string, Uint8Array>): Uint8Array {
+  return writeNewcArchive(injectionMembers(plan, moduleBytes));
 }
 
 /**

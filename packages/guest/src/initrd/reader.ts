@@ -6,7 +6,7 @@ import { bunzip2, gunzip, unlz4, unlzma, unxz, unzstd, type DecodeEnd, type Deco
 import { ChunkStream, SourceStream, sourceFromBytes, type ByteStream, type InitrdSource } from './source.js';
 
 
-const DECODERS: Record<Compressed, (source: InitrdSource, offset: number) => Decoder> = {
+export const DECODERS: Record<Compressed, (source: InitrdSource, offset: number) => Decoder> = {
   gzip: gunzip,
   xz: unxz,
   lzma: unlzma,
