@@ -63,7 +63,7 @@ export function benchBundle({ root, bin, env, measure, runs }) {
   const manifest = join(kept, 'ext4-2g.img.manifest.xml');
   const xml = readFileSync(manifest, 'latin1');
   const unwrap = (el) => {
-    writeFileSync(join(work, `${el}.bin`), Buffer.from(new RegExp(`<${el}>([0-9a-f]+)</${el}>`).exec(xml)[1], 'hex'));
+    writeFileSync(join(work, `${el}.bin`), Buffer.from(new RegExp(`<${el}[^>]*>([0-9a-f]+)</${el}>`).exec(xml)[1], 'hex'));
     return sh(`openssl pkeyutl -decrypt -inkey cloud.key -in ${el}.bin`).trim();
   };
   const [key, iv] = [unwrap('ec2_encrypted_key'), unwrap('ec2_encrypted_iv')];
