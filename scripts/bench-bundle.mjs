@@ -1,95 +1,100 @@
-#!/usr/bin/env node
-// node scripts/bench-bundle.mjs [--runs N] [--image PATH]
+// Issue 16's bench rows for `npm run bench` (input `bundle`): `amitrans bundle` and
+// `amitrans unbundle` of a 2 GiB ext4 filesystem against the shell pipelines they replace.
+// euca2ools (euca-bundle-image, euca-unbundle) is not packaged for this Debian, so the
+// anchor is the pipeline the issue names, with the same cores:
+//   bundle:   tar -cS | pigz | openssl enc -aes-128-cbc | split -b 10M, then sha1sum of the parts
+//   unbundle: sha1sum of the parts, then cat parts | openssl enc -d | pigz -dc | tar -x
+// The unbundle anchor reads amitrans' own bundle (its key and IV unwrapped by openssl
+// pkeyutl with the cloud key), so both unbundle the same bytes.
 //
-// Issue 16's bench: `amitrans bundle` of a 2 GiB ext4 filesystem against the shell
-// pipeline it replaces, `tar -cS | pigz | openssl enc -aes-128-cbc | split -b 10M` plus
-// sha1sum of the parts, taking turns in the same run. Prints median wall time, CPU time,
-// peak RSS and output size of each, and the pipeline's size on a zerofree'd copy (what
-// amitrans bundles: free blocks as zeros). Not a test: nothing here asserts.
-//
-// The default image (built once, cached under .tmp/bench/bundle): a 2 GiB ext4 made by
-// mkfs.ext4 -d from /usr/lib/x86_64-linux-gnu, with a 300 MiB file written and deleted
-// so that stale data sits in its free blocks, as in a used AMI.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, copyFileSync } from 'node:fs';
+// The image (built once, cached under .tmp/bench/bundle): mkfs.ext4 -d of
+// /usr/lib/x86_64-linux-gnu, with a 300 MiB file written and deleted so that stale data
+// sits in its free blocks as in a used AMI; the bundle's size is also compared with the
+// pipeline's on a zerofree'd copy (free blocks zeroed by hand, what amitrans does itself).
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const root = join(import.meta.dirname, '..');
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
-};
-const runs = Number(opt('runs', 3));
-const work = join(root, '.tmp/bench/bundle');
-mkdirSync(work, { recursive: true });
-const bin = join(root, 'packages/cli/dist/amitrans.mjs');
-if (!existsSync(bin)) {
-  console.error('bench-bundle: build first (npm run build)');
-  process.exit(1);
-}
-for (const tool of ['pigz', 'openssl', 'zerofree', 'mkfs.ext4', 'debugfs', '/usr/bin/time']) {
-  if (spawnSync('sh', ['-c', `command -v ${tool}`], { env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } }).status !== 0) {
-    console.error(`bench-bundle: ${tool} is missing (bash scripts/setup-test-env.sh)`);
-    process.exit(1);
-  }
-}
-const sh = (script, o = {}) => execFileSync('bash', ['-o', 'pipefail', '-c', script], { cwd: work, env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` }, stdio: ['ignore', 'pipe', 'pipe'], ...o }).toString();
-
-let image = opt('image', join(work, 'ext4-2g.img'));
-if (!existsSync(image)) {
-  console.error('bench-bundle: building the 2 GiB ext4 image…');
-  sh(`head -c 300M /dev/urandom > stale.bin && mkdir -p src && cp -r /usr/lib/x86_64-linux-gnu src/lib && cp stale.bin src/ &&
-      mkfs.ext4 -q -F -d src ${image}.partial 2G && debugfs -w -R 'rm /stale.bin' ${image}.partial && mv ${image}.partial ${image} && rm -rf src stale.bin`);
-}
-const zeroed = join(work, 'zerofreed.img');
-if (!existsSync(zeroed)) {
-  copyFileSync(image, zeroed);
-  sh(`zerofree ${zeroed}`);
-}
-if (!existsSync(join(work, 'cloud.crt'))) {
-  sh('openssl req -x509 -newkey rsa:2048 -nodes -keyout cloud.key -out cloud.crt -subj /CN=bench -days 30 2>/dev/null');
-}
-
-/** Run a shell command under GNU time; wall s, CPU s, peak RSS MiB. */
-function timed(script) {
-  const out = sh(`/usr/bin/time -f 'TIME %e %U %S %M' bash -o pipefail -c '${script}' 2>&1 >/dev/null | tail -1`);
-  const [, e, u, s, m] = /TIME (\S+) (\S+) (\S+) (\d+)/.exec(out) ?? [];
-  return { wall: Number(e), cpu: Number(u) + Number(s), rss: Number(m) / 1024 };
-}
 const dirSize = (d) => readdirSync(d).reduce((a, n) => a + statSync(join(d, n)).size, 0);
-const K = '00112233445566778899aabbccddeeff';
-const ours = () => {
-  rmSync(join(work, 'ours'), { recursive: true, force: true });
-  const t = timed(`node ${bin} bundle ${image} ours --user 1 --arch x86_64 --ec2cert cloud.crt`);
-  return { ...t, size: dirSize(join(work, 'ours')) };
-};
-const pipeline = (img) => {
-  rmSync(join(work, 'theirs'), { recursive: true, force: true });
-  mkdirSync(join(work, 'theirs'));
-  const t = timed(`tar -cS -C $(dirname ${img}) $(basename ${img}) | pigz | openssl enc -aes-128-cbc -K ${K} -iv ${K} | split -b 10M - theirs/p. && sha1sum theirs/p.* > /dev/null`);
-  return { ...t, size: dirSize(join(work, 'theirs')) };
-};
 
-const a = [];
-const b = [];
-for (let i = 0; i < runs; i++) {
-  if (i % 2 === 0) {
-    a.push(ours());
-    b.push(pipeline(image));
-  } else {
-    b.push(pipeline(image));
-    a.push(ours());
+/**
+ * Bench bundle and unbundle; `measure` is bench.mjs's (alternating runs, each command's
+ * `after` called before its output is removed). Returns the table's lines.
+ */
+export function benchBundle({ root, bin, env, measure, runs }) {
+  const work = join(root, '.tmp/bench/bundle');
+  mkdirSync(work, { recursive: true });
+  for (const tool of ['pigz', 'openssl', 'zerofree', 'mkfs.ext4', 'debugfs', 'sha1sum']) {
+    execFileSync('sh', ['-c', `command -v ${tool} >/dev/null || { echo "bench: ${tool} is missing (bash scripts/setup-test-env.sh)" >&2; exit 1; }`], { env });
   }
+  const sh = (script) => execFileSync('bash', ['-o', 'pipefail', '-c', script], { cwd: work, env, stdio: ['ignore', 'pipe', 'inherit'] }).toString();
+  const image = join(work, 'ext4-2g.img');
+  if (!existsSync(image)) {
+    process.stderr.write('bench: building the 2 GiB ext4 image for bundle (once)\n');
+    sh(`head -c 300M /dev/urandom > stale.bin && mkdir -p src && cp -r /usr/lib/x86_64-linux-gnu src/lib && cp stale.bin src/ &&
+        mkfs.ext4 -q -F -d src ${image}.partial 2G && debugfs -w -R 'rm /stale.bin' ${image}.partial && mv ${image}.partial ${image} && rm -rf src stale.bin`);
+  }
+  const zeroed = join(work, 'zerofreed.img');
+  if (!existsSync(zeroed)) {
+    copyFileSync(image, `${zeroed}.partial`);
+    sh(`zerofree ${zeroed}.partial && mv ${zeroed}.partial ${zeroed}`);
+  }
+  if (!existsSync(join(work, 'cloud.crt'))) sh('openssl req -x509 -newkey rsa:2048 -nodes -keyout cloud.key -out cloud.crt -subj /CN=bench -days 3650 2>/dev/null');
+
+  const K = '00112233445566778899aabbccddeeff';
+  const pipeline = (img, out) => ['-o', 'pipefail', '-c',
+    `mkdir -p ${out} && tar -cS -C $(dirname ${img}) $(basename ${img}) | pigz -6 | openssl enc -aes-128-cbc -K ${K} -iv ${K} | split -b 10M - ${out}/p. && sha1sum ${out}/p.* > /dev/null`];
+  const ours = join(work, 'ours');
+  const theirs = join(work, 'theirs');
+  const sizes = { ours: [], theirs: [] };
+  const b = measure([
+    { cmd: process.execPath, argv: [bin, 'bundle', image, ours, '--user', '1', '--arch', 'x86_64', '--ec2cert', join(work, 'cloud.crt')], out: ours, after: () => sizes.ours.push(dirSize(ours)) },
+    { cmd: 'bash', argv: pipeline(image, theirs), out: theirs, after: () => sizes.theirs.push(dirSize(theirs)) },
+  ]);
+  rmSync(theirs, { recursive: true, force: true });
+  execFileSync('bash', pipeline(zeroed, theirs), { env });
+  const zeroedSize = dirSize(theirs);
+  rmSync(theirs, { recursive: true, force: true });
+
+  // One bundle, kept, for both unbundlers; its key and IV unwrapped with the cloud key.
+  const kept = join(work, 'kept');
+  rmSync(kept, { recursive: true, force: true });
+  execFileSync(process.execPath, [bin, 'bundle', image, kept, '--user', '1', '--arch', 'x86_64', '--ec2cert', join(work, 'cloud.crt')], { env });
+  const manifest = join(kept, 'ext4-2g.img.manifest.xml');
+  const xml = readFileSync(manifest, 'latin1');
+  const unwrap = (el) => {
+    writeFileSync(join(work, `${el}.bin`), Buffer.from(new RegExp(`<${el}[^>]*>([0-9a-f]+)</${el}>`).exec(xml)[1], 'hex'));
+    return sh(`openssl pkeyutl -decrypt -inkey cloud.key -in ${el}.bin`).trim();
+  };
+  const [key, iv] = [unwrap('ec2_encrypted_key'), unwrap('ec2_encrypted_iv')];
+  const back = join(work, 'back.img');
+  const untar = join(work, 'untar');
+  const u = measure([
+    { cmd: process.execPath, argv: [bin, 'unbundle', manifest, back, '-k', join(work, 'cloud.key')], out: back },
+    { cmd: 'bash', argv: ['-o', 'pipefail', '-c', `mkdir -p ${untar} && parts=$(ls ${kept}/*.part.* | sort -V) && sha1sum $parts > /dev/null && ` +
+      `cat $parts | openssl enc -d -aes-128-cbc -K ${key} -iv ${iv} | pigz -dc | tar -x -C ${untar}`], out: untar },
+  ]);
+  rmSync(kept, { recursive: true, force: true });
+
+  const median = (xs) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
+  const mib = (n) => (n / 2 ** 20).toFixed(1);
+  const bold = (ok, text) => (ok ? text : `**${text}**`);
+  const row = (name, m, target) => {
+    const [a, t] = m.stats;
+    const ratio = a.secs / t.secs;
+    return `| ${name}${m.runs < runs ? ' †' : ''} | ${a.secs.toFixed(1)} | ${t.secs.toFixed(1)} | ${bold(target === undefined || ratio <= target, ratio.toFixed(2))} | ${target === undefined ? '—' : `≤ ${target}`} | ${a.cpu.toFixed(1)} | ${t.cpu.toFixed(1)} | ${a.rssMiB.toFixed(0)} | ${t.rssMiB.toFixed(0)} |`;
+  };
+  const ourSize = median(sizes.ours);
+  return [
+    `amitrans bundle / unbundle of ${image} (${mib(statSync(image).size)} MiB, ${mib(statSync(image).blocks * 512)} allocated) against the pipelines ` +
+      'euca-bundle-image / euca-unbundle amount to (euca2ools is not installable here): median of the runs, alternating; † = one run (slow case)',
+    '',
+    '| case | amitrans s | pipeline s | ratio | target | amitrans CPU s | pipeline CPU s | amitrans peak RSS MiB | pipeline peak RSS MiB |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    row('bundle vs tar -cS \\| pigz \\| openssl enc \\| split + sha1sum', b, 0.5),
+    row('unbundle vs sha1sum + cat \\| openssl enc -d \\| pigz -dc \\| tar -x', u, undefined),
+    '',
+    `bundle size: amitrans ${mib(ourSize)} MiB, the pipeline ${mib(median(sizes.theirs))} MiB, the pipeline on a zerofree'd copy ${mib(zeroedSize)} MiB: ` +
+      `${bold(ourSize <= zeroedSize, (ourSize / zeroedSize).toFixed(3))}x of that (target ≤ 1)`,
+  ];
 }
-const z = pipeline(zeroed);
-const median = (xs, k) => xs.map((x) => x[k]).sort((p, q) => p - q)[Math.floor(xs.length / 2)];
-const row = (name, xs) => `| ${name} | ${median(xs, 'wall').toFixed(1)} | ${median(xs, 'cpu').toFixed(1)} | ${Math.max(...xs.map((x) => x.rss)).toFixed(0)} | ${(median(xs, 'size') / 2 ** 20).toFixed(1)} |`;
-console.log(`bundle of ${image} (${(statSync(image).size / 2 ** 30).toFixed(1)} GiB), ${runs} runs each, taking turns\n`);
-console.log('| | wall s | CPU s | peak RSS MiB | bundle MiB |\n| --- | --- | --- | --- | --- |');
-console.log(row('amitrans bundle', a));
-console.log(row('tar -cS \\| pigz \\| openssl enc \\| split + sha1sum', b));
-console.log(row('the same pipeline on a zerofree\'d copy', [z]));
-console.log(`\nratio (wall, medians): ${(median(a, 'wall') / median(b, 'wall')).toFixed(2)}x; size vs the zerofree'd pipeline: ${(median(a, 'size') / z.size).toFixed(3)}x`);
-rmSync(join(work, 'ours'), { recursive: true, force: true });
-rmSync(join(work, 'theirs'), { recursive: true, force: true });

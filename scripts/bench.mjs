@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [-- --runs N] [-- --inputs ext3,random,disk,ami,ami-lean,catalog] [-- --only SUBSTRING]
+// npm run bench [-- --quick] [-- --runs N] [-- --inputs ext3,random,disk,ami,ami-lean,catalog,bundle] [-- --only SUBSTRING]
 //
 // Converts the same inputs with amitrans and with qemu-img in one run, alternating, and
 // prints per input and output format the median time of each, the ratio amitrans/qemu-img
@@ -26,6 +26,9 @@
 //           kernels, HVM images, kernels and ramdisks, with their BLOCKDEVICEMAPPING and TAG
 //           lines); `amitrans catalog` against the notes' loop, 12 x `grep aki-… | wc -l`
 //           (issue 17: faster than the loop, peak RSS under 150 MiB).
+//   bundle  `amitrans bundle` and `unbundle` of a 2 GiB ext4 against tar | pigz | openssl |
+//           split and back (issue 16: bundle at most 0.5x the time, and no larger than the
+//           pipeline's bundle of a zerofree'd copy); see scripts/bench-bundle.mjs.
 // Each case runs `runs` times (default 5, --quick 1), the two tools taking turns and
 // swapping who goes first; a case whose first pair took more than --slow seconds (default
 // 20: the CPU-bound compressed writes) runs once only, marked †, to keep the default bench
@@ -34,6 +37,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
+import { benchBundle } from './bench-bundle.mjs';
 
 const root = join(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -44,9 +48,10 @@ const opt = (name, fallback) => {
 const quick = args.includes('--quick');
 const runs = Number(opt('runs', quick ? 1 : 5));
 const slowSeconds = Number(opt('slow', 20));
-const inputNames = opt('inputs', 'ext3,random,disk,ami,ami-lean,catalog').split(',');
+const inputNames = opt('inputs', 'ext3,random,disk,ami,ami-lean,catalog,bundle').split(',');
 const wantCatalog = inputNames.includes('catalog');
-const diskInputs = inputNames.filter((n) => n !== 'catalog');
+const wantBundle = inputNames.includes('bundle');
+const diskInputs = inputNames.filter((n) => n !== 'catalog' && n !== 'bundle');
 const only = opt('only', '');
 const denseBaseline = !args.includes('--no-dense');
 const bin = join(root, 'packages/cli/dist/amitrans.mjs');
@@ -79,10 +84,11 @@ const slug = (s) => s.replace(/[^a-z0-9]+/gi, '-');
 
 function timed(cmd, argv) {
   const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...argv], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', cmd, ...argv], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
   const secs = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
-  return { secs, rssMiB: Number(r.stderr.trim().split('\n').pop()) / 1024 };
+  const [rss, user, sys] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+  return { secs, rssMiB: rss / 1024, cpu: user + sys };
 }
 
 const median = (xs) => {
@@ -100,17 +106,18 @@ function measure(cmds) {
   for (let i = 0; i < n; i++) {
     for (let k = 0; k < cmds.length; k++) {
       const j = (i + k) % cmds.length;
-      const { cmd, argv, out } = cmds[j];
-      rmSync(out, { force: true });
+      const { cmd, argv, out, after } = cmds[j];
+      rmSync(out, { recursive: true, force: true });
       // Neither tool pays for writing back the other's (or its own last) output.
       execFileSync('sync');
       results[j].push(timed(cmd, argv));
-      rmSync(out, { force: true });
+      after?.();
+      rmSync(out, { recursive: true, force: true });
     }
     if (i === 0 && results.reduce((t, r) => t + r[0].secs, 0) > slowSeconds) n = 1;
   }
   return {
-    stats: results.map((r) => ({ secs: median(r.map((x) => x.secs)), rssMiB: Math.max(...r.map((x) => x.rssMiB)) })),
+    stats: results.map((r) => ({ secs: median(r.map((x) => x.secs)), cpu: median(r.map((x) => x.cpu)), rssMiB: Math.max(...r.map((x) => x.rssMiB)) })),
     runs: n,
   };
 }
@@ -197,6 +204,10 @@ for (const input of diskInputs) {
 }
 
 if (wantCatalog && (!only || 'catalog'.includes(only) || only.includes('catalog'))) await benchCatalog();
+if (wantBundle && (!only || 'bundle'.includes(only) || only.includes('bundle'))) {
+  console.log('');
+  for (const line of benchBundle({ root, bin, env, measure, runs })) console.log(line);
+}
 
 /** The notes' 12 us-east-1 pv-grub AKIs (fleet.md §1.1), as the grep loop names them. */
 async function benchCatalog() {

@@ -77,6 +77,8 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       nic: a.nic,
       directKernel: a['direct-kernel'],
       eucaBus: a['euca-bus'],
+      kernel: a.kernel,
+      ramdisk: a.ramdisk,
       expect: a.expect,
       ssh: a.ssh,
       timeout: a.timeout,

@@ -176,6 +176,8 @@ export const COMMANDS = {
       { name: 'nic', choices: ['virtio', 'e1000'], describe: "network adapter instead of the target's" },
       { name: 'direct-kernel', type: 'boolean', default: false, describe: "boot the kernel and initrd of the image's menu.lst directly (xenserver's smoke test)" },
       { name: 'euca-bus', choices: ['virtio', 'scsi'], describe: 'eucalyptus: the root disk on virtio (USE_VIRTIO_ROOT, default) or SCSI' },
+      { name: 'kernel', type: 'string', describe: "boot this kernel instead of the image's own, as the node controller boots an EMI with its EKI (root=/dev/vda1): a file or its bundle manifest (opened with EC2_PRIVATE_KEY)" },
+      { name: 'ramdisk', type: 'string', describe: 'with --kernel: the ramdisk (the ERI), a file or its bundle manifest' },
       { name: 'expect', type: 'string', describe: 'success is a console line matching this regular expression (default: a login prompt)' },
       { name: 'ssh', type: 'boolean', default: false, describe: 'success is an SSH banner from the guest (user-mode network, forward from a free 127.0.0.1 port)' },
       { name: 'timeout', type: 'number', default: 300, describe: 'seconds before giving up' },

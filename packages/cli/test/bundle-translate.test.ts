@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDebianAmi, requireTools, run, tmpDir, type TmpDir } from '@amitrans/testkit';
@@ -17,28 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await dir.remove();
 });
-
-/** QEMU (TCG) with a direct kernel boot; resolves when the guest powers off or at the timeout. */
-function kernelBoot(kernel: string, initrd: string, disk: string): Promise<{ output: string; timedOut: boolean }> {
-  const child = spawn('qemu-system-x86_64', ['-accel', 'tcg', '-m', '512', '-display', 'none', '-serial', 'stdio', '-monitor', 'none',
-    '-no-reboot', '-nodefaults', '-vga', 'none', '-kernel', kernel, '-initrd', initrd, '-append', 'root=/dev/vda console=ttyS0',
-    '-drive', `file=${disk},format=raw,if=virtio`, '-rtc', 'base=localtime'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString('latin1')));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString('latin1')));
-  return new Promise((resolve, reject) => {
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, 300_000);
-    child.on('error', reject);
-    child.on('close', () => {
-      clearTimeout(timer);
-      resolve({ output, timedOut });
-    });
-  });
-}
 
 interface Bundled { manifest: string; manifestName: string; prefix: string; imageType: string }
 
@@ -79,13 +56,29 @@ describe('translate -t eucalyptus -O bundle', () => {
     expect(readFileSync(dir.file('vmlinuz')).equals(readFileSync(dir.file('guest-vmlinuz')))).toBe(true);
     expect(readFileSync(dir.file('initrd')).equals(readFileSync(dir.file('guest-initrd')))).toBe(true);
     expect(readFileSync(dir.file('vmlinuz')).length).toBeGreaterThan(1024 * 1024);
-    // Boot the unbundled EMI with the unbundled EKI and ERI as the node controller does with
-    // USE_VIRTIO_ROOT (fleet.md §6: -kernel, -initrd, virtio root, console ttyS0); here the
-    // bare filesystem is the whole virtio disk, so root=/dev/vda.
+    // The EMI bundle boots with the EKI and ERI bundles as the node controller boots it
+    // (fleet.md §6: -kernel EKI -initrd ERI -append "root=/dev/vda1 console=ttyS0", the EMI
+    // in partition 1 of a virtio disk, -rtc base=localtime): amitrans verify unbundles all three.
     requireTools(ctx, 'qemu-system-x86_64');
-    const boot = await kernelBoot(dir.file('vmlinuz'), dir.file('initrd'), dir.file('emi.img'));
-    expect(boot.timedOut, boot.output.slice(-2000)).toBe(false);
-    expect(boot.output).toMatch(/AMITRANS-BOOT-OK kernel=6\.1\.\d+-\d+-cloud-amd64/);
+    const saved = process.env.EC2_PRIVATE_KEY;
+    process.env.EC2_PRIVATE_KEY = dir.file('user.key');
+    try {
+      const v = await cli('verify', emi.manifest, '-t', 'eucalyptus', '--kernel', eki.manifest, '--ramdisk', eri.manifest,
+        '--expect', 'AMITRANS-BOOT-OK kernel=6\\.1\\.\\d+-\\d+-cloud-amd64 root=/dev/vda1', '--json');
+      expect(v.stderr).toBe('');
+      const boot = JSON.parse(v.stdout) as { result: string; mode: string; bus: string; command: string[]; lastLines: string[]; notes: string[] };
+      expect(boot, boot.lastLines.join('\n')).toMatchObject({ result: 'booted', mode: 'direct-kernel', bus: 'virtio' });
+      expect(v.code).toBe(0);
+      const arg = (flag: string): string | undefined => boot.command[boot.command.indexOf(flag) + 1];
+      expect(arg('-append')).toBe('root=/dev/vda1 console=ttyS0');
+      // QEMU got the unbundled EKI and ERI, byte for byte the guest's own kernel and initrd.
+      expect(boot.notes.join(' ')).toMatch(/the kernel and ramdisk given/);
+      expect(arg('-kernel')).toMatch(/given-kernel$/);
+      expect(arg('-initrd')).toMatch(/given-ramdisk$/);
+    } finally {
+      if (saved === undefined) delete process.env.EC2_PRIVATE_KEY;
+      else process.env.EC2_PRIVATE_KEY = saved;
+    }
   }, 600_000);
 
   it('-O bundle is refused for other targets and without the cloud certificate (exit 2)', async () => {

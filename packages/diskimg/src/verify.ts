@@ -1,4 +1,4 @@
-import { open as openFile } from 'node:fs/promises';
+import { access, open as openFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileDevice, ImageError, MaskedDevice, makeTempDir, removeTempDir } from '@amitrans/block';
 import { ExtFs } from '@amitrans/extfs';
@@ -13,6 +13,7 @@ import { writeEmiDisk } from './emi-disk.js';
 import { mbrHasNoBootCode } from './hd00.js';
 import { resolveOutput } from './output.js';
 import { applianceNic } from './ova.js';
+import { bundlePrivateKeyPath, isBundleManifest, unbundleToTemp } from './bundle.js';
 import { findRoot, inspectOpened, type ImageInspection } from './inspect.js';
 import { openImage, type OpenedImage } from './open.js';
 
@@ -32,6 +33,14 @@ export interface VerifyOptions {
   nic?: NicModel;
   /** Boot the kernel and initrd of the image's menu.lst directly (xenserver's smoke test; any target). */
   directKernel?: boolean;
+  /**
+   * Boot this kernel instead of the image's own (a direct kernel boot with root=/dev/vda1,
+   * or sda1 on SCSI): the EKI an EMI is registered with, as the node controller boots it.
+   * A file, or its bundle manifest (opened with EUCA_PRIVATE_KEY or EC2_PRIVATE_KEY).
+   */
+  kernel?: string;
+  /** With `kernel`: the ramdisk (the ERI), a file or its bundle manifest. */
+  ramdisk?: string;
   /** Eucalyptus without USE_VIRTIO_ROOT: the root disk on an LSI SCSI controller. */
   eucaBus?: 'virtio' | 'scsi';
   /** Success is this console text instead of a login prompt. */
@@ -85,6 +94,7 @@ interface Plan {
 export async function verify(image: string, options: VerifyOptions = {}): Promise<VerifyResult> {
   const started = performance.now();
   const seconds = (): number => Math.round((performance.now() - started) / 100) / 10;
+  if (options.ramdisk !== undefined && options.kernel === undefined) throw new ImageError('E_USAGE', 'a ramdisk is booted with the kernel it belongs to: give --kernel too');
   const qemu = await findQemu();
   if (!qemu) return notVerifiable(image, options.target, `${QEMU_BINARY} is not installed (${QEMU_PACKAGES})`, seconds());
   const img = await openImage(image);
@@ -169,7 +179,7 @@ async function planBoot(img: OpenedImage, inspection: ImageInspection | undefine
   const verdict: Verdict | undefined = inspection?.report.verdicts.find((v) => v.target === target);
   const bare = inspection?.report.layout === 'bare-filesystem';
   const facts = TARGET_FACTS[target].verify;
-  const direct = o.directKernel === true || facts.mode !== 'disk';
+  const direct = o.directKernel === true || o.kernel !== undefined || facts.mode !== 'disk';
   if (!direct && bare) {
     throw new ImageError('E_UNSUPPORTED', `a bare filesystem has no boot sector: ${target} boots disks (use --target eucalyptus, or --direct-kernel)`, { structure: 'disk' });
   }
@@ -208,13 +218,14 @@ async function prepareMachine(
   const root = await findRoot(img);
   const ext = await ExtFs.open(root.device);
   try {
-    const boot = await kernelFiles(ext, inspection.report, dir);
+    const boot = o.kernel !== undefined ? await givenKernel(o.kernel, o.ramdisk, dir) : await kernelFiles(ext, inspection.report, dir);
+    const from = o.kernel !== undefined ? 'the kernel and ramdisk given (as the registered EKI and ERI), root=/dev/vda1' : 'the kernel and initrd of menu.lst';
     let drive: Machine['drive'];
     if (root.partition === undefined) {
       // The node controller's disk: the EMI in partition 1, ephemeral and swap after it.
       const path = join(dir, 'emi-disk.raw');
       const disk = await writeEmiDisk(new MaskedDevice(root.device, await ext.freeRanges()), path, o.signal);
-      notes.push('booted as the node controller does: the kernel and initrd of menu.lst, the EMI in partition 1 of a disk with ephemeral (2) and swap (3)', ...disk.notes);
+      notes.push(`booted as the node controller does: ${from}, the EMI in partition 1 of a disk with ephemeral (2) and swap (3)`, ...disk.notes);
       drive = { path, format: 'raw' };
     } else {
       drive = await driveFor(img, dir, o, notes);
@@ -238,6 +249,30 @@ async function driveFor(img: OpenedImage, dir: string, o: VerifyOptions, notes: 
   await writeDisk(img.disk, resolveOutput(path, 'raw'), { ...(o.signal ? { signal: o.signal } : {}), ...(o.progress ? { progress: o.progress } : {}) });
   notes.push(`QEMU reads no ${img.compression ?? img.detection.format}: the disk was copied to a sparse raw temporary`);
   return { path, format: 'raw' };
+}
+
+/** The kernel and ramdisk given for the boot (an EKI and an ERI): files QEMU reads, or bundles unbundled into `dir`. */
+async function givenKernel(kernel: string, ramdisk: string | undefined, dir: string): Promise<{ kernel: string; initrd?: string; root?: string }> {
+  const k = await bootFile(kernel, join(dir, 'given-kernel'));
+  const initrd = ramdisk !== undefined ? await bootFile(ramdisk, join(dir, 'given-ramdisk')) : undefined;
+  return { kernel: k, ...(initrd ? { initrd } : {}) };
+}
+
+async function bootFile(path: string, to: string): Promise<string> {
+  if (await isBundleManifest(path)) {
+    const temp = await unbundleToTemp(path, bundlePrivateKeyPath());
+    try {
+      await rename(temp.path, to);
+    } finally {
+      await temp.remove();
+    }
+    return to;
+  }
+  // QEMU reads a plain file itself: say now, not in its log, when it cannot.
+  await access(path).catch((err: unknown) => {
+    throw new ImageError('E_IO', `cannot read the kernel or ramdisk: ${(err as Error).message}`, { file: path, cause: err });
+  });
+  return path;
 }
 
 /** Copy the default entry's kernel and initrd out of the guest (symlinks followed inside it). */

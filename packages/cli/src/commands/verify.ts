@@ -13,6 +13,8 @@ export interface VerifyArgs {
   nic?: NicModel | undefined;
   directKernel: boolean;
   eucaBus?: 'virtio' | 'scsi' | undefined;
+  kernel?: string | undefined;
+  ramdisk?: string | undefined;
   expect?: string | undefined;
   ssh: boolean;
   timeout: number;
@@ -50,6 +52,8 @@ export async function verifyCommand(a: VerifyArgs, io: CliIo, signal: AbortSigna
     ...(a.bus ? { bus: a.bus } : {}),
     ...(a.nic ? { nic: a.nic } : {}),
     ...(a.eucaBus ? { eucaBus: a.eucaBus } : {}),
+    ...(a.kernel !== undefined ? { kernel: a.kernel } : {}),
+    ...(a.ramdisk !== undefined ? { ramdisk: a.ramdisk } : {}),
     ...(expect ? { expect } : {}),
     ...(a.log ? { log: a.log } : {}),
   };
