@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import workspace from './vitest.workspace.js';
 
@@ -11,5 +12,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // One test file per core: most of the wall time is single-vCPU QEMU (TCG) boots and
+    // child tools, so vitest's default (cores - 1: one worker on CI's 2 cores) left a core idle.
+    maxWorkers: availableParallelism(),
   },
 });

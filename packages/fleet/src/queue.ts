@@ -205,12 +205,19 @@ async function runJob(job: Job<FleetJobData>, name: string, o: WorkerOptions, ru
   o.onJob?.({ id: data.item.id, phase: 'start' });
   try {
     let result: ImageResult;
+    const timedOut = (): FleetError | undefined => {
+      const reason: unknown = controller.signal.reason;
+      return reason instanceof FleetError && reason.code === 'E_TIMEOUT' ? reason : undefined;
+    };
     try {
       result = await processImage(data.item, options);
+      // A try that ran past its timeout is abandoned even when no stage saw the abort in time.
+      const late = timedOut();
+      if (late) throw late;
     } catch (err) {
       // Past its timeout on the last try: recorded as failed, so the report counts it.
-      const reason: unknown = controller.signal.reason;
-      if (!lastTry || !(reason instanceof FleetError && reason.code === 'E_TIMEOUT')) throw err;
+      const reason = timedOut();
+      if (!lastTry || !reason) throw err;
       const { signal: _gone, ...rest } = options;
       result = await recordFailure(data.item, reason, rest);
     }

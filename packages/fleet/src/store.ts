@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isRemote, loadS3Sdk, parseRemote, s3Client, s3Error, S3Sink, withRetry, type RemoteOptions, type S3Sdk } from '@amitrans/remote';
+import { onInterrupt } from '@amitrans/block';
 import { FleetError } from './errors.js';
 
 /** A delivered object: what the result record says about it. */
@@ -85,13 +86,7 @@ class DirStore implements FleetStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
       // Another filesystem: copy beside the destination, then the one atomic rename.
-      const part = `${final}.partial-${randomBytes(6).toString('hex')}`;
-      try {
-        await copyFile(file, part);
-        await rename(part, final);
-      } finally {
-        await rm(part, { force: true });
-      }
+      await viaPartial(final, (part) => copyFile(file, part));
     }
     return { size, sha256 };
   }
@@ -99,13 +94,7 @@ class DirStore implements FleetStore {
   async putText(key: string, text: string): Promise<void> {
     const final = this.#path(key);
     await mkdir(dirname(final), { recursive: true });
-    const part = `${final}.partial-${randomBytes(6).toString('hex')}`;
-    try {
-      await writeFile(part, text);
-      await rename(part, final);
-    } finally {
-      await rm(part, { force: true });
-    }
+    await viaPartial(final, (part) => writeFile(part, text));
   }
 
   async getText(key: string): Promise<string | undefined> {
@@ -276,4 +265,20 @@ function contentType(key: string): string {
   if (key.endsWith('.html')) return 'text/html; charset=utf-8';
   if (key.endsWith('.json') || key.endsWith('.jsonl')) return 'application/json';
   return 'application/octet-stream';
+}
+
+/**
+ * Write `final` through a partial beside it, renamed when complete. The partial is removed
+ * on error and also when a signal stops the run mid-write (a finally block never runs then).
+ */
+async function viaPartial(final: string, write: (part: string) => Promise<void>): Promise<void> {
+  const part = `${final}.partial-${randomBytes(6).toString('hex')}`;
+  const unregister = onInterrupt(() => rm(part, { force: true }));
+  try {
+    await write(part);
+    await rename(part, final);
+  } finally {
+    unregister();
+    await rm(part, { force: true });
+  }
 }
