@@ -9,10 +9,10 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TranslateResult, VerifyResult } from '@amitrans/diskimg';
 import {
-  amazonLinuxGuest, buildGuestImage, centos5Guest, CENTOS5, genericKernelAmi, realDebianAmi, requireTools, run, sha256File, startS3, tmpDir,
+  amazonLinuxGuest, buildGuestImage, centos5Guest, CENTOS5, genericKernelAmi, realDebianAmi, requireTools, run, startS3, tmpDir,
   type GuestFixture, type S3Server, type TmpDir,
 } from '@amitrans/testkit';
-import { cli } from './helpers.js';
+import { cli, inputGuard } from './helpers.js';
 
 type Ctx = { skip: (note?: string) => void };
 const PART = 2048 * 512;
@@ -20,20 +20,17 @@ const REAL_UUID = '5b7c3f0e-2d4a-4c1b-8e9f-6a0b1c2d3e4f';
 const GENERIC_UUID = '3d1e5c2a-7b4f-4a8e-9c6d-5f0e1a2b3c4d';
 
 let dir: TmpDir;
-const inputs = new Map<string, string>(); // input -> sha256 before any command
+const guard = inputGuard();
 beforeAll(async () => {
   dir = await tmpDir('amitrans-ec2hvm-');
 });
 afterAll(async () => {
   // The input is never written.
-  for (const [path, hash] of inputs) expect(await sha256File(path), path).toBe(hash);
+  await guard.expectUnchanged();
   await dir?.remove();
 });
 
-async function remember(path: string): Promise<string> {
-  if (!inputs.has(path)) inputs.set(path, await sha256File(path));
-  return path;
-}
+const remember = guard.remember;
 
 async function translateJson(...args: string[]): Promise<TranslateResult> {
   const r = await cli('translate', ...args, '--json');

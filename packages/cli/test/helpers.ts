@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { sha256File } from '@amitrans/testkit';
 import { runCli } from '../src/index.js';
 
 export interface CliRun {
@@ -72,4 +73,28 @@ export async function expectDryRunEqualsRun(
     expect(d, target).toEqual(w);
     expect(new Set(d).size, `${target}: one change per file and action`).toBe(d.length);
   }
+}
+
+/** Run the CLI and return its stdout; a non-zero exit throws with the command and stderr. */
+export async function cliOk(...args: string[]): Promise<string> {
+  const r = await cli(...args);
+  if (r.code !== 0) throw new Error(`amitrans ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * Inputs are never written: `remember` takes an input's sha256 before any command reads
+ * it, and `expectUnchanged` (for afterAll) checks every remembered one again.
+ */
+export function inputGuard(): { remember(path: string): Promise<string>; expectUnchanged(): Promise<void> } {
+  const inputs = new Map<string, string>();
+  return {
+    async remember(path) {
+      if (!inputs.has(path)) inputs.set(path, await sha256File(path));
+      return path;
+    },
+    async expectUnchanged() {
+      for (const [path, hash] of inputs) expect(await sha256File(path), path).toBe(hash);
+    },
+  };
 }

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { boto3, buildDebianAmi, requireTools, run, startFaultProxy, startS3, tmpDir, type S3Server, type TmpDir } from '@amitrans/testkit';
-import { cli } from './helpers.js';
+import { cliOk as ok } from './helpers.js';
 
 const MIB = 1024 * 1024;
 let dir: TmpDir;
@@ -23,11 +23,6 @@ afterAll(async () => {
   await dir?.remove();
 });
 
-async function ok(...args: string[]): Promise<string> {
-  const r = await cli(...args);
-  if (r.code !== 0) throw new Error(`amitrans ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
 
 it('inspect of the 2 GiB AMI over S3 fetches under 32 MiB; translate fetches the used blocks plus inspection', async (ctx) => {
   requireTools(ctx, 'mkfs.ext3', 'depmod', 'cpio', 'dumpe2fs', 'python3');

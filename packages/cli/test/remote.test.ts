@@ -26,7 +26,7 @@ import {
   type S3Server,
   type TmpDir,
 } from '@amitrans/testkit';
-import { binary, cli } from './helpers.js';
+import { binary, cli, cliOk as ok } from './helpers.js';
 
 type Ctx = { skip: (note?: string) => void };
 
@@ -50,11 +50,6 @@ afterAll(async () => {
   await dir?.remove();
 });
 
-async function ok(...args: string[]): Promise<string> {
-  const r = await cli(...args);
-  if (r.code !== 0) throw new Error(`amitrans ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
 
 /**
  * A 24 MiB sparse image of random data in every container (qemu-img makes them; the OVA is

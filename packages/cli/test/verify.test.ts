@@ -2,27 +2,24 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verify, type VerifyResult } from '@amitrans/diskimg';
-import { buildDebianAmi, realDebianAmi, requireTools, run, sha256File, tmpDir, type TmpDir } from '@amitrans/testkit';
-import { binary, cli, expectDryRunEqualsRun } from './helpers.js';
+import { buildDebianAmi, realDebianAmi, requireTools, run, tmpDir, type TmpDir } from '@amitrans/testkit';
+import { binary, cli, expectDryRunEqualsRun, inputGuard } from './helpers.js';
 
 type Ctx = { skip: (note?: string) => void };
 const PART = 2048 * 512;
 
 let dir: TmpDir;
-const inputs = new Map<string, string>(); // path -> sha256 before any verify
+const guard = inputGuard();
 beforeAll(async () => {
   dir = await tmpDir();
 });
 afterAll(async () => {
   // verify never writes its image, nor translate its input.
-  for (const [path, hash] of inputs) expect(await sha256File(path), path).toBe(hash);
+  await guard.expectUnchanged();
   await dir?.remove();
 });
 
-async function remember(path: string): Promise<string> {
-  if (!inputs.has(path)) inputs.set(path, await sha256File(path));
-  return path;
-}
+const remember = guard.remember;
 
 async function translated(ctx: Ctx, input: string, name: string, ...args: string[]): Promise<string> {
   const out = dir.file(name);
