@@ -146,9 +146,11 @@ async function processTarget(item: FleetItem, source: string, v: Verdict, stages
       const t = await stage(stages, `translate:${v.target}`, item.id, o, () =>
         translate(source, staged, { ...o.translate, target: v.target, format, sha256: true, ...(o.remote ? { remote: o.remote } : {}), ...(o.signal ? { signal: o.signal } : {}) }));
       r.changes = t.changes;
+      // Delivery is the commit point: an abort seen before it leaves nothing under images/.
+      // The change report goes next to the output only once the output is there.
+      const stored = await stage(stages, `deliver:${v.target}`, item.id, o, () => o.store.deliver(staged, key, o.signal, t.sha256));
       await o.store.putText(changesKey(key), JSON.stringify(t.changes));
       // Verify the staged copy when the store is remote (QEMU boots local files), in place otherwise.
-      const stored = await stage(stages, `deliver:${v.target}`, item.id, o, () => o.store.deliver(staged, key, o.signal, t.sha256));
       r.output = { key, format, size: stored.size, sha256: stored.sha256, delivery: 'new' };
       await o.store.appendEvent({ event: 'delivered', id: item.id, target: v.target, key, sha256: stored.sha256, worker: o.worker ?? workerName(), at: new Date().toISOString() });
       if (o.verify) r.verify = await verifyStage(o.store.localPath(key) ?? staged, v.target, item.id, stages, o);

@@ -227,7 +227,9 @@ describe('fleet on BullMQ: submit, three workers, status', () => {
 
     const slow = ['--queue', redis.url, '--queue-name', 'slow'];
     const out2 = join(dir.path, 'slow');
-    await runBin(['fleet', 'submit', list, ...slow, '--out', out2, '--timeout', '1', '--attempts', '2', '--json']);
+    // 50 ms: the timer fires while the image is opened or inspected, however fast the machine,
+    // so the next stage's check abandons the try before anything is delivered.
+    await runBin(['fleet', 'submit', list, ...slow, '--out', out2, '--timeout', '0.05', '--attempts', '2', '--json']);
     const worker = await runBin(['fleet', 'worker', ...slow, '--until-empty', '--json']);
     expect(worker.stdout).toContain('"event":"retry"');
     const failed = (await loadResults(openStore(out2))).get('ami-big-kvm')!;
