@@ -47,7 +47,7 @@ import { resolveOutput } from './output.js';
 import { findRoot } from './inspect.js';
 import { grubDirKind, hostGrub2Dir, prepareGrub2, HOST_GRUB2_DIRS } from './grub2.js';
 import { readInitrdSummary } from './initrd.js';
-import { openImage } from './open.js';
+import { openImage, type OpenedImage } from './open.js';
 import { DISK_TARGETS, bootHead, mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
 import { ovaOptionsFor } from './ova.js';
 
@@ -95,6 +95,16 @@ export interface TranslateOptions {
   sha256?: boolean;
   progress?: (stage: string, done: number, total: number) => void;
   signal?: AbortSignal;
+  /**
+   * The input, already open (the fleet opened it to inspect it): read from it instead of
+   * opening it again, and left open for the caller.
+   */
+  image?: OpenedImage;
+  /**
+   * The guest's inspection of this same input (inspectOpened's report): used instead of
+   * inspecting again, the costly part (initrds). The verdict is still this call's own.
+   */
+  report?: GuestReport;
 }
 
 export interface TranslateResult extends OutputSummary {
@@ -205,7 +215,7 @@ export async function translate(input: string, output: string, options: Translat
     throw new ImageError('E_USAGE', '-O bundle is for -t eucalyptus, with the cloud certificate and account id (--ec2cert, --user)');
   }
   await prepared.destination.guard([input]);
-  const img = await openImage(input, options.remote ? { remote: options.remote } : {});
+  const img = options.image ?? await openImage(input, options.remote ? { remote: options.remote } : {});
   try {
     await prepared.destination.guard(img.files);
     const root = await findRoot(img, options.partition);
@@ -214,7 +224,7 @@ export async function translate(input: string, output: string, options: Translat
     try {
       const bootOptions = await bootloaderOptions(options);
       const gfs = extGuestFs(ext);
-      const report = await inspectGuest(gfs, {
+      const report = options.report ?? await inspectGuest(gfs, {
         layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
         filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize, features: root.facts.features },
         readInitrd: (p, size) => readInitrdSummary(ext, p, size),
@@ -306,7 +316,7 @@ export async function translate(input: string, output: string, options: Translat
       // An appliance describes the guest: its OS type and the controller the verdict chose.
       if (prepared.bundle) {
         const b = prepared.bundle;
-        result.bundle = await bundleTranslation(gfs, fsDevice, report, verdict.kernel!, input, b.location, { ...options.bundle!, prefix: options.bundle!.prefix ?? b.prefix },
+        result.bundle = await bundleTranslation(gfs, fsDevice, report, verdict.kernel!, input, b.location, { ...options.bundle!, prefix: options.bundle!.prefix ?? b.prefix, remote: options.remote },
           options.progress, options.signal);
         result.output = result.bundle.emi.manifest;
         result.virtualSize = fsDevice.size;
@@ -338,7 +348,7 @@ export async function translate(input: string, output: string, options: Translat
   } catch (err) {
     throw err instanceof ImageError ? err.inFile(input) : err;
   } finally {
-    await img.close();
+    if (!options.image) await img.close();
   }
 }
 
