@@ -5,10 +5,12 @@
 // cloud kernel and modules, busybox initrd; ~64 MiB filesystem), each its own image of the
 // work list, through inspect + translate (kvm, qcow2) + deliver, twice: embedded
 // (`fleet run --concurrency LANES`) and on BullMQ (redis-server on a free 127.0.0.1 port,
-// `fleet submit`, LANES `fleet worker --until-empty` processes). Prints images per minute and
-// the fleet's own overhead: lane time not spent in any pipeline stage (queue, journal,
-// records, pool, the report), against the sum of the translate times. Not a test: nothing
-// here asserts; the numbers go into issue notes.
+// `fleet submit`, LANES `fleet worker --until-empty` processes), after the baseline: the same
+// translations with the CLI, one `amitrans translate` process per image, LANES at a time.
+// Prints images per minute and the fleet's overhead over that baseline (wall time, and lane
+// time: LANES x wall against the sum of the CLI processes' times), and, inside the fleet, the
+// lane time not spent in any pipeline stage (queue, journal, records, pool, the report).
+// Not a test: nothing here asserts; the numbers go into issue notes.
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -49,22 +51,45 @@ function run(args, env = {}) {
   });
 }
 
-async function measure(label, out, wall) {
+const pct = (x, base) => `${x >= base ? '+' : ''}${((100 * (x - base)) / base).toFixed(1)} %`;
+
+/** The baseline: `amitrans translate` of each image, LANES processes at a time; each process timed. */
+async function cliBaseline() {
+  const dir = join(work, 'cli');
+  mkdirSync(dir, { recursive: true });
+  const times = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: LANES }, async () => {
+    while (next < N) {
+      const id = `ami-bench-${String(next++).padStart(2, '0')}`;
+      const t1 = performance.now();
+      const r = await run(['translate', join(work, `${id}.img`), join(dir, `${id}-kvm.qcow2`), '-t', 'kvm', '--no-clean', '--sha256', '--json']);
+      if (r.code !== 0) throw new Error(`translate ${id} exited ${r.code}`);
+      times.push((performance.now() - t1) / 1000);
+    }
+  }));
+  return { wall: (performance.now() - t0) / 1000, sum: times.reduce((a, b) => a + b, 0) };
+}
+
+async function measure(label, out, wall, base) {
   const results = [...(await loadResults(openStore(out))).values()];
   const stageSum = results.reduce((s, r) => s + r.stages.reduce((a, x) => a + x.seconds, 0), 0);
-  const translate = results.reduce((s, r) => s + r.stages.filter((x) => x.name.startsWith('translate:')).reduce((a, x) => a + x.seconds, 0), 0);
-  const overhead = wall * LANES - stageSum;
-  console.log(`| ${label} | ${results.length} | ${wall.toFixed(1)} | ${((results.length / wall) * 60).toFixed(1)} | ${translate.toFixed(1)} | ${stageSum.toFixed(1)} | ${overhead.toFixed(1)} | ${((100 * overhead) / translate).toFixed(1)} % |`);
+  const inside = wall * LANES - stageSum;
+  console.log(`| ${label} | ${results.length} | ${wall.toFixed(1)} | ${((results.length / wall) * 60).toFixed(1)} | ${pct(wall, base.wall)} | ${pct(wall * LANES, base.sum)} | ${stageSum.toFixed(1)} | ${inside.toFixed(1)} (${((100 * inside) / stageSum).toFixed(1)} %) |`);
 }
 
 console.log(`\n${N} images, ${LANES} lanes\n`);
-console.log('| mode | images | wall s | images/min | sum translate s | sum stages s | overhead s (lanes x wall - stages) | overhead / translate |');
+console.log('| mode | images | wall s | images/min | wall over the CLI\'s | lanes x wall over the CLI processes\' sum | sum of stages s | lane time outside stages s |');
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+
+const base = await cliBaseline();
+console.log(`| CLI: amitrans translate per image, ${LANES} at a time | ${N} | ${base.wall.toFixed(1)} | ${((N / base.wall) * 60).toFixed(1)} | | sum ${base.sum.toFixed(1)} s | | |`);
 
 let t = performance.now();
 const embedded = join(work, 'embedded');
 await run(['fleet', 'run', list, '--out', embedded, '--concurrency', String(LANES), '--no-clean', '--json']);
-await measure('embedded (fleet run)', embedded, (performance.now() - t) / 1000);
+await measure('embedded (fleet run)', embedded, (performance.now() - t) / 1000, base);
 
 const port = await new Promise((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
@@ -81,7 +106,7 @@ try {
   await run(['fleet', 'submit', list, ...queue, '--out', queued, '--no-clean', '--json']);
   await Promise.all(Array.from({ length: LANES }, () => run(['fleet', 'worker', ...queue, '--until-empty', '--json'])));
   await run(['fleet', 'report', '--out', queued, '--json']);
-  await measure(`BullMQ (${LANES} workers)`, queued, (performance.now() - t) / 1000);
+  await measure(`BullMQ (${LANES} workers)`, queued, (performance.now() - t) / 1000, base);
 } finally {
   redis.kill('SIGTERM');
 }

@@ -30,7 +30,7 @@ export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, WriteOptions, 
 export { MaskedDevice } from './masked.js';
 export { CachedDevice, type CachedDeviceOptions } from './cache.js';
 export { checkInputType, checkOutputPath, fileKind, identityOf, type FileIdentity } from './fileguard.js';
-export { cleanupRunSync, makeTempDir, onInterrupt, removeTempDir, runInterruptHandlers, tempBase, trackChild } from './cleanup.js';
+export { cleanupRunSync, makeTempDir, onInterrupt, partialName, removeStalePartials, removeTempDir, runInterruptHandlers, tempBase, trackChild } from './cleanup.js';
 export { checkTableBudget, tableBudget } from './budget.js';
 export { NamedErrorsDevice } from './named.js';
 export { acceptsOptions, choiceOption, onOffOption, optionError, readOptions, textOption, wholeOption, type FormatOption, type OptionTable, type OptionValues } from './options.js';

@@ -2,7 +2,7 @@ import { ImageError } from '@amitrans/block';
 import type { RemoteOptions } from '@amitrans/remote';
 import { CatalogError } from '@amitrans/catalog';
 import type { ApplianceArgs } from './commands/appliance.js';
-import { bundleCommand, unbundleCommand } from './commands/bundle.js';
+import { bundleCommand, unbundleCommand, type TranslateBundleArgs } from './commands/bundle.js';
 import { catalogCommand } from './commands/catalog.js';
 import { convertCommand } from './commands/convert.js';
 import { infoCommand } from './commands/info.js';
@@ -123,12 +123,13 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       json: a.json,
       worklist: a.worklist,
     }, io),
-  'fleet run': (a, io, signal) => fleetRunCommand({ ...fleetJob(a), worklist: a.worklist, concurrency: a.concurrency, retryFailed: a['retry-failed'], json: a.json, progress: a.p, remote: remote(a) }, io, signal),
+  'fleet run': (a, io, signal) =>
+    fleetRunCommand({ ...fleetJob(a), worklist: a.worklist, concurrency: a.concurrency, retryFailed: a['retry-failed'], json: a.json, progress: a.p, remote: remote(a), bundle: fleetBundle(a) }, io, signal),
   'fleet submit': (a, io) => fleetSubmitCommand({ ...fleetJob(a), worklist: a.worklist, queue: a.queue, queueName: a['queue-name'], timeout: a.timeout, attempts: a.attempts, json: a.json }, io),
   'fleet worker': (a, io, signal) =>
     fleetWorkerCommand({
       queue: a.queue, queueName: a['queue-name'], concurrency: a.concurrency, lockSeconds: a['lock-seconds'], stalledSeconds: a['stalled-seconds'],
-      untilEmpty: a['until-empty'], json: a.json, progress: a.p, remote: remote(a),
+      untilEmpty: a['until-empty'], json: a.json, progress: a.p, remote: remote(a), bundle: fleetBundle(a),
     }, io, signal),
   'fleet status': (a, io) => fleetStatusCommand({ queue: a.queue, queueName: a['queue-name'], json: a.json }, io),
   'fleet report': (a, io) => fleetReportCommand({ out: a.out, json: a.json, remote: remote(a) }, io),
@@ -140,6 +141,11 @@ function fleetJob(a: ArgvOf<'fleet run'> | ArgvOf<'fleet submit'>) {
     out: a.out, targets: a.targets, formats: a.formats, verify: a.verify, verifyTimeout: a['verify-timeout'], verifyExpect: a['verify-expect'],
     rootPassword: a['root-password'], grubDir: a['grub-dir'], clean: a.clean, noClean: a['no-clean'],
   };
+}
+
+/** The EMI bundle credentials of fleet run and fleet worker. */
+function fleetBundle(a: ArgvOf<'fleet run'> | ArgvOf<'fleet worker'>): TranslateBundleArgs {
+  return { user: a.user, ec2cert: a.ec2cert, cert: a.cert, privatekey: a.privatekey };
 }
 
 /** The object-storage flags, as the library takes them. */

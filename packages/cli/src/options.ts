@@ -78,7 +78,7 @@ const FLEET_OUT = [
 /** How each image is translated, for fleet run and fleet submit. */
 const FLEET_JOB = [
   { name: 'targets', type: 'string', describe: 'targets for lines that name none, comma-separated (default: kvm,virtualbox,xenserver,eucalyptus)' },
-  { name: 'formats', type: 'string', describe: 'output format per target, e.g. kvm=qcow2,virtualbox=vdi,xenserver=vhd,eucalyptus=raw (those are the defaults)' },
+  { name: 'formats', type: 'string', describe: 'output format per target, e.g. kvm=qcow2,virtualbox=vdi,xenserver=vhd,eucalyptus=raw (those are the defaults; eucalyptus=bundle, the default with EMI bundle credentials, is the EMI bundle with its EKI and ERI)' },
   { name: 'verify', type: 'boolean', default: false, describe: 'boot each output under QEMU the way its target would' },
   { name: 'verify-timeout', type: 'number', default: 300, describe: 'seconds per verify boot' },
   { name: 'verify-expect', type: 'string', describe: 'with --verify: success is a console line matching this regular expression (default: a login prompt)' },
@@ -86,6 +86,14 @@ const FLEET_JOB = [
   { name: 'grub-dir', type: 'string', describe: 'GRUB legacy or GRUB 2 i386-pc files for disk builds (default: each guest\'s own, else the host\'s)' },
   { name: 'clean', type: 'string', array: true, choices: CLEAN_OPERATIONS, describe: 'clean operations to run (default: all but ssh-authorized-keys)' },
   { name: 'no-clean', type: 'boolean', default: false, describe: 'run no clean operation' },
+] as const satisfies readonly OptionSpec[];
+const EMI = 'EMI bundles for eucalyptus (with them the eucalyptus target is delivered as an EMI bundle with its EKI and ERI, unless --formats eucalyptus=raw):';
+/** The credentials of EMI bundles, for the fleet commands that translate (run, worker). */
+const FLEET_BUNDLE = [
+  { name: 'user', type: 'string', group: EMI, describe: 'account id (default: EC2_USER_ID)' },
+  { name: 'ec2cert', type: 'string', group: EMI, describe: "the cloud's X.509 certificate (default: EUCALYPTUS_CERT)" },
+  { name: 'cert', type: 'string', group: EMI, describe: 'your X.509 certificate (default: EC2_CERT or EUCA_CERT)' },
+  { name: 'privatekey', type: 'string', group: EMI, describe: 'your private key, signs the manifests (default: EUCA_PRIVATE_KEY or EC2_PRIVATE_KEY)' },
 ] as const satisfies readonly OptionSpec[];
 const QUEUE = { name: 'queue', type: 'string', demandOption: true, describe: 'the Redis server of the queue: redis://host:port[/db]' } as const satisfies OptionSpec;
 const QUEUE_NAME = { name: 'queue-name', type: 'string', default: 'amitrans-fleet', describe: 'the queue in that Redis (several fleets can share one)' } as const satisfies OptionSpec;
@@ -249,6 +257,7 @@ export const COMMANDS = {
       { name: 'concurrency', type: 'number', describe: 'images at once (default: from cores and free memory)' },
       { name: 'retry-failed', type: 'boolean', default: false, describe: 'run images whose last result failed again (done ones are always skipped)' },
       ...FLEET_JOB,
+      ...FLEET_BUNDLE,
       ...REMOTE,
       PROGRESS,
       { name: 'json', type: 'boolean', default: false, describe: 'print the run summary and report totals as JSON' },
@@ -277,6 +286,7 @@ export const COMMANDS = {
       { name: 'lock-seconds', type: 'number', default: 60, describe: "a job's lock: a dead worker's job is taken over by another after about this" },
       { name: 'stalled-seconds', type: 'number', default: 30, describe: 'how often to look for jobs of dead workers' },
       { name: 'until-empty', type: 'boolean', default: false, describe: 'exit when the queue has nothing left to do' },
+      ...FLEET_BUNDLE,
       ...REMOTE,
       PROGRESS,
       { name: 'json', type: 'boolean', default: false, describe: 'print one JSON line per job event, and the summary' },

@@ -12,6 +12,7 @@ import {
   type ImageType,
 } from '@amitrans/bundle';
 import type { GuestFs, GuestReport } from '@amitrans/guest';
+import type { S3Options } from '@amitrans/remote';
 
 /** What `translate -t eucalyptus -O bundle` needs beyond the translation. */
 export interface TranslateBundleOptions {
@@ -27,6 +28,8 @@ export interface TranslateBundleOptions {
   readonly ramdiskId?: string | undefined;
   readonly partSize?: number | undefined;
   readonly acl?: BundleAcl | undefined;
+  /** How an s3:// destination is reached (its endpoint): translate's own remote options. */
+  readonly remote?: S3Options | undefined;
 }
 
 export interface TranslateBundleResult {
@@ -86,7 +89,7 @@ export async function bundleTranslation(
   const common = { user: o.user, ec2Cert: o.ec2Cert, userCert: o.userCert, privateKey: o.privateKey, architecture, ...(o.partSize ? { partSize: o.partSize } : {}), signal };
   const one = async (device: BlockDevice, prefix: string, imageType: ImageType, extra: { kernelId?: string | undefined; ramdiskId?: string | undefined } = {}): Promise<BundleResult> => {
     const d: BundleDestination = /^s3:\/\//i.test(dest)
-      ? await S3Destination.create(dest, { ...(o.acl ? { acl: o.acl } : {}), signal })
+      ? await S3Destination.create(dest, { ...o.remote, ...(o.acl ? { acl: o.acl } : {}), signal })
       : await DirectoryDestination.create(dest, prefix);
     return bundleDevice(device, d, { ...common, prefix, imageType, ...extra, progress: (done, total) => progress?.(`bundle ${imageType}`, done, total) });
   };

@@ -107,7 +107,8 @@ function imagesSection(r: Report): string {
         if (!x) return '<td></td>';
         const out = x.output ? ` <a href="${esc(x.output)}">output</a>` : '';
         const ver = x.verify ? ` <span class="verify">${esc(x.verify)}</span>` : '';
-        return `<td class="outcome ${x.outcome}" data-outcome="${x.outcome}" title="${esc(x.why)}">${swatch(x.outcome)}${LABELS[x.outcome].text}${out}${ver}<div class="why">${esc(x.why)}</div></td>`;
+        const reg = x.register ? `<details class="register"><summary>register</summary><pre>${esc(x.register.join('\n'))}</pre></details>` : '';
+        return `<td class="outcome ${x.outcome}" data-outcome="${x.outcome}" title="${esc(x.why)}">${swatch(x.outcome)}${LABELS[x.outcome].text}${out}${ver}<div class="why">${esc(x.why)}</div>${reg}</td>`;
       }),
     ];
     return `<tr data-id="${esc(img.id)}" data-status="${img.status}">${cells.join('')}</tr>`;
@@ -141,6 +142,7 @@ td.num{text-align:right}.meta{color:#555}.sw{margin-right:4px}.mini{color:#666;f
 .ranked .n{display:inline-block;min-width:2.5em;font-weight:bold}
 #image-table th{cursor:pointer;background:#f5f5f5;position:sticky;top:0}
 td.outcome .why{color:#666;font-size:12px;max-width:28em}
+td.outcome details.register pre{font-size:11px;white-space:pre-wrap;max-width:40em}
 tr.hidden{display:none}.verify{color:#1565c0}
 `;
 

@@ -1,16 +1,22 @@
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { ImageError, makeTempDir, removeTempDir } from '@amitrans/block';
-import { inspectOpened, openImage, translate, verify, type TranslateOptions } from '@amitrans/diskimg';
+import { inspectOpened, openImage, translate, verify, type OpenedImage, type TranslateBundleOptions, type TranslateBundleResult, type TranslateOptions } from '@amitrans/diskimg';
 import type { GuestReport, Target, Verdict } from '@amitrans/guest';
 import { isTransient, redact, type RemoteOptions } from '@amitrans/remote';
 import { FleetError } from './errors.js';
-import { resultKey, type ErrorRecord, type GuestSummary, type ImageResult, type Outcome, type StageRecord, type TargetResult, type VerifyRecord } from './record.js';
+import { resultKey, type BundleRecord, type ErrorRecord, type GuestSummary, type ImageResult, type Outcome, type StageRecord, type TargetResult, type VerifyRecord } from './record.js';
 import type { FleetStore } from './store.js';
 import type { FleetItem } from './worklist.js';
 
-/** The container each target gets unless told otherwise: what its hypervisor imports natively. */
+/**
+ * The container each target gets unless told otherwise: what its hypervisor imports natively
+ * (eucalyptus: the EMI bundle when the run has the bundle credentials, see formatFor).
+ */
 export const DEFAULT_FORMATS: Readonly<Record<Target, string>> = { kvm: 'qcow2', virtualbox: 'vdi', xenserver: 'vhd', eucalyptus: 'raw', 'ec2-hvm': 'vmdk' };
+
+/** The format that delivers an EMI bundle with its EKI and ERI (what euca2ools' pipeline ends with). */
+export const BUNDLE = 'bundle';
 
 /** Translation options the whole fleet shares (the per-image ones come from the pipeline). */
 export type SharedTranslateOptions = Pick<TranslateOptions, 'rootPassword' | 'sshPasswordAuth' | 'grubDir' | 'bootloader' | 'clean' | 'rootBy' | 'initrdAdd'>;
@@ -33,15 +39,32 @@ export interface PipelineOptions {
   throwTransient?: boolean;
   /** Called as each stage starts (progress, status). */
   onStage?: (id: string, stage: string) => void;
+  /**
+   * The cloud certificate and account id (and the user's certificate and key to sign) for
+   * EMI bundles: with them eucalyptus is delivered as a bundle unless `formats` says otherwise.
+   */
+  bundle?: TranslateBundleOptions;
 }
 
+/** What `target` is delivered as: the format asked for, else the EMI bundle (eucalyptus, with credentials), else the default. */
+export function formatFor(target: Target, o: Pick<PipelineOptions, 'formats' | 'bundle'>): string {
+  return o.formats?.[target] ?? (target === 'eucalyptus' && o.bundle ? BUNDLE : DEFAULT_FORMATS[target]);
+}
+
+/** An output's key; a bundle's is its machine image's manifest, written last (the EKI and ERI beside it). */
 export function outputKey(id: string, target: Target, format: string): string {
+  if (format === BUNDLE) return `images/${id}/${target}-bundle/${id}.manifest.xml`;
   return `images/${id}/${id}-${target}.${format === 'raw' ? 'img' : format}`;
 }
 
 /** The change report next to an output: a taken-over job finds it with the output. */
 function changesKey(output: string): string {
   return `${output}.changes.json`;
+}
+
+/** A bundle's kernel and ramdisk manifests and register commands, beside its manifest like the change report. */
+function bundleKey(output: string): string {
+  return `${output}.bundle.json`;
 }
 
 export function workerName(): string {
@@ -60,10 +83,16 @@ export async function processImage(item: FleetItem, o: PipelineOptions): Promise
   try {
     if (item.source === undefined) throw new FleetError('E_NO_SOURCE', item.sourceNote ?? 'no source');
     const source = item.source;
-    const report = await inspectStages(source, item.id, result.stages, o);
-    result.guest = guestSummary(report);
-    const verdicts = await stage(result.stages, 'verdict', item.id, o, async () => item.targets.map((t) => verdictOf(report, t)));
-    for (const v of verdicts) result.targets.push(await processTarget(item, source, v, result.stages, o));
+    // Opened and inspected once: each target's translation reads the same open image and report.
+    const img = await stage(result.stages, 'open', item.id, o, () => openImage(source, o.remote ? { remote: o.remote } : {}));
+    try {
+      const report = (await stage(result.stages, 'inspect', item.id, o, () => inspectOpened(img))).report;
+      result.guest = guestSummary(report);
+      const verdicts = await stage(result.stages, 'verdict', item.id, o, async () => item.targets.map((t) => verdictOf(report, t)));
+      for (const v of verdicts) result.targets.push(await processTarget(item, { source, img, report }, v, result.stages, o));
+    } finally {
+      await img.close();
+    }
   } catch (err) {
     if (o.signal?.aborted || (o.throwTransient && transient(err))) throw err;
     failWhole(result, item, err);
@@ -107,13 +136,11 @@ async function finish(result: ImageResult, t0: number, o: PipelineOptions): Prom
   return result;
 }
 
-async function inspectStages(source: string, id: string, stages: StageRecord[], o: PipelineOptions): Promise<GuestReport> {
-  const img = await stage(stages, 'open', id, o, () => openImage(source, o.remote ? { remote: o.remote } : {}));
-  try {
-    return (await stage(stages, 'inspect', id, o, () => inspectOpened(img))).report;
-  } finally {
-    await img.close();
-  }
+/** The image a target is translated from: its source, open, and its inspection. */
+interface Inspected {
+  source: string;
+  img: OpenedImage;
+  report: GuestReport;
 }
 
 function verdictOf(report: GuestReport, target: Target): Verdict {
@@ -122,12 +149,12 @@ function verdictOf(report: GuestReport, target: Target): Verdict {
 
 const OUTCOMES: Record<Verdict['status'], Outcome> = { boots: 'works', 'boots-after-translation': 'tweaks', 'will-not-boot': 'wont' };
 
-async function processTarget(item: FleetItem, source: string, v: Verdict, stages: StageRecord[], o: PipelineOptions): Promise<TargetResult> {
+async function processTarget(item: FleetItem, input: Inspected, v: Verdict, stages: StageRecord[], o: PipelineOptions): Promise<TargetResult> {
   const r: TargetResult = { target: v.target, outcome: OUTCOMES[v.status], verdict: v.status, tweaks: v.changes, reasons: v.reasons };
   if (v.bus) r.bus = v.bus;
   if (v.kernel) r.kernel = v.kernel;
   if (v.status === 'will-not-boot') return r;
-  const format = o.formats?.[v.target] ?? DEFAULT_FORMATS[v.target];
+  const format = formatFor(v.target, o);
   const key = outputKey(item.id, v.target, format);
   try {
     const size = await o.store.size(key);
@@ -137,32 +164,87 @@ async function processTarget(item: FleetItem, source: string, v: Verdict, stages
       r.output = { key, format, size, sha256, delivery: 'existing' };
       const changes = await o.store.getText(changesKey(key));
       if (changes !== undefined) r.changes = JSON.parse(changes) as TargetResult['changes'];
-      if (o.verify) r.verify = await verifyStage(o.store.localPath(key), v.target, item.id, stages, o);
+      const bundle = format === BUNDLE ? await o.store.getText(bundleKey(key)) : undefined;
+      if (bundle !== undefined) r.output.bundle = JSON.parse(bundle) as BundleRecord;
+      if (o.verify) r.verify = format === BUNDLE ? BUNDLE_NOT_VERIFIED : await verifyStage(o.store.localPath(key), v.target, item.id, stages, o);
       return r;
     }
-    const dir = await makeTempDir('fleet');
-    try {
-      const staged = join(dir, basename(key));
-      const t = await stage(stages, `translate:${v.target}`, item.id, o, () =>
-        translate(source, staged, { ...o.translate, target: v.target, format, sha256: true, ...(o.remote ? { remote: o.remote } : {}), ...(o.signal ? { signal: o.signal } : {}) }));
-      r.changes = t.changes;
-      // Delivery is the commit point: an abort seen before it leaves nothing under images/.
-      // The change report goes next to the output only once the output is there.
-      const stored = await stage(stages, `deliver:${v.target}`, item.id, o, () => o.store.deliver(staged, key, o.signal, t.sha256));
-      await o.store.putText(changesKey(key), JSON.stringify(t.changes));
-      // Verify the staged copy when the store is remote (QEMU boots local files), in place otherwise.
-      r.output = { key, format, size: stored.size, sha256: stored.sha256, delivery: 'new' };
-      await o.store.appendEvent({ event: 'delivered', id: item.id, target: v.target, key, sha256: stored.sha256, worker: o.worker ?? workerName(), at: new Date().toISOString() });
-      if (o.verify) r.verify = await verifyStage(o.store.localPath(key) ?? staged, v.target, item.id, stages, o);
-    } finally {
-      await removeTempDir(dir);
-    }
+    if (format === BUNDLE) await deliverBundle(item, input, v.target, key, r, stages, o);
+    else await deliverFile(item, input, v.target, format, key, r, stages, o);
   } catch (err) {
     if (o.signal?.aborted || (o.throwTransient && transient(err))) throw err;
     r.outcome = 'error';
     r.error = errorRecord(err);
   }
   return r;
+}
+
+/** Translation options of one target: the image already open and inspected by the pipeline. */
+function translateOptions(input: Inspected, target: Target, o: PipelineOptions): TranslateOptions {
+  return { ...o.translate, target, image: input.img, report: input.report, ...(o.remote ? { remote: o.remote } : {}), ...(o.signal ? { signal: o.signal } : {}) };
+}
+
+/** A file output: translated into a temporary directory, then delivered to its key (the commit point), then verified. */
+async function deliverFile(item: FleetItem, input: Inspected, target: Target, format: string, key: string, r: TargetResult, stages: StageRecord[], o: PipelineOptions): Promise<void> {
+  const dir = await makeTempDir('fleet');
+  try {
+    const staged = join(dir, basename(key));
+    const t = await stage(stages, `translate:${target}`, item.id, o, () => translate(input.source, staged, { ...translateOptions(input, target, o), format, sha256: true }));
+    r.changes = t.changes;
+    // Delivery is the commit point: an abort seen before it leaves nothing under images/.
+    // The change report goes next to the output only once the output is there.
+    const stored = await stage(stages, `deliver:${target}`, item.id, o, () => o.store.deliver(staged, key, o.signal, t.sha256));
+    await o.store.putText(changesKey(key), JSON.stringify(t.changes));
+    // Verify the staged copy when the store is remote (QEMU boots local files), in place otherwise.
+    r.output = { key, format, size: stored.size, sha256: stored.sha256, delivery: 'new' };
+    await delivered(item.id, target, key, stored.sha256, o);
+    if (o.verify) r.verify = await verifyStage(o.store.localPath(key) ?? staged, target, item.id, stages, o);
+  } finally {
+    await removeTempDir(dir);
+  }
+}
+
+/**
+ * An EMI bundle with its EKI and ERI, what euca2ools' pipeline ends with: translate bundles
+ * straight into the store (a directory, or uploads to its s3:// prefix), each bundle's parts
+ * before its manifest and the EMI's manifest last, so that manifest, the key, is the commit
+ * point a rerun checks. The register commands go into the record.
+ */
+async function deliverBundle(item: FleetItem, input: Inspected, target: Target, key: string, r: TargetResult, stages: StageRecord[], o: PipelineOptions): Promise<void> {
+  if (!o.bundle) throw new FleetError('E_USAGE', `${key}: an EMI bundle needs the cloud certificate and the account id (--ec2cert, --user)`);
+  const t = await stage(stages, `translate:${target}`, item.id, o, () =>
+    translate(input.source, o.store.location(key), { ...translateOptions(input, target, o), bundle: { ...o.bundle!, prefix: item.id } }));
+  r.changes = t.changes;
+  const b = t.bundle!;
+  // The bundles are in place already: read back what the record names (the manifest's digest covers every part's).
+  const stored = await stage(stages, `deliver:${target}`, item.id, o, async () => ({ size: (await o.store.size(key))!, sha256: await o.store.sha256(key) }), 'bundled in place');
+  const dir = key.slice(0, key.lastIndexOf('/') + 1);
+  const bundle = bundleRecord(dir, b);
+  await o.store.putText(changesKey(key), JSON.stringify(t.changes));
+  await o.store.putText(bundleKey(key), JSON.stringify(bundle));
+  r.output = { key, format: BUNDLE, size: stored.size, sha256: stored.sha256, delivery: 'new', bundle };
+  await delivered(item.id, target, key, stored.sha256, o);
+  if (o.verify) r.verify = BUNDLE_NOT_VERIFIED;
+}
+
+function bundleRecord(dir: string, b: TranslateBundleResult): BundleRecord {
+  return {
+    kernel: `${dir}${b.eki.manifestName}`,
+    ramdisk: `${dir}${b.eri.manifestName}`,
+    imageSize: b.emi.size,
+    bundledSize: b.emi.bundledSize + b.eki.bundledSize + b.eri.bundledSize,
+    signed: b.emi.signed,
+    register: b.register,
+  };
+}
+
+const BUNDLE_NOT_VERIFIED: VerifyRecord = {
+  result: 'not-verifiable', seconds: 0, milestones: [],
+  detail: 'an EMI bundle: boot it with amitrans verify -t eucalyptus EMI.manifest.xml --kernel EKI.manifest.xml --ramdisk ERI.manifest.xml and the key that opens it',
+};
+
+async function delivered(id: string, target: Target, key: string, sha256: string, o: PipelineOptions): Promise<void> {
+  await o.store.appendEvent({ event: 'delivered', id, target, key, sha256, worker: o.worker ?? workerName(), at: new Date().toISOString() });
 }
 
 async function verifyStage(path: string | undefined, target: Target, id: string, stages: StageRecord[], o: PipelineOptions): Promise<VerifyRecord | undefined> {

@@ -2,6 +2,7 @@ import type { Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Target } from '@amitrans/guest';
 import type { RemoteOptions } from '@amitrans/remote';
+import type { TranslateBundleOptions } from '@amitrans/diskimg';
 import { FleetError } from './errors.js';
 import { processImage, recordFailure, workerName, type PipelineOptions, type SharedTranslateOptions } from './pipeline.js';
 import { onInterrupt } from '@amitrans/block';
@@ -122,6 +123,8 @@ export interface WorkerOptions extends QueueOptions {
   /** Images at once in this worker. */
   concurrency?: number;
   remote?: RemoteOptions;
+  /** This worker's EMI bundle credentials (keys never go through Redis): eucalyptus is then bundled, see formatFor. */
+  bundle?: TranslateBundleOptions;
   /** How long a job's lock lasts without renewal: a dead worker's job is taken over after about this. */
   lockSeconds?: number;
   /** How often this worker looks for stalled jobs of dead workers. */
@@ -194,6 +197,7 @@ async function runJob(job: Job<FleetJobData>, name: string, o: WorkerOptions, ru
   const options: PipelineOptions = {
     store: openStore(data.out, o.remote),
     ...(o.remote ? { remote: o.remote } : {}),
+    ...(o.bundle ? { bundle: o.bundle } : {}),
     ...(data.formats ? { formats: data.formats } : {}),
     ...(data.translate ? { translate: data.translate } : {}),
     ...(data.verify ? { verify: data.verify } : {}),

@@ -31,6 +31,21 @@ export interface OutputRecord {
   sha256: string;
   /** new: delivered by this run; existing: found whole at its key (a rerun or a taken-over job). */
   delivery: 'new' | 'existing';
+  /** An EMI bundle (format bundle): `key`, size and sha256 are its manifest's, written last. */
+  bundle?: BundleRecord;
+}
+
+/** An EMI bundle's kernel and ramdisk bundles, and how to register the three. */
+export interface BundleRecord {
+  /** Keys of the EKI's and the ERI's manifests, beside the EMI's. */
+  kernel: string;
+  ramdisk: string;
+  /** Bytes of the image inside the EMI bundle, and of the three bundles' parts. */
+  imageSize: number;
+  bundledSize: number;
+  signed: boolean;
+  /** euca-register and aws ec2 register-image commands, the EKI and ERI first. */
+  register: string[];
 }
 
 export interface VerifyRecord {

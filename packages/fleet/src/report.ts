@@ -36,7 +36,8 @@ export interface ImageRow {
   arch: string;
   seconds: number;
   record: string;
-  targets: Partial<Record<Target, { outcome: Outcome; why: string; output?: string; verify?: string }>>;
+  /** register: an EMI bundle's register commands (EKI and ERI first). */
+  targets: Partial<Record<Target, { outcome: Outcome; why: string; output?: string; verify?: string; register?: string[] }>>;
 }
 
 export interface Report {
@@ -159,6 +160,7 @@ function imageRow(r: ImageResult): ImageRow {
       outcome: t.outcome,
       why,
       ...(t.output ? { output: t.output.key } : {}),
+      ...(t.output?.bundle ? { register: t.output.bundle.register } : {}),
       ...(t.verify ? { verify: t.verify.result === 'booted' ? `booted${t.verify.login !== undefined ? ` (login ${t.verify.login} s)` : ''}` : `${t.verify.result}${t.verify.class ? ` (${t.verify.class})` : ''}` } : {}),
     };
   }

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isRemote, loadS3Sdk, parseRemote, s3Client, s3Error, S3Sink, withRetry, type RemoteOptions, type S3Sdk } from '@amitrans/remote';
-import { onInterrupt } from '@amitrans/block';
+import { onInterrupt, partialName, removeStalePartials } from '@amitrans/block';
 import { FleetError } from './errors.js';
 
 /** A delivered object: what the result record says about it. */
@@ -37,6 +37,8 @@ export interface FleetStore {
   appendEvent(event: Record<string, unknown>): Promise<void>;
   /** The local path of a key, when the store is a directory (verify boots it in place). */
   localPath(key: string): string | undefined;
+  /** Where a writer that stores by itself (a bundle) puts `key`: a local path or an s3:// URL. */
+  location(key: string): string;
   /** How a report next to the results links to the key. */
   link(key: string): string;
 }
@@ -111,8 +113,10 @@ class DirStore implements FleetStore {
       throw err;
     });
     return names
-      .filter((d) => d.isFile() && !d.name.includes('.partial-'))
+      .filter((d) => d.isFile())
       .map((d) => relative(this.root, join(d.parentPath, d.name)).split(sep).join('/'))
+      // Unfinished files and a bundle's staging directory are not objects yet.
+      .filter((key) => !key.split('/').some((part) => part.endsWith('.partial')))
       .sort();
   }
 
@@ -123,6 +127,10 @@ class DirStore implements FleetStore {
   }
 
   localPath(key: string): string {
+    return this.#path(key);
+  }
+
+  location(key: string): string {
     return this.#path(key);
   }
 
@@ -250,6 +258,10 @@ class S3Store implements FleetStore {
     return undefined;
   }
 
+  location(key: string): string {
+    return this.#url(key);
+  }
+
   link(key: string): string {
     return key;
   }
@@ -269,10 +281,13 @@ function contentType(key: string): string {
 
 /**
  * Write `final` through a partial beside it, renamed when complete. The partial is removed
- * on error and also when a signal stops the run mid-write (a finally block never runs then).
+ * on error and also when a signal stops the run mid-write (a finally block never runs then);
+ * one a killed writer (SIGKILL) left is removed by the next write of the same key, as the
+ * file sink does.
  */
 async function viaPartial(final: string, write: (part: string) => Promise<void>): Promise<void> {
-  const part = `${final}.partial-${randomBytes(6).toString('hex')}`;
+  await removeStalePartials(final);
+  const part = partialName(final, randomBytes(6).toString('hex'));
   const unregister = onInterrupt(() => rm(part, { force: true }));
   try {
     await write(part);

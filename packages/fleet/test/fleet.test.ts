@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDebianAmi, qemuImgCheck, requireTools, runStatus, sha256File, tmpDir, type TmpDir } from '@amitrans/testkit';
+import { buildDebianAmi, qemuImgCheck, requireTools, run, runStatus, sha256File, tmpDir, type TmpDir } from '@amitrans/testkit';
 import { loadResults, openStore, type ImageResult, type Report } from '../src/index.js';
 import { buildFleet, type FleetFixtures } from './fixtures.js';
 import { runBin, startBin, startRedis, type RedisServer } from './helpers.js';
@@ -15,7 +15,18 @@ const ARTIFACTS = join(import.meta.dirname, '../../../.tmp/artifacts');
 beforeAll(async () => {
   dir = await tmpDir('amitrans-fleet-');
   fx = await buildFleet(dir.path, 24, { bigMiB: 64 });
+  // The user's and the cloud's certificates, for EMI bundles.
+  await Promise.all(['user', 'cloud'].map((n) =>
+    run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', dir.file(`${n}.key`), '-out', dir.file(`${n}.crt`), '-subj', `/CN=${n}`, '-days', '2'])));
 }, 300_000);
+
+/** The flags that make eucalyptus an EMI bundle. */
+const bundleFlags = (): string[] => ['--user', '123456789012', '--ec2cert', dir.file('cloud.crt'), '--cert', dir.file('user.crt'), '--privatekey', dir.file('user.key')];
+
+/** Part files an EMI manifest names. */
+function manifestParts(xml: string): string[] {
+  return [...xml.matchAll(/<filename>([^<]+)<\/filename>/g)].map((m) => m[1]!);
+}
 afterAll(async () => {
   await dir?.remove();
 });
@@ -214,7 +225,7 @@ describe('fleet on BullMQ: submit, three workers, status', () => {
     expect(await staging()).toBe(true);
     w.child.kill('SIGTERM');
     expect((await w.done).code).toBe(143);
-    expect((await readdir(out, { recursive: true }).catch(() => [])).filter((f) => f.includes('images/') || f.includes('.partial-') || f.includes('results/'))).toEqual([]);
+    expect((await readdir(out, { recursive: true }).catch(() => [])).filter((f) => f.includes('images/') || f.includes('.partial') || f.includes('results/'))).toEqual([]);
     expect(await readdir(tmp)).toEqual([]);
     const back = JSON.parse((await runBin(['fleet', 'status', ...term, '--json'])).stdout) as { counts: Record<string, number> };
     expect(back.counts).toMatchObject({ active: 0, completed: 0, failed: 0 });
@@ -239,6 +250,42 @@ describe('fleet on BullMQ: submit, three workers, status', () => {
   }, 300_000);
 });
 
+describe('fleet run: eucalyptus as an EMI bundle', () => {
+  it('with bundle credentials: the EMI bundle with its EKI and ERI, manifests after parts, the register commands in the record and the report; a file when asked for', async (ctx) => {
+    requireTools(ctx, 'e2fsck', 'openssl');
+    const line = (await readFile(fx.worklist, 'utf8')).split('\n').find((l) => l.includes('ami-amzn-00'))!;
+    const list = join(dir.path, 'emi.jsonl');
+    await writeFile(list, `${JSON.stringify({ ...(JSON.parse(line) as object), targets: ['eucalyptus'] })}\n`);
+    const out = join(dir.path, 'emi');
+    const r = await runBin(['fleet', 'run', list, '--out', out, '--json', '--no-clean', ...bundleFlags()]);
+    expect(r.code, r.stderr).toBe(0);
+    const rec = (await loadResults(openStore(out))).get('ami-amzn-00')!;
+    expect(rec.stages.map((s) => s.name)).toEqual(['open', 'inspect', 'verdict', 'translate:eucalyptus', 'deliver:eucalyptus', 'record']);
+    const o = rec.targets[0]!.output!;
+    expect(o).toMatchObject({ format: 'bundle', key: 'images/ami-amzn-00/eucalyptus-bundle/ami-amzn-00.manifest.xml', delivery: 'new' });
+    const manifest = join(out, o.key);
+    expect(await sha256File(manifest)).toBe(o.sha256);
+    const files = await readdir(dirname(manifest));
+    expect(files).toEqual(expect.arrayContaining([...manifestParts(await readFile(manifest, 'latin1')), basename(o.bundle!.kernel), basename(o.bundle!.ramdisk)]));
+    expect(files.filter((f) => f.includes('.partial'))).toEqual([]);
+    expect(await readFile(join(out, o.bundle!.kernel), 'latin1')).toContain('<kernel_id>true</kernel_id>');
+    expect(await readFile(join(out, o.bundle!.ramdisk), 'latin1')).toContain('<ramdisk_id>true</ramdisk_id>');
+    // The EMI opens with the user's key into the translated filesystem, which e2fsck finds clean.
+    const u = await runBin(['unbundle', manifest, dir.file('emi.img'), '-k', dir.file('user.key'), '-c', dir.file('user.crt')]);
+    expect(u.code, u.stderr).toBe(0);
+    expect((await runStatus('e2fsck', ['-fn', dir.file('emi.img')])).code).toBe(0);
+    expect(o.bundle!.register.filter((c) => c.startsWith('euca-register'))).toHaveLength(3);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    expect(report.images[0]!.targets.eucalyptus!.register).toEqual(o.bundle!.register);
+    expect(await readFile(join(out, 'report.html'), 'utf8')).toContain('euca-register');
+    // Asked for a file, the same credentials give the raw disk as without them.
+    const raw = join(dir.path, 'emi-raw');
+    const f = await runBin(['fleet', 'run', list, '--out', raw, '--json', '--no-clean', '--formats', 'eucalyptus=raw', ...bundleFlags()]);
+    expect(f.code, f.stderr).toBe(0);
+    expect((await loadResults(openStore(raw))).get('ami-amzn-00')!.targets[0]!.output).toMatchObject({ format: 'raw', key: 'images/ami-amzn-00/ami-amzn-00-eucalyptus.img' });
+  }, 300_000);
+});
+
 describe('fleet run to s3://', () => {
   it('outputs, records and the report land in the bucket; boto3 reads the same sha256', async (ctx) => {
     requireTools(ctx, 'python3');
@@ -247,11 +294,12 @@ describe('fleet run to s3://', () => {
     try {
       // Xen targets only (vhd, a few MiB): s3rver stores every byte, and raw outputs would only cost time.
       const lines = (await readFile(fx.worklist, 'utf8')).trim().split('\n').filter((l) => /ami-(amzn-00|amzn-05|centos5xen-02|missing)/.test(l))
-        .map((l) => JSON.stringify({ ...(JSON.parse(l) as object), targets: l.includes('missing') ? ['kvm'] : ['xenserver'] }));
+        .map((l) => JSON.stringify({ ...(JSON.parse(l) as object), targets: l.includes('missing') ? ['kvm'] : l.includes('amzn-00') ? ['xenserver', 'eucalyptus'] : ['xenserver'] }));
       const list = join(dir.path, 's3-list.jsonl');
       await writeFile(list, `${lines.join('\n')}\n`);
       const where = `s3://${s3.bucket}/fleet`;
-      const r = await runBin(['fleet', 'run', list, '--out', where, '--endpoint-url', s3.endpoint, '--json', '--no-clean'], s3.env);
+      // With the bundle credentials eucalyptus is an EMI bundle, uploaded to the bucket with its EKI and ERI.
+      const r = await runBin(['fleet', 'run', list, '--out', where, '--endpoint-url', s3.endpoint, '--json', '--no-clean', ...bundleFlags()], s3.env);
       expect(r.stderr).toBe('');
       expect(JSON.parse(r.stdout).run).toMatchObject({ total: 4, processed: 4, done: 3, failed: 1 });
       const keys = await boto3.keys(s3);
@@ -266,6 +314,16 @@ describe('fleet run to s3://', () => {
       for (const t of results.get('ami-amzn-00')!.targets) {
         expect(await boto3.sha256(s3, `fleet/${t.output!.key}`)).toEqual({ sha256: t.output!.sha256, size: t.output!.size });
       }
+      const emi = results.get('ami-amzn-00')!.targets.find((t) => t.target === 'eucalyptus')!.output!;
+      expect(emi).toMatchObject({ format: 'bundle', key: 'images/ami-amzn-00/eucalyptus-bundle/ami-amzn-00.manifest.xml' });
+      const bundleDir = 'fleet/images/ami-amzn-00/eucalyptus-bundle/';
+      await boto3.get(s3, `fleet/${emi.key}`, dir.file('s3-emi.manifest.xml'));
+      const parts = manifestParts(await readFile(dir.file('s3-emi.manifest.xml'), 'latin1'));
+      expect(parts.length).toBeGreaterThan(0);
+      expect(keys).toEqual(expect.arrayContaining([...parts.map((p) => `${bundleDir}${p}`), `fleet/${emi.bundle!.kernel}`, `fleet/${emi.bundle!.ramdisk}`]));
+      // Uploaded, so the register commands name the bucket's manifests.
+      expect(emi.bundle!.register.filter((c) => c.startsWith('euca-register')).map((c) => c.split(' ')[1]))
+        .toEqual([`${s3.bucket}/${emi.bundle!.kernel.replace('images/', 'fleet/images/')}`, `${s3.bucket}/${emi.bundle!.ramdisk.replace('images/', 'fleet/images/')}`, `${s3.bucket}/fleet/${emi.key}`]);
       const again = await runBin(['fleet', 'run', list, '--out', where, '--endpoint-url', s3.endpoint, '--json'], s3.env);
       expect(JSON.parse(again.stdout).run).toMatchObject({ processed: 0, skipped: 4 });
     } finally {
@@ -290,7 +348,7 @@ describe('fleet run: Ctrl-C, progress, verify', () => {
     const end = await run.done;
     expect(end.code).toBe(130);
     const files = await readdir(out, { recursive: true });
-    expect(files.filter((f) => f.includes('.partial-'))).toEqual([]);
+    expect(files.filter((f) => f.includes('.partial'))).toEqual([]);
     expect(await readdir(tmp)).toEqual([]);
     const recorded = (await readdir(join(out, 'results'))).length;
     expect(recorded).toBeGreaterThan(0);

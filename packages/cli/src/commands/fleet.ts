@@ -1,5 +1,7 @@
 import { TARGETS, type CleanOperation, type Target } from '@amitrans/guest';
 import type { RemoteOptions } from '@amitrans/remote';
+import type { TranslateBundleOptions } from '@amitrans/diskimg';
+import { credentialsFromEnv, translateBundleOptions, type TranslateBundleArgs } from './bundle.js';
 import type { FleetItem, ImageResult, Report, RunSummary, SharedTranslateOptions } from '@amitrans/fleet';
 import { line, type CliIo } from '../io.js';
 import { UsageError } from '../usage.js';
@@ -25,6 +27,7 @@ export interface FleetRunArgs extends FleetJobArgs {
   json: boolean;
   progress: boolean;
   remote: RemoteOptions;
+  bundle: TranslateBundleArgs;
 }
 
 // The fleet package (and BullMQ with it) is loaded only by the fleet commands: no other
@@ -45,6 +48,7 @@ function parseFormats(text: string | undefined): Partial<Record<Target, string>>
   for (const pair of text.split(',').filter(Boolean)) {
     const [t, f] = pair.split('=');
     if (!t || !f || !(TARGETS as readonly string[]).includes(t)) throw new UsageError(`--formats ${JSON.stringify(text)}: expected target=format pairs, e.g. kvm=qcow2,xenserver=vhd`);
+    if (f === 'bundle' && t !== 'eucalyptus') throw new UsageError(`--formats ${t}=bundle: a bundle is for eucalyptus (an EMI with its EKI and ERI)`);
     out[t as Target] = f;
   }
   return out;
@@ -77,17 +81,30 @@ async function readItems(a: FleetJobArgs & { worklist: string }): Promise<FleetI
   return readWorklist(a.worklist, targets ? { targets } : {});
 }
 
+/**
+ * EMI bundle credentials, flags first, then euca2ools' variables: none when no flag names
+ * them, the environment lacks either, and --formats does not ask for bundles.
+ */
+async function bundleCredentials(a: TranslateBundleArgs, formats: Partial<Record<Target, string>> | undefined): Promise<{ bundle?: TranslateBundleOptions }> {
+  const env = credentialsFromEnv(process.env, {});
+  const asked = a.user !== undefined || a.ec2cert !== undefined || formats?.eucalyptus === 'bundle' || (env.user !== undefined && env.ec2cert !== undefined);
+  if (!asked || (formats?.eucalyptus !== undefined && formats.eucalyptus !== 'bundle')) return {};
+  return { bundle: await translateBundleOptions(a) };
+}
+
 /** `amitrans fleet run`: the local pool, then the report. Exit 1 when an image failed. */
 export async function fleetRunCommand(a: FleetRunArgs, io: CliIo, signal: AbortSignal): Promise<number> {
   const f = await fleet();
   const items = await readItems(a);
   const store = f.openStore(a.out, a.remote);
   const formats = parseFormats(a.formats);
+  const bundle = await bundleCredentials(a.bundle, formats);
   const meter = new FleetMeter(io, a.progress || (io.stderr.isTTY === true && !a.json), items.length);
   const summary = await f.runFleet(items, {
     store,
     remote: a.remote,
     ...(formats ? { formats } : {}),
+    ...bundle,
     translate: translateOptions(a),
     ...verifyOption(a),
     ...(a.concurrency ? { concurrency: a.concurrency } : {}),
@@ -163,6 +180,7 @@ export interface FleetWorkerArgs {
   json: boolean;
   progress: boolean;
   remote: RemoteOptions;
+  bundle: TranslateBundleArgs;
 }
 
 export async function fleetWorkerCommand(a: FleetWorkerArgs, io: CliIo, signal: AbortSignal): Promise<void> {
@@ -176,6 +194,7 @@ export async function fleetWorkerCommand(a: FleetWorkerArgs, io: CliIo, signal: 
     stalledSeconds: a.stalledSeconds,
     untilEmpty: a.untilEmpty,
     remote: a.remote,
+    ...(await bundleCredentials(a.bundle, undefined)),
     signal,
     onJob: (e) => {
       const event = { event: e.phase, id: e.id, ...(e.result ? { status: e.result.status, seconds: e.result.seconds } : {}), ...(e.error ? { error: e.error } : {}) };
