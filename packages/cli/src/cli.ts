@@ -173,6 +173,7 @@ function checkValues(command: CommandName, argv: ParsedArgv): ParsedArgv {
     const v = out[o.name];
     if (v === undefined) continue;
     if (o.size) out[o.name] = parseSize(String(v), flagName(o));
+    else if (o.seconds) out[o.name] = parseSeconds(String(v), flagName(o));
     else if (o.type === 'number') out[o.name] = parseCount(String(v), flagName(o));
   }
   return out;
@@ -188,6 +189,12 @@ export function parseSize(text: string, flag: string): number {
     throw new UsageError(`${flag} ${JSON.stringify(text)}: expected a size in bytes, or a number with K, M, G or T (e.g. 8G)`);
   }
   return bytes;
+}
+
+function parseSeconds(text: string, flag: string): number {
+  const n = /^[0-9]+(?:\.[0-9]+)?$/.test(text) ? Number(text) : NaN;
+  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`${flag} ${JSON.stringify(text)}: expected a number of seconds above 0 (e.g. 90 or 0.5)`);
+  return n;
 }
 
 function parseCount(text: string, flag: string): number {

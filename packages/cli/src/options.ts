@@ -30,6 +30,8 @@ export interface OptionSpec {
    * qemu-img reads sizes); handlers get the bytes.
    */
   readonly size?: true;
+  /** With type 'number': a time in seconds, a positive decimal (`90`, `0.5`), as timeout(1) reads it. */
+  readonly seconds?: true;
   readonly array?: true;
   readonly choices?: readonly string[];
   readonly default?: string | number | boolean | readonly string[];
@@ -80,7 +82,7 @@ const FLEET_JOB = [
   { name: 'targets', type: 'string', describe: 'targets for lines that name none, comma-separated (default: kvm,virtualbox,xenserver,eucalyptus)' },
   { name: 'formats', type: 'string', describe: 'output format per target, e.g. kvm=qcow2,virtualbox=vdi,xenserver=vhd,eucalyptus=raw (those are the defaults; eucalyptus=bundle, the default with EMI bundle credentials, is the EMI bundle with its EKI and ERI)' },
   { name: 'verify', type: 'boolean', default: false, describe: 'boot each output under QEMU the way its target would' },
-  { name: 'verify-timeout', type: 'number', default: 300, describe: 'seconds per verify boot' },
+  { name: 'verify-timeout', type: 'number', seconds: true, default: 300, describe: 'seconds per verify boot' },
   { name: 'verify-expect', type: 'string', describe: 'with --verify: success is a console line matching this regular expression (default: a login prompt)' },
   { name: 'root-password', type: 'string', describe: 'password:P | file:F | random | disabled, for every image' },
   { name: 'grub-dir', type: 'string', describe: 'GRUB legacy or GRUB 2 i386-pc files for disk builds (default: each guest\'s own, else the host\'s)' },
@@ -188,7 +190,7 @@ export const COMMANDS = {
       { name: 'ramdisk', type: 'string', describe: 'with --kernel: the ramdisk (the ERI), a file or its bundle manifest' },
       { name: 'expect', type: 'string', describe: 'success is a console line matching this regular expression (default: a login prompt)' },
       { name: 'ssh', type: 'boolean', default: false, describe: 'success is an SSH banner from the guest (user-mode network, forward from a free 127.0.0.1 port)' },
-      { name: 'timeout', type: 'number', default: 300, describe: 'seconds before giving up' },
+      { name: 'timeout', type: 'number', seconds: true, default: 300, describe: 'seconds before giving up' },
       { name: 'memory', type: 'number', default: 768, describe: 'guest memory in MiB' },
       { name: 'log', type: 'string', describe: 'keep the serial console log in this file' },
       PROGRESS,
@@ -271,7 +273,7 @@ export const COMMANDS = {
       QUEUE_NAME,
       ...FLEET_OUT,
       ...FLEET_JOB,
-      { name: 'timeout', type: 'number', default: 3600, describe: 'seconds one image may take before its try is abandoned and retried' },
+      { name: 'timeout', type: 'number', seconds: true, default: 3600, describe: 'seconds one image may take before its try is abandoned and retried' },
       { name: 'attempts', type: 'number', default: 4, describe: 'tries per image; retries follow transient faults only (network, S3 5xx, a lost worker)' },
       { name: 'json', type: 'boolean', default: false, describe: 'print how many jobs were added as JSON' },
     ],
@@ -329,7 +331,8 @@ export function commandAt(args: readonly string[]): { command: CommandName; rest
 }
 
 /**
- * Number options all count things (CPUs, MiB, a partition): each takes a whole number from 1.
+ * Number options other than sizes and times count things (CPUs, MiB, a partition): each takes
+ * a whole number from 1.
  * Sizes and counts are checked after parsing, by checkValues in cli.ts, for both parsers.
  */
 export const MIN_COUNT = 1;

@@ -49,6 +49,8 @@ describe('command-line mistakes exit 2 with one line', () => {
     ['--partition 0', ['inspect', 'AMI', '--partition', '0'], /--partition "0": expected a whole number from 1/],
     ['--partition 1.5', ['translate', 'AMI', 'OUT.raw', '-t', 'kvm', '--partition', '1.5'], /--partition "1.5"/],
     ['--cpus abc', ['convert', 'SRC', 'OUT.ova', '--cpus', 'abc'], /--cpus "abc"/],
+    ['--timeout 0', ['verify', 'AMI', '--timeout', '0'], /--timeout "0": expected a number of seconds above 0/],
+    ['--timeout 1m', ['verify', 'AMI', '--timeout', '1m'], /--timeout "1m": expected a number of seconds/],
     ['an unknown step for --only', ['translate', 'AMI', 'OUT.raw', '-t', 'kvm', '--only', 'nosuch'], /only.*"nosuch".*fstab/],
     ['an unknown step for --skip', ['translate', 'AMI', 'OUT.raw', '-t', 'kvm', '--skip', 'fstab', 'grub'], /grub/],
     ['an unknown clean operation', ['translate', 'AMI', 'OUT.raw', '-t', 'kvm', '--clean', 'history'], /clean.*"history".*bash-history/],

@@ -240,7 +240,7 @@ describe('fleet on BullMQ: submit, three workers, status', () => {
     const out2 = join(dir.path, 'slow');
     // 50 ms: the timer fires while the image is opened or inspected, however fast the machine,
     // so the next stage's check abandons the try before anything is delivered.
-    await runBin(['fleet', 'submit', list, ...slow, '--out', out2, '--timeout', '0.05', '--attempts', '2', '--json']);
+    expect((await runBin(['fleet', 'submit', list, ...slow, '--out', out2, '--timeout', '0.05', '--attempts', '2', '--json'])).code).toBe(0);
     const worker = await runBin(['fleet', 'worker', ...slow, '--until-empty', '--json']);
     expect(worker.stdout).toContain('"event":"retry"');
     const failed = (await loadResults(openStore(out2))).get('ami-big-kvm')!;
