@@ -418,6 +418,8 @@ export const STEPS: readonly Step[] = [fstab, bootloader, consoles, modules, ini
 export interface RunStepsOptions {
   only?: readonly StepName[];
   skip?: readonly StepName[];
+  /** Wraps each step's run (translate times each one as a stage). */
+  around?: (name: StepName, run: () => Promise<Change[]>) => Promise<Change[]>;
 }
 
 /** Run the steps in order; the result is the change report. */
@@ -427,7 +429,7 @@ export async function runSteps(ctx: StepContext, options: RunStepsOptions = {}):
     if (options.only && !options.only.includes(step.name)) continue;
     if (options.skip?.includes(step.name)) continue;
     if (!step.appliesTo(ctx.plan)) continue;
-    out.push(...await step.run(ctx));
+    out.push(...await (options.around ? options.around(step.name, () => step.run(ctx)) : step.run(ctx)));
   }
   return out;
 }
