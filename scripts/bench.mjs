@@ -2,8 +2,9 @@
 // npm run bench [-- --quick] [-- --runs N] [-- --inputs ext3,random,disk,ami,ami-lean,catalog,bundle] [-- --only SUBSTRING]
 //
 // Converts the same inputs with amitrans and with qemu-img in one run, alternating, and
-// prints per input and output format the median time of each, the ratio amitrans/qemu-img
-// and both peak RSS (the largest seen over the runs), as a Markdown table. Not a test:
+// prints per input and output format the median time of each, the ratio amitrans/qemu-img,
+// the median CPU seconds (user + system: steadier than wall time on a shared machine) and
+// both peak RSS (the largest seen over the runs), as a Markdown table. Not a test:
 // nothing here asserts; the numbers go into issue notes.
 //
 // Inputs (built once by scripts/make-bench-inputs.sh, cached under .tmp/bench/inputs):
@@ -141,8 +142,8 @@ if (diskInputs.length > 0) {
   console.log(`amitrans vs qemu-img ${execFileSync('qemu-img', ['--version'], { encoding: 'utf8' }).split('\n')[0].replace(/^qemu-img version /, '')}, ` +
     `node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}); median of ${runs} run(s), alternating; † = one run (slow case)`);
   console.log('');
-  console.log('| input | case | amitrans s | qemu-img s | ratio | target | amitrans peak RSS MiB | qemu-img peak RSS MiB |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| input | case | amitrans s | qemu-img s | ratio | target | amitrans CPU s | qemu-img CPU s | amitrans peak RSS MiB | qemu-img peak RSS MiB |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 }
 for (const input of diskInputs) {
   const raw = join(inputsDir, `${input}.raw`);
@@ -194,9 +195,9 @@ for (const input of diskInputs) {
       const r = { a: m.stats[0], q: m.stats[1], runs: m.runs };
       results.set(`${input} ${c.name}`, r);
       const ratio = r.a.secs / r.q.secs;
-      line = `| ${label} | ${c.name}${r.runs < runs ? ' †' : ''} | ${r.a.secs.toFixed(2)} | ${r.q.secs.toFixed(2)} | ${ratio <= c.target ? '' : '**'}${ratio.toFixed(2)}${ratio <= c.target ? '' : '**'} | ≤ ${c.target} | ${r.a.rssMiB.toFixed(0)} | ${r.q.rssMiB.toFixed(0)} |`;
+      line = `| ${label} | ${c.name}${r.runs < runs ? ' †' : ''} | ${r.a.secs.toFixed(2)} | ${r.q.secs.toFixed(2)} | ${ratio <= c.target ? '' : '**'}${ratio.toFixed(2)}${ratio <= c.target ? '' : '**'} | ≤ ${c.target} | ${r.a.cpu.toFixed(2)} | ${r.q.cpu.toFixed(2)} | ${r.a.rssMiB.toFixed(0)} | ${r.q.rssMiB.toFixed(0)} |`;
     } catch (err) {
-      line = `| ${label} | ${c.name} | failed: ${String(err.message).split('\n')[0]} | | | | | |`;
+      line = `| ${label} | ${c.name} | failed: ${String(err.message).split('\n')[0]} | | | | | | | |`;
     }
     rows.push(line);
     console.log(line);

@@ -27,12 +27,16 @@ export interface OpenContext {
   openRelated?(name: string): Promise<BlockDevice>;
 }
 
-export interface WriteOptions {
+/** What every long job over a disk takes: where it reports progress, and what stops it. */
+export interface ProgressOptions {
+  /** Progress in bytes processed of `total`. */
+  readonly progress?: ((done: number, total: number) => void) | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface WriteOptions extends ProgressOptions {
   /** Format options in qemu-img's -o style: subformat=fixed, compress=on, adapter_type=lsilogic. */
   readonly options?: Readonly<Record<string, string>>;
-  /** Progress in bytes of the virtual disk processed. */
-  readonly progress?: (done: number, total: number) => void;
-  readonly signal?: AbortSignal;
 }
 
 export interface WriteResult {
@@ -55,6 +59,8 @@ export interface FormatDriver {
   readonly description: string;
   /** Other names -O takes for it (qemu-img's `vpc` for vhd). */
   readonly aliases?: readonly string[];
+  /** The name QEMU gives it (-drive format=, qemu-img -f) when QEMU reads it itself: `vpc` for vhd; absent for an archive. */
+  readonly qemuFormat?: string;
   /** File name extensions that name it when -O is not given (x.qcow2). */
   readonly extensions?: readonly string[];
   /** True when a compressed copy (.gz, .bz2, .xz) of it is a known deliverable. */

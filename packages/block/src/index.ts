@@ -26,7 +26,7 @@ export { appendUnits, deflateUnits, type AppendUnitsOptions } from './pipeline.j
 export { inflateUnit, readUnits, settleAll, TableCache, type CompressedPart, type UnitPlace, type UnitSource } from './unitread.js';
 export { MAX_WRITE, WriteBehind, type PositionalSink } from './writebehind.js';
 export { DeflatePool, OrderedQueue, limiter, type DeflateMode } from './deflate-pool.js';
-export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, WriteOptions, WriteResult } from './driver.js';
+export type { FormatDriver, OpenContext, ProbeInput, ProbeResult, ProgressOptions, WriteOptions, WriteResult } from './driver.js';
 export { MaskedDevice } from './masked.js';
 export { CachedDevice, type CachedDeviceOptions } from './cache.js';
 export { checkInputType, checkOutputPath, fileKind, identityOf, type FileIdentity } from './fileguard.js';

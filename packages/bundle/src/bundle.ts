@@ -1,5 +1,5 @@
 import { createCipheriv, createHash, type KeyObject } from 'node:crypto';
-import { ImageError, mergeExtents, readAhead, type BlockDevice, type ReadPlan, type Range } from '@amitrans/block';
+import { ImageError, mergeExtents, readAhead, type BlockDevice, type ReadPlan, type ProgressOptions, type Range } from '@amitrans/block';
 import { GZIP_BLOCK, ParallelGzip } from './gzip.js';
 import { newBundleKey, signHex, wrapHex, type BundleKey } from './keys.js';
 import { manifestXml, type BlockDeviceMapping, type ImageType, type ManifestFields } from './manifest.js';
@@ -10,7 +10,7 @@ export const DEFAULT_PART_SIZE = 10 * 1024 * 1024;
 /** EC2's instance-store limit: euca2ools warns above it. */
 export const EC2_BUNDLE_SIZE_LIMIT = 10 * 2 ** 30;
 
-export interface BundleOptions {
+export interface BundleOptions extends ProgressOptions {
   /** The bundle's name: the tar member, the part and manifest file names. */
   readonly prefix: string;
   readonly architecture: string;
@@ -31,8 +31,6 @@ export interface BundleOptions {
   /** The AES key and IV (random by default). */
   readonly key?: BundleKey;
   readonly bundler?: { name: string; version: string; release: string };
-  readonly progress?: (done: number, total: number) => void;
-  readonly signal?: AbortSignal | undefined;
 }
 
 export interface BundleResult {

@@ -1,6 +1,6 @@
 import { createDecipheriv, createHash, type Decipher, type KeyObject } from 'node:crypto';
 import { createGunzip, type Gunzip } from 'node:zlib';
-import { ImageError } from '@amitrans/block';
+import { ImageError, type ProgressOptions } from '@amitrans/block';
 import { unwrapHex, verifyHex, type BundleKey } from './keys.js';
 import type { Manifest, ParsedManifest } from './manifest.js';
 import { TarExtractor, type ExtractTarget } from './untar.js';
@@ -13,15 +13,13 @@ export interface PartSource {
   read(name: string): AsyncIterable<Uint8Array>;
 }
 
-export interface UnbundleOptions {
+export interface UnbundleOptions extends ProgressOptions {
   /** The user's (or the cloud's) private key: it unwraps the AES key and IV. */
   readonly privateKey?: KeyObject | undefined;
   /** The key and IV, when known already (instead of a private key). */
   readonly key?: BundleKey | undefined;
   /** When given, the manifest's signature must verify with it. */
   readonly cert?: KeyObject | undefined;
-  readonly progress?: (done: number, total: number) => void;
-  readonly signal?: AbortSignal | undefined;
 }
 
 export interface UnbundleResult {

@@ -72,6 +72,7 @@ describe('translate for kvm boots in QEMU (TCG, serial console) in every contain
       const r = await translateJson(ctx, out, '-t', 'kvm', '-O', fmt);
       expect(r.layout).toBe('disk');
       expect(r.verdict).toMatchObject({ status: 'boots-after-translation', bus: 'virtio' });
+      expect(r.stages.slice(-2).map((x) => x.name)).toEqual(['layout', 'write']);
       const boot = await qemuBoot(out, { format: qfmt, iface: 'virtio' });
       expect(boot.timedOut, boot.output.slice(-2000)).toBe(false);
       expectBooted(boot.output);
@@ -282,6 +283,10 @@ describe('translate refuses and reports', () => {
     // The guest's own stage files read its ext3: GRUB legacy, as the distribution used.
     expect(r.bootloader).toEqual({ kind: 'grub-legacy', from: '/boot/grub', source: 'guest', why: 'the guest\'s own GRUB legacy stage files' });
     expect(r.changes.find((c) => c.file.startsWith('(disk'))?.why).toBe('GRUB legacy from /boot/grub: the guest\'s own GRUB legacy stage files');
+    // The stages that ran, in order: a dry run stops before laying out and writing the disk.
+    expect(r.stages.map((x) => x.name)).toEqual(['open', 'open-guest', 'inspect', 'plan', 'step:fstab', 'step:bootloader', 'step:consoles', 'step:modules', 'step:initrd',
+      'step:network', 'step:selinux', 'step:clean', 'bootloader']);
+    expect(r.stages.every((x) => x.seconds >= 0)).toBe(true);
     expect(existsSync(out)).toBe(false);
   });
   it('an unknown output option is refused before any work, as convert refuses it', async (ctx) => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ImageError, type BlockDevice, type WriteResult } from '@amitrans/block';
+import { ImageError, type BlockDevice, type ProgressOptions, type WriteResult } from '@amitrans/block';
 import { displayName, type RemoteOptions } from '@amitrans/remote';
 import { openImage } from './open.js';
 import { openOutput, resolveOutput, type ResolvedOutput } from './output.js';
@@ -48,12 +48,10 @@ export interface ConvertResult extends OutputSummary {
   compression?: string;
 }
 
-export interface WriteDiskOptions {
+export interface WriteDiskOptions extends ProgressOptions {
   /** Options for the writer instead of the prepared ones (an OVA made from an inspection). */
   writerOptions?: Record<string, string>;
-  progress?: (done: number, total: number) => void;
   hashProgress?: (done: number, total: number) => void;
-  signal?: AbortSignal;
   sha256?: boolean;
   sync?: boolean;
   /** How an s3:// output is reached. */

@@ -10,6 +10,7 @@ export { decompressToTemp, decompressStream, sevenZipPath, type TempImage } from
 export { sniffCompression, type Compression } from './sniff.js';
 export { inspectImage, findRoot, type ImageInspection, type InspectOptions, type RootFilesystem } from './inspect.js';
 export { translate, type TranslateOptions, type TranslateResult } from './translate.js';
+export { timeStage, type StageTime } from './stages.js';
 export { readInitrdSummary } from './initrd.js';
 export { CompressingSink, planOutput, type OutputCompression, type OutputPlan } from './compress-output.js';
 export { ovaOptionsFor } from './ova.js';

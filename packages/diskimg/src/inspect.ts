@@ -1,7 +1,7 @@
 import type { RemoteOptions } from '@amitrans/remote';
 import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { ExtFs, extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
-import { extGuestFs, inspectGuest, type GuestReport, type InitrdSummary } from '@amitrans/guest';
+import { extGuestFs, inspectGuest, type BootloaderOptions, type GuestReport, type InitrdSummary } from '@amitrans/guest';
 import { readPartitionTable } from '@amitrans/mbr';
 import { hostGrub2Dir } from './grub2.js';
 import { mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
@@ -89,6 +89,20 @@ export async function inspectImage(path: string, options: InspectOptions = {}): 
   }
 }
 
+/**
+ * Inspect the guest on its root filesystem, opened by the caller (translate opens it
+ * writable over an overlay); `bootloader` is what a disk build may install besides the
+ * guest's own GRUB.
+ */
+export function inspectRoot(ext: ExtFs, root: RootFilesystem, bootloader: BootloaderOptions | undefined, readInitrd = readInitrdSummary): Promise<GuestReport> {
+  return inspectGuest(extGuestFs(ext), {
+    layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
+    filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize, features: root.facts.features },
+    readInitrd: (p: string, size: number) => readInitrd(ext, p, size),
+    ...(bootloader ? { bootloader } : {}),
+  });
+}
+
 /** inspectImage on an image already open (verify reads the same image afterwards). */
 export async function inspectOpened(img: OpenedImage, options: InspectOptions = {}): Promise<ImageInspection> {
   const root = await findRoot(img, options.partition).catch((err: unknown) => {
@@ -98,15 +112,9 @@ export async function inspectOpened(img: OpenedImage, options: InspectOptions = 
   // ExtFs keeps its own read cache (libext2fs re-reads the same blocks for every lookup).
   const ext = await ExtFs.open(device);
   try {
-    const readInitrd = options.readInitrd ?? readInitrdSummary;
     // The disk-target verdicts say which GRUB a translation would install: the host's GRUB 2 counts.
     const hostGrub2 = await hostGrub2Dir();
-    const report = await inspectGuest(extGuestFs(ext), {
-      layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
-      filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize, features: root.facts.features },
-      readInitrd: (p: string, size: number) => readInitrd(ext, p, size),
-      ...(hostGrub2 ? { bootloader: { hostGrub2 } } : {}),
-    });
+    const report = await inspectRoot(ext, root, hostGrub2 ? { hostGrub2 } : undefined, options.readInitrd);
     if (root.partition !== undefined && (await mbrHasNoBootCode(img.disk))) {
       report.verdicts = report.verdicts.map((v) => withMbrVerdict(v, report, root.partition!));
     }

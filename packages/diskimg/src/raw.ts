@@ -10,6 +10,7 @@ export function writeRaw(disk: BlockDevice, sink: Sink, options: WriteOptions = 
 
 export const rawDriver: FormatDriver = {
   name: 'raw',
+  qemuFormat: 'raw',
   aliases: ['img'],
   extensions: ['raw', 'img'],
   compressible: true,

@@ -21,7 +21,7 @@ import {
   TARGETS,
   TARGET_FACTS,
   extGuestFs,
-  inspectGuest,
+  installGrubStages,
   mergeChanges,
   randomSalt,
   runSteps,
@@ -39,15 +39,16 @@ import {
   type BootloaderChoice,
   type BootloaderKind,
   type BootloaderOptions,
+  type WritableGuestFs,
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
 import { bundleTranslation, type TranslateBundleOptions, type TranslateBundleResult } from './bundle-translate.js';
 import { writeDisk, type OutputSummary } from './convert.js';
-import { resolveOutput } from './output.js';
-import { findRoot } from './inspect.js';
+import { resolveOutput, type ResolvedOutput } from './output.js';
+import { findRoot, inspectRoot, type RootFilesystem } from './inspect.js';
 import { grubDirKind, hostGrub2Dir, prepareGrub2, HOST_GRUB2_DIRS } from './grub2.js';
-import { readInitrdSummary } from './initrd.js';
 import { openImage, type OpenedImage } from './open.js';
+import { timeStage, type StageTime } from './stages.js';
 import { DISK_TARGETS, bootHead, mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
 import { ovaOptionsFor } from './ova.js';
 
@@ -121,20 +122,77 @@ export interface TranslateResult extends OutputSummary {
   bootloader?: BootloaderChoice;
   /** Commands that import the output into the target platform (ec2-hvm: the AWS CLI's). */
   commands?: string[];
+  /** Each stage's wall time, in order (a dry run stops after bootloader). */
+  stages: StageTime[];
 }
 
 /** Boot code for the disk build: GRUB legacy's stage files, or GRUB 2's boot.img and core.img. */
 type BootCode = ({ kind: 'grub-legacy'; stages: StageFiles } | { kind: 'grub2'; boot: Uint8Array; core: Uint8Array }) & { choice?: BootloaderChoice };
 
 interface BootContext {
-  ext: ExtFs;
+  guest: OpenGuest;
   report: GuestReport;
   plan: TranslatePlan;
   choice: BootloaderChoice | undefined;
   grubDir: string | undefined;
-  facts: { inodeSize: number; features: readonly string[] };
 }
 
+/** The root filesystem opened for translation: every write lands in the overlay. */
+interface OpenGuest {
+  img: OpenedImage;
+  root: RootFilesystem;
+  overlay: CowOverlay;
+  ext: ExtFs;
+  fs: WritableGuestFs;
+}
+
+interface Inspected {
+  report: GuestReport;
+  /** What the bootloader choice may use besides the guest's own files. */
+  bootOptions: BootloaderOptions;
+}
+
+/** What the output holds: a new bootable disk, the input's partitions around the filesystem, or the filesystem alone. */
+interface Layout {
+  diskBuild: boolean;
+  fsOnly: boolean;
+  /** GRUB legacy goes into the input's MBR (a partitioned AMI on a disk target). */
+  mbrInstall: boolean;
+}
+
+interface Planned {
+  layout: Layout;
+  verdict: Verdict;
+  plan: TranslatePlan;
+  password?: { hash: string; shown?: string };
+}
+
+interface Boot {
+  code?: BootCode;
+  changes: Change[];
+}
+
+interface OutputDisk {
+  /** The translated filesystem, free blocks as holes. */
+  fs: BlockDevice;
+  /** What the output container holds. */
+  disk: BlockDevice;
+}
+
+interface ResultInput {
+  input: string;
+  output: string;
+  options: TranslateOptions;
+  prepared: ResolvedOutput;
+  guest: OpenGuest;
+  report: GuestReport;
+  planned: Planned;
+  changes: Change[];
+  boot: Boot;
+  stages: StageTime[];
+}
+
+type WriteInput = Pick<ResultInput, 'input' | 'output' | 'options' | 'prepared' | 'guest' | 'report'> & { verdict: Verdict };
 
 async function rootPasswordHash(selector: string): Promise<{ hash: string; shown?: string }> {
   const i = selector.indexOf(':');
@@ -203,147 +261,36 @@ function checkTranslateOptions(o: TranslateOptions): void {
  * Translate an AMI (a bare root filesystem, or a partitioned disk) for another hypervisor:
  * guest edits as small named steps through a copy-on-write overlay, a bootable MBR disk with
  * GRUB legacy for kvm and virtualbox, and any writable container as output. The input is
- * never written.
+ * never written. Each stage below is timed into the result's `stages`.
  */
 export async function translate(input: string, output: string, options: TranslateOptions): Promise<TranslateResult> {
   const started = performance.now();
+  const stages: StageTime[] = [];
   checkTranslateOptions(options);
   const prepared = resolveTargetOutput(output, options);
-  const driver = prepared.driver;
-  // A bundle (-O bundle, or a .manifest.xml output) is for Eucalyptus, and needs its certificate and account.
-  if (prepared.bundle && (options.target !== 'eucalyptus' || !options.bundle)) {
-    throw new ImageError('E_USAGE', '-O bundle is for -t eucalyptus, with the cloud certificate and account id (--ec2cert, --user)');
-  }
+  checkBundleOutput(prepared, options);
   await prepared.destination.guard([input]);
-  const img = options.image ?? await openImage(input, options.remote ? { remote: options.remote } : {});
+  // A caller that opened the input already (the fleet) hands it over; it stays open for them.
+  const img = await timeStage(stages, 'open', async () => options.image ?? openImage(input, options.remote ? { remote: options.remote } : {}));
   try {
     await prepared.destination.guard(img.files);
-    const root = await findRoot(img, options.partition);
-    const overlay = new CowOverlay(root.device);
-    const ext = await ExtFs.open(overlay, { writable: true });
+    const guest = await timeStage(stages, 'open-guest', () => openGuest(img, options.partition));
     try {
-      const bootOptions = await bootloaderOptions(options);
-      const gfs = extGuestFs(ext);
-      const report = options.report ?? await inspectGuest(gfs, {
-        layout: root.partition === undefined ? 'bare-filesystem' : 'partitioned',
-        filesystem: { type: root.facts.type, label: root.facts.label, uuid: root.facts.uuid, inodeSize: root.facts.inodeSize, features: root.facts.features },
-        readInitrd: (p, size) => readInitrdSummary(ext, p, size),
-        bootloader: bootOptions,
-      });
-      const diskTarget = DISK_TARGETS.includes(options.target);
-      const diskBuild = root.partition === undefined && diskTarget;
-      // A partitioned AMI for Xen or Eucalyptus: the output is its root filesystem alone.
-      const fsOnly = root.partition !== undefined && !diskTarget;
-      // A partitioned AMI on a disk target: GRUB legacy into the MBR when it has no boot code (hd00) or when asked.
-      const mbrInstall = root.partition !== undefined && diskTarget && (options.grubDir !== undefined || (await mbrHasNoBootCode(img.disk)));
-      // Without the initrd step (--skip initrd, or --only without it) only what the initrd already has counts.
-      const inject = !(options.skip?.includes('initrd') || (options.only !== undefined && !options.only.includes('initrd')));
-      let verdict = verdictFor(report, options.target, { ...(options.bus ? { bus: options.bus } : {}), bootloader: bootOptions, inject });
-      if (mbrInstall) verdict = withMbrVerdict(verdict, report, root.partition!);
-      if (verdict.status === 'will-not-boot' && !(diskBuild && options.grubDir && verdict.kernel)) {
-        throw new ImageError('E_UNSUPPORTED', `will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
+      const inspected = await timeStage(stages, 'inspect', () => inspectForTranslation(guest, options));
+      const planned = await timeStage(stages, 'plan', () => planTranslation(guest, inspected, options));
+      const changes = await runGuestSteps(stages, guest, inspected.report, planned.plan, options);
+      const boot = await timeStage(stages, 'bootloader', () => installBootCode(guest, inspected, planned, options));
+      const result = translationResult({ input, output, options, prepared, guest, report: inspected.report, planned, changes: [...changes, ...boot.changes], boot, stages });
+      // Every edit went to the in-memory overlay, so a dry run made them all too and only
+      // skips the write: the report is the run's by construction.
+      if (!options.dryRun) {
+        const disk = await timeStage(stages, 'layout', () => outputDisk(guest, planned.layout, boot.code, options));
+        await timeStage(stages, 'write', () => writeTranslation(result, disk, { input, output, options, prepared, guest, report: inspected.report, verdict: planned.verdict }));
       }
-      checkPlatforms(verdict, options);
-      const password = options.rootPassword ? await rootPasswordHash(options.rootPassword) : undefined;
-      const plan: TranslatePlan = {
-        target: options.target,
-        bus: verdict.bus!,
-        kernel: verdict.kernel!,
-        diskBuild,
-        rootBy: options.rootBy ?? 'uuid',
-        rootFs: { uuid: root.facts.uuid, label: root.facts.label, type: root.facts.type },
-        ...(root.partition !== undefined ? { grubRoot: fsOnly ? '(hd0)' : `(hd0,${root.partition - 1})` } : {}),
-        ...(password ? { rootPasswordHash: password.hash } : {}),
-        ...(options.sshPasswordAuth ? { sshPasswordAuth: options.sshPasswordAuth } : {}),
-        selinux: options.selinux ?? 'relabel',
-        clean: options.clean ?? DEFAULT_CLEAN,
-        ...(options.eucalyptus ? { eucalyptus: options.eucalyptus } : {}),
-        ...(options.initrdAdd?.length ? { initrdAdd: options.initrdAdd } : {}),
-      };
-      // Every edit goes to the in-memory overlay, so --dry-run makes them all too and only
-      // skips the write: later stages (GRUB 2 re-linking menu.lst, grub.conf) see what the
-      // earlier ones did, and the report is the run's by construction.
-      const dryRun = options.dryRun ?? false;
-      const changes = await runSteps({ fs: gfs, report, plan, dryRun: false }, {
-        ...(options.only ? { only: options.only } : {}),
-        ...(options.skip ? { skip: options.skip } : {}),
-      });
-
-      // The bootable disk: GRUB's files must be readable in /boot/grub (or /boot/grub2) of the filesystem.
-      let code: BootCode | undefined;
-      if (diskBuild) {
-        const picked = chooseBootloader(report, bootOptions);
-        const boot = await diskBootCode({ ext, report, plan, choice: picked.kind ? picked : undefined, grubDir: options.grubDir, facts: root.facts });
-        code = boot.code;
-        changes.push(...boot.changes);
-      } else if (mbrInstall) {
-        const boot = await diskBootCode({ ext, report, plan, choice: undefined, grubDir: options.grubDir, facts: root.facts });
-        code = boot.code;
-        changes.push(...boot.changes.filter((c) => !c.file.startsWith('(disk')));
-        changes.push({ step: 'bootloader', file: '(MBR)', action: 'edit', why: `GRUB legacy stage 1 in sector 0 and stage 1.5 after it, for partition ${root.partition}: ${options.grubDir ? 'asked for with --grub-dir' : 'sector 0 had no boot code (pv-grub hd00 layout)'}` });
-      }
-      const result: TranslateResult = {
-        input: img.file,
-        output: displayName(output),
-        target: options.target,
-        format: prepared.bundle ? 'bundle' : driver.name,
-        layout: diskBuild ? 'disk' : root.partition !== undefined && !fsOnly ? 'partitioned' : 'filesystem',
-        verdict,
-        changes: mergeChanges(changes),
-        ...(password?.shown ? { rootPassword: password.shown } : {}),
-        report,
-        ...(code?.choice ? { bootloader: code.choice } : {}),
-        ...importCommands(input, output, driver.name, report, verdict),
-        virtualSize: 0,
-        bytesRead: 0,
-        bytesWritten: 0,
-        seconds: 0,
-        notes: [],
-      };
-      if (dryRun) {
-        result.seconds = (performance.now() - started) / 1000;
-        return result;
-      }
-      await ext.flush();
-      // Free blocks become holes: stale deleted data never reaches the output.
-      const fsDevice = new MaskedDevice(overlay, await ext.freeRanges());
-      let disk: BlockDevice = fsDevice;
-      if (diskBuild) {
-        disk = await bootableDisk(fsDevice, code!, root.facts.uuid, options);
-      } else if (root.partition !== undefined && !fsOnly) {
-        disk = await partitionedDisk(img.disk, root.partition, fsDevice, code?.kind === 'grub-legacy' ? code.stages : undefined);
-      }
-      // An appliance describes the guest: its OS type and the controller the verdict chose.
-      if (prepared.bundle) {
-        const b = prepared.bundle;
-        result.bundle = await bundleTranslation(gfs, fsDevice, report, verdict.kernel!, input, b.location, { ...options.bundle!, prefix: options.bundle!.prefix ?? b.prefix, remote: options.remote },
-          options.progress, options.signal);
-        result.output = result.bundle.emi.manifest;
-        result.virtualSize = fsDevice.size;
-        result.bytesRead = result.bundle.emi.bytesRead;
-        result.bytesWritten = result.bundle.emi.bundledSize + result.bundle.eki.bundledSize + result.bundle.eri.bundledSize;
-        result.seconds = (performance.now() - started) / 1000;
-        return result;
-      }
-      const ova = driver.describesGuest ? ovaOptionsFor(report, verdict, output, prepared.options) : undefined;
-      result.notes.push(...(ova?.notes ?? []));
-      if (prepared.compression) result.notes.push(`the output is ${prepared.compression}-compressed`);
-      const written = await writeDisk(disk, prepared, {
-        ...(ova ? { writerOptions: ova.options } : {}),
-        progress: (done, total) => options.progress?.('write', done, total),
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.sha256 ? { sha256: true } : {}),
-        ...(options.remote ? { remote: options.remote } : {}),
-      });
-      result.virtualSize = written.virtualSize ?? disk.size;
-      result.bytesRead = written.bytesRead;
-      result.bytesWritten = written.bytesWritten;
-      result.notes.push(...(written.notes ?? []));
-      if (written.sha256) result.sha256 = written.sha256;
       result.seconds = (performance.now() - started) / 1000;
       return result;
     } finally {
-      await ext.close();
+      await guest.ext.close();
     }
   } catch (err) {
     throw err instanceof ImageError ? err.inFile(input) : err;
@@ -352,11 +299,186 @@ export async function translate(input: string, output: string, options: Translat
   }
 }
 
+/** A bundle (-O bundle, or a .manifest.xml output) is for Eucalyptus, and needs its certificate and account. */
+function checkBundleOutput(prepared: ResolvedOutput, options: TranslateOptions): void {
+  if (prepared.bundle && (options.target !== 'eucalyptus' || !options.bundle)) {
+    throw new ImageError('E_USAGE', '-O bundle is for -t eucalyptus, with the cloud certificate and account id (--ec2cert, --user)');
+  }
+}
+
+/** The root filesystem, opened writable over a copy-on-write overlay: the input stays as it was. */
+async function openGuest(img: OpenedImage, partition: number | undefined): Promise<OpenGuest> {
+  const root = await findRoot(img, partition);
+  const overlay = new CowOverlay(root.device);
+  const ext = await ExtFs.open(overlay, { writable: true });
+  return { img, root, overlay, ext, fs: extGuestFs(ext) };
+}
+
+/** The guest as inspect sees it, with the bootloaders this translation may install. */
+async function inspectForTranslation(guest: OpenGuest, options: TranslateOptions): Promise<Inspected> {
+  const bootOptions = await bootloaderOptions(options);
+  // A caller's own inspection of this input (the fleet's) saves the costly part, the initrds.
+  return { report: options.report ?? await inspectRoot(guest.ext, guest.root, bootOptions), bootOptions };
+}
+
+/** What the output is (disk build, partitioned, filesystem), the kernel and bus to boot, and the steps' plan. */
+async function planTranslation(guest: OpenGuest, inspected: Inspected, options: TranslateOptions): Promise<Planned> {
+  const layout = await chooseLayout(guest, options);
+  const verdict = chooseKernel(inspected, layout, guest.root, options);
+  const password = options.rootPassword ? await rootPasswordHash(options.rootPassword) : undefined;
+  return { layout, verdict, plan: stepPlan(verdict, layout, guest.root, password?.hash, options), ...(password ? { password } : {}) };
+}
+
+async function chooseLayout(guest: OpenGuest, options: TranslateOptions): Promise<Layout> {
+  const partition = guest.root.partition;
+  const diskTarget = DISK_TARGETS.includes(options.target);
+  return {
+    diskBuild: partition === undefined && diskTarget,
+    // A partitioned AMI for Xen or Eucalyptus: the output is its root filesystem alone.
+    fsOnly: partition !== undefined && !diskTarget,
+    // A partitioned AMI on a disk target: GRUB legacy into the MBR when it has no boot code (hd00) or when asked.
+    mbrInstall: partition !== undefined && diskTarget && (options.grubDir !== undefined || (await mbrHasNoBootCode(guest.img.disk))),
+  };
+}
+
+/** The verdict for the target (its kernel and bus), or the reason the output would not boot. */
+function chooseKernel(inspected: Inspected, layout: Layout, root: RootFilesystem, options: TranslateOptions): Verdict {
+  const { report, bootOptions } = inspected;
+  // Without the initrd step (--skip initrd, or --only without it) only what the initrd already has counts.
+  const inject = !(options.skip?.includes('initrd') || (options.only !== undefined && !options.only.includes('initrd')));
+  let verdict = verdictFor(report, options.target, { ...(options.bus ? { bus: options.bus } : {}), bootloader: bootOptions, inject });
+  if (layout.mbrInstall) verdict = withMbrVerdict(verdict, report, root.partition!);
+  if (verdict.status === 'will-not-boot' && !(layout.diskBuild && options.grubDir && verdict.kernel)) {
+    throw new ImageError('E_UNSUPPORTED', `will not boot on ${options.target}: ${verdict.reasons.join('; ')}`);
+  }
+  checkPlatforms(verdict, options);
+  return verdict;
+}
+
+function stepPlan(verdict: Verdict, layout: Layout, root: RootFilesystem, passwordHash: string | undefined, options: TranslateOptions): TranslatePlan {
+  return {
+    target: options.target,
+    bus: verdict.bus!,
+    kernel: verdict.kernel!,
+    diskBuild: layout.diskBuild,
+    rootBy: options.rootBy ?? 'uuid',
+    rootFs: { uuid: root.facts.uuid, label: root.facts.label, type: root.facts.type },
+    ...(root.partition !== undefined ? { grubRoot: layout.fsOnly ? '(hd0)' : `(hd0,${root.partition - 1})` } : {}),
+    ...(passwordHash !== undefined ? { rootPasswordHash: passwordHash } : {}),
+    ...(options.sshPasswordAuth ? { sshPasswordAuth: options.sshPasswordAuth } : {}),
+    selinux: options.selinux ?? 'relabel',
+    clean: options.clean ?? DEFAULT_CLEAN,
+    ...(options.eucalyptus ? { eucalyptus: options.eucalyptus } : {}),
+    ...(options.initrdAdd?.length ? { initrdAdd: options.initrdAdd } : {}),
+  };
+}
+
+/**
+ * The guest steps, each its own stage (step:initrd is the one that costs). They run for
+ * real on the overlay even for --dry-run, so later stages see what earlier ones did.
+ */
+function runGuestSteps(stages: StageTime[], guest: OpenGuest, report: GuestReport, plan: TranslatePlan, options: TranslateOptions): Promise<Change[]> {
+  return runSteps({ fs: guest.fs, report, plan, dryRun: false }, {
+    ...(options.only ? { only: options.only } : {}),
+    ...(options.skip ? { skip: options.skip } : {}),
+    around: (name, run) => timeStage(stages, `step:${name}`, run),
+  });
+}
+
+/** The boot code a disk build or an hd00 MBR install embeds, with what it put in the filesystem. */
+async function installBootCode(guest: OpenGuest, inspected: Inspected, planned: Planned, options: TranslateOptions): Promise<Boot> {
+  const c = { guest, report: inspected.report, plan: planned.plan, grubDir: options.grubDir };
+  if (planned.layout.diskBuild) {
+    const picked = chooseBootloader(inspected.report, inspected.bootOptions);
+    return diskBootCode({ ...c, choice: picked.kind ? picked : undefined });
+  }
+  if (!planned.layout.mbrInstall) return { changes: [] };
+  const boot = await diskBootCode({ ...c, choice: undefined });
+  const partition = guest.root.partition;
+  return {
+    code: boot.code,
+    changes: [
+      ...boot.changes.filter((x) => !x.file.startsWith('(disk')),
+      { step: 'bootloader', file: '(MBR)', action: 'edit', why: `GRUB legacy stage 1 in sector 0 and stage 1.5 after it, for partition ${partition}: ${options.grubDir ? 'asked for with --grub-dir' : 'sector 0 had no boot code (pv-grub hd00 layout)'}` },
+    ],
+  };
+}
+
+/** The result as far as the guest goes; the write stage fills in what it wrote. */
+function translationResult(t: ResultInput): TranslateResult {
+  const { layout, verdict, password } = t.planned;
+  const partitioned = t.guest.root.partition !== undefined;
+  return {
+    input: t.guest.img.file,
+    output: displayName(t.output),
+    target: t.options.target,
+    format: t.prepared.bundle ? 'bundle' : t.prepared.driver.name,
+    layout: layout.diskBuild ? 'disk' : partitioned && !layout.fsOnly ? 'partitioned' : 'filesystem',
+    verdict,
+    changes: mergeChanges(t.changes),
+    ...(password?.shown ? { rootPassword: password.shown } : {}),
+    report: t.report,
+    ...(t.boot.code?.choice ? { bootloader: t.boot.code.choice } : {}),
+    ...importCommands(t.input, t.output, t.prepared.driver.name, t.report, verdict),
+    stages: t.stages,
+    virtualSize: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
+    seconds: 0,
+    notes: [],
+  };
+}
+
+/** The device the output holds: the filesystem alone, a new bootable disk, or the input disk around it. */
+async function outputDisk(guest: OpenGuest, layout: Layout, code: BootCode | undefined, options: TranslateOptions): Promise<OutputDisk> {
+  await guest.ext.flush();
+  // Free blocks become holes: stale deleted data never reaches the output.
+  const fs = new MaskedDevice(guest.overlay, await guest.ext.freeRanges());
+  const partition = guest.root.partition;
+  if (layout.diskBuild) return { fs, disk: await bootableDisk(fs, code!, guest.root.facts.uuid, options) };
+  if (partition === undefined || layout.fsOnly) return { fs, disk: fs };
+  return { fs, disk: await partitionedDisk(guest.img.disk, partition, fs, code?.kind === 'grub-legacy' ? code.stages : undefined) };
+}
+
+/** Write the output (or the EMI, EKI and ERI bundles) and record what was written. */
+async function writeTranslation(result: TranslateResult, out: OutputDisk, w: WriteInput): Promise<void> {
+  const { options, prepared } = w;
+  if (prepared.bundle) {
+    const b = prepared.bundle;
+    const bundle = await bundleTranslation(w.guest.fs, out.fs, w.report, w.verdict.kernel!, w.input, b.location, { ...options.bundle!, prefix: options.bundle!.prefix ?? b.prefix, remote: options.remote },
+      options.progress, options.signal);
+    Object.assign(result, {
+      bundle,
+      output: bundle.emi.manifest,
+      virtualSize: out.fs.size,
+      bytesRead: bundle.emi.bytesRead,
+      bytesWritten: bundle.emi.bundledSize + bundle.eki.bundledSize + bundle.eri.bundledSize,
+    });
+    return;
+  }
+  // An appliance describes the guest: its OS type and the controller the verdict chose.
+  const ova = prepared.driver.describesGuest ? ovaOptionsFor(w.report, w.verdict, w.output, prepared.options) : undefined;
+  result.notes.push(...(ova?.notes ?? []));
+  if (prepared.compression) result.notes.push(`the output is ${prepared.compression}-compressed`);
+  const written = await writeDisk(out.disk, prepared, {
+    ...(ova ? { writerOptions: ova.options } : {}),
+    progress: (done, total) => options.progress?.('write', done, total),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.sha256 ? { sha256: true } : {}),
+    ...(options.remote ? { remote: options.remote } : {}),
+  });
+  result.virtualSize = written.virtualSize ?? out.disk.size;
+  result.bytesRead = written.bytesRead;
+  result.bytesWritten = written.bytesWritten;
+  result.notes.push(...(written.notes ?? []));
+  if (written.sha256) result.sha256 = written.sha256;
+}
+
 /**
  * The output as the target's import takes it: only its formats, with the options it needs
  * (ec2-hvm: VMDK streamOptimized), uncompressed.
  */
-function resolveTargetOutput(output: string, options: TranslateOptions): ReturnType<typeof resolveOutput> {
+function resolveTargetOutput(output: string, options: TranslateOptions): ResolvedOutput {
   const rule = TARGET_FACTS[options.target].outputs;
   const first = resolveOutput(output, options.format, options.formatOptions);
   if (!rule) return first;
@@ -389,33 +511,26 @@ function importCommands(input: string, output: string, format: string, report: G
 
 /** The disk build's boot code, with the files it needs in the filesystem (the chosen GRUB's). */
 async function diskBootCode(c: BootContext): Promise<{ code: BootCode; changes: Change[] }> {
-  const { ext, choice } = c;
+  const { guest, choice } = c;
   if (choice?.kind === 'grub2') {
-    const g = await prepareGrub2({ ext, report: c.report, plan: c.plan, choice });
+    const g = await prepareGrub2({ ext: guest.ext, report: c.report, plan: c.plan, choice });
     return { code: { kind: 'grub2', boot: g.files.boot, core: g.core, choice }, changes: g.changes };
   }
   // No choice (an hd00 MBR install): GRUB legacy, from --grub-dir when given.
-  const found = await stageFilesFrom(ext, c.report, choice ? (choice.source === 'grub-dir' ? c.grubDir : undefined) : c.grubDir);
+  const grubDir = choice ? (choice.source === 'grub-dir' ? c.grubDir : undefined) : c.grubDir;
+  const found = await stageFilesFrom(guest.ext, c.report, grubDir);
   const stages = found.stages;
-  checkFilesystemSupport(stages.stage1_5, c.facts);
-  const changes: Change[] = [{
+  checkFilesystemSupport(stages.stage1_5, guest.root.facts);
+  const embedded: Change = {
     step: 'bootloader',
     file: '(disk: MBR and the gap after it)',
     action: 'create',
     after: [`stage1 in the MBR; e2fs_stage1_5 (${Math.ceil(stages.stage1_5.length / 512)} sectors) from LBA 1`],
     why: `GRUB legacy from ${found.from}: ${choice?.why ?? 'its stage files'}`,
-  }];
-  // Stage files the guest keeps in /boot/grub are already where GRUB will read them.
-  const inPlace = !c.grubDir && found.from === '/boot/grub';
-  for (const [name, bytes] of inPlace ? [] : [['stage1', stages.stage1], ['stage2', stages.stage2!], ['e2fs_stage1_5', stages.stage1_5]] as const) {
-    const path = `/boot/grub/${name}`;
-    const have = await ext.exists(path) ? await ext.readFile(path) : undefined;
-    if (have && Buffer.compare(have, bytes) === 0) continue;
-    if (!(await ext.exists('/boot/grub'))) await ext.mkdir('/boot/grub', { recursive: true });
-    await ext.writeFile(path, bytes, { mode: 0o644 });
-    changes.push({ step: 'bootloader', file: path, action: have ? 'edit' : 'create', why: `GRUB legacy stage file (from ${found.from}) for the disk build` });
-  }
-  return { code: { kind: 'grub-legacy', stages, ...(choice ? { choice } : {}) }, changes };
+  };
+  const source = { stage1: stages.stage1, stage2: stages.stage2!, e2fs_stage1_5: stages.stage1_5, from: found.from };
+  const copied = await installGrubStages({ fs: guest.fs, dryRun: false }, source, grubDir === undefined);
+  return { code: { kind: 'grub-legacy', stages, ...(choice ? { choice } : {}) }, changes: [embedded, ...copied] };
 }
 
 /** The input disk with partition `index` replaced by the translated filesystem (and GRUB legacy in the MBR when given stages). */

@@ -9,6 +9,7 @@ import {
   type Accel, type DiskBus, type Failure, type FailureClass, type Machine, type Milestone, type NicModel,
 } from '@amitrans/verify';
 import { writeDisk } from './convert.js';
+import { driverByName } from './drivers.js';
 import { writeEmiDisk } from './emi-disk.js';
 import { mbrHasNoBootCode } from './hd00.js';
 import { resolveOutput } from './output.js';
@@ -80,9 +81,6 @@ export interface VerifyResult {
   log?: string;
   notes: string[];
 }
-
-/** What QEMU reads natively, by our format name. */
-const QEMU_FORMATS: Readonly<Record<string, string>> = { raw: 'raw', qcow2: 'qcow2', vmdk: 'vmdk', vdi: 'vdi', vhd: 'vpc' };
 
 interface Plan {
   target: Target;
@@ -243,7 +241,7 @@ async function prepareMachine(
 
 /** The image itself when QEMU reads its format, else a sparse raw copy in `dir`. */
 async function driveFor(img: OpenedImage, dir: string, o: VerifyOptions, notes: string[]): Promise<Machine['drive']> {
-  const format = QEMU_FORMATS[img.detection.format];
+  const format = driverByName(img.detection.format)?.qemuFormat;
   if (format && !img.compression) return { path: img.file, format };
   const path = join(dir, 'disk.raw');
   await writeDisk(img.disk, resolveOutput(path, 'raw'), { ...(o.signal ? { signal: o.signal } : {}), ...(o.progress ? { progress: o.progress } : {}) });

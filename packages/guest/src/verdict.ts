@@ -1,9 +1,9 @@
 import type { GuestReport, KernelReport } from './inspect.js';
 import { DRIVERS, type DriverName } from './kconfig.js';
-import { parseDiskDevice } from './fstab.js';
 import { chooseBootloader, type BootloaderOptions } from './bootloader.js';
+import { pendingChanges } from './translate/steps.js';
 
-import { BUS_DRIVERS, TARGETS, TARGET_FACTS, acceptedConsoles, devicePrefix, netDriver, type Bus, type Platform, type Target } from './targets.js';
+import { BUS_DRIVERS, TARGETS, TARGET_FACTS, netDriver, type Bus, type Platform, type Target } from './targets.js';
 
 export { TARGETS, TARGET_BUSES, type Bus, type Target } from './targets.js';
 export { compareVersions } from './versions.js';
@@ -147,11 +147,8 @@ export function verdictFor(r: GuestReport, target: Target, options: VerdictOptio
     }
     v.changes.push(`build an MBR disk with the filesystem in partition 1 and install ${boot.kind === 'grub2' ? 'GRUB 2' : 'GRUB legacy'} from ${boot.from} (${boot.why})`);
   }
-  if (options.inject ?? true) {
-    const add = initrdAdditions(chosen.k, target, chosen.bus, r.filesystem?.type);
-    if (add.length > 0) v.changes.push(`initrd: the initrd step adds ${add.join(', ')} (with their dependencies) to the ${chosen.k.initrdFlavour} initrd ${chosen.k.initrd}`);
-  }
-  v.changes.push(...guestChanges(r, target, chosen.k, chosen.bus));
+  // Each step says what it would change, next to the code that changes it.
+  v.changes.push(...pendingChanges({ report: r, target, kernel: chosen.k, bus: chosen.bus, inject: options.inject ?? true }));
   v.status = v.changes.length === 0 ? 'boots' : 'boots-after-translation';
   return v;
 }
@@ -219,50 +216,4 @@ function whyNotInjected(k: KernelReport, inject: boolean): string {
   if (!k.initrd) return '';
   if (!INJECTABLE.includes(k.initrdFlavour ?? '')) return `; the initrd step cannot add modules to ${k.initrd} (its flavour is ${k.initrdFlavour ?? 'not known'}; it edits initramfs-tools, dracut and nash initrds)`;
   return '';
-}
-
-function guestChanges(r: GuestReport, target: Target, k: KernelReport, bus: Bus): string[] {
-  const out: string[] = [];
-  const facts = TARGET_FACTS[target];
-  const prefix = devicePrefix(target, bus);
-  // A bare filesystem is the whole xvda on XenServer, and partition 1 of the disk built
-  // (or of Eucalyptus' VBR disk) elsewhere; a partitioned image keeps its partition numbers.
-  const fits = (spec: string): boolean => {
-    const d = parseDiskDevice(spec);
-    if (!d) return !/^\/dev\/(xvd|sd|vd|hd)/.test(spec);
-    if (d.prefix !== prefix) return false;
-    if (r.layout !== 'bare-filesystem') return true;
-    return facts.bareIsWholeDisk ? d.partition === undefined : d.partition === 1;
-  };
-  const unstable = facts.unstableDiskNames;
-  const misnamed = (): string => unstable ? `is a device name: ${unstable.why}; name the filesystem by UUID` : 'is named for another hypervisor';
-  const rootEntry = r.fstab.find((e) => e.mountpoint === '/');
-  if (rootEntry?.kind === 'device' && (unstable || !fits(rootEntry.spec))) out.push(`fstab: root ${rootEntry.spec} ${misnamed()}`);
-  const boot = r.bootConfigs[0];
-  // The chosen kernel's own entry: kernel paths are as GRUB sees them, "/boot/vmlinuz-..."
-  // on a root filesystem, "/vmlinuz-..." on a separate /boot.
-  const own = boot ? boot.entries.findIndex((e) => e.kernel !== undefined && (e.kernel === k.vmlinuz || e.kernel === k.vmlinuz.replace(/^\/boot/, ''))) : -1;
-  const defaultIndex = boot && boot.entries[boot.defaultIndex] ? boot.defaultIndex : 0;
-  const entry = boot ? (boot.entries[own] ?? boot.entries[defaultIndex]) : undefined;
-  if (!boot) out.push('bootloader config: none; write /boot/grub/menu.lst');
-  else {
-    if (own < 0) out.push(`bootloader config: add an entry for ${k.version} and make it the default`);
-    else if (own !== defaultIndex) out.push(`bootloader config: make ${k.version} the default entry`);
-    const wantConsole = acceptedConsoles(target, k.xenOnly);
-    if (entry?.rootArg?.startsWith('/dev/') && (unstable || !fits(entry.rootArg))) out.push(`bootloader config: root=${entry.rootArg} ${misnamed()}`);
-    if (entry && !entry.consoles.some((c) => wantConsole.some((w) => c.startsWith(w)))) out.push(`bootloader config: console=${wantConsole[0]}`);
-    if (facts.diskBuild && entry?.root !== '(hd0,0)' && r.layout === 'bare-filesystem') out.push('bootloader config: root (hd0,0)');
-    for (const arg of facts.kernelArgs?.(k, bus) ?? []) if (!entry?.args.includes(arg)) out.push(`bootloader config: ${arg}`);
-  }
-  const xenConsoles = r.consoles.filter((c) => /^(hvc|xvc)\d/.test(c.device) && c.source !== 'securetty');
-  if (facts.console !== 'xen' && xenConsoles.length > 0) out.push(`consoles: ${xenConsoles.map((c) => c.device).join(', ')} -> ttyS0`);
-  const xenAliases = r.modprobe.filter((a) => /^xen/.test(a.module));
-  if (!facts.xenLinux && xenAliases.length > 0) out.push(`modules: aliases to ${xenAliases.map((a) => a.module).join(', ')}`);
-  if (r.network.ifcfg.some((f) => f.hwaddr)) out.push('network: HWADDR pinned in ifcfg');
-  if (r.network.persistentNetRules.length > 0) out.push('network: persistent-net udev rules');
-  // XenServer's verdict has never listed the fetches (its network step still comments them out).
-  if (!facts.metadataService && facts.console !== 'xen' && r.cloud.metadataFetches.length > 0) out.push('cloud hooks: rc.local fetches instance metadata');
-  if (target === 'eucalyptus' && !r.imageId) out.push('eucalyptus: /etc/image-id and the euca-udev rule');
-  if (r.selinux.mode === 'enforcing') out.push('selinux: relabel on first boot');
-  return out;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { kernelConfig } from '@amitrans/testkit';
-import { chooseBootloader, grub2Version, inspectGuest, NO_BOOTLOADER, type GuestReport } from '../src/index.js';
+import { chooseBootloader, grub2Version, inspectGuest, installGrubStages, NO_BOOTLOADER, type GuestReport, type WritableGuestFs } from '../src/index.js';
 import { MemFs } from './memfs.js';
 
 const EXT3 = { type: 'ext3', label: 'root', uuid: 'u', inodeSize: 128, features: ['has_journal'] };
@@ -69,5 +69,52 @@ describe('which GRUB a disk build installs', () => {
   it('the version string in normal.mod', () => {
     expect(grub2Version(Buffer.from('\0GNU GRUB  version %s\x002.06-13+deb12u2\0'))).toBe('2.06-13+deb12u2');
     expect(grub2Version(Buffer.from('\0nothing here\0'))).toBeUndefined();
+  });
+});
+
+/** MemFs that takes the writes a step makes (files and directories; enough for the stage files). */
+class WritableMemFs extends MemFs implements WritableGuestFs {
+  async writeFile(path: string, data: Uint8Array | string): Promise<void> {
+    if (!this.nodes.has(path.slice(0, path.lastIndexOf('/')) || '/')) throw new Error(`no directory for ${path}`);
+    this.file(path, data);
+  }
+  async mkdir(path: string): Promise<void> {
+    this.mkdirs(path);
+  }
+  async unlink(path: string): Promise<void> {
+    this.nodes.delete(path);
+  }
+  async symlink(target: string, path: string): Promise<void> {
+    this.link(path, target);
+  }
+}
+
+describe('the GRUB legacy stage files step', () => {
+  const source = { stage1: Buffer.from('one'), stage2: Buffer.from('two'), e2fs_stage1_5: Buffer.from('one and a half'), from: '/usr/lib/grub/x86_64-pc' };
+  const bytes = (fs: MemFs, path: string): string | undefined => {
+    const n = fs.nodes.get(path);
+    return n?.type === 'file' ? Buffer.from(n.data).toString() : undefined;
+  };
+
+  it('puts stage1, stage2 and e2fs_stage1_5 in /boot/grub and reports each; a dry run reports the same and writes nothing', async () => {
+    const dry = new WritableMemFs().file('/boot/grub/stage2', 'old');
+    const reported = await installGrubStages({ fs: dry, dryRun: true }, source, true);
+    expect(dry.nodes.has('/boot/grub/stage1')).toBe(false);
+    const fs = new WritableMemFs().file('/boot/grub/stage2', 'old');
+    const changes = await installGrubStages({ fs, dryRun: false }, source, true);
+    expect(changes).toEqual(reported);
+    expect(changes.map((c) => `${c.action} ${c.file}`)).toEqual(['create /boot/grub/stage1', 'edit /boot/grub/stage2', 'create /boot/grub/e2fs_stage1_5']);
+    expect(changes.every((c) => c.step === 'bootloader' && c.why.includes('/usr/lib/grub/x86_64-pc'))).toBe(true);
+    expect([bytes(fs, '/boot/grub/stage1'), bytes(fs, '/boot/grub/stage2'), bytes(fs, '/boot/grub/e2fs_stage1_5')]).toEqual(['one', 'two', 'one and a half']);
+    expect(await installGrubStages({ fs, dryRun: false }, source, true)).toEqual([]);
+  });
+
+  it('changes nothing when the guest\'s own stage files are in /boot/grub already, and makes /boot/grub when it is missing', async () => {
+    const own = new WritableMemFs().file('/boot/grub/stage1', 'x');
+    expect(await installGrubStages({ fs: own, dryRun: false }, { ...source, from: '/boot/grub' }, true)).toEqual([]);
+    expect(bytes(own, '/boot/grub/stage1')).toBe('x');
+    const bare = new WritableMemFs();
+    expect(await installGrubStages({ fs: bare, dryRun: false }, { ...source, from: '/boot/grub' }, false)).toHaveLength(3);
+    expect(bytes(bare, '/boot/grub/stage2')).toBe('two');
   });
 });

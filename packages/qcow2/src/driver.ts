@@ -20,6 +20,7 @@ function probe(input: ProbeInput): ProbeResult | undefined {
 /** qcow2 v2/v3: reads standard, zero and compressed clusters; writes v3 (or v2) with optional compression. */
 export const qcow2Driver: FormatDriver = {
   name: 'qcow2',
+  qemuFormat: 'qcow2',
   extensions: ['qcow2', 'qcow'],
   description: 'QEMU copy-on-write image, version 2 (compat 0.10) and 3 (compat 1.1)',
   probe,

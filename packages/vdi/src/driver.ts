@@ -11,6 +11,7 @@ function open(container: BlockDevice, context?: OpenContext): Promise<BlockDevic
 
 export const vdiDriver = {
   name: 'vdi',
+  qemuFormat: 'vdi',
   extensions: ['vdi'],
   platform: 'virtualbox',
   description: 'VirtualBox Disk Image (VDI 1.1): dynamic and fixed',

@@ -12,6 +12,7 @@ function open(container: BlockDevice, context?: OpenContext): Promise<BlockDevic
 export const vhdDriver = {
   name: 'vhd',
   aliases: ['vpc'],
+  qemuFormat: 'vpc',
   extensions: ['vhd', 'vpc'],
   // A bzip2'd VHD is what CloudStack and XenServer take.
   compressible: true,

@@ -37,6 +37,7 @@ function probe(input: ProbeInput): ProbeResult | undefined {
 /** VMware VMDK: reads monolithicSparse, streamOptimized (both layouts) and descriptor files with flat extents; writes monolithicSparse and streamOptimized. */
 export const vmdkDriver: FormatDriver = {
   name: 'vmdk',
+  qemuFormat: 'vmdk',
   extensions: ['vmdk'],
   description: 'VMware virtual disk: monolithicSparse, streamOptimized, monolithicFlat (read)',
   probe,

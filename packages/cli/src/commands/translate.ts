@@ -1,4 +1,4 @@
-import { translate, type TranslateOptions, type TranslateResult } from '@amitrans/diskimg';
+import { driverByName, translate, type TranslateOptions, type TranslateResult } from '@amitrans/diskimg';
 import { TARGET_FACTS, type Bus, type CleanOperation, type RootBy, type StepName, type Target } from '@amitrans/guest';
 import type { RemoteOptions } from '@amitrans/remote';
 import { humanSize } from '../human.js';
@@ -110,8 +110,9 @@ export function renderTranslation(r: TranslateResult): string[] {
 }
 
 function bootHint(r: TranslateResult): string[] {
-  const fmt = { raw: 'raw', qcow2: 'qcow2', vmdk: 'vmdk', vhd: 'vpc', vdi: 'vdi' }[r.format] ?? r.format;
-  if (r.format === 'ova') {
+  const driver = driverByName(r.format);
+  const fmt = driver?.qemuFormat ?? r.format;
+  if (driver?.describesGuest) {
     return ['Import the appliance:', `  VBoxManage import ${r.output}    (or File > Import Appliance; VMware: ovftool / Deploy OVF Template)`,
       'or test its disk with QEMU:', `  amitrans convert ${r.output} disk.raw && qemu-system-x86_64 -m 1024 -nographic -drive file=disk.raw,format=raw,if=ide`];
   }

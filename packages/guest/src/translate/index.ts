@@ -1,4 +1,5 @@
-export { STEPS, runSteps, rootFor, chosenKernel, targetKernelArgs, type Step, type StepContext, type RunStepsOptions } from './steps.js';
+export { installGrubStages, type GrubStageSource } from './grubstages.js';
+export { STEPS, runSteps, pendingChanges, rootFor, chosenKernel, targetKernelArgs, type Step, type StepContext, type RunStepsOptions, type PendingContext } from './steps.js';
 export { STEP_NAMES, CLEAN_OPERATIONS, DEFAULT_CLEAN, mergeChanges, type Change, type StepName, type CleanOperation, type RootBy, type TranslatePlan, type WritableGuestFs } from './types.js';
 export { transformFstab, rootSpec, type FstabOptions, type TextEdit, type LineChange } from './fstab.js';
 export { transformGrubLegacy, diffLines, type GrubConfOptions } from './grubconf.js';

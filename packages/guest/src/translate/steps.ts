@@ -6,7 +6,9 @@ import { NAMING_MASK } from '../network.js';
 import { ecdsaCurve, hostKeyType, makeHostKey } from './sshkeys.js';
 import { transformInittab, transformSecuretty } from './consoles.js';
 import { rootSpec, transformFstab, type TextEdit } from './fstab.js';
-import { TARGET_FACTS, consolesToReplace, kernelConsoles, rootDevice, targetModules, xenConsole } from '../targets.js';
+import { TARGET_FACTS, acceptedConsoles, consolesToReplace, devicePrefix, kernelConsoles, rootDevice, targetModules, xenConsole, type Bus, type Target } from '../targets.js';
+import { parseDiskDevice } from '../fstab.js';
+import { initrdAdditions } from '../verdict.js';
 import { transformGrubLegacy } from './grubconf.js';
 import { maskNamingInInitrd, runInitrdStep } from './initrd.js';
 import { transformModprobe } from './modules.js';
@@ -43,6 +45,42 @@ export interface Step {
   /** Whether the step applies to this target at all. */
   appliesTo(plan: TranslatePlan): boolean;
   run(ctx: StepContext): Promise<Change[]>;
+  /** What the step would change on this guest, in a few words each, for the verdict (from the inspection alone). */
+  pending?(p: PendingContext): string[];
+}
+
+/** What a step's `pending` sees: the inspection and the target, kernel and bus the verdict chose. */
+export interface PendingContext {
+  report: GuestReport;
+  target: Target;
+  kernel: KernelReport;
+  bus: Bus;
+  /** Whether the initrd step runs (not --skip initrd). */
+  inject: boolean;
+}
+
+/**
+ * Does a device name in fstab or on the kernel line already name the target's disk? A bare
+ * filesystem is the whole xvda on XenServer, and partition 1 of the disk built (or of
+ * Eucalyptus' VBR disk) elsewhere; a partitioned image keeps its partition numbers.
+ */
+function fitsTarget(p: PendingContext, spec: string): boolean {
+  const d = parseDiskDevice(spec);
+  if (!d) return !/^\/dev\/(xvd|sd|vd|hd)/.test(spec);
+  if (d.prefix !== devicePrefix(p.target, p.bus)) return false;
+  if (p.report.layout !== 'bare-filesystem') return true;
+  return TARGET_FACTS[p.target].bareIsWholeDisk ? d.partition === undefined : d.partition === 1;
+}
+
+/** A device name the step renames: why, for the verdict. */
+function misnamed(p: PendingContext): string {
+  const unstable = TARGET_FACTS[p.target].unstableDiskNames;
+  return unstable ? `is a device name: ${unstable.why}; name the filesystem by UUID` : 'is named for another hypervisor';
+}
+
+/** A device name the step would rename: any on a target whose disk names move, else one that does not fit. */
+function renamesDevice(p: PendingContext, spec: string): boolean {
+  return TARGET_FACTS[p.target].unstableDiskNames !== undefined || !fitsTarget(p, spec);
 }
 
 /** Read a file (through symlinks), transform it, write it back in place (mode and owner kept). */
@@ -117,6 +155,10 @@ const fstab: Step = {
     root: rootFor(ctx.report, ctx.plan),
     systemd: ctx.report.init === 'systemd',
   }), 'fstab for the target'),
+  pending(p) {
+    const root = p.report.fstab.find((e) => e.mountpoint === '/');
+    return root?.kind === 'device' && renamesDevice(p, root.spec) ? [`fstab: root ${root.spec} ${misnamed(p)}`] : [];
+  },
 };
 
 const bootloader: Step = {
@@ -166,7 +208,29 @@ const bootloader: Step = {
     }
     return changes;
   },
+  pending: bootloaderPending,
 };
+
+/** What the bootloader step would change in the guest's GRUB legacy configuration. */
+function bootloaderPending(p: PendingContext): string[] {
+  const { report: r, kernel: k } = p;
+  const boot = r.bootConfigs[0];
+  if (!boot) return ['bootloader config: none; write /boot/grub/menu.lst'];
+  const out: string[] = [];
+  // The chosen kernel's own entry: kernel paths are as GRUB sees them, "/boot/vmlinuz-..."
+  // on a root filesystem, "/vmlinuz-..." on a separate /boot.
+  const own = boot.entries.findIndex((e) => e.kernel !== undefined && (e.kernel === k.vmlinuz || e.kernel === k.vmlinuz.replace(/^\/boot/, '')));
+  const defaultIndex = boot.entries[boot.defaultIndex] ? boot.defaultIndex : 0;
+  const entry = boot.entries[own] ?? boot.entries[defaultIndex];
+  if (own < 0) out.push(`bootloader config: add an entry for ${k.version} and make it the default`);
+  else if (own !== defaultIndex) out.push(`bootloader config: make ${k.version} the default entry`);
+  const wantConsole = acceptedConsoles(p.target, k.xenOnly);
+  if (entry?.rootArg?.startsWith('/dev/') && renamesDevice(p, entry.rootArg)) out.push(`bootloader config: root=${entry.rootArg} ${misnamed(p)}`);
+  if (entry && !entry.consoles.some((c) => wantConsole.some((w) => c.startsWith(w)))) out.push(`bootloader config: console=${wantConsole[0]}`);
+  if (TARGET_FACTS[p.target].diskBuild && entry?.root !== '(hd0,0)' && r.layout === 'bare-filesystem') out.push('bootloader config: root (hd0,0)');
+  for (const arg of TARGET_FACTS[p.target].kernelArgs?.(k, p.bus) ?? []) if (!entry?.args.includes(arg)) out.push(`bootloader config: ${arg}`);
+  return out;
+}
 
 const consoles: Step = {
   name: 'consoles',
@@ -206,6 +270,10 @@ const consoles: Step = {
     }
     return out;
   },
+  pending(p) {
+    const xen = p.report.consoles.filter((c) => /^(hvc|xvc)\d/.test(c.device) && c.source !== 'securetty');
+    return TARGET_FACTS[p.target].console !== 'xen' && xen.length > 0 ? [`consoles: ${xen.map((c) => c.device).join(', ')} -> ttyS0`] : [];
+  },
 };
 
 const modules: Step = {
@@ -219,6 +287,10 @@ const modules: Step = {
     const out: Change[] = [];
     for (const f of files) out.push(...await editFile(ctx, 'modules', f, (t) => transformModprobe(t, want), 'target drivers'));
     return out;
+  },
+  pending(p) {
+    const xen = p.report.modprobe.filter((a) => /^xen/.test(a.module));
+    return !TARGET_FACTS[p.target].xenLinux && xen.length > 0 ? [`modules: aliases to ${xen.map((a) => a.module).join(', ')}`] : [];
   },
 };
 
@@ -239,6 +311,11 @@ const initrd: Step = {
   description: "add the target's disk, filesystem and network modules (and their dependencies) to the initrd when it lacks them, as mkinitrd --with does",
   appliesTo: () => true,
   run: (ctx) => runInitrdStep(ctx.fs, ctx.report, ctx.plan, chosenKernel(ctx.report, ctx.plan), ctx.dryRun),
+  pending(p) {
+    const k = p.kernel;
+    const add = p.inject ? initrdAdditions(k, p.target, p.bus, p.report.filesystem?.type) : [];
+    return add.length > 0 ? [`initrd: the initrd step adds ${add.join(', ')} (with their dependencies) to the ${k.initrdFlavour} initrd ${k.initrd}`] : [];
+  },
 };
 
 const network: Step = {
@@ -260,6 +337,16 @@ const network: Step = {
         out.push(...await editFile(ctx, 'network', file, commentMetadataFetches, 'no metadata service'));
       }
     }
+    return out;
+  },
+  pending(p) {
+    const { report: r } = p;
+    const facts = TARGET_FACTS[p.target];
+    const out: string[] = [];
+    if (r.network.ifcfg.some((f) => f.hwaddr)) out.push('network: HWADDR pinned in ifcfg');
+    if (r.network.persistentNetRules.length > 0) out.push('network: persistent-net udev rules');
+    // XenServer's verdict has never listed the fetches (its network step still comments them out).
+    if (!facts.metadataService && facts.console !== 'xen' && r.cloud.metadataFetches.length > 0) out.push('cloud hooks: rc.local fetches instance metadata');
     return out;
   },
 };
@@ -298,6 +385,7 @@ const eucalyptus: Step = {
     out.push(...await createFile(ctx, 'eucalyptus', rc, EUCA_RC_LOCAL, 'fetches the ssh key, mounts ephemeral storage and runs user-data from the metadata service', 0o755));
     return out;
   },
+  pending: (p) => (p.target === 'eucalyptus' && !p.report.imageId ? ['eucalyptus: /etc/image-id and the euca-udev rule'] : []),
 };
 
 const xenserver: Step = {
@@ -325,6 +413,7 @@ const selinux: Step = {
     if (ctx.report.selinux.mode !== 'enforcing' || ctx.plan.selinux !== 'relabel') return [];
     return createFile(ctx, 'selinux', '/.autorelabel', '', 'files edited offline have no SELinux labels; relabel on first boot');
   },
+  pending: (p) => (p.report.selinux.mode === 'enforcing' ? ['selinux: relabel on first boot'] : []),
 };
 
 const CLEAN_GLOBS: Record<CleanOperation, { dirs?: string[]; files?: string[]; homes?: string[]; mode: 'delete' | 'truncate' | 'empty-dir'; why: string }> = {
@@ -415,9 +504,19 @@ const clean: Step = {
 
 export const STEPS: readonly Step[] = [fstab, bootloader, consoles, modules, initrd, network, eucalyptus, xenserver, selinux, clean];
 
+/**
+ * What the steps would change, for a verdict: the initrd step's first (it is what lets
+ * the kernel find its disk), then the others in their order.
+ */
+export function pendingChanges(p: PendingContext): string[] {
+  return [initrd, ...STEPS.filter((s) => s !== initrd)].flatMap((s) => s.pending?.(p) ?? []);
+}
+
 export interface RunStepsOptions {
   only?: readonly StepName[];
   skip?: readonly StepName[];
+  /** Wraps each step's run (translate times each one as a stage). */
+  around?: (name: StepName, run: () => Promise<Change[]>) => Promise<Change[]>;
 }
 
 /** Run the steps in order; the result is the change report. */
@@ -427,7 +526,7 @@ export async function runSteps(ctx: StepContext, options: RunStepsOptions = {}):
     if (options.only && !options.only.includes(step.name)) continue;
     if (options.skip?.includes(step.name)) continue;
     if (!step.appliesTo(ctx.plan)) continue;
-    out.push(...await step.run(ctx));
+    out.push(...await (options.around ? options.around(step.name, () => step.run(ctx)) : step.run(ctx)));
   }
   return out;
 }
