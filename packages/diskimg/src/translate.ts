@@ -48,6 +48,7 @@ import { findRoot } from './inspect.js';
 import { grubDirKind, hostGrub2Dir, prepareGrub2, HOST_GRUB2_DIRS } from './grub2.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage } from './open.js';
+import { metered } from './network.js';
 import { DISK_TARGETS, bootHead, mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
 import { ovaOptionsFor } from './ova.js';
 
@@ -205,7 +206,8 @@ export async function translate(input: string, output: string, options: Translat
     throw new ImageError('E_USAGE', '-O bundle is for -t eucalyptus, with the cloud certificate and account id (--ec2cert, --user)');
   }
   await prepared.destination.guard([input]);
-  const img = await openImage(input, options.remote ? { remote: options.remote } : {});
+  const net = metered(options.remote, input, output);
+  const img = await openImage(input, { remote: net.remote });
   try {
     await prepared.destination.guard(img.files);
     const root = await findRoot(img, options.partition);
@@ -323,8 +325,9 @@ export async function translate(input: string, output: string, options: Translat
         progress: (done, total) => options.progress?.('write', done, total),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.sha256 ? { sha256: true } : {}),
-        ...(options.remote ? { remote: options.remote } : {}),
+        remote: net.remote,
       });
+      Object.assign(result, net.summary());
       result.virtualSize = written.virtualSize ?? disk.size;
       result.bytesRead = written.bytesRead;
       result.bytesWritten = written.bytesWritten;

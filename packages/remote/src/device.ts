@@ -1,6 +1,7 @@
 import { BaseDevice, limiter } from '@amitrans/block';
 import { fetchRange, type FetchOptions, type RangeSource } from './source.js';
 import { withRetry } from './retry.js';
+import type { TransferMeter } from './meter.js';
 
 export interface RemoteDeviceOptions extends FetchOptions {
   /** Bytes per cached block, and the unit of every request. Default 256 KiB. */
@@ -13,6 +14,8 @@ export interface RemoteDeviceOptions extends FetchOptions {
   readonly maxRequest?: number;
   /** How far ahead a sequential reader is read. Default 16 MiB. */
   readonly readAheadMax?: number;
+  /** Counts the bytes received, for the command's report and progress. */
+  readonly meter?: TransferMeter;
 }
 
 /**
@@ -55,6 +58,7 @@ export class RemoteDevice extends BaseDevice {
   /** HEAD the object (size, ETag) and return it as a device. */
   static async open(source: RangeSource, o: RemoteDeviceOptions = {}): Promise<RemoteDevice> {
     const head = await withRetry(source.name, () => source.head(), o);
+    o.meter?.opened(head.size);
     return new RemoteDevice(source, head.size, head.version, o);
   }
 
@@ -120,6 +124,7 @@ export class RemoteDevice extends BaseDevice {
         onBytes: (n) => {
           this.bytesFetched += n;
           this.#o.onBytes?.(n);
+          this.#o.meter?.received(n);
         },
       });
       return data;

@@ -4,6 +4,7 @@ import { ImageError, onInterrupt, type Sink } from '@amitrans/block';
 import { describeError, withRetry, type RetryOptions } from './retry.js';
 import { s3Client, s3Error, s3Name, type S3Options } from './s3.js';
 import { loadS3Sdk, type S3Sdk } from './sdk.js';
+import type { TransferMeter } from './meter.js';
 
 /** S3's limits on multipart uploads. */
 export const MAX_PARTS = 10_000;
@@ -21,6 +22,8 @@ export interface S3SinkOptions extends S3Options, RetryOptions {
   readonly warn?: (message: string) => void;
   /** Counts bytes sent. */
   readonly onBytes?: (n: number) => void;
+  /** Counts bytes sent, for the command's report and progress. */
+  readonly meter?: TransferMeter;
   /** Hash what is uploaded: `sha256` is set on commit. */
   readonly sha256?: boolean;
 }
@@ -184,6 +187,7 @@ export class S3Sink implements Sink {
     this.#hash?.update(body);
     await withRetry(this.name, () => this.#call((c, sdk) => c.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ContentLength: body.length }))), this.#o);
     this.#o.onBytes?.(body.length);
+    this.#o.meter?.sent(body.length);
   }
 
   /** Hand the filled buffer to an upload and start a new one, waiting while too many are in flight. */
@@ -205,6 +209,7 @@ export class S3Sink implements Sink {
     }))), this.#o).then((res) => {
       this.#parts.push({ PartNumber: partNumber, ETag: res.ETag });
       this.#o.onBytes?.(body.length);
+      this.#o.meter?.sent(body.length);
     }, (err: unknown) => {
       this.#failure ??= err;
     });
