@@ -15,7 +15,7 @@ const MIB = 1024 * 1024;
 export interface S3SinkOptions extends S3Options, RetryOptions {
   /** About how many bytes will be written: sizes the parts so they stay under 10,000. */
   readonly expectedSize?: number;
-  /** Parts uploading at once (each holds one part in memory). Default 4. */
+  /** Parts uploading at once (each holds one part in memory). Default 3: with 8 MiB parts and the reader's read-ahead, a conversion stays under 200 MiB. */
   readonly partsInFlight?: number;
   readonly client?: S3Client;
   /** Where a failed abort is reported (default: stderr). */
@@ -215,7 +215,7 @@ export class S3Sink implements Sink {
     });
     const tracked: Promise<void> = task.finally(() => this.#inFlight.delete(tracked));
     this.#inFlight.add(tracked);
-    while (this.#inFlight.size >= (this.#o.partsInFlight ?? 4)) await Promise.race(this.#inFlight);
+    while (this.#inFlight.size >= (this.#o.partsInFlight ?? 3)) await Promise.race(this.#inFlight);
     this.#check();
   }
 }
