@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [-- --runs N] [-- --inputs ext3,random,disk,ami,ami-lean,catalog,bundle] [-- --only SUBSTRING]
+// npm run bench [-- --quick] [-- --runs N] [-- --inputs ext3,random,disk,ami,ami-lean,catalog,bundle,s3] [-- --only SUBSTRING]
 //
 // Converts the same inputs with amitrans and with qemu-img in one run, alternating, and
 // prints per input and output format the median time of each, the ratio amitrans/qemu-img,
@@ -30,6 +30,10 @@
 //   bundle  `amitrans bundle` and `unbundle` of a 2 GiB ext4 against tar | pigz | openssl |
 //           split and back (issue 16: bundle at most 0.5x the time, and no larger than the
 //           pipeline's bundle of a zerofree'd copy); see scripts/bench-bundle.mjs.
+//   s3      the ami input in s3rver on 127.0.0.1: `amitrans convert s3://… s3://…vmdk`
+//           (streamOptimized) and `translate s3://… s3://…qcow2 -t kvm` against boto3
+//           download + qemu-img convert + boto3 upload (issue 15: convert at most 0.6x,
+//           peak RSS at most 200 MiB); see scripts/bench-remote.mjs.
 // Each case runs `runs` times (default 5, --quick 1), the two tools taking turns and
 // swapping who goes first; a case whose first pair took more than --slow seconds (default
 // 20: the CPU-bound compressed writes) runs once only, marked †, to keep the default bench
@@ -39,6 +43,7 @@ import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchBundle } from './bench-bundle.mjs';
+import { benchRemote } from './bench-remote.mjs';
 
 const root = join(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -49,10 +54,11 @@ const opt = (name, fallback) => {
 const quick = args.includes('--quick');
 const runs = Number(opt('runs', quick ? 1 : 5));
 const slowSeconds = Number(opt('slow', 20));
-const inputNames = opt('inputs', 'ext3,random,disk,ami,ami-lean,catalog,bundle').split(',');
+const inputNames = opt('inputs', 'ext3,random,disk,ami,ami-lean,catalog,bundle,s3').split(',');
 const wantCatalog = inputNames.includes('catalog');
 const wantBundle = inputNames.includes('bundle');
-const diskInputs = inputNames.filter((n) => n !== 'catalog' && n !== 'bundle');
+const wantRemote = inputNames.includes('s3');
+const diskInputs = inputNames.filter((n) => n !== 'catalog' && n !== 'bundle' && n !== 's3');
 const only = opt('only', '');
 const denseBaseline = !args.includes('--no-dense');
 const bin = join(root, 'packages/cli/dist/amitrans.mjs');
@@ -69,7 +75,7 @@ const inputsDir = join(root, '.tmp/bench/inputs');
 const outDir = join(root, '.tmp/bench/out');
 mkdirSync(outDir, { recursive: true });
 
-if (diskInputs.length > 0) execFileSync('bash', [join(root, 'scripts/make-bench-inputs.sh'), inputsDir], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+if (diskInputs.length > 0 || wantRemote) execFileSync('bash', [join(root, 'scripts/make-bench-inputs.sh'), inputsDir], { env, stdio: ['ignore', 'ignore', 'inherit'] });
 
 /** Output formats: amitrans -O and -o, qemu-img -O and -o, what a container of it is called. */
 const formats = [
@@ -208,6 +214,11 @@ if (wantCatalog && (!only || 'catalog'.includes(only) || only.includes('catalog'
 if (wantBundle && (!only || 'bundle'.includes(only) || only.includes('bundle'))) {
   console.log('');
   for (const line of benchBundle({ root, bin, env, measure, runs })) console.log(line);
+}
+if (wantRemote && (!only || 's3'.includes(only) || only.includes('s3'))) {
+  console.log('');
+  // Last: it adds the S3 server's endpoint and credentials to env.
+  for (const line of await benchRemote({ root, bin, env, measure, inputsDir, outDir })) console.log(line);
 }
 
 /** The notes' 12 us-east-1 pv-grub AKIs (fleet.md §1.1), as the grep loop names them. */

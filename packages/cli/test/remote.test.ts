@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -83,8 +83,9 @@ const FIXED = 'cid=0badcafe,uuid=6a0e7a52-0c1f-4c55-9d0e-3f0a5b7c9e11,mtime=1700
 const STREAM = 'subformat=streamOptimized,cid=0badcafe';
 const SMALL = ['small.img', 'small.qcow2', 'small.vmdk', 'small.vhd', 'small.img.xz', 'small.img.gz', 'small.img.bz2', 'small.ova'];
 
-function withoutFile<T extends { file?: unknown }>(o: T): Omit<T, 'file'> {
-  const { file: _file, ...rest } = o;
+/** A result without what only says where the image was read from (its name, the bytes fetched). */
+function withoutFile<T extends { file?: unknown; network?: unknown }>(o: T): Omit<T, 'file' | 'network'> {
+  const { file: _file, network: _network, ...rest } = o;
   return rest;
 }
 
@@ -96,6 +97,7 @@ describe('remote inputs', () => {
       const viaS3 = JSON.parse(await ok('info', '--json', `s3://bkt/${key}`)) as { file: string };
       const viaHttp = JSON.parse(await ok('info', '--json', web.url(key))) as { file: string };
       expect(viaS3.file).toBe(`s3://bkt/${key}`);
+      expect(here).not.toHaveProperty('network');
       expect(withoutFile(viaS3)).toEqual(withoutFile(here));
       expect(withoutFile(viaHttp)).toEqual(withoutFile(here));
     }
@@ -264,5 +266,79 @@ describe('SIGINT during an upload', () => {
     expect(stderr).toMatch(/could not abort multipart upload .*405/);
     expect(await boto3.exists(s3, 'out/sigint.img')).toBe(false);
     await proxy.close();
+  }, 300_000);
+});
+
+/** Run the built binary with this environment; stdout is dropped, stderr kept. */
+function binWith(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [binary(), ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+describe('bytes transferred: --json reports them, a TTY shows them', () => {
+  it('--json of convert, info and inspect gives the bytes downloaded and uploaded, as the servers count them', async (ctx) => {
+    await fixtures(ctx);
+    const before = web.bytesSent;
+    const json = JSON.parse(await ok('convert', web.url('small.qcow2'), 's3://bkt/net/small.vhd', '-o', 'force_size=on', '--json')) as { network: { bytesDownloaded: number; bytesUploaded: number } };
+    expect(json.network.bytesDownloaded).toBe(web.bytesSent - before);
+    expect(json.network.bytesUploaded).toBe((await boto3.sha256(s3, 'net/small.vhd')).size);
+    // Response bodies counted at a proxy: inspection makes only HEADs and ranged GETs.
+    const proxy = await startFaultProxy(s3.endpoint);
+    const inspected = JSON.parse(await ok('inspect', '--json', 's3://bkt/ami.img', '--endpoint-url', proxy.endpoint)) as { network: { bytesDownloaded: number; bytesUploaded: number } };
+    expect(inspected.network).toEqual({ bytesDownloaded: proxy.bytesSent, bytesUploaded: 0 });
+    await proxy.close();
+    const info = JSON.parse(await ok('info', '--json', 's3://bkt/small.img')) as { network: { bytesDownloaded: number } };
+    expect(info.network.bytesDownloaded).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('a convert s3:// -> s3:// draws download and upload progress on a TTY (a pty from script(1)), and nothing when stderr is a pipe', async (ctx) => {
+    await fixtures(ctx);
+    requireTools(ctx, 'script');
+    const args = ['convert', 's3://bkt/small.img', 's3://bkt/net/tty.img', '-O', 'raw'];
+    // Only stderr stays on the pty: stdout (the summary line) goes to /dev/null.
+    const { stdout: tty } = await run('script', ['-qec', `${[process.execPath, binary(), ...args].map(quote).join(' ')} >/dev/null`, '/dev/null']);
+    const lines = tty.split('\r\x1b[K').filter(Boolean);
+    expect(lines.some((l) => /\| download [\d.]+ (KiB|MiB) of 24 MiB, [\d.]+ \S+\/s/.test(l)), tty).toBe(true);
+    expect(lines.some((l) => /\| upload [\d.]+ MiB, [\d.]+ \S+\/s/.test(l)), tty).toBe(true);
+    expect(lines.some((l) => /^convert +\d+\.\d% /.test(l)), tty).toBe(true);
+    const piped = await binWith(args, process.env);
+    expect(piped).toEqual({ code: 0, stderr: '' });
+    expect((await boto3.sha256(s3, 'net/tty.img')).sha256).toBe(await sha256File(local['small.img']!));
+  }, 300_000);
+});
+
+describe('https:// with a certificate from a CA made in the test', () => {
+  it('reads the image when NODE_EXTRA_CA_CERTS names the CA; without it: exit 1, a message naming the URL and the fix', async (ctx) => {
+    await fixtures(ctx);
+    requireTools(ctx, 'openssl');
+    const pem = (name: string): string => dir.file(`tls-${name}`);
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    await run('openssl', ['req', '-x509', ...ec, '-keyout', pem('ca.key'), '-out', pem('ca.pem'), '-days', '2', '-subj', '/CN=amitrans test CA']);
+    await run('openssl', ['req', ...ec, '-keyout', pem('server.key'), '-out', pem('server.csr'), '-subj', '/CN=127.0.0.1']);
+    await writeFile(pem('ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+    await run('openssl', ['x509', '-req', '-in', pem('server.csr'), '-CA', pem('ca.pem'), '-CAkey', pem('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', pem('ext.cnf'), '-out', pem('server.pem')]);
+    const tls = await startHttpFiles(local, { key: await readFile(pem('server.key'), 'utf8'), cert: await readFile(pem('server.pem'), 'utf8') });
+    try {
+      const url = tls.url('small.qcow2');
+      expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\//);
+      const { NODE_EXTRA_CA_CERTS: _unset, ...env } = process.env;
+      const out = dir.file('tls.raw');
+      expect(await binWith(['convert', url, out, '-O', 'raw'], { ...env, NODE_EXTRA_CA_CERTS: pem('ca.pem') })).toEqual({ code: 0, stderr: '' });
+      await ok('convert', local['small.qcow2']!, dir.file('tls-here.raw'), '-O', 'raw');
+      expect(await sha256File(out)).toBe(await sha256File(dir.file('tls-here.raw')));
+      const refused = await binWith(['info', url], env);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toBe(`amitrans: ${url}: the server's TLS certificate is not signed by a trusted CA (UNABLE_TO_VERIFY_LEAF_SIGNATURE); ` +
+        'if your own CA signed it, name the CA certificate (PEM) in NODE_EXTRA_CA_CERTS\n');
+    } finally {
+      await tls.close();
+    }
   }, 300_000);
 });

@@ -3,6 +3,7 @@ import { ImageError, type BlockDevice, type ProgressOptions, type WriteResult } 
 import { displayName, type RemoteOptions } from '@amitrans/remote';
 import { openImage } from './open.js';
 import { openOutput, resolveOutput, type ResolvedOutput } from './output.js';
+import { metered, type NetworkSummary } from './network.js';
 
 export interface ConvertOptions {
   /** Output format; default: from the output file name, else raw. */
@@ -40,6 +41,8 @@ export interface OutputSummary {
   sha256?: string;
   /** What the writer decided that the user should know (a rounded size). */
   notes: string[];
+  /** Set when the input or the output is remote: bytes downloaded and uploaded. */
+  network?: NetworkSummary;
 }
 
 export interface ConvertResult extends OutputSummary {
@@ -101,8 +104,9 @@ export async function convert(input: string, output: string, options: ConvertOpt
   const prepared = resolveOutput(output, options.format, options.options);
   if (prepared.bundle) throw new ImageError('E_USAGE', 'convert writes one image; make a bundle with `amitrans bundle` (or translate -t eucalyptus -O bundle)');
   await prepared.destination.guard([input]);
+  const net = metered(options.remote, input, output);
   const img = await openImage(input, {
-    ...(options.remote ? { remote: options.remote } : {}),
+    remote: net.remote,
     decompressProgress: (done) => options.progress?.('decompress', done, 0),
     privateKey: options.privateKey,
   });
@@ -117,7 +121,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.sha256 ? { sha256: true } : {}),
       ...(options.sync ? { sync: true } : {}),
-      ...(options.remote ? { remote: options.remote } : {}),
+      remote: net.remote,
     });
     const out: ConvertResult = {
       input: img.file,
@@ -132,6 +136,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
     };
     if (prepared.compression) out.compression = prepared.compression;
     if (result.sha256) out.sha256 = result.sha256;
+    Object.assign(out, net.summary());
     out.seconds = (performance.now() - started) / 1000;
     return out;
   } finally {

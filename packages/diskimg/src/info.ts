@@ -2,7 +2,8 @@ import type { RemoteOptions } from '@amitrans/remote';
 import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
 import { gptTypeName, partitionTypeName, readPartitionTable, type GptPartition, type MbrPartition } from '@amitrans/mbr';
-import { openImage } from './open.js';
+import { openImage, type OpenedImage } from './open.js';
+import { metered, type NetworkSummary } from './network.js';
 
 export type FilesystemInfo = ExtFacts;
 
@@ -39,6 +40,8 @@ export interface ImageInfo {
   partitions: PartitionInfo[];
   /** ext facts of a bare filesystem (an unpartitioned image such as a classic AMI). */
   filesystem: FilesystemInfo | null;
+  /** Set for a remote input: bytes downloaded. */
+  network?: NetworkSummary;
 }
 
 async function filesystemOf(dev: BlockDevice): Promise<{ fs: FilesystemInfo | null; error?: string }> {
@@ -55,37 +58,42 @@ async function filesystemOf(dev: BlockDevice): Promise<{ fs: FilesystemInfo | nu
 }
 
 export async function imageInfo(path: string, options: { remote?: RemoteOptions } = {}): Promise<ImageInfo> {
-  const img = await openImage(path, options.remote ? { remote: options.remote } : {});
+  const net = metered(options.remote, path);
+  const img = await openImage(path, { remote: net.remote });
   try {
-    const fileSize = img.storedSize;
-    const disk = img.disk;
-    const info: ImageInfo = {
-      file: img.file,
-      format: img.detection.format,
-      subformat: img.detection.subformat ?? null,
-      compression: img.compression ?? null,
-      fileSize,
-      virtualSize: disk.size,
-      partitionTable: 'none',
-      diskSignature: null,
-      partitions: [],
-      filesystem: null,
-    };
-    const bare = await filesystemOf(disk);
-    if (bare.fs) {
-      info.filesystem = bare.fs;
-      return info;
-    }
-    const table = await readPartitionTable(disk).catch((err: unknown) => {
-      throw err instanceof ImageError ? err.inFile(path) : err;
-    });
-    info.partitionTable = table.scheme;
-    if (table.scheme !== 'none') info.diskSignature = `0x${table.diskSignature.toString(16).padStart(8, '0')}`;
-    for (const p of table.partitions) info.partitions.push(await partitionInfo(disk, p));
-    return info;
+    return Object.assign(await infoOf(img, path), net.summary());
   } finally {
     await img.close();
   }
+}
+
+async function infoOf(img: OpenedImage, path: string): Promise<ImageInfo> {
+  const fileSize = img.storedSize;
+  const disk = img.disk;
+  const info: ImageInfo = {
+    file: img.file,
+    format: img.detection.format,
+    subformat: img.detection.subformat ?? null,
+    compression: img.compression ?? null,
+    fileSize,
+    virtualSize: disk.size,
+    partitionTable: 'none',
+    diskSignature: null,
+    partitions: [],
+    filesystem: null,
+  };
+  const bare = await filesystemOf(disk);
+  if (bare.fs) {
+    info.filesystem = bare.fs;
+    return info;
+  }
+  const table = await readPartitionTable(disk).catch((err: unknown) => {
+    throw err instanceof ImageError ? err.inFile(path) : err;
+  });
+  info.partitionTable = table.scheme;
+  if (table.scheme !== 'none') info.diskSignature = `0x${table.diskSignature.toString(16).padStart(8, '0')}`;
+  for (const p of table.partitions) info.partitions.push(await partitionInfo(disk, p));
+  return info;
 }
 
 async function partitionInfo(disk: BlockDevice, p: MbrPartition | GptPartition): Promise<PartitionInfo> {

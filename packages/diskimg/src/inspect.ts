@@ -7,6 +7,7 @@ import { hostGrub2Dir } from './grub2.js';
 import { mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage, type OpenedImage } from './open.js';
+import { metered, type NetworkSummary } from './network.js';
 
 export interface RootFilesystem {
   device: BlockDevice;
@@ -66,6 +67,8 @@ export interface ImageInspection {
   format: string;
   partition: number | null;
   report: GuestReport;
+  /** Set for a remote input: bytes downloaded. */
+  network?: NetworkSummary;
 }
 
 export interface InspectOptions {
@@ -81,9 +84,10 @@ export interface InspectOptions {
 
 /** Inspect the guest inside an image: what it is, how it boots, and where it would boot. */
 export async function inspectImage(path: string, options: InspectOptions = {}): Promise<ImageInspection> {
-  const img = await openImage(path, options.remote ? { remote: options.remote } : {});
+  const net = metered(options.remote, path);
+  const img = await openImage(path, { remote: net.remote });
   try {
-    return await inspectOpened(img, options);
+    return { ...(await inspectOpened(img, options)), ...net.summary() };
   } finally {
     await img.close();
   }

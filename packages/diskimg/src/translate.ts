@@ -49,6 +49,7 @@ import { findRoot, inspectRoot, type RootFilesystem } from './inspect.js';
 import { grubDirKind, hostGrub2Dir, prepareGrub2, HOST_GRUB2_DIRS } from './grub2.js';
 import { openImage, type OpenedImage } from './open.js';
 import { timeStage, type StageTime } from './stages.js';
+import { metered } from './network.js';
 import { DISK_TARGETS, bootHead, mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
 import { ovaOptionsFor } from './ova.js';
 
@@ -263,15 +264,18 @@ function checkTranslateOptions(o: TranslateOptions): void {
  * GRUB legacy for kvm and virtualbox, and any writable container as output. The input is
  * never written. Each stage below is timed into the result's `stages`.
  */
-export async function translate(input: string, output: string, options: TranslateOptions): Promise<TranslateResult> {
+export async function translate(input: string, output: string, asked: TranslateOptions): Promise<TranslateResult> {
   const started = performance.now();
   const stages: StageTime[] = [];
-  checkTranslateOptions(options);
+  checkTranslateOptions(asked);
+  // A meter on the remote options: what went over the network, for --json and progress.
+  const net = metered(asked.remote, input, output);
+  const options: TranslateOptions = { ...asked, remote: net.remote };
   const prepared = resolveTargetOutput(output, options);
   checkBundleOutput(prepared, options);
   await prepared.destination.guard([input]);
   // A caller that opened the input already (the fleet) hands it over; it stays open for them.
-  const img = await timeStage(stages, 'open', async () => options.image ?? openImage(input, options.remote ? { remote: options.remote } : {}));
+  const img = await timeStage(stages, 'open', async () => options.image ?? openImage(input, { remote: options.remote }));
   try {
     await prepared.destination.guard(img.files);
     const guest = await timeStage(stages, 'open-guest', () => openGuest(img, options.partition));
@@ -286,6 +290,7 @@ export async function translate(input: string, output: string, options: Translat
       if (!options.dryRun) {
         const disk = await timeStage(stages, 'layout', () => outputDisk(guest, planned.layout, boot.code, options));
         await timeStage(stages, 'write', () => writeTranslation(result, disk, { input, output, options, prepared, guest, report: inspected.report, verdict: planned.verdict }));
+        Object.assign(result, net.summary());
       }
       result.seconds = (performance.now() - started) / 1000;
       return result;

@@ -1,18 +1,24 @@
 import { BaseDevice, limiter } from '@amitrans/block';
 import { fetchRange, type FetchOptions, type RangeSource } from './source.js';
 import { withRetry } from './retry.js';
+import type { TransferMeter } from './meter.js';
+
+/** Reads at least this large are data being copied, not looked up: not kept in the cache. */
+const DROP_BEHIND = 1024 * 1024;
 
 export interface RemoteDeviceOptions extends FetchOptions {
   /** Bytes per cached block, and the unit of every request. Default 256 KiB. */
   readonly blockSize?: number;
-  /** Most bytes the block cache holds. Default 64 MiB. */
+  /** Most bytes the block cache holds. Default 32 MiB. */
   readonly cacheBytes?: number;
   /** Most requests in flight at once. Default 4. */
   readonly concurrency?: number;
-  /** The largest single ranged GET. Default 4 MiB. */
+  /** The largest single ranged GET. Default 2 MiB. */
   readonly maxRequest?: number;
-  /** How far ahead a sequential reader is read. Default 16 MiB. */
+  /** How far ahead a sequential reader is read. Default 8 MiB (with the request size and concurrency, it bounds what a conversion holds). */
   readonly readAheadMax?: number;
+  /** Counts the bytes received, for the command's report and progress. */
+  readonly meter?: TransferMeter;
 }
 
 /**
@@ -46,15 +52,16 @@ export class RemoteDevice extends BaseDevice {
     this.version = version;
     this.#o = o;
     this.#blockSize = o.blockSize ?? 256 * 1024;
-    this.#maxBlocks = Math.max(8, Math.floor((o.cacheBytes ?? 64 * 1024 * 1024) / this.#blockSize));
-    this.#maxRequestBlocks = Math.max(1, Math.floor((o.maxRequest ?? 4 * 1024 * 1024) / this.#blockSize));
-    this.#readAheadBlocks = Math.max(1, Math.floor((o.readAheadMax ?? 16 * 1024 * 1024) / this.#blockSize));
+    this.#maxBlocks = Math.max(8, Math.floor((o.cacheBytes ?? 32 * 1024 * 1024) / this.#blockSize));
+    this.#maxRequestBlocks = Math.max(1, Math.floor((o.maxRequest ?? 2 * 1024 * 1024) / this.#blockSize));
+    this.#readAheadBlocks = Math.max(1, Math.floor((o.readAheadMax ?? 8 * 1024 * 1024) / this.#blockSize));
     this.#limit = limiter(Math.max(1, o.concurrency ?? 4));
   }
 
   /** HEAD the object (size, ETag) and return it as a device. */
   static async open(source: RangeSource, o: RemoteDeviceOptions = {}): Promise<RemoteDevice> {
     const head = await withRetry(source.name, () => source.head(), o);
+    o.meter?.opened(head.size);
     return new RemoteDevice(source, head.size, head.version, o);
   }
 
@@ -80,6 +87,14 @@ export class RemoteDevice extends BaseDevice {
       const from = Math.max(position, start);
       const to = Math.min(position + buffer.length, start + data.length);
       buffer.set(data.subarray(from - start, to - start), from - position);
+    }
+    // Drop-behind: a streaming reader, or one copying a megabyte or more at once (a writer
+    // reading the used extents of a filesystem), will not come back for what it has read;
+    // keeping it would grow a conversion's memory by the whole cache and push out the small
+    // blocks (metadata) that are read again.
+    if (this.#streak >= 2 || buffer.length >= DROP_BEHIND) {
+      const end = position + buffer.length;
+      for (let i = first; (i + 1) * this.#blockSize <= end; i++) this.#blocks.delete(i);
     }
   }
 
@@ -120,6 +135,7 @@ export class RemoteDevice extends BaseDevice {
         onBytes: (n) => {
           this.bytesFetched += n;
           this.#o.onBytes?.(n);
+          this.#o.meter?.received(n);
         },
       });
       return data;

@@ -4,6 +4,7 @@ import { ImageError } from '@amitrans/block';
 import { readBody, type ObjectHead, type RangeSource } from './source.js';
 import { TransientError } from './retry.js';
 import { displayName } from './url.js';
+import { certificateError } from './tls.js';
 
 export interface HttpSourceOptions {
   /** A response (headers or body bytes) silent this long is retried. Default 30 s. */
@@ -79,7 +80,7 @@ export class HttpSource implements RangeSource {
     return new Promise((resolve, reject) => {
       const req = request(this.#url, { method, headers }, resolve);
       req.setTimeout(this.#idleMs, () => req.destroy(new TransientError(`no answer for ${this.#idleMs / 1000} s`)));
-      req.on('error', reject);
+      req.on('error', (err) => reject(certificateError(err, this.name) ?? err));
       req.end();
     });
   }

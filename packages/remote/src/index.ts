@@ -7,3 +7,4 @@ export { loadS3Sdk, type S3Sdk } from './sdk.js';
 export { RemoteDevice, type RemoteDeviceOptions } from './device.js';
 export { S3Sink, firstPartSize, partSizeFor, MAX_PARTS, MIN_PART, MAX_PART, type S3SinkOptions } from './upload.js';
 export { openRemote, s3Sink, SpooledS3Sink, type RemoteOptions } from './open.js';
+export { TransferMeter } from './meter.js';

@@ -86,6 +86,7 @@ export class SpooledS3Sink implements Sink {
     try {
       await this.#file.commit();
       this.#upload = s3Sink(this.#name, { ...this.#o, sha256: false, expectedSize: this.#file.position });
+      this.#o.meter?.uploading(this.#file.position);
       const hash = this.#hash ? createHash('sha256') : undefined;
       for await (const chunk of createReadStream(this.#file.path, { highWaterMark: 4 * 1024 * 1024 })) {
         hash?.update(chunk as Buffer);

@@ -3,6 +3,7 @@ import { ImageError } from '@amitrans/block';
 import { readBody, type ObjectHead, type RangeSource } from './source.js';
 import { describeError, isTransient, TransientError } from './retry.js';
 import { loadS3Sdk } from './sdk.js';
+import { certificateError } from './tls.js';
 
 /** How to reach S3 beyond what the AWS environment and config files say. */
 export interface S3Options {
@@ -47,6 +48,8 @@ export function s3Name(bucket: string, key: string): string {
 
 /** What an S3 error means for us: transient (retry), the object changed, or final. */
 export function s3Error(err: unknown, name: string, offset?: number): Error {
+  const tls = certificateError(err, name);
+  if (tls) return tls;
   if (isTransient(err)) return err instanceof Error ? err : new TransientError(String(err));
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;

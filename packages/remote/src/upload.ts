@@ -4,6 +4,7 @@ import { ImageError, onInterrupt, type Sink } from '@amitrans/block';
 import { describeError, withRetry, type RetryOptions } from './retry.js';
 import { s3Client, s3Error, s3Name, type S3Options } from './s3.js';
 import { loadS3Sdk, type S3Sdk } from './sdk.js';
+import type { TransferMeter } from './meter.js';
 
 /** S3's limits on multipart uploads. */
 export const MAX_PARTS = 10_000;
@@ -14,13 +15,15 @@ const MIB = 1024 * 1024;
 export interface S3SinkOptions extends S3Options, RetryOptions {
   /** About how many bytes will be written: sizes the parts so they stay under 10,000. */
   readonly expectedSize?: number;
-  /** Parts uploading at once (each holds one part in memory). Default 4. */
+  /** Parts uploading at once (each holds one part in memory). Default 3: with 8 MiB parts and the reader's read-ahead, a conversion stays under 200 MiB. */
   readonly partsInFlight?: number;
   readonly client?: S3Client;
   /** Where a failed abort is reported (default: stderr). */
   readonly warn?: (message: string) => void;
   /** Counts bytes sent. */
   readonly onBytes?: (n: number) => void;
+  /** Counts bytes sent, for the command's report and progress. */
+  readonly meter?: TransferMeter;
   /** Hash what is uploaded: `sha256` is set on commit. */
   readonly sha256?: boolean;
 }
@@ -184,6 +187,7 @@ export class S3Sink implements Sink {
     this.#hash?.update(body);
     await withRetry(this.name, () => this.#call((c, sdk) => c.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ContentLength: body.length }))), this.#o);
     this.#o.onBytes?.(body.length);
+    this.#o.meter?.sent(body.length);
   }
 
   /** Hand the filled buffer to an upload and start a new one, waiting while too many are in flight. */
@@ -205,12 +209,13 @@ export class S3Sink implements Sink {
     }))), this.#o).then((res) => {
       this.#parts.push({ PartNumber: partNumber, ETag: res.ETag });
       this.#o.onBytes?.(body.length);
+      this.#o.meter?.sent(body.length);
     }, (err: unknown) => {
       this.#failure ??= err;
     });
     const tracked: Promise<void> = task.finally(() => this.#inFlight.delete(tracked));
     this.#inFlight.add(tracked);
-    while (this.#inFlight.size >= (this.#o.partsInFlight ?? 4)) await Promise.race(this.#inFlight);
+    while (this.#inFlight.size >= (this.#o.partsInFlight ?? 3)) await Promise.race(this.#inFlight);
     this.#check();
   }
 }

@@ -72,6 +72,20 @@ describe('RemoteDevice over S3', () => {
     await dev.close();
   });
 
+  it('drops behind a streaming reader: what it passed is not kept, what a lookup read is', async () => {
+    const dev = await openRemote('s3://bkt/dir/obj.bin', { blockSize: 64 * 1024 });
+    const small = new Uint8Array(512);
+    expect(sha(await readAll(dev, 2 * MIB))).toBe(sha(content));
+    const after = dev.requests;
+    // A looked-up block is fetched once and then cached; the first block, streamed past, is fetched again.
+    await dev.read(small, 9 * MIB + 100);
+    await dev.read(small, 9 * MIB);
+    expect(dev.requests).toBe(after + 1);
+    await dev.read(small, 0);
+    expect(dev.requests).toBe(after + 2);
+    await dev.close();
+  });
+
   it('names a missing object and bucket with a typed error', async () => {
     await expect(openRemote('s3://bkt/nothing-here')).rejects.toMatchObject({ code: 'E_IO', file: 's3://bkt/nothing-here' });
     await expect(openRemote('s3://bkt')).rejects.toMatchObject({ code: 'E_USAGE' });

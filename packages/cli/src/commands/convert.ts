@@ -42,7 +42,7 @@ export async function convertCommand(args: ConvertArgs, io: CliIo, signal: Abort
       sha256: args.sha256,
       sync: args.sync ?? false,
       signal,
-      ...(args.remote ? { remote: args.remote } : {}),
+      remote: { ...args.remote, meter: progress.meter() },
       progress: (stage, done, total) => progress.update(stage, done, total),
     });
     progress.finish();

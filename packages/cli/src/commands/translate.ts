@@ -47,7 +47,7 @@ export async function translateCommand(a: TranslateArgs, io: CliIo, signal: Abor
     formatOptions: { ...parseOptions(a.options), ...applianceOptions(a.appliance ?? {}) },
     dryRun: a.dryRun,
     signal,
-    ...(a.remote ? { remote: a.remote } : {}),
+    remote: { ...a.remote, meter: progress.meter() },
     sha256: a.sha256,
     progress: (stage, done, total) => progress.update(stage, done, total),
     ...(a.format ? { format: a.format } : {}),
