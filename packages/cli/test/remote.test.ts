@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -171,16 +171,19 @@ describe('s3:// outputs: the same bytes as the same command on local files', () 
       const here = await localOut(name);
       // New ssh host keys are random per output: no clean step, so the two runs can agree.
       const fixed = [...(name.endsWith('.ova') ? ['-o', FIXED] : []), '--no-clean'];
+      let json = '';
       // The guest edits stamp inode times with the clock: one fixed clock for both runs.
       vi.useFakeTimers({ toFake: ['Date'] });
       try {
         vi.setSystemTime(new Date(Math.floor(Date.now() / 1000) * 1000));
         await ok('translate', local['ami.img']!, here, '-t', target, ...fixed);
-        await ok('translate', 's3://bkt/ami.img', `s3://bkt/tr/${name}`, '-t', target, ...fixed);
+        json = await ok('translate', 's3://bkt/ami.img', `s3://bkt/tr/${name}`, '-t', target, ...fixed, '--json');
       } finally {
         vi.useRealTimers();
       }
       const got = await fetched(`tr/${name}`);
+      // What --json says went up is the object boto3 reads back.
+      expect((JSON.parse(json) as { network: { bytesUploaded: number } }).network.bytesUploaded, name).toBe((await stat(got.path)).size);
       if (name.endsWith('.qcow2')) {
         // The same disk, byte for byte; the qcow2 writer's cluster order is not reproducible
         // from run to run (local runs differ too), so the container bytes are not compared.
