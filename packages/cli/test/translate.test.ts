@@ -178,7 +178,7 @@ describe('the bootable disk', () => {
       await run('e2fsck', ['-fn', `${plain}?offset=${PART_OFFSET}`]);
       expect((await run('debugfs', ['-R', 'stat /var/log/amitrans.log', `${plain}?offset=${PART_OFFSET}`])).stdout).toMatch(/Size: 0\b/);
     }
-  });
+  }, 180_000);
 });
 
 async function debugfsCat(image: string, path: string): Promise<string> {
