@@ -104,11 +104,12 @@ const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: Abort
       productcodes: a.productcodes,
       partSize: a['part-size'],
       acl: a.acl,
+      remote: remote(a),
       progress: a.p,
       json: a.json,
     }, io, signal),
   unbundle: (a, io, signal) =>
-    unbundleCommand({ manifest: a.manifest, output: a.output, privatekey: a.privatekey, cert: a.cert, format: a.O, progress: a.p, json: a.json }, io, signal),
+    unbundleCommand({ manifest: a.manifest, output: a.output, privatekey: a.privatekey, cert: a.cert, format: a.O, remote: remote(a), progress: a.p, json: a.json }, io, signal),
   catalog: (a, io) =>
     catalogCommand({
       inputs: a.input,

@@ -182,6 +182,14 @@ describe('amitrans bundle / unbundle', () => {
       await run('qemu-img', ['compare', '-f', 'raw', '-F', 'vdi', img, tmp.file('s3-back.vdi')]);
       const aclLocal = await cli('bundle', img, tmp.file('acl'), '--user', '1', '--arch', 'x86_64', '--ec2cert', tmp.file('cloud.crt'), '--acl', 'public-read');
       expect(aclLocal.code).toBe(2);
+      // The endpoint given as a flag rather than in the environment, as for convert and info.
+      delete process.env.AWS_ENDPOINT_URL;
+      const flagged = await cli('bundle', img, 's3://flagbkt/emi', '--user', '1', '--arch', 'x86_64', '--ec2cert', tmp.file('cloud.crt'),
+        '-c', tmp.file('user.crt'), '--endpoint-url', s3.endpoint, '--json');
+      expect(flagged.stderr).toBe('');
+      const back = await cli('unbundle', 's3://flagbkt/emi/s3.img.manifest.xml', tmp.file('flag-back.img'), '-k', tmp.file('user.key'), '--endpoint-url', s3.endpoint);
+      expect(back.stderr).toBe('');
+      expect(readFileSync(tmp.file('flag-back.img')).equals(readFileSync(img))).toBe(true);
     } finally {
       process.env = saved;
       await s3.close();

@@ -30,8 +30,8 @@ const EUCA_ARCH: Record<string, string | undefined> = { x86_64: 'x86_64', i386: 
  * bundling), so stale deleted data stays out of the bundle and the bundle is smaller.
  * An image with no ext filesystem amitrans can open is bundled byte for byte.
  */
-export async function openForBundle(path: string): Promise<BundleSource> {
-  const image = await openImage(path);
+export async function openForBundle(path: string, remote?: RemoteOptions): Promise<BundleSource> {
+  const image = await openImage(path, remote ? { remote } : {});
   try {
     const root = await findRoot(image).catch((err: unknown) => {
       if (err instanceof ImageError) return undefined;

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { CoalescingSink, FileSink, ImageError } from '@amitrans/block';
+import type { RemoteOptions } from '@amitrans/remote';
 import {
   DirectoryDestination,
   DirectorySource,
@@ -30,6 +31,8 @@ import { Progress } from '../progress.js';
 export interface BundleArgs {
   image: string;
   dest: string;
+  /** --endpoint-url and --s3-path-style, for an s3:// image and an s3:// destination. */
+  remote?: RemoteOptions;
   prefix?: string | undefined;
   arch?: string | undefined;
   kernel?: string | undefined;
@@ -98,7 +101,7 @@ export async function bundleCommand(args: BundleArgs, io: CliIo, signal: AbortSi
   const ec2Cert = (await certAt(creds.ec2cert, 'cloud certificate'))!;
   const userCert = await certAt(creds.cert, 'user certificate');
   const signer = await keyAt(creds.privatekey);
-  const source = await openForBundle(args.image);
+  const source = await openForBundle(args.image, args.remote);
   const progress = new Progress(io, args.progress || (io.stderr.isTTY === true && !args.json));
   try {
     const architecture = args.arch ?? source.architecture;
@@ -107,7 +110,7 @@ export async function bundleCommand(args: BundleArgs, io: CliIo, signal: AbortSi
     const remote = /^s3:\/\//i.test(args.dest);
     if (args.acl && !remote) throw new ImageError('E_USAGE', '--acl is for s3:// destinations');
     const dest: BundleDestination = remote
-      ? await S3Destination.create(args.dest, { ...(args.acl ? { acl: args.acl } : {}), signal })
+      ? await S3Destination.create(args.dest, { ...args.remote, ...(args.acl ? { acl: args.acl } : {}), signal })
       : await DirectoryDestination.create(args.dest, prefix);
     const result = await bundleDevice(source.device, dest, {
       prefix,
@@ -144,6 +147,8 @@ export async function bundleCommand(args: BundleArgs, io: CliIo, signal: AbortSi
 export interface UnbundleArgs {
   manifest: string;
   output: string;
+  /** --endpoint-url and --s3-path-style, for an s3:// manifest and its parts. */
+  remote?: RemoteOptions;
   privatekey?: string | undefined;
   cert?: string | undefined;
   format?: string | undefined;
@@ -157,8 +162,8 @@ export async function unbundleCommand(args: UnbundleArgs, io: CliIo, signal: Abo
   if (!key) throw new ImageError('E_USAGE', 'unbundling needs the private key of the user or the cloud: give it with --privatekey or EC2_PRIVATE_KEY');
   const cert = await certAt(args.cert, 'certificate');
   const remote = /^s3:\/\//i.test(args.manifest);
-  const parsed = remote ? await readManifestS3(args.manifest) : await readManifestFile(args.manifest);
-  const source: PartSource = remote ? new S3PartSource(args.manifest) : DirectorySource.besideManifest(args.manifest);
+  const parsed = remote ? await readManifestS3(args.manifest, args.remote) : await readManifestFile(args.manifest);
+  const source: PartSource = remote ? new S3PartSource(args.manifest, args.remote) : DirectorySource.besideManifest(args.manifest);
   // The output replaces neither the manifest nor one of its parts.
   if (!remote) await guardOutput(args.output, [args.manifest, ...parsed.manifest.parts.map((p) => source.location(p.filename))]);
   if (args.format !== undefined && args.format !== 'raw') {
@@ -204,6 +209,7 @@ async function unbundleConverted(args: UnbundleArgs, keyPath: string, cert: KeyO
     const result = await convert(args.manifest, args.output, {
       format: args.format!,
       privateKey: keyPath,
+      ...(args.remote ? { remote: args.remote } : {}),
       signal,
       progress: (stage, done, total) => progress.update(stage === 'decompress' ? 'unbundle' : stage, done, total === 0 ? parsed.manifest.bundledSize : total),
     });
