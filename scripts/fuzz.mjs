@@ -4,9 +4,13 @@
 // over N cases (default 100,000; FUZZ_CASES overrides). A case is one seeded mutation of a
 // valid input made at start-up by our writers or the standard tools; it must end in a
 // result or an ImageError. Anything else thrown is a crash; a case not settled within 2 s
-// (or a child silent for 20 s: a synchronous loop) is a hang. Prints one row per parser:
-// cases, errors (ImageErrors: the expected outcome of most mutations), crashes, hangs,
-// peak RSS. Exits 1 when any parser crashed, hung or went over the 256 MiB table budget.
+// (or a child silent for 20 s: a synchronous loop) is a hang; a child that ends any other
+// way (killed, aborted, out of memory) is a crash at its case, and the campaign goes on
+// after it in a new child. Prints one row per parser: cases run, errors (ImageErrors: the
+// expected outcome of most mutations), crashes, hangs, peak RSS (the child's own, sampled
+// from /proc while it runs); a progress line a minute on stderr. Exits 1 when any parser
+// crashed, hung or went over the 256 MiB table budget. `npm run fuzz -- NAME...` runs some
+// parsers only; FUZZ_FROM=i starts each at case i (to replay or resume one).
 import { execFileSync, fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -111,6 +115,32 @@ async function openAndRead(block, open, bytes) {
   await dev.close?.();
 }
 
+/** The fields of a three-part machine bundle with its kernel, ramdisk and mappings, for the manifest seed. */
+function bundleManifestFields() {
+  const hex = (n, c) => c.repeat(n);
+  return {
+    bundler: { name: 'euca-tools', version: '3.4.1', release: '3.4.1' },
+    architecture: 'x86_64',
+    blockDeviceMappings: [{ virtual: 'ami', device: 'sda1' }, { virtual: 'root', device: '/dev/sda1' }, { virtual: 'ephemeral0', device: 'sda2' }],
+    productCodes: [],
+    kernelId: 'aki-825ea7eb',
+    ramdiskId: 'ari-00000001',
+    name: 'image.img',
+    user: '123456789012',
+    imageType: 'machine',
+    digest: hex(40, 'a'),
+    digestAlgorithm: 'SHA1',
+    size: 1073741824,
+    bundledSize: 31457280,
+    encryptionAlgorithm: 'AES-128-CBC',
+    ec2EncryptedKey: hex(512, 'b'),
+    userEncryptedKey: hex(512, 'c'),
+    ec2EncryptedIv: hex(512, 'd'),
+    userEncryptedIv: hex(512, 'e'),
+    parts: [0, 1, 2].map((index) => ({ index, filename: `image.img.part.${index}`, digest: hex(40, String(index + 1)) })),
+  };
+}
+
 async function parsers(dir) {
   const block = await import('@amitrans/block');
   const mbr = await import('@amitrans/mbr');
@@ -123,6 +153,7 @@ async function parsers(dir) {
   const { parseOvf } = await import('../packages/ova/dist/ovf.js');
   const guest = await import('@amitrans/guest');
   const catalog = await import('@amitrans/catalog');
+  const bundle = await import('@amitrans/bundle');
   const testkit = await import('@amitrans/testkit');
   const text = (b) => Buffer.from(b).toString('latin1');
   const disk = (b) => new block.MemoryDevice(b, { writable: false });
@@ -151,6 +182,7 @@ async function parsers(dir) {
     'OVA tar': { hot: 8192, parse: (b) => openAndRead(block, (d) => ova.ovaDriver.open(d), b) },
     OVF: { hot: 1 << 20, parse: async (b) => parseOvf(b) },
     manifest: { hot: 4096, parse: async (b) => ova.parseManifest(text(b)) },
+    'bundle manifest': { hot: 8192, parse: async (b) => bundle.parseManifest(b) },
     'initrd cpio': { hot: 4096, parse: initrd },
     'initrd gzip': { hot: 4096, parse: initrd },
     'initrd xz': { hot: 4096, parse: initrd },
@@ -193,6 +225,7 @@ async function parsers(dir) {
     'OVA tar': ovaBytes,
     OVF: member('.ovf'),
     manifest: member('.mf'),
+    'bundle manifest': Buffer.from(bundle.manifestXml(bundleManifestFields(), () => 'ab'.repeat(128))),
     'initrd cpio': file('initrd.cpio'),
     'initrd gzip': file('initrd.cpio.gz'),
     'initrd xz': file('initrd.cpio.xz'),
@@ -239,29 +272,53 @@ async function child(name, cases, seedFile) {
       undo();
     }
   }
-  process.send({ done: { maxRssKiB: process.resourceUsage().maxRSS } });
-  process.exit(0);
+  // process.send is asynchronous: exiting at once loses whatever the parent has not read
+  // yet (up to a pipe's worth of case messages), so exit when the last one is handed over.
+  process.send({ done: { maxRssKiB: process.resourceUsage().maxRSS } }, () => process.exit(0));
 }
 
 // ---- parent: one child per parser, a table at the end ----
 
-/** Run cases [start, cases) of one parser in children; a child that hangs or dies is replaced after its case. */
-function runParser(name, seedFile, cases, start = 0, tally = { errors: 0, crashes: [], hangs: [], maxRssKiB: 0 }) {
+/** Peak RSS (VmHWM) of a live process in KiB, from /proc; 0 when it is gone or there is no /proc. */
+function peakRssKiB(pid) {
+  try {
+    return Number(/^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Run cases [start, cases) of one parser in children; a child that hangs or dies is replaced
+ * after its case. The child's messages are read until its IPC channel closes ('close', not
+ * 'exit', which can come while messages are still in the pipe), and how it ended is
+ * classified: the done message is a finish; SIGKILL from our watchdog is a hang; any other
+ * end (a signal such as the kernel's OOM killer, an abort, an exit before done) is a crash
+ * with its cause. Its peak RSS is sampled each second, so a child that dies still counts.
+ */
+function runParser(name, seedFile, cases, start, tally) {
   return new Promise((resolve) => {
     const c = fork(new URL(import.meta.url).pathname, ['--child', name, String(cases), seedFile], {
       env: { ...process.env, FUZZ_START: String(start) },
       execArgv: ['--max-old-space-size=1024'],
     });
-    let current = start;
+    let current = start - 1;
     let seen = Date.now();
     let finished = false;
+    let silentKill = false;
     const watch = setInterval(() => {
-      if (Date.now() - seen > SILENT_MS) c.kill('SIGKILL');
+      tally.maxRssKiB = Math.max(tally.maxRssKiB, peakRssKiB(c.pid));
+      if (Date.now() - seen > SILENT_MS) {
+        silentKill = true;
+        c.kill('SIGKILL');
+      }
     }, 1000);
     c.on('message', (m) => {
       seen = Date.now();
-      if (m.case !== undefined) current = m.case;
-      else if (m.error !== undefined) tally.errors++;
+      if (m.case !== undefined) {
+        current = m.case;
+        tally.cases++;
+      } else if (m.error !== undefined) tally.errors++;
       else if (m.crash !== undefined) tally.crashes.push({ i: m.crash, err: m.err });
       else if (m.hang !== undefined) tally.hangs.push(m.hang);
       else if (m.done) {
@@ -269,13 +326,16 @@ function runParser(name, seedFile, cases, start = 0, tally = { errors: 0, crashe
         tally.maxRssKiB = Math.max(tally.maxRssKiB, m.done.maxRssKiB);
       }
     });
-    c.on('exit', (code, signal) => {
+    c.on('close', (code, signal) => {
       clearInterval(watch);
       if (finished) return resolve(tally);
-      // Killed while silent (a synchronous loop) or dead (out of memory): that case is a
-      // hang or a crash; go on after it in a new child.
-      if (signal === 'SIGKILL') tally.hangs.push(current);
-      else tally.crashes.push({ i: current, err: `the child died (${signal ?? `exit ${code}`})` });
+      if (current < start) {
+        // Dead before its first case: the seed or the harness is broken, not a parser.
+        tally.crashes.push({ i: start, err: `the child ended before its first case (${signal ?? `exit ${code}`})` });
+        return resolve(tally);
+      }
+      if (silentKill) tally.hangs.push(current);
+      else tally.crashes.push({ i: current, err: `the child ended during the case (${signal ?? `exit ${code}`}${signal === 'SIGKILL' ? ': killed from outside, out of memory?' : ''})` });
       resolve(current + 1 < cases ? runParser(name, seedFile, cases, current + 1, tally) : tally);
     });
   });
@@ -291,10 +351,16 @@ async function parent() {
   let bad = false;
   for (const name of names) {
     const t0 = Date.now();
-    const r = await runParser(name, join(dir, `seed-${all.indexOf(name)}`), cases, Number(process.env.FUZZ_FROM ?? 0));
+    const r = { cases: 0, errors: 0, crashes: [], hangs: [], maxRssKiB: 0 };
+    // A campaign takes hours: a line a minute says how far each parser got if it is stopped.
+    const progress = setInterval(() => {
+      process.stderr.write(`  ${name}: ${r.cases} cases so far, ${r.errors} errors, ${r.crashes.length} crashes, ${r.hangs.length} hangs, ${(r.maxRssKiB / 1024).toFixed(0)} MiB, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+    }, 60_000);
+    await runParser(name, join(dir, `seed-${all.indexOf(name)}`), cases, Number(process.env.FUZZ_FROM ?? 0), r);
+    clearInterval(progress);
     const rss = r.maxRssKiB / 1024;
-    rows.push([name, cases, r.errors, r.crashes.length, r.hangs.length, rss.toFixed(0), ((Date.now() - t0) / 1000).toFixed(0)]);
-    process.stderr.write(`${name}: ${cases} cases, ${r.errors} errors, ${r.crashes.length} crashes, ${r.hangs.length} hangs, ${rss.toFixed(0)} MiB\n`);
+    rows.push([name, r.cases, r.errors, r.crashes.length, r.hangs.length, rss.toFixed(0), ((Date.now() - t0) / 1000).toFixed(0)]);
+    process.stderr.write(`${name}: ${r.cases} cases, ${r.errors} errors, ${r.crashes.length} crashes, ${r.hangs.length} hangs, ${rss.toFixed(0)} MiB\n`);
     for (const c of r.crashes.slice(0, 5)) process.stderr.write(`  crash at case ${c.i}: ${c.err}\n`);
     for (const h of r.hangs.slice(0, 5)) process.stderr.write(`  hang at case ${h}\n`);
     if (r.crashes.length || r.hangs.length || rss > RSS_LIMIT_MIB) bad = true;
