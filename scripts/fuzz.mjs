@@ -11,7 +11,8 @@
 // expected outcome of most mutations), crashes, hangs, peak RSS (the child's own, sampled
 // from /proc while it runs); a progress line a minute on stderr. Exits 1 when any parser
 // crashed, hung or went over the 256 MiB table budget. `npm run fuzz -- NAME...` runs some
-// parsers only; FUZZ_FROM=i starts each at case i (to replay or resume one).
+// parsers only; FUZZ_FROM=i starts each at case i (to replay or resume one); FUZZ_MINUTES=m
+// ends the campaign after m minutes with the table of what ran.
 import { execFileSync, fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
@@ -19,6 +20,8 @@ import { join } from 'node:path';
 
 const CASE_MS = 2000;
 const SILENT_MS = 20_000;
+/** FUZZ_MINUTES: the campaign's time; a parser running when it ends stops there (its row says so), later ones do not start. */
+const DEADLINE = process.env.FUZZ_MINUTES ? Date.now() + Number(process.env.FUZZ_MINUTES) * 60_000 : Infinity;
 /** A suspected hang is run again alone with this many times the time (see confirmHangs). */
 const CONFIRM_SCALE = 5;
 const RSS_LIMIT_MIB = 256;
@@ -251,6 +254,32 @@ async function parsers(dir) {
 
 // ---- child: run one parser's cases ----
 
+/** Milliseconds this process's main thread has waited, runnable, for a CPU (/proc/self/schedstat); 0 without it. */
+function runQueueMs() {
+  try {
+    return Number(readFileSync('/proc/self/schedstat', 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Resolves 'hang' once a case has had `ms` of time not counting the time it waited for a
+ * CPU: niced beside other work, a 20 ms case can be starved for seconds of wall time.
+ */
+function caseTimeout(ms, setTimer) {
+  const wall0 = performance.now();
+  const wait0 = runQueueMs();
+  return new Promise((resolve) => {
+    const check = () => {
+      const used = performance.now() - wall0 - (runQueueMs() - wait0);
+      if (used >= ms) resolve('hang');
+      else setTimer(setTimeout(check, ms - used));
+    };
+    setTimer(setTimeout(check, ms));
+  });
+}
+
 async function child(name, cases, seedFile) {
   const { isImageError } = await import('@amitrans/block');
   // Seeds are made by the parent: this process's peak RSS is the parser's, not the writers'.
@@ -265,7 +294,7 @@ async function child(name, cases, seedFile) {
     const r = prng(i + 1 + name.length * 1_000_003);
     const { bytes, undo } = mutate(seed, p.hot, r);
     let timer;
-    const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve('hang'), CASE_MS * Number(process.env.FUZZ_SCALE ?? 1))));
+    const timeout = caseTimeout(CASE_MS * Number(process.env.FUZZ_SCALE ?? 1), (t) => (timer = t));
     try {
       const outcome = await Promise.race([Promise.resolve().then(() => p.parse(bytes)), timeout]);
       if (outcome === 'hang') process.send({ hang: i });
@@ -311,9 +340,13 @@ function runParser(name, seedFile, cases, start, tally, scale = 1) {
     let seen = Date.now();
     let finished = false;
     let silentKill = false;
+    let outOfTime = false;
     const watch = setInterval(() => {
       tally.maxRssKiB = Math.max(tally.maxRssKiB, peakRssKiB(c.pid));
-      if (Date.now() - seen > SILENT_MS * scale) {
+      if (scale === 1 && Date.now() > DEADLINE && !outOfTime) {
+        outOfTime = tally.partial = true;
+        c.kill('SIGTERM');
+      } else if (Date.now() - seen > SILENT_MS * scale) {
         silentKill = true;
         c.kill('SIGKILL');
       }
@@ -333,7 +366,7 @@ function runParser(name, seedFile, cases, start, tally, scale = 1) {
     });
     c.on('close', (code, signal) => {
       clearInterval(watch);
-      if (finished) return resolve(tally);
+      if (finished || outOfTime) return resolve(tally);
       if (current < start) {
         // Dead before its first case: the seed or the harness is broken, not a parser.
         tally.crashes.push({ i: start, err: `the child ended before its first case (${signal ?? `exit ${code}`})` });
@@ -379,6 +412,10 @@ async function parent() {
   const rows = [];
   let bad = false;
   for (const name of names) {
+    if (Date.now() > DEADLINE) {
+      rows.push([name, 'not run (FUZZ_MINUTES)', '', '', '', '', '', '']);
+      continue;
+    }
     const t0 = Date.now();
     const r = { cases: 0, errors: 0, crashes: [], hangs: [], slow: [], maxRssKiB: 0 };
     // A campaign takes hours: a line a minute says how far each parser got if it is stopped.
@@ -390,7 +427,7 @@ async function parent() {
     clearInterval(progress);
     await confirmHangs(name, seedFile, r);
     const rss = r.maxRssKiB / 1024;
-    rows.push([name, r.cases, r.errors, r.crashes.length, r.hangs.length, r.slow.length, rss.toFixed(0), ((Date.now() - t0) / 1000).toFixed(0)]);
+    rows.push([name, r.partial ? `${r.cases} (stopped: FUZZ_MINUTES)` : r.cases, r.errors, r.crashes.length, r.hangs.length, r.slow.length, rss.toFixed(0), ((Date.now() - t0) / 1000).toFixed(0)]);
     process.stderr.write(`${name}: ${r.cases} cases, ${r.errors} errors, ${r.crashes.length} crashes, ${r.hangs.length} hangs, ${rss.toFixed(0)} MiB\n`);
     for (const c of r.crashes.slice(0, 5)) process.stderr.write(`  crash at case ${c.i}: ${c.err}\n`);
     for (const h of r.hangs.slice(0, 5)) process.stderr.write(`  hang at case ${h}\n`);
