@@ -13,6 +13,9 @@ import { trackChild } from './cleanup.js';
  * When python3 is missing or fails the answer is undefined and the file is read as before.
  */
 
+/** The walk is given this long before the file is read instead. */
+const SEEK_TIMEOUT_MS = 60_000;
+
 /** At most this many data ranges are kept (16 bytes each); past it the rest of the file counts as data. */
 export const MAX_DATA_RANGES = 1 << 20;
 
@@ -75,16 +78,23 @@ export function seekDataRanges(fd: number, size: number, maxRanges = MAX_DATA_RA
     let tail = '';
     let ended = false;
     let capped = false;
+    let bad = false;
     const take = (line: string): void => {
       if (line === 'end') {
         ended = true;
         return;
       }
-      const [a, b] = line.split(' ').map(Number);
-      if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a! < 0 || b! <= a! || b! > size) return;
+      const [a, b] = line.split(' ').map(Number) as [number, number];
       const last = ranges[ranges.length - 1];
-      if (last && a! < last.offset + last.length) return;
-      if (ranges.length < maxRanges) ranges.push({ offset: a!, length: b! - a! });
+      // Anything unexpected makes the whole answer unusable: a range wrongly taken for a
+      // hole would lose data, whereas no map only costs reading.
+      if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < 0 || b <= a || (last && a < last.offset + last.length)) {
+        bad = true;
+        return;
+      }
+      // The file's size as this process saw it bounds the device; data past it is not ours.
+      if (a >= size) return;
+      if (ranges.length < maxRanges) ranges.push({ offset: a, length: Math.min(b, size) - a });
       else {
         // Over the budget: the rest of the file counts as data (read, as without a map).
         capped = true;
@@ -94,12 +104,17 @@ export function seekDataRanges(fd: number, size: number, maxRanges = MAX_DATA_RA
     };
     stdout.setEncoding('latin1');
     stdout.on('data', (chunk: string) => {
-      if (capped) return;
+      if (capped || bad) return;
       const lines = (tail + chunk).split('\n');
       tail = lines.pop()!;
-      for (const line of lines) if (!capped) take(line);
+      for (const line of lines) if (!capped && !bad) take(line);
     });
+    // A filesystem that stalls the walk (a hung network mount) costs the map, not the run.
+    const timer = setTimeout(() => child.kill('SIGKILL'), SEEK_TIMEOUT_MS).unref();
     child.on('error', () => resolve(undefined));
-    child.on('close', (code) => resolve(capped || (code === 0 && ended) ? ranges : undefined));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve(!bad && (capped || (code === 0 && ended)) ? ranges : undefined);
+    });
   });
 }
