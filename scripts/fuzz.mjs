@@ -383,7 +383,7 @@ function runParser(name, seedFile, cases, start, tally, scale = 1) {
  * On a loaded machine (the campaign runs niced beside other work) a case can be starved of
  * the CPU past its time without hanging. Cases are reproducible, so each suspected hang is
  * run again alone in a fresh child with CONFIRM_SCALE times the time: only one that hangs
- * (or dies) again counts; the others are reported as slow.
+ * again counts (one that then dies is a crash); the others are reported as slow.
  */
 async function confirmHangs(name, seedFile, r) {
   const confirmed = [];
@@ -391,7 +391,8 @@ async function confirmHangs(name, seedFile, r) {
     const again = { cases: 0, errors: 0, crashes: [], hangs: [], maxRssKiB: 0 };
     await runParser(name, seedFile, i + 1, i, again, CONFIRM_SCALE);
     r.maxRssKiB = Math.max(r.maxRssKiB, again.maxRssKiB);
-    if (again.hangs.length > 0 || again.crashes.length > 0) confirmed.push(i);
+    if (again.hangs.length > 0) confirmed.push(i);
+    else if (again.crashes.length > 0) r.crashes.push(...again.crashes);
     else r.slow.push(i);
   }
   r.hangs = confirmed;
