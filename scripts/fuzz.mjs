@@ -286,6 +286,11 @@ async function child(name, cases, seedFile) {
   const p = (await parsers(undefined))[name];
   // A parent that is gone (stopped by a signal) takes its children with it.
   process.on('disconnect', () => process.exit(0));
+  // ... including one killed while this child was sending: the send fails with EPIPE.
+  process.on('error', (err) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_IPC_CHANNEL_CLOSED') process.exit(0);
+    throw err;
+  });
   const seed = readFileSync(seedFile);
   const start = Number(process.env.FUZZ_START ?? 0);
   for (let i = start; i < cases; i++) {
