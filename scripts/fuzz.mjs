@@ -4,16 +4,26 @@
 // over N cases (default 100,000; FUZZ_CASES overrides). A case is one seeded mutation of a
 // valid input made at start-up by our writers or the standard tools; it must end in a
 // result or an ImageError. Anything else thrown is a crash; a case not settled within 2 s
-// (or a child silent for 20 s: a synchronous loop) is a hang. Prints one row per parser:
-// cases, errors (ImageErrors: the expected outcome of most mutations), crashes, hangs,
-// peak RSS. Exits 1 when any parser crashed, hung or went over the 256 MiB table budget.
+// (or a child silent for 20 s: a synchronous loop) is a suspected hang, run again alone with
+// five times the time and counted as a hang only if it hangs again; a child that ends any other
+// way (killed, aborted, out of memory) is a crash at its case, and the campaign goes on
+// after it in a new child. Prints one row per parser: cases run, errors (ImageErrors: the
+// expected outcome of most mutations), crashes, hangs, peak RSS (the child's own, sampled
+// from /proc while it runs); a progress line a minute on stderr. Exits 1 when any parser
+// crashed, hung or went over the 256 MiB table budget. `npm run fuzz -- NAME...` runs some
+// parsers only; FUZZ_FROM=i starts each at case i (to replay or resume one); FUZZ_MINUTES=m
+// ends the campaign after m minutes with the table of what ran.
 import { execFileSync, fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const CASE_MS = 2000;
 const SILENT_MS = 20_000;
+/** FUZZ_MINUTES: the campaign's time; a parser running when it ends stops there (its row says so), later ones do not start. */
+const DEADLINE = process.env.FUZZ_MINUTES ? Date.now() + Number(process.env.FUZZ_MINUTES) * 60_000 : Infinity;
+/** A suspected hang is run again alone with this many times the time (see confirmHangs). */
+const CONFIRM_SCALE = 5;
 const RSS_LIMIT_MIB = 256;
 
 /** xorshift32: a case is reproducible from (parser, index) alone. */
@@ -111,6 +121,32 @@ async function openAndRead(block, open, bytes) {
   await dev.close?.();
 }
 
+/** The fields of a three-part machine bundle with its kernel, ramdisk and mappings, for the manifest seed. */
+function bundleManifestFields() {
+  const hex = (n, c) => c.repeat(n);
+  return {
+    bundler: { name: 'euca-tools', version: '3.4.1', release: '3.4.1' },
+    architecture: 'x86_64',
+    blockDeviceMappings: [{ virtual: 'ami', device: 'sda1' }, { virtual: 'root', device: '/dev/sda1' }, { virtual: 'ephemeral0', device: 'sda2' }],
+    productCodes: [],
+    kernelId: 'aki-825ea7eb',
+    ramdiskId: 'ari-00000001',
+    name: 'image.img',
+    user: '123456789012',
+    imageType: 'machine',
+    digest: hex(40, 'a'),
+    digestAlgorithm: 'SHA1',
+    size: 1073741824,
+    bundledSize: 31457280,
+    encryptionAlgorithm: 'AES-128-CBC',
+    ec2EncryptedKey: hex(512, 'b'),
+    userEncryptedKey: hex(512, 'c'),
+    ec2EncryptedIv: hex(512, 'd'),
+    userEncryptedIv: hex(512, 'e'),
+    parts: [0, 1, 2].map((index) => ({ index, filename: `image.img.part.${index}`, digest: hex(40, String(index + 1)) })),
+  };
+}
+
 async function parsers(dir) {
   const block = await import('@amitrans/block');
   const mbr = await import('@amitrans/mbr');
@@ -123,6 +159,7 @@ async function parsers(dir) {
   const { parseOvf } = await import('../packages/ova/dist/ovf.js');
   const guest = await import('@amitrans/guest');
   const catalog = await import('@amitrans/catalog');
+  const bundle = await import('@amitrans/bundle');
   const testkit = await import('@amitrans/testkit');
   const text = (b) => Buffer.from(b).toString('latin1');
   const disk = (b) => new block.MemoryDevice(b, { writable: false });
@@ -151,6 +188,7 @@ async function parsers(dir) {
     'OVA tar': { hot: 8192, parse: (b) => openAndRead(block, (d) => ova.ovaDriver.open(d), b) },
     OVF: { hot: 1 << 20, parse: async (b) => parseOvf(b) },
     manifest: { hot: 4096, parse: async (b) => ova.parseManifest(text(b)) },
+    'bundle manifest': { hot: 8192, parse: async (b) => bundle.parseManifest(b) },
     'initrd cpio': { hot: 4096, parse: initrd },
     'initrd gzip': { hot: 4096, parse: initrd },
     'initrd xz': { hot: 4096, parse: initrd },
@@ -193,6 +231,7 @@ async function parsers(dir) {
     'OVA tar': ovaBytes,
     OVF: member('.ovf'),
     manifest: member('.mf'),
+    'bundle manifest': Buffer.from(bundle.manifestXml(bundleManifestFields(), () => 'ab'.repeat(128))),
     'initrd cpio': file('initrd.cpio'),
     'initrd gzip': file('initrd.cpio.gz'),
     'initrd xz': file('initrd.cpio.xz'),
@@ -215,10 +254,43 @@ async function parsers(dir) {
 
 // ---- child: run one parser's cases ----
 
+/** Milliseconds this process's main thread has waited, runnable, for a CPU (/proc/self/schedstat); 0 without it. */
+function runQueueMs() {
+  try {
+    return Number(readFileSync('/proc/self/schedstat', 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Resolves 'hang' once a case has had `ms` of time not counting the time it waited for a
+ * CPU: niced beside other work, a 20 ms case can be starved for seconds of wall time.
+ */
+function caseTimeout(ms, setTimer) {
+  const wall0 = performance.now();
+  const wait0 = runQueueMs();
+  return new Promise((resolve) => {
+    const check = () => {
+      const used = performance.now() - wall0 - (runQueueMs() - wait0);
+      if (used >= ms) resolve('hang');
+      else setTimer(setTimeout(check, ms - used));
+    };
+    setTimer(setTimeout(check, ms));
+  });
+}
+
 async function child(name, cases, seedFile) {
   const { isImageError } = await import('@amitrans/block');
   // Seeds are made by the parent: this process's peak RSS is the parser's, not the writers'.
   const p = (await parsers(undefined))[name];
+  // A parent that is gone (stopped by a signal) takes its children with it.
+  process.on('disconnect', () => process.exit(0));
+  // ... including one killed while this child was sending: the send fails with EPIPE.
+  process.on('error', (err) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_IPC_CHANNEL_CLOSED') process.exit(0);
+    throw err;
+  });
   const seed = readFileSync(seedFile);
   const start = Number(process.env.FUZZ_START ?? 0);
   for (let i = start; i < cases; i++) {
@@ -227,7 +299,7 @@ async function child(name, cases, seedFile) {
     const r = prng(i + 1 + name.length * 1_000_003);
     const { bytes, undo } = mutate(seed, p.hot, r);
     let timer;
-    const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve('hang'), CASE_MS)));
+    const timeout = caseTimeout(CASE_MS * Number(process.env.FUZZ_SCALE ?? 1), (t) => (timer = t));
     try {
       const outcome = await Promise.race([Promise.resolve().then(() => p.parse(bytes)), timeout]);
       if (outcome === 'hang') process.send({ hang: i });
@@ -239,29 +311,57 @@ async function child(name, cases, seedFile) {
       undo();
     }
   }
-  process.send({ done: { maxRssKiB: process.resourceUsage().maxRSS } });
-  process.exit(0);
+  // process.send is asynchronous: exiting at once loses whatever the parent has not read
+  // yet (up to a pipe's worth of case messages), so exit when the last one is handed over.
+  process.send({ done: { maxRssKiB: process.resourceUsage().maxRSS } }, () => process.exit(0));
 }
 
 // ---- parent: one child per parser, a table at the end ----
 
-/** Run cases [start, cases) of one parser in children; a child that hangs or dies is replaced after its case. */
-function runParser(name, seedFile, cases, start = 0, tally = { errors: 0, crashes: [], hangs: [], maxRssKiB: 0 }) {
+/** Peak RSS (VmHWM) of a live process in KiB, from /proc; 0 when it is gone or there is no /proc. */
+function peakRssKiB(pid) {
+  try {
+    return Number(/^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Run cases [start, cases) of one parser in children; a child that hangs or dies is replaced
+ * after its case. The child's messages are read until its IPC channel closes ('close', not
+ * 'exit', which can come while messages are still in the pipe), and how it ended is
+ * classified: the done message is a finish; SIGKILL from our watchdog is a hang; any other
+ * end (a signal such as the kernel's OOM killer, an abort, an exit before done) is a crash
+ * with its cause. Its peak RSS is sampled each second, so a child that dies still counts.
+ */
+function runParser(name, seedFile, cases, start, tally, scale = 1) {
   return new Promise((resolve) => {
     const c = fork(new URL(import.meta.url).pathname, ['--child', name, String(cases), seedFile], {
-      env: { ...process.env, FUZZ_START: String(start) },
+      env: { ...process.env, FUZZ_START: String(start), FUZZ_SCALE: String(scale) },
       execArgv: ['--max-old-space-size=1024'],
     });
-    let current = start;
+    let current = start - 1;
     let seen = Date.now();
     let finished = false;
+    let silentKill = false;
+    let outOfTime = false;
     const watch = setInterval(() => {
-      if (Date.now() - seen > SILENT_MS) c.kill('SIGKILL');
+      tally.maxRssKiB = Math.max(tally.maxRssKiB, peakRssKiB(c.pid));
+      if (scale === 1 && Date.now() > DEADLINE && !outOfTime) {
+        outOfTime = tally.partial = true;
+        c.kill('SIGTERM');
+      } else if (Date.now() - seen > SILENT_MS * scale) {
+        silentKill = true;
+        c.kill('SIGKILL');
+      }
     }, 1000);
     c.on('message', (m) => {
       seen = Date.now();
-      if (m.case !== undefined) current = m.case;
-      else if (m.error !== undefined) tally.errors++;
+      if (m.case !== undefined) {
+        current = m.case;
+        tally.cases++;
+      } else if (m.error !== undefined) tally.errors++;
       else if (m.crash !== undefined) tally.crashes.push({ i: m.crash, err: m.err });
       else if (m.hang !== undefined) tally.hangs.push(m.hang);
       else if (m.done) {
@@ -269,37 +369,78 @@ function runParser(name, seedFile, cases, start = 0, tally = { errors: 0, crashe
         tally.maxRssKiB = Math.max(tally.maxRssKiB, m.done.maxRssKiB);
       }
     });
-    c.on('exit', (code, signal) => {
+    c.on('close', (code, signal) => {
       clearInterval(watch);
-      if (finished) return resolve(tally);
-      // Killed while silent (a synchronous loop) or dead (out of memory): that case is a
-      // hang or a crash; go on after it in a new child.
-      if (signal === 'SIGKILL') tally.hangs.push(current);
-      else tally.crashes.push({ i: current, err: `the child died (${signal ?? `exit ${code}`})` });
-      resolve(current + 1 < cases ? runParser(name, seedFile, cases, current + 1, tally) : tally);
+      if (finished || outOfTime) return resolve(tally);
+      if (current < start) {
+        // Dead before its first case: the seed or the harness is broken, not a parser.
+        tally.crashes.push({ i: start, err: `the child ended before its first case (${signal ?? `exit ${code}`})` });
+        return resolve(tally);
+      }
+      if (silentKill) tally.hangs.push(current);
+      else tally.crashes.push({ i: current, err: `the child ended during the case (${signal ?? `exit ${code}`}${signal === 'SIGKILL' ? ': killed from outside, out of memory?' : ''})` });
+      resolve(current + 1 < cases ? runParser(name, seedFile, cases, current + 1, tally, scale) : tally);
     });
   });
+}
+
+/**
+ * On a loaded machine (the campaign runs niced beside other work) a case can be starved of
+ * the CPU past its time without hanging. Cases are reproducible, so each suspected hang is
+ * run again alone in a fresh child with CONFIRM_SCALE times the time: only one that hangs
+ * again counts (one that then dies is a crash); the others are reported as slow.
+ */
+async function confirmHangs(name, seedFile, r) {
+  const confirmed = [];
+  for (const i of r.hangs) {
+    const again = { cases: 0, errors: 0, crashes: [], hangs: [], maxRssKiB: 0 };
+    await runParser(name, seedFile, i + 1, i, again, CONFIRM_SCALE);
+    r.maxRssKiB = Math.max(r.maxRssKiB, again.maxRssKiB);
+    if (again.hangs.length > 0) confirmed.push(i);
+    else if (again.crashes.length > 0) r.crashes.push(...again.crashes);
+    else r.slow.push(i);
+  }
+  r.hangs = confirmed;
 }
 
 async function parent() {
   const cases = Number(process.env.FUZZ_CASES ?? 100_000);
   const only = process.argv.slice(2);
   const dir = mkdtempSync(join(tmpdir(), 'amitrans-fuzz-'));
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.once(sig, () => {
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(128 + osConstants.signals[sig]);
+    });
+  }
   const all = Object.keys(await parsers(dir));
   const names = all.filter((n) => only.length === 0 || only.includes(n));
   const rows = [];
   let bad = false;
   for (const name of names) {
+    if (Date.now() > DEADLINE) {
+      rows.push([name, 'not run (FUZZ_MINUTES)', '', '', '', '', '', '']);
+      continue;
+    }
     const t0 = Date.now();
-    const r = await runParser(name, join(dir, `seed-${all.indexOf(name)}`), cases, Number(process.env.FUZZ_FROM ?? 0));
+    const r = { cases: 0, errors: 0, crashes: [], hangs: [], slow: [], maxRssKiB: 0 };
+    // A campaign takes hours: a line a minute says how far each parser got if it is stopped.
+    const progress = setInterval(() => {
+      process.stderr.write(`  ${name}: ${r.cases} cases so far, ${r.errors} errors, ${r.crashes.length} crashes, ${r.hangs.length} hangs, ${(r.maxRssKiB / 1024).toFixed(0)} MiB, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+    }, 60_000);
+    const seedFile = join(dir, `seed-${all.indexOf(name)}`);
+    await runParser(name, seedFile, cases, Number(process.env.FUZZ_FROM ?? 0), r);
+    clearInterval(progress);
+    await confirmHangs(name, seedFile, r);
     const rss = r.maxRssKiB / 1024;
-    rows.push([name, cases, r.errors, r.crashes.length, r.hangs.length, rss.toFixed(0), ((Date.now() - t0) / 1000).toFixed(0)]);
-    process.stderr.write(`${name}: ${cases} cases, ${r.errors} errors, ${r.crashes.length} crashes, ${r.hangs.length} hangs, ${rss.toFixed(0)} MiB\n`);
+    rows.push([name, r.partial ? `${r.cases} (stopped: FUZZ_MINUTES)` : r.cases, r.errors, r.crashes.length, r.hangs.length, r.slow.length, rss.toFixed(0), ((Date.now() - t0) / 1000).toFixed(0)]);
+    process.stderr.write(`${name}: ${r.cases} cases, ${r.errors} errors, ${r.crashes.length} crashes, ${r.hangs.length} hangs, ${rss.toFixed(0)} MiB\n`);
     for (const c of r.crashes.slice(0, 5)) process.stderr.write(`  crash at case ${c.i}: ${c.err}\n`);
     for (const h of r.hangs.slice(0, 5)) process.stderr.write(`  hang at case ${h}\n`);
+    if (r.slow.length) process.stderr.write(`  over time under load, done when run again alone: cases ${r.slow.slice(0, 10).join(', ')}\n`);
     if (r.crashes.length || r.hangs.length || rss > RSS_LIMIT_MIB) bad = true;
   }
-  const head = ['parser', 'cases', 'errors', 'crashes', 'hangs', 'peak RSS MiB', 'seconds'];
+  const head = ['parser', 'cases', 'errors', 'crashes', 'hangs', 'slow, not hangs', 'peak RSS MiB', 'seconds'];
   const lines = [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`);
   process.stdout.write(`${lines.join('\n')}\n`);
   if (process.env.FUZZ_TABLE) writeFileSync(process.env.FUZZ_TABLE, `${lines.join('\n')}\n`);

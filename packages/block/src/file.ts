@@ -1,7 +1,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { BaseDevice } from './device.js';
+import { BaseDevice, type Extent, type Range } from './device.js';
 import { ImageError } from './errors.js';
+import { MIN_HOLE_BYTES, seekDataRanges } from './holes.js';
 import { INPUT_OPEN_FLAGS, INPUT_OPEN_FLAGS_RW, blockDeviceSize, checkInputType, identityOf, type FileIdentity } from './fileguard.js';
 
 /** Read exactly `buffer.length` bytes at `position`, looping over short reads. */
@@ -56,11 +57,18 @@ export class FileDevice extends BaseDevice {
   /** Device and inode: what an output is compared with so it never replaces an input. */
   readonly identity: FileIdentity;
 
+  /** Where a sparse regular file's data lies (seekDataRanges), for a read-only file with holes worth skipping. */
+  readonly #dataMap: Promise<readonly Range[] | undefined> | undefined;
+
   private constructor(path: string, handle: FileHandle, size: number, writable: boolean, st: Stats) {
     super(size, writable, 'file');
     this.path = path;
     this.handle = handle;
     this.identity = identityOf(path, st);
+    // Only a read-only regular file with enough unallocated bytes to be worth asking about:
+    // a written file's holes move, and a block device has no holes to seek.
+    // Asked at once, so that starting python3 overlaps the format probe rather than following it.
+    if (!writable && st.isFile() && size - st.blocks * 512 >= MIN_HOLE_BYTES) this.#dataMap = seekDataRanges(handle.fd, size);
   }
 
   static async open(path: string, options: FileDeviceOptions = {}): Promise<FileDevice> {
@@ -90,7 +98,36 @@ export class FileDevice extends BaseDevice {
     return writeFully(this.handle, buffer, position);
   }
 
+  /** A sparse file's holes map as 'unallocated' (never read); anything else as one data extent. */
+  protected override async *_extents(range: Range): AsyncIterable<Extent> {
+    const map = await this.#dataMap;
+    if (map === undefined) yield { offset: range.offset, length: range.length, kind: 'data' };
+    else yield* mapExtents(map, range);
+  }
+
   protected override _close(): Promise<void> {
     return this.handle.close();
+  }
+}
+
+/** `range` cut by sorted data ranges into 'data' and 'unallocated' extents. */
+function* mapExtents(data: readonly Range[], range: Range): Iterable<Extent> {
+  const end = range.offset + range.length;
+  let lo = 0;
+  let hi = data.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (data[mid]!.offset + data[mid]!.length <= range.offset) lo = mid + 1;
+    else hi = mid;
+  }
+  let at = range.offset;
+  for (let i = lo; at < end; i++) {
+    const d = data[i];
+    const dataStart = d === undefined ? end : Math.max(at, Math.min(end, d.offset));
+    if (dataStart > at) yield { offset: at, length: dataStart - at, kind: 'unallocated' };
+    if (d === undefined || dataStart >= end) break;
+    const dataEnd = Math.min(end, d.offset + d.length);
+    yield { offset: dataStart, length: dataEnd - dataStart, kind: 'data' };
+    at = dataEnd;
   }
 }

@@ -12,6 +12,7 @@ export {
 } from './device.js';
 export { ExtentRun, collectExtents, clipExtents, extentTotals, mergeExtents, readAt, readData, MAX_READ_AT } from './extents.js';
 export { FileDevice, readFully, writeError, writeFully, type FileDeviceOptions } from './file.js';
+export { MAX_DATA_RANGES, MIN_HOLE_BYTES, seekDataRanges } from './holes.js';
 export { MemoryDevice, ZeroDevice } from './memory.js';
 export { SliceDevice } from './slice.js';
 export { ConcatDevice } from './concat.js';

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, open, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, stat, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   qemuImgCompare,
@@ -97,6 +97,25 @@ describe('amitrans convert: inputs', () => {
     const r = await cli('convert', `${vhd}.bz2`, out, '-O', 'raw');
     expect(r.code).toBe(0);
     expect(await qemuImgCompare(src, 'raw', out, 'raw')).toBe(true);
+  });
+
+  it("a sparse raw input's holes are never read: an 8 GiB ext4 converts reading only its allocated blocks", async (ctx) => {
+    requireTools(ctx, 'mkfs.ext4', 'python3', 'qemu-img');
+    const big = dir.file('sparse-8g.raw');
+    await run('truncate', ['-s', '8G', big]);
+    await run('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=1,lazy_journal_init=1', big]);
+    const allocated = (await stat(big)).blocks * 512;
+    // Without holes in the input this test would prove nothing.
+    expect(allocated).toBeLessThan(64 * 1024 * 1024);
+    // qcow2 (the container writers' path) and raw (the copy path).
+    for (const [fmt, qemuFmt] of [['qcow2', 'qcow2'], ['raw', 'raw']] as const) {
+      const out = dir.file(`sparse-8g.out.${fmt}`);
+      const r = await cli('convert', big, out, '-O', fmt, '--json');
+      expect(r.code, r.stderr).toBe(0);
+      // bytesRead counts what the writer read from the input: the data SEEK_DATA found, no hole.
+      expect((JSON.parse(r.stdout) as { bytesRead: number }).bytesRead, fmt).toBeLessThanOrEqual(allocated);
+      expect(await qemuImgCompare(big, 'raw', out, qemuFmt), fmt).toBe(true);
+    }
   });
 });
 

@@ -112,8 +112,9 @@ export async function convert(input: string, output: string, options: ConvertOpt
   });
   try {
     await prepared.destination.guard(img.files);
-    // A map-less (raw) input is passed as one data extent: every writer checks the blocks it
-    // reads for zeros itself, so wrapping it in zero detection would only read the data twice.
+    // A raw input maps only its holes (a sparse file's, from SEEK_DATA) and the rest as data:
+    // every writer checks the blocks it reads for zeros itself, so wrapping it in zero
+    // detection would only read the data twice.
     const disk: BlockDevice = img.disk;
     const result = await writeDisk(disk, prepared, {
       progress: (done, total) => options.progress?.('convert', done, total),
