@@ -164,15 +164,17 @@ describe('the initrd step on the Debian AMI whose dracut initrd (Debian dracut -
     expect(milestone(result, 'root-mounted')).toMatch(/\(sda1\)/);
   }, 900_000);
 
-  it('--dry-run lists exactly the changes the run makes, for every target', async (ctx) => {
+  // kvm (modules added, rd.driver.pre) and eucalyptus (the naming mask appended): the other
+  // targets' steps are compared on the busybox and GRUB 2 fixtures.
+  it('--dry-run lists exactly the changes the run makes, for kvm and eucalyptus', async (ctx) => {
     const { ami } = await fixture(ctx, 'dracut');
-    await expectDryRunEqualsRun(ami, (kind, target) => dir.file(`dracut-${kind}-${target}.img`));
+    await expectDryRunEqualsRun(ami, (kind, target) => dir.file(`dracut-${kind}-${target}.img`), ['kvm', 'eucalyptus']);
   }, 900_000);
 });
 
 describe('--dry-run on the initramfs-tools AMI', () => {
-  it('lists exactly the changes the run makes, for every target', async (ctx) => {
+  it('lists exactly the changes the run makes, for kvm and eucalyptus', async (ctx) => {
     const { ami } = await fixture(ctx, 'initramfs-tools');
-    await expectDryRunEqualsRun(ami, (kind, target) => dir.file(`it-${kind}-${target}.img`));
+    await expectDryRunEqualsRun(ami, (kind, target) => dir.file(`it-${kind}-${target}.img`), ['kvm', 'eucalyptus']);
   }, 900_000);
 });

@@ -295,7 +295,13 @@ describe('bytes transferred: --json reports them, a TTY shows them', () => {
     // Response bodies counted at a proxy: inspection makes only HEADs and ranged GETs.
     const proxy = await startFaultProxy(s3.endpoint);
     const inspected = JSON.parse(await ok('inspect', '--json', 's3://bkt/ami.img', '--endpoint-url', proxy.endpoint)) as { network: { bytesDownloaded: number; bytesUploaded: number } };
-    expect(inspected.network).toEqual({ bytesDownloaded: proxy.bytesSent, bytesUploaded: 0 });
+    // Every byte counted was sent; the proxy may have sent more: read-ahead GETs still in
+    // flight when inspection closes the device are cut, their last bytes sent but never read
+    // (CI saw 1.25 MiB). At most one read-ahead window (8 MiB, the device's default) is lost.
+    expect(inspected.network.bytesUploaded).toBe(0);
+    expect(inspected.network.bytesDownloaded).toBeLessThanOrEqual(proxy.bytesSent);
+    expect(proxy.bytesSent - inspected.network.bytesDownloaded).toBeLessThanOrEqual(8 * 1024 * 1024);
+    expect(inspected.network.bytesDownloaded).toBeGreaterThan(0);
     await proxy.close();
     const info = JSON.parse(await ok('info', '--json', 's3://bkt/small.img')) as { network: { bytesDownloaded: number } };
     expect(info.network.bytesDownloaded).toBeGreaterThan(0);

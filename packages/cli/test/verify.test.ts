@@ -49,9 +49,9 @@ async function guestFile(image: string, offset: number, path: string): Promise<s
   return (await run('debugfs', ['-R', `cat ${path}`, offset ? `${image}?offset=${offset}` : image])).stdout;
 }
 
-/** translate --dry-run lists exactly what the run does, for every target. */
-async function dryRunEqualsRun(input: string, name: string): Promise<void> {
-  await expectDryRunEqualsRun(input, (kind, target) => dir.file(`${name}-${kind}-${target}.img`));
+/** translate --dry-run lists exactly what the run does, for `targets` (default every target). */
+async function dryRunEqualsRun(input: string, name: string, targets?: readonly string[]): Promise<void> {
+  await expectDryRunEqualsRun(input, (kind, target) => dir.file(`${name}-${kind}-${target}.img`), targets);
 }
 
 describe('the realistic Debian AMI (debootstrap, systemd, ifupdown eth0, openssh) answers ssh after translation', () => {
@@ -110,8 +110,10 @@ describe('the realistic Debian AMI (debootstrap, systemd, ifupdown eth0, openssh
     noQemuOn(out);
   }, 600_000);
 
-  it('--dry-run reports exactly the changes the run makes, for every target', async (ctx) => {
-    await dryRunEqualsRun(await ami(ctx), 'real');
+  // A disk target and the bare-filesystem one: the dry run and the run share every step
+  // (only the write is skipped), and the busybox AMI below compares all four targets.
+  it('--dry-run reports exactly the changes the run makes, for kvm and eucalyptus', async (ctx) => {
+    await dryRunEqualsRun(await ami(ctx), 'real', ['kvm', 'eucalyptus']);
   }, 600_000);
 });
 
