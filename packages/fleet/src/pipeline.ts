@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { ImageError, makeTempDir, removeTempDir } from '@amitrans/block';
 import { inspectOpened, openImage, translate, verify, type OpenedImage, type TranslateBundleOptions, type TranslateBundleResult, type TranslateOptions } from '@amitrans/diskimg';
-import type { GuestReport, Target, Verdict } from '@amitrans/guest';
+import { TARGET_FACTS, TARGETS, type GuestReport, type Target, type Verdict } from '@amitrans/guest';
 import { isTransient, redact, type RemoteOptions } from '@amitrans/remote';
 import { FleetError } from './errors.js';
 import { resultKey, type BundleRecord, type ErrorRecord, type GuestSummary, type ImageResult, type Outcome, type StageRecord, type TargetResult, type VerifyRecord } from './record.js';
@@ -13,7 +13,7 @@ import type { FleetItem } from './worklist.js';
  * The container each target gets unless told otherwise: what its hypervisor imports natively
  * (eucalyptus: the EMI bundle when the run has the bundle credentials, see formatFor).
  */
-export const DEFAULT_FORMATS: Readonly<Record<Target, string>> = { kvm: 'qcow2', virtualbox: 'vdi', xenserver: 'vhd', eucalyptus: 'raw', 'ec2-hvm': 'vmdk' };
+export const DEFAULT_FORMATS: Readonly<Record<Target, string>> = Object.fromEntries(TARGETS.map((t) => [t, TARGET_FACTS[t].nativeFormat])) as Record<Target, string>;
 
 /** The format that delivers an EMI bundle with its EKI and ERI (what euca2ools' pipeline ends with). */
 export const BUNDLE = 'bundle';

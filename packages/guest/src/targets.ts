@@ -105,6 +105,8 @@ export interface TargetFacts {
   unstableDiskNames?: { otherDisks: string; why: string };
   /** Kernel arguments the platform advises for this kernel on this root bus. */
   kernelArgs?: (k: Pick<KernelInfo, 'version'>, bus: Bus) => string[];
+  /** The container the platform imports natively: what a fleet delivers unless told otherwise. */
+  nativeFormat: string;
   /** Output formats the platform's import takes. */
   outputs?: OutputRule;
   /** Commands that import the output into the platform. */
@@ -117,6 +119,7 @@ const qemuLine = (o: BootHintInput, iface: string): string => `  qemu-system-x86
 
 export const TARGET_FACTS: Readonly<Record<Target, TargetFacts>> = {
   kvm: {
+    nativeFormat: 'qcow2',
     buses: ['virtio', 'scsi', 'ide'],
     console: 'ttyS0',
     blockModule: { virtio: 'virtio_blk', scsi: 'virtio_scsi', ide: 'ata_piix' },
@@ -128,6 +131,7 @@ export const TARGET_FACTS: Readonly<Record<Target, TargetFacts>> = {
     bootHint: (o) => ['Boot it with QEMU:', qemuLine(o, o.bus === 'virtio' ? 'virtio' : o.bus === 'ide' ? 'ide' : 'scsi')],
   },
   virtualbox: {
+    nativeFormat: 'vdi',
     buses: ['sata', 'ide'],
     console: 'ttyS0',
     blockModule: { sata: 'ahci', ide: 'ata_piix' },
@@ -139,6 +143,7 @@ export const TARGET_FACTS: Readonly<Record<Target, TargetFacts>> = {
     bootHint: (o) => [`Attach ${o.output} to a VirtualBox VM on ${o.bus === 'sata' ? 'a SATA (AHCI)' : 'an IDE (PIIX4)'} controller, or test it with:`, qemuLine(o, 'ide')],
   },
   xenserver: {
+    nativeFormat: 'vhd',
     buses: ['xen'],
     bareIsWholeDisk: true,
     console: 'xen',
@@ -152,6 +157,7 @@ export const TARGET_FACTS: Readonly<Record<Target, TargetFacts>> = {
     bootHint: () => ['Import it on XenServer (xe vdi-import, format vhd) or register it in CloudStack as a VHD template (bzip2 it first), OS type "Other PV (64-bit)".'],
   },
   eucalyptus: {
+    nativeFormat: 'raw',
     buses: ['virtio'],
     devicePrefix: 'sd',
     vbrDisk: true,
@@ -168,6 +174,8 @@ export const TARGET_FACTS: Readonly<Record<Target, TargetFacts>> = {
   // AWS HVM: Nitro is KVM with EBS on NVMe and ENA networking; older HVM types are Xen HVM
   // with PV-on-HVM drivers (disks xvd*). Both boot the root volume's MBR (specs/fleet.md §5).
   'ec2-hvm': {
+    // VM Import's streamOptimized VMDK: the smallest upload of the three it takes.
+    nativeFormat: 'vmdk',
     buses: ['nvme', 'xen'],
     console: 'ttyS0',
     blockModule: { nvme: 'nvme', xen: 'xen-blkfront' },
