@@ -92,6 +92,7 @@ export function partialName(path: string, random: string): string {
 /**
  * Remove the unfinished outputs of `path` that a killed run left (SIGKILL, a power cut):
  * those whose writer process no longer exists. A live writer's partial is never touched.
+ * A partial may be a directory (a bundle's staging directory): it goes with its contents.
  */
 export async function removeStalePartials(path: string): Promise<void> {
   const dir = dirname(path);
@@ -106,7 +107,7 @@ export async function removeStalePartials(path: string): Promise<void> {
     if (!name.startsWith(prefix) || !name.endsWith('.partial')) continue;
     const m = /^(.+)-[0-9a-f]+\.partial$/.exec(name.slice(prefix.length));
     const pid = m ? ownPid(m[1]!) : undefined;
-    if (pid !== undefined && !processAlive(pid)) await rm(join(dir, name), { force: true });
+    if (pid !== undefined && !processAlive(pid)) await rm(join(dir, name), { recursive: true, force: true });
   }
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync, unlinkSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ImageError, writeFully } from '@amitrans/block';
+import { ImageError, partialName, removeStalePartials, writeFully } from '@amitrans/block';
 import type { BundleDestination, PartWriter } from './parts.js';
 
 /** Staged bundles of this process, removed synchronously if it is stopped mid-way. */
@@ -41,7 +41,11 @@ export class DirectoryDestination implements BundleDestination {
     } catch (err) {
       throw new ImageError('E_IO', `cannot use ${dir} as the bundle directory: ${(err as Error).message}`, { file: dir, cause: err });
     }
-    const staging = join(dir, `.${prefix}.bundle-${process.pid}-${randomBytes(4).toString('hex')}.partial`);
+    // Named like every partial output (host, pid): a later bundle of the same prefix removes
+    // the staging directory a SIGKILLed run left, and never a live run's.
+    const staged = join(dir, `${prefix}.bundle`);
+    await removeStalePartials(staged);
+    const staging = partialName(staged, randomBytes(4).toString('hex'));
     await mkdir(staging);
     const d = new DirectoryDestination(dir, staging);
     live.add(d);

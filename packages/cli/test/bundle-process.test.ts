@@ -67,4 +67,20 @@ describe('bundle and unbundle of a 2 GiB image as processes', () => {
     expect(code).toBe(130);
     expect(readdirSync(out)).toEqual([]);
   }, 120_000);
+
+  it('after a SIGKILL the next bundle to the same place removes the staging directory left behind', async (ctx) => {
+    requireTools(ctx, 'openssl');
+    const out = dir.file('kill');
+    const args = ['bundle', image, out, '--user', '1', '--arch', 'x86_64', '--ec2cert', dir.file('c.pem'), '--part-size', '64K'];
+    const child = spawn(process.execPath, [binary(), ...args], { stdio: 'ignore' });
+    const closed = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_c, signal) => resolve(signal)));
+    const staged = (): string[] => (existsSync(out) ? readdirSync(out).filter((n) => n.endsWith('.partial')) : []);
+    for (let i = 0; i < 600 && !(staged().length > 0 && readdirSync(`${out}/${staged()[0]}`).length > 2); i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    expect(await closed).toBe('SIGKILL');
+    expect(staged()).toHaveLength(1); // nothing can clean up after SIGKILL but the next run
+    await run(process.execPath, [binary(), ...args]); // rejects on a non-zero exit
+    expect(staged()).toEqual([]);
+    expect(readdirSync(out)).toContain('two-gib.img.manifest.xml');
+  }, 120_000);
 });
