@@ -15,7 +15,12 @@ export interface WorkItem {
   targets: string[];
 }
 
-const TARGETS = ['kvm', 'virtualbox', 'xenserver', 'eucalyptus'];
+/**
+ * Every target amitrans translates to, as guest's TARGETS names them (the fleet checks each
+ * name against that list when it reads the work list; catalog does not depend on guest).
+ * ec2-hvm included: a pv-grub AMI's way to stay on AWS after PV instances go.
+ */
+const TARGETS = ['kvm', 'virtualbox', 'xenserver', 'eucalyptus', 'ec2-hvm'];
 
 /**
  * Only pv-grub images go on a work list: their kernel is inside the image. An aki-kernel
