@@ -23,7 +23,8 @@ export const EXIT_USAGE = 2;
 /** One handler per command, shared by the fast parser and yargs: argv as the table types it. */
 const HANDLERS: { [K in CommandName]: (argv: ArgvOf<K>, io: CliIo, signal: AbortSignal) => Promise<void | number> } = {
   info: (a, io) => infoCommand(a.image, a.json, io, remote(a)),
-  inspect: (a, io) => inspectCommand(a.image, a.partition, a.json, io, remote(a)),
+  inspect: (a, io) =>
+    inspectCommand(a.image, { ...(a.partition === undefined ? {} : { partition: a.partition }), ...(a['grub-dir'] ? { grubDir: a['grub-dir'] } : {}), ...(a.bootloader ? { bootloader: a.bootloader } : {}) }, a.json, io, remote(a)),
   convert: (a, io, signal) =>
     convertCommand({
       input: a.input,

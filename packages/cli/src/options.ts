@@ -68,6 +68,12 @@ const REMOTE = [
   { name: 's3-path-style', type: 'boolean', group: STORE, describe: 'address buckets in the path (default: on with a custom endpoint)' },
 ] as const satisfies readonly OptionSpec[];
 
+/** The disk build's bootloader: translate's choice, and inspect's so its verdicts match that translate's. */
+const BOOTLOADER = [
+  { name: 'grub-dir', type: 'string', describe: 'directory with GRUB legacy stage1, stage2, e2fs_stage1_5, or GRUB 2 i386-pc files (default: the guest\'s own, else the host\'s /usr/lib/grub/i386-pc)' },
+  { name: 'bootloader', choices: ['grub-legacy', 'grub2'], describe: 'bootloader for the disk build (default: the guest\'s GRUB legacy when it can read the filesystem, else GRUB 2)' },
+] as const satisfies readonly OptionSpec[];
+
 const JSON_HELP = 'machine-readable output (see the CLI README)';
 const PROGRESS = { name: 'p', alias: ['progress'], type: 'boolean', default: false, describe: 'show progress even when stderr is not a terminal' } as const satisfies OptionSpec;
 const SHA256 = { name: 'sha256', type: 'boolean', default: false, describe: 'print the sha256 of the output' } as const satisfies OptionSpec;
@@ -115,6 +121,7 @@ export const COMMANDS = {
     options: [
       ...REMOTE,
       { name: 'partition', type: 'number', describe: 'inspect this partition (1-based) instead of finding the root' },
+      ...BOOTLOADER,
       { name: 'json', type: 'boolean', default: false, describe: JSON_HELP },
     ],
   },
@@ -154,8 +161,7 @@ export const COMMANDS = {
       { name: 'dry-run', type: 'boolean', default: false, describe: 'show the change report without writing' },
       { name: 'size', type: 'number', size: true, describe: 'disk size for the bootable disk: bytes, or with K, M, G, T (default: filesystem + alignment)' },
       { name: 'align', choices: ['modern', 'legacy'], describe: 'partition at sector 2048 (modern, default) or 63 (legacy)' },
-      { name: 'grub-dir', type: 'string', describe: 'directory with GRUB legacy stage1, stage2, e2fs_stage1_5, or GRUB 2 i386-pc files (default: the guest\'s own, else the host\'s /usr/lib/grub/i386-pc)' },
-      { name: 'bootloader', choices: ['grub-legacy', 'grub2'], describe: 'bootloader for the disk build (default: the guest\'s GRUB legacy when it can read the filesystem, else GRUB 2)' },
+      ...BOOTLOADER,
       { name: 'root-password', type: 'string', describe: 'password:P | file:F | random | disabled (SHA-512 crypt into /etc/shadow)' },
       { name: 'ssh-password-auth', choices: ['yes', 'no'], describe: 'PermitRootLogin and PasswordAuthentication in sshd_config' },
       { name: 'selinux', choices: ['relabel', 'permissive'], describe: 'when enforcing: relabel on first boot (default) or boot with enforcing=0' },

@@ -223,6 +223,11 @@ describe('GRUB 2 from the host for a guest with no bootloader files', () => {
     expect(r.stderr).toMatch(/--bootloader grub-legacy, but the image has no GRUB legacy stage files: give them with --grub-dir/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(existsSync(out)).toBe(false);
+    // inspect with the same option says so in its verdict, before any translate.
+    const seen = JSON.parse((await cli('inspect', await fixture(ctx, 'none'), '--bootloader', 'grub-legacy', '--json')).stdout) as { report: { verdicts: { target: string; status: string; reasons: string[] }[] } };
+    const kvm = seen.report.verdicts.find((v) => v.target === 'kvm')!;
+    expect(kvm.status).toBe('will-not-boot');
+    expect(kvm.reasons.join('\n')).toMatch(/--bootloader grub-legacy, but the image has no GRUB legacy stage files/);
   }, 300_000);
 });
 

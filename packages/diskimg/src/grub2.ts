@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ImageError } from '@amitrans/block';
 import type { ExtFs } from '@amitrans/extfs';
 import { MAX_GRUB2_FILE, grub2Config, grub2Core, loadGrub2Files, type Grub2Files } from '@amitrans/grub';
-import { chosenKernel, kernelConsoles, rootFor, targetKernelArgs, type BootloaderChoice, type BootloaderKind, type Change, type GuestReport, type TranslatePlan } from '@amitrans/guest';
+import { chosenKernel, kernelConsoles, rootFor, targetKernelArgs, type BootloaderChoice, type BootloaderKind, type BootloaderOptions, type Change, type GuestReport, type TranslatePlan } from '@amitrans/guest';
 
 /** Where Debian's grub-pc-bin and Fedora's grub2-pc-modules put GRUB 2's i386-pc files. */
 export const HOST_GRUB2_DIRS = ['/usr/lib/grub/i386-pc', '/usr/lib/grub2/i386-pc'];
@@ -25,6 +25,26 @@ export async function grubDirKind(dir: string): Promise<{ path: string; kind: Bo
     if (await hasFile(join(d, 'lzma_decompress.img'))) return { path: d, kind: 'grub2' };
   }
   throw new ImageError('E_USAGE', `--grub-dir ${dir} holds neither GRUB legacy stage files (stage1, stage2, e2fs_stage1_5) nor GRUB 2 i386-pc files (lzma_decompress.img, kernel.img, ...)`);
+}
+
+/** The bootloader choices a run asked for (translate's, and inspect's when it is to agree with them). */
+export interface BootloaderAsked {
+  /** --bootloader: this one or fail. */
+  bootloader?: BootloaderKind;
+  /** --grub-dir: GRUB legacy stage files or GRUB 2 i386-pc files instead of the guest's own. */
+  grubDir?: string;
+  /** Host directories searched for GRUB 2 i386-pc files (default HOST_GRUB2_DIRS). */
+  hostGrubDirs?: readonly string[];
+}
+
+/** What the bootloader choice may use besides the guest's own files. */
+export async function bootloaderOptions(asked: BootloaderAsked): Promise<BootloaderOptions> {
+  const host = await hostGrub2Dir(asked.hostGrubDirs ?? HOST_GRUB2_DIRS);
+  return {
+    ...(asked.bootloader ? { force: asked.bootloader } : {}),
+    ...(asked.grubDir ? { grubDir: await grubDirKind(asked.grubDir) } : {}),
+    ...(host ? { hostGrub2: host } : {}),
+  };
 }
 
 /** Read a file of the chosen GRUB 2 directory, in the guest or on the host; undefined when absent. */

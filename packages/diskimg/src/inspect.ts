@@ -3,7 +3,7 @@ import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { ExtFs, extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
 import { extGuestFs, inspectGuest, type BootloaderOptions, type GuestReport, type InitrdSummary } from '@amitrans/guest';
 import { readPartitionTable } from '@amitrans/mbr';
-import { hostGrub2Dir } from './grub2.js';
+import { bootloaderOptions, type BootloaderAsked } from './grub2.js';
 import { mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
 import { readInitrdSummary } from './initrd.js';
 import { openImage, type OpenedImage } from './open.js';
@@ -71,7 +71,7 @@ export interface ImageInspection {
   network?: NetworkSummary;
 }
 
-export interface InspectOptions {
+export interface InspectOptions extends BootloaderAsked {
   /** Inspect this partition (1-based) instead of finding the root. */
   partition?: number;
   /** How s3:// and http(s):// inputs are reached. */
@@ -116,9 +116,9 @@ export async function inspectOpened(img: OpenedImage, options: InspectOptions = 
   // ExtFs keeps its own read cache (libext2fs re-reads the same blocks for every lookup).
   const ext = await ExtFs.open(device);
   try {
-    // The disk-target verdicts say which GRUB a translation would install: the host's GRUB 2 counts.
-    const hostGrub2 = await hostGrub2Dir();
-    const report = await inspectRoot(ext, root, hostGrub2 ? { hostGrub2 } : undefined, options.readInitrd);
+    // The disk-target verdicts say which GRUB a translation would install: the host's GRUB 2
+    // counts, and so do --bootloader and --grub-dir when the caller (the fleet) translates with them.
+    const report = await inspectRoot(ext, root, await bootloaderOptions(options), options.readInitrd);
     if (root.partition !== undefined && (await mbrHasNoBootCode(img.disk))) {
       report.verdicts = report.verdicts.map((v) => withMbrVerdict(v, report, root.partition!));
     }

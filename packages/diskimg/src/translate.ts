@@ -46,7 +46,7 @@ import { bundleTranslation, type TranslateBundleOptions, type TranslateBundleRes
 import { writeDisk, type OutputSummary } from './convert.js';
 import { resolveOutput, type ResolvedOutput } from './output.js';
 import { findRoot, inspectRoot, type RootFilesystem } from './inspect.js';
-import { grubDirKind, hostGrub2Dir, prepareGrub2, HOST_GRUB2_DIRS } from './grub2.js';
+import { bootloaderOptions, prepareGrub2 } from './grub2.js';
 import { openImage, type OpenedImage } from './open.js';
 import { timeStage, type StageTime } from './stages.js';
 import { metered } from './network.js';
@@ -549,16 +549,6 @@ async function partitionedDisk(disk: BlockDevice, index: number, fs: BlockDevice
     head = bootHead(disk, sector0, p.start, index, stages);
   }
   return new ConcatDevice([head, fs, new SliceDevice(disk, p.start + p.size, disk.size - p.start - p.size)]);
-}
-
-/** What the bootloader choice may use besides the guest's own files. */
-async function bootloaderOptions(options: TranslateOptions): Promise<BootloaderOptions> {
-  const host = await hostGrub2Dir(options.hostGrubDirs ?? HOST_GRUB2_DIRS);
-  return {
-    ...(options.bootloader ? { force: options.bootloader } : {}),
-    ...(options.grubDir ? { grubDir: await grubDirKind(options.grubDir) } : {}),
-    ...(host ? { hostGrub2: host } : {}),
-  };
 }
 
 /** MBR + embedded GRUB (stage 1.5, or GRUB 2's core.img) + the filesystem in partition 1 (+ zeros up to --size). */

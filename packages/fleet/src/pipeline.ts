@@ -86,7 +86,10 @@ export async function processImage(item: FleetItem, o: PipelineOptions): Promise
     // Opened and inspected once: each target's translation reads the same open image and report.
     const img = await stage(result.stages, 'open', item.id, o, () => openImage(source, o.remote ? { remote: o.remote } : {}));
     try {
-      const report = (await stage(result.stages, 'inspect', item.id, o, () => inspectOpened(img))).report;
+      // With the run's bootloader options, so its verdicts are the ones its translations act on.
+      const { grubDir, bootloader } = o.translate ?? {};
+      const asked = { ...(grubDir ? { grubDir } : {}), ...(bootloader ? { bootloader } : {}) };
+      const report = (await stage(result.stages, 'inspect', item.id, o, () => inspectOpened(img, asked))).report;
       result.guest = guestSummary(report);
       const verdicts = await stage(result.stages, 'verdict', item.id, o, async () => item.targets.map((t) => verdictOf(report, t)));
       for (const v of verdicts) result.targets.push(await processTarget(item, { source, img, report }, v, result.stages, o));

@@ -1,11 +1,12 @@
-import { inspectImage, type ImageInspection } from '@amitrans/diskimg';
+import { inspectImage, type ImageInspection, type InspectOptions } from '@amitrans/diskimg';
 import type { GuestReport, KernelReport, Verdict } from '@amitrans/guest';
 import type { RemoteOptions } from '@amitrans/remote';
 import { table } from '../human.js';
 import { line, type CliIo } from '../io.js';
 
-export async function inspectCommand(file: string, partition: number | undefined, json: boolean, io: CliIo, remote: RemoteOptions = {}): Promise<void> {
-  const result = await inspectImage(file, { remote, ...(partition === undefined ? {} : { partition }) });
+/** `asked`: the root partition, and the bootloader choices a translate would be given (its verdicts then match). */
+export async function inspectCommand(file: string, asked: Pick<InspectOptions, 'partition' | 'grubDir' | 'bootloader'>, json: boolean, io: CliIo, remote: RemoteOptions = {}): Promise<void> {
+  const result = await inspectImage(file, { remote, ...asked });
   if (json) {
     line(io.stdout, JSON.stringify(result, null, 2));
     return;
