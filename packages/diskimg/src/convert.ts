@@ -1,13 +1,17 @@
 import { createHash } from 'node:crypto';
 import { ImageError, type BlockDevice, type ProgressOptions, type WriteResult } from '@amitrans/block';
 import { displayName, type RemoteOptions } from '@amitrans/remote';
-import { openImage } from './open.js';
-import { openOutput, resolveOutput, type ResolvedOutput } from './output.js';
+import { inputName, openImage, type ImageInput } from './open.js';
+import { finishingSink, openOutput, resolveOutput, type ImageOutput, type ResolvedOutput } from './output.js';
 import { metered, type NetworkSummary } from './network.js';
 
 export interface ConvertOptions {
-  /** Output format; default: from the output file name, else raw. */
+  /** Output format; default: from the output file name, else raw. Required for a Sink output. */
   format?: string;
+  /** The name a BlockDevice input is shown under (default '<device>'). */
+  name?: string;
+  /** The name a Sink output is shown under (default '<sink>'). */
+  outputName?: string;
   /** The private key that opens a bundle input (default: EUCA_PRIVATE_KEY, EC2_PRIVATE_KEY). */
   privateKey?: string | undefined;
   /** Format options in qemu-img's -o style. */
@@ -97,18 +101,25 @@ export async function writeDisk(disk: BlockDevice, out: ResolvedOutput, o: Write
 /**
  * Convert any readable image to any writable format. The output is written under a
  * temporary name and renamed when complete; on error nothing is left at `output`.
- * `output` '-' writes to stdout (formats that can be written in one pass).
+ * `output` '-' writes to stdout (formats that can be written in one pass). A BlockDevice
+ * input stays open (it is the caller's); a Sink output is committed on success and
+ * aborted on error (see ImageOutput).
  */
-export async function convert(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertResult> {
+export function convert(input: ImageInput, output: ImageOutput, options: ConvertOptions = {}): Promise<ConvertResult> {
+  return finishingSink(output, (out) => convertTo(input, out, options));
+}
+
+async function convertTo(input: ImageInput, output: ImageOutput, options: ConvertOptions): Promise<ConvertResult> {
   const started = performance.now();
-  const prepared = resolveOutput(output, options.format, options.options);
+  const prepared = resolveOutput(output, options.format, options.options, options.outputName);
   if (prepared.bundle) throw new ImageError('E_USAGE', 'convert writes one image; make a bundle with `amitrans bundle` (or translate -t eucalyptus -O bundle)');
-  await prepared.destination.guard([input]);
+  await prepared.destination.guard(pathsOf(input));
   const net = metered(options.remote, input, output);
   const img = await openImage(input, {
     remote: net.remote,
     decompressProgress: (done) => options.progress?.('decompress', done, 0),
     privateKey: options.privateKey,
+    name: inputName(input, options.name),
   });
   try {
     await prepared.destination.guard(img.files);
@@ -126,7 +137,7 @@ export async function convert(input: string, output: string, options: ConvertOpt
     });
     const out: ConvertResult = {
       input: img.file,
-      output: displayName(output),
+      output: displayName(prepared.output),
       inputFormat: img.compression ? `${img.detection.format} (${img.compression})` : img.detection.format,
       format: prepared.driver.name,
       virtualSize: result.virtualSize ?? disk.size,
@@ -143,4 +154,9 @@ export async function convert(input: string, output: string, options: ConvertOpt
   } finally {
     await img.close();
   }
+}
+
+/** The input's own name, to compare an output with before it is opened: a device has none. */
+export function pathsOf(input: ImageInput): string[] {
+  return typeof input === 'string' ? [input] : [];
 }

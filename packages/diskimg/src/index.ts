@@ -1,10 +1,10 @@
 export { detectContent, detectDevice, detectFile, probeDrivers, readHeadTail, type Content, type Detection } from './detect.js';
 export { drivers, driverByName } from './drivers.js';
-export { imageInfo, type FilesystemInfo, type ImageInfo, type PartitionInfo } from './info.js';
-export { openImage, describe, type OpenedImage, type OpenOptions } from './open.js';
+export { imageInfo, type FilesystemInfo, type ImageInfo, type InfoOptions, type PartitionInfo } from './info.js';
+export { openImage, describe, inputName, type ImageInput, type OpenedImage, type OpenOptions } from './open.js';
 export { convert, writeDisk, type ConvertOptions, type ConvertResult, type OutputSummary, type WriteDiskOptions } from './convert.js';
 export { formatFromName, writableDrivers, writerByName } from './formats.js';
-export { destinationOf, guardOutput, openOutput, outputKinds, resolveOutput, type OutputDestination, type OutputKind, type ResolvedOutput } from './output.js';
+export { destinationOf, guardOutput, openOutput, outputKinds, resolveOutput, type ImageOutput, type OutputDestination, type OutputKind, type ResolvedOutput } from './output.js';
 export { rawDriver, writeRaw } from './raw.js';
 export { decompressToTemp, decompressStream, sevenZipPath, type TempImage } from './decompress.js';
 export { sniffCompression, type Compression } from './sniff.js';

@@ -2,7 +2,7 @@ import type { RemoteOptions } from '@amitrans/remote';
 import { ImageError, SliceDevice, type BlockDevice } from '@amitrans/block';
 import { extFacts, probeExt, readSuperblock, type ExtFacts } from '@amitrans/extfs';
 import { gptTypeName, partitionTypeName, readPartitionTable, type GptPartition, type MbrPartition } from '@amitrans/mbr';
-import { openImage, type OpenedImage } from './open.js';
+import { openImage, type ImageInput, type OpenedImage } from './open.js';
 import { metered, type NetworkSummary } from './network.js';
 
 export type FilesystemInfo = ExtFacts;
@@ -57,17 +57,25 @@ async function filesystemOf(dev: BlockDevice): Promise<{ fs: FilesystemInfo | nu
   }
 }
 
-export async function imageInfo(path: string, options: { remote?: RemoteOptions } = {}): Promise<ImageInfo> {
-  const net = metered(options.remote, path);
-  const img = await openImage(path, { remote: net.remote });
+export interface InfoOptions {
+  /** How s3:// and http(s):// inputs are reached. */
+  remote?: RemoteOptions;
+  /** The name a BlockDevice input is shown under (default '<device>'). */
+  name?: string;
+}
+
+/** What an image is: its container, sizes, partitions and filesystems. A device input is left open. */
+export async function imageInfo(input: ImageInput, options: InfoOptions = {}): Promise<ImageInfo> {
+  const net = metered(options.remote, input);
+  const img = await openImage(input, { remote: net.remote, ...(options.name !== undefined ? { name: options.name } : {}) });
   try {
-    return Object.assign(await infoOf(img, path), net.summary());
+    return Object.assign(await infoOf(img), net.summary());
   } finally {
     await img.close();
   }
 }
 
-async function infoOf(img: OpenedImage, path: string): Promise<ImageInfo> {
+async function infoOf(img: OpenedImage): Promise<ImageInfo> {
   const fileSize = img.storedSize;
   const disk = img.disk;
   const info: ImageInfo = {
@@ -88,7 +96,7 @@ async function infoOf(img: OpenedImage, path: string): Promise<ImageInfo> {
     return info;
   }
   const table = await readPartitionTable(disk).catch((err: unknown) => {
-    throw err instanceof ImageError ? err.inFile(path) : err;
+    throw err instanceof ImageError ? err.inFile(img.file) : err;
   });
   info.partitionTable = table.scheme;
   if (table.scheme !== 'none') info.diskSignature = `0x${table.diskSignature.toString(16).padStart(8, '0')}`;

@@ -6,7 +6,7 @@ import { readPartitionTable } from '@amitrans/mbr';
 import { bootloaderOptions, type BootloaderAsked } from './grub2.js';
 import { mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
 import { readInitrdSummary } from './initrd.js';
-import { openImage, type OpenedImage } from './open.js';
+import { openImage, type ImageInput, type OpenedImage } from './open.js';
 import { metered, type NetworkSummary } from './network.js';
 
 export interface RootFilesystem {
@@ -76,16 +76,21 @@ export interface InspectOptions extends BootloaderAsked {
   partition?: number;
   /** How s3:// and http(s):// inputs are reached. */
   remote?: RemoteOptions;
+  /** The name a BlockDevice input is shown under (default '<device>'). */
+  name?: string;
   /** Summarise initrds (default: the built-in initrd reader). */
   readInitrd?: (fs: ExtFs, path: string, size: number) => Promise<InitrdSummary>;
   /** Wrap the guest filesystem's device before inspection reads it (tests count reads with it). */
   wrapDevice?: (device: BlockDevice) => BlockDevice;
 }
 
-/** Inspect the guest inside an image: what it is, how it boots, and where it would boot. */
-export async function inspectImage(path: string, options: InspectOptions = {}): Promise<ImageInspection> {
-  const net = metered(options.remote, path);
-  const img = await openImage(path, { remote: net.remote });
+/**
+ * Inspect the guest inside an image: what it is, how it boots, and where it would boot.
+ * A device input is left open.
+ */
+export async function inspectImage(input: ImageInput, options: InspectOptions = {}): Promise<ImageInspection> {
+  const net = metered(options.remote, input);
+  const img = await openImage(input, { remote: net.remote, ...(options.name !== undefined ? { name: options.name } : {}) });
   try {
     return { ...(await inspectOpened(img, options)), ...net.summary() };
   } finally {

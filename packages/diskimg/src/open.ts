@@ -29,14 +29,25 @@ export interface OpenOptions {
   decompressProgress?: (done: number) => void;
   /** How s3:// and http(s):// inputs are reached (endpoint, path style, retries). */
   remote?: RemoteOptions;
-  /** The name a BlockDevice input is shown under. */
+  /** The name a BlockDevice input is shown under (default '<device>'). */
   name?: string;
   /** The private key that opens a bundle input (default: EUCA_PRIVATE_KEY, EC2_PRIVATE_KEY). */
   privateKey?: string | undefined;
 }
 
-/** An image to read: a local path, an s3:// or http(s):// URL, or a device already open. */
+/**
+ * An image to read: a local path, an s3:// or http(s):// URL, or a device already open.
+ * A device stays the caller's: the functions that take one read it and never close it.
+ */
 export type ImageInput = string | BlockDevice;
+
+/**
+ * How an input is named in messages and results: a path, a URL without its credentials,
+ * or for a device the name the caller gave it (a device has no name of its own).
+ */
+export function inputName(input: ImageInput, name?: string): string {
+  return typeof input === 'string' ? displayName(input) : (name ?? '<device>');
+}
 
 const COMPRESSIONS = new Set(['gzip', 'bzip2', 'xz', 'zstd']);
 
@@ -52,7 +63,7 @@ interface Source {
 
 async function openSource(input: ImageInput, options: OpenOptions): Promise<Source> {
   if (typeof input !== 'string') {
-    const name = options.name ?? 'image';
+    const name = inputName(input, options.name);
     return { name, device: input, owned: false, openRelated: () => Promise.reject(new ImageError('E_UNSUPPORTED', 'an image opened from a device cannot name other files', { file: name })) };
   }
   if (isRemote(input)) {

@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { FileSink, ImageError, StreamSink, checkOutputPath, readOptions, identityOf, type FileIdentity, type FormatDriver, type Sink } from '@amitrans/block';
+import { FileSink, ImageError, SpooledSink, StreamSink, checkOutputPath, readOptions, identityOf, type FileIdentity, type FormatDriver, type Sink } from '@amitrans/block';
 import { CompressingSink, checkCompressible, planOutput, type OutputCompression } from './compress-output.js';
 import { formatFromName, writerByName } from './formats.js';
 import { displayName, isRemote, parseRemote, s3Sink, SpooledS3Sink, type RemoteOptions, type S3Sink } from '@amitrans/remote';
@@ -54,9 +54,20 @@ export interface OutputKind {
   claim(output: string): OutputDestination | undefined;
 }
 
+/**
+ * Where convert and translate write: a path, s3://bucket/key, '-' (stdout), or a Sink of
+ * the caller's. A Sink has no name to take the format from, so the format must be given
+ * (and compression as the `compress` option); a bundle cannot go into one. The caller's
+ * sink is always finished by the call: committed when the output is complete, aborted on
+ * any error (and by a dry run, which writes nothing). A sink that cannot seek is given
+ * the formats that patch tables after the data (qcow2, VDI, VMDK monolithicSparse)
+ * through a sparse local temporary, copied into it on commit.
+ */
+export type ImageOutput = string | Sink;
+
 /** An output resolved and checked before any work: what writeDisk consumes. */
 export interface ResolvedOutput {
-  /** The output as the user named it. */
+  /** The output as the user named it (a Sink: the name it is shown under). */
   readonly output: string;
   readonly driver: FormatDriver;
   /** Format options (without a `compress` that names a compressor). */
@@ -166,6 +177,28 @@ const s3Kind: OutputKind = {
 };
 
 /**
+ * A caller's Sink. Writers that append only get it as it is (hashed on the way when the
+ * sha256 is asked for); the others get it as it is when it can seek, else through a
+ * SpooledSink, as do seek-back writers when the sha256 is asked for (hashed as it is
+ * copied). Nothing here closes it but the writer's commit or abort.
+ */
+function sinkDestination(sink: Sink, name: string): OutputDestination {
+  const hash = createHash('sha256');
+  return {
+    name,
+    seekable: true,
+    // No path to compare with the inputs: the caller chose where the bytes go.
+    guard: async () => undefined,
+    open: async (o) => {
+      if (o.streaming) return o.sha256 ? new HashingStreamSink(sink, hash) : sink;
+      if (sink.seekable && !o.sha256) return sink;
+      return SpooledSink.create(() => sink, o.sha256 ? { copied: (chunk) => hash.update(chunk) } : {});
+    },
+    hashCommitted: async () => hash.digest('hex'),
+  };
+}
+
+/**
  * The kinds of destination, first claim wins: stdout, an S3 object, then a path (which
  * takes anything).
  */
@@ -185,15 +218,27 @@ export function destinationOf(output: string): OutputDestination {
  * options and compression; and refuse what cannot be written (an unknown option, a stream
  * for a format that must seek) before the input is even opened.
  */
-export function resolveOutput(output: string, format: string | undefined, formatOptions: Readonly<Record<string, string>> = {}): ResolvedOutput {
-  let out: ResolvedOutput;
+export function resolveOutput(output: ImageOutput, format: string | undefined, formatOptions: Readonly<Record<string, string>> = {}, sinkName = '<sink>'): ResolvedOutput {
+  if (typeof output !== 'string') return resolveSinkOutput(output, sinkName, format, formatOptions);
   const bundle = bundleOutputOf(output, format);
   if (bundle) {
     if (Object.keys(formatOptions).length) throw new ImageError('E_USAGE', 'a bundle output takes no format options (-o)');
     return { output, driver: writerByName('raw'), options: {}, destination: bundleDestination(output, bundle), bundle };
   }
+  return resolveFormat(output, destinationOf(output), format, formatOptions);
+}
+
+/** A caller's Sink as an output: the format must be named, and a bundle is not one image. */
+function resolveSinkOutput(sink: Sink, name: string, format: string | undefined, formatOptions: Readonly<Record<string, string>>): ResolvedOutput {
+  if (format === undefined) throw new ImageError('E_USAGE', `${name}: a Sink output has no name to take the format from: give the format`);
+  if (format === 'bundle') throw new ImageError('E_USAGE', `${name}: a bundle is written to a directory or an s3:// prefix, not to a Sink`);
+  return resolveFormat(name, sinkDestination(sink, name), format, formatOptions);
+}
+
+/** The format (-O or the name), its options and compression for a destination, checked. */
+function resolveFormat(output: string, destination: OutputDestination, format: string | undefined, formatOptions: Readonly<Record<string, string>>): ResolvedOutput {
+  let out: ResolvedOutput;
   try {
-    const destination = destinationOf(output);
     const plan = planOutput(destination.fileName ?? '', formatOptions);
     const driver = writerByName(format ?? (destination.fileName === undefined ? 'raw' : formatFromName(plan.baseName)));
     readOptions(driver.name, driver.writeOptions ?? {}, plan.options);
@@ -208,6 +253,51 @@ export function resolveOutput(output: string, format: string | undefined, format
     throw new ImageError('E_UNSUPPORTED', `${out.driver.name} output with these options cannot be written to a stream; name an output file`);
   }
   return out;
+}
+
+/**
+ * Run `write` with the output it is to write, and see that a caller's Sink is finished
+ * whatever happens: aborted when the call fails before or while writing, or ends without
+ * committing it (a dry run). A path or URL output is passed as it is.
+ */
+export async function finishingSink<T>(output: ImageOutput, write: (output: ImageOutput) => Promise<T>): Promise<T> {
+  if (typeof output === 'string') return write(output);
+  const sink = new OnceSink(output);
+  try {
+    return await write(sink);
+  } finally {
+    await sink.abort();
+  }
+}
+
+/** A caller's sink finished once: `abort` after a successful commit (or a first abort) does nothing. */
+class OnceSink implements Sink {
+  #finished = false;
+  constructor(private readonly inner: Sink) {}
+  get seekable(): boolean {
+    return this.inner.seekable;
+  }
+  get position(): number {
+    return this.inner.position;
+  }
+  write(data: Uint8Array): Promise<void> {
+    return this.inner.write(data);
+  }
+  skip(length: number): Promise<void> {
+    return this.inner.skip(length);
+  }
+  pwrite(data: Uint8Array, position: number): Promise<void> {
+    return this.inner.pwrite(data, position);
+  }
+  async commit(): Promise<void> {
+    await this.inner.commit();
+    this.#finished = true;
+  }
+  async abort(): Promise<void> {
+    if (this.#finished) return;
+    this.#finished = true;
+    await this.inner.abort();
+  }
 }
 
 /**

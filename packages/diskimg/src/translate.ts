@@ -43,11 +43,11 @@ import {
 } from '@amitrans/guest';
 import { createMbr, readPartitionTable } from '@amitrans/mbr';
 import { bundleTranslation, type TranslateBundleOptions, type TranslateBundleResult } from './bundle-translate.js';
-import { writeDisk, type OutputSummary } from './convert.js';
-import { resolveOutput, type ResolvedOutput } from './output.js';
+import { pathsOf, writeDisk, type OutputSummary } from './convert.js';
+import { finishingSink, resolveOutput, type ImageOutput, type ResolvedOutput } from './output.js';
 import { findRoot, inspectRoot, type RootFilesystem } from './inspect.js';
 import { bootloaderOptions, prepareGrub2 } from './grub2.js';
-import { openImage, type OpenedImage } from './open.js';
+import { inputName, openImage, type ImageInput, type OpenedImage } from './open.js';
 import { timeStage, type StageTime } from './stages.js';
 import { metered } from './network.js';
 import { DISK_TARGETS, bootHead, mbrHasNoBootCode, withMbrVerdict } from './hd00.js';
@@ -57,8 +57,12 @@ export interface TranslateOptions {
   target: Target;
   /** How s3:// and http(s):// inputs and outputs are reached. */
   remote?: RemoteOptions;
-  /** Output format (raw, qcow2, vmdk, vhd, vdi); default from the output name. */
+  /** Output format (raw, qcow2, vmdk, vhd, vdi); default from the output name. Required for a Sink output. */
   format?: string;
+  /** The name a BlockDevice input is shown under (default '<device>'); a bundle's default name too. */
+  name?: string;
+  /** The name a Sink output is shown under (default '<sink>'). */
+  outputName?: string;
   /** Output format options, qemu-img -o style. */
   formatOptions?: Record<string, string>;
   /** Disk bus on the target (kvm: virtio, scsi, ide; virtualbox: sata, ide); default: the best the kernel supports. */
@@ -181,6 +185,7 @@ interface OutputDisk {
 }
 
 interface ResultInput {
+  /** The input's and the output's names as shown (a device's or a sink's given name). */
   input: string;
   output: string;
   options: TranslateOptions;
@@ -262,20 +267,28 @@ function checkTranslateOptions(o: TranslateOptions): void {
  * Translate an AMI (a bare root filesystem, or a partitioned disk) for another hypervisor:
  * guest edits as small named steps through a copy-on-write overlay, a bootable MBR disk with
  * GRUB legacy for kvm and virtualbox, and any writable container as output. The input is
- * never written. Each stage below is timed into the result's `stages`.
+ * never written. Each stage below is timed into the result's `stages`. A BlockDevice input
+ * stays open (it is the caller's); a Sink output is committed when the output is written
+ * and aborted otherwise: on error, and by a dry run (see ImageOutput).
  */
-export async function translate(input: string, output: string, asked: TranslateOptions): Promise<TranslateResult> {
+export function translate(input: ImageInput, output: ImageOutput, asked: TranslateOptions): Promise<TranslateResult> {
+  return finishingSink(output, (out) => translateTo(input, out, asked));
+}
+
+async function translateTo(source: ImageInput, target: ImageOutput, asked: TranslateOptions): Promise<TranslateResult> {
   const started = performance.now();
   const stages: StageTime[] = [];
   checkTranslateOptions(asked);
   // A meter on the remote options: what went over the network, for --json and progress.
-  const net = metered(asked.remote, input, output);
+  const net = metered(asked.remote, source, target);
   const options: TranslateOptions = { ...asked, remote: net.remote };
-  const prepared = resolveTargetOutput(output, options);
-  checkBundleOutput(prepared, options);
-  await prepared.destination.guard([input]);
+  const prepared = resolveTargetOutput(target, options);
+  const input = inputName(source, options.name);
+  const output = prepared.output;
+  checkBundleOutput(prepared, options, source);
+  await prepared.destination.guard(pathsOf(source));
   // A caller that opened the input already (the fleet) hands it over; it stays open for them.
-  const img = await timeStage(stages, 'open', async () => options.image ?? openImage(input, { remote: options.remote }));
+  const img = await timeStage(stages, 'open', async () => options.image ?? openImage(source, { remote: options.remote, name: input }));
   try {
     await prepared.destination.guard(img.files);
     const guest = await timeStage(stages, 'open-guest', () => openGuest(img, options.partition));
@@ -304,10 +317,17 @@ export async function translate(input: string, output: string, asked: TranslateO
   }
 }
 
-/** A bundle (-O bundle, or a .manifest.xml output) is for Eucalyptus, and needs its certificate and account. */
-function checkBundleOutput(prepared: ResolvedOutput, options: TranslateOptions): void {
-  if (prepared.bundle && (options.target !== 'eucalyptus' || !options.bundle)) {
+/**
+ * A bundle (-O bundle, or a .manifest.xml output) is for Eucalyptus, and needs its
+ * certificate and account; and a name, which a device input does not have.
+ */
+function checkBundleOutput(prepared: ResolvedOutput, options: TranslateOptions, source: ImageInput): void {
+  if (!prepared.bundle) return;
+  if (options.target !== 'eucalyptus' || !options.bundle) {
     throw new ImageError('E_USAGE', '-O bundle is for -t eucalyptus, with the cloud certificate and account id (--ec2cert, --user)');
+  }
+  if (typeof source !== 'string' && options.name === undefined && options.bundle.prefix === undefined && prepared.bundle.prefix === undefined) {
+    throw new ImageError('E_USAGE', 'a bundle of a device input needs a name: give the bundle a prefix or the device a name');
   }
 }
 
@@ -461,8 +481,9 @@ async function writeTranslation(result: TranslateResult, out: OutputDisk, w: Wri
     });
     return;
   }
-  // An appliance describes the guest: its OS type and the controller the verdict chose.
-  const ova = prepared.driver.describesGuest ? ovaOptionsFor(w.report, w.verdict, w.output, prepared.options) : undefined;
+  // An appliance describes the guest: its OS type and the controller the verdict chose; it
+  // is named after its file, and is 'appliance' without one (stdout, a Sink).
+  const ova = prepared.driver.describesGuest ? ovaOptionsFor(w.report, w.verdict, prepared.destination.fileName ?? '-', prepared.options) : undefined;
   result.notes.push(...(ova?.notes ?? []));
   if (prepared.compression) result.notes.push(`the output is ${prepared.compression}-compressed`);
   const written = await writeDisk(out.disk, prepared, {
@@ -483,9 +504,9 @@ async function writeTranslation(result: TranslateResult, out: OutputDisk, w: Wri
  * The output as the target's import takes it: only its formats, with the options it needs
  * (ec2-hvm: VMDK streamOptimized), uncompressed.
  */
-function resolveTargetOutput(output: string, options: TranslateOptions): ResolvedOutput {
+function resolveTargetOutput(output: ImageOutput, options: TranslateOptions): ResolvedOutput {
   const rule = TARGET_FACTS[options.target].outputs;
-  const first = resolveOutput(output, options.format, options.formatOptions);
+  const first = resolveOutput(output, options.format, options.formatOptions, options.outputName);
   if (!rule) return first;
   const name = first.driver.name;
   if (!rule.formats.includes(name) || first.compression) {
@@ -496,7 +517,7 @@ function resolveTargetOutput(output: string, options: TranslateOptions): Resolve
   for (const [key, value] of Object.entries(wanted)) {
     if (given[key] !== undefined && given[key] !== value) throw new ImageError('E_USAGE', `${options.target} output: -o ${key}=${given[key]} is not taken: ${rule.why}`);
   }
-  return Object.keys(wanted).length ? resolveOutput(output, options.format, { ...wanted, ...given }) : first;
+  return Object.keys(wanted).length ? resolveOutput(output, options.format, { ...wanted, ...given }, options.outputName) : first;
 }
 
 /** A target with several kinds of machine: refuse an image that misses the best one unless asked. */
