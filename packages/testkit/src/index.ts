@@ -182,3 +182,4 @@ export * from './guarded.js';
 export * from './guests.js';
 export * from './listings.js';
 export * from './remote.js';
+export * from './sinks.js';
