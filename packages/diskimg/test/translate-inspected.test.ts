@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { amazonLinuxGuest, buildGuestImage, debRoot, qemuImgCheck, requireTools, tmpDir, type TmpDir } from '@amitrans/testkit';
-import { inspectOpened, openImage, translate } from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { FileDevice } from '@amitrans/block';
+import { amazonLinuxGuest, buildGuestImage, debRoot, qemuImgCheck, qemuImgCompare, requireTools, sha256File, tmpDir, UserFileSink, type TmpDir } from '@amitrans/testkit';
+import { imageInfo, inspectImage, inspectOpened, openImage, translate, type TranslateOptions } from '../src/index.js';
 
 let dir: TmpDir;
 let built: Promise<string> | undefined;
@@ -60,6 +61,60 @@ describe('translate of an image already open and inspected', () => {
       expect(own.report.verdicts).toEqual(given.verdicts);
     } finally {
       await img.close();
+    }
+  });
+});
+
+// The library's other way in and out: a device the caller opened, a Sink the caller wrote.
+describe('a BlockDevice input and a Sink output', () => {
+  it('imageInfo and inspectImage of a device say what they say of the path (the file named as given)', async (ctx) => {
+    requireTools(ctx, 'mkfs.ext3', 'depmod', 'cpio');
+    const ami = await amazonAmi();
+    const device = await FileDevice.open(ami);
+    try {
+      const [info, byPath] = [await imageInfo(device), await imageInfo(ami)];
+      expect(info).toEqual({ ...byPath, file: '<device>' });
+      const [inspected, inspectedByPath] = [await inspectImage(device, { name: 'amzn' }), await inspectImage(ami)];
+      expect(inspected).toEqual({ ...inspectedByPath, file: 'amzn' });
+      await device.read(new Uint8Array(512), 0);
+    } finally {
+      await device.close();
+    }
+  });
+
+  it('translate from a device into sinks: raw (append-only) the bytes of the translation by path, qcow2 (seekable) the same disk; a dry run and a refusal abort the sink', async (ctx) => {
+    requireTools(ctx, 'mkfs.ext3', 'depmod', 'cpio', 'qemu-img');
+    const ami = await amazonAmi();
+    // No clean step (new host keys are random), and one clock: the edits stamp inode times.
+    const options: TranslateOptions = { target: 'kvm', clean: [] };
+    const device = await FileDevice.open(ami);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(new Date(1_700_000_000_000));
+      await translate(ami, dir.file('by-path.img'), { ...options, format: 'raw' });
+      const raw = await UserFileSink.create(dir.file('sink.img'), { seekable: false });
+      const r = await translate(device, raw, { ...options, format: 'raw', name: 'amzn' });
+      expect([raw.commits, raw.aborts, r.input, r.output, r.format, r.layout]).toEqual([1, 0, 'amzn', '<sink>', 'raw', 'disk']);
+      expect(await sha256File(raw.file)).toBe(await sha256File(dir.file('by-path.img')));
+      const qcow2 = await UserFileSink.create(dir.file('sink.qcow2'), { seekable: true });
+      await translate(device, qcow2, { ...options, format: 'qcow2' });
+      expect([qcow2.commits, qcow2.aborts]).toEqual([1, 0]);
+      // The qcow2 writer's cluster order is not reproducible from run to run: the disks are compared.
+      expect((await qemuImgCheck(qcow2.file, 'qcow2')).code).toBe(0);
+      expect(await qemuImgCompare(qcow2.file, 'qcow2', dir.file('by-path.img'), 'raw')).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+    try {
+      const dry = await UserFileSink.create(dir.file('dry.img'), { seekable: true });
+      expect((await translate(device, dry, { ...options, format: 'raw', dryRun: true })).changes.length).toBeGreaterThan(0);
+      const unnamed = await UserFileSink.create(dir.file('unnamed.img'), { seekable: true });
+      await expect(translate(device, unnamed, options)).rejects.toMatchObject({ code: 'E_USAGE' });
+      for (const s of [dry, unnamed]) expect([s.commits, s.aborts]).toEqual([0, 1]);
+      // Still the caller's: open after all of it.
+      await device.read(new Uint8Array(512), 0);
+    } finally {
+      await device.close();
     }
   });
 });
