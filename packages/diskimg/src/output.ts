@@ -263,11 +263,17 @@ function resolveFormat(output: string, destination: OutputDestination, format: s
 export async function finishingSink<T>(output: ImageOutput, write: (output: ImageOutput) => Promise<T>): Promise<T> {
   if (typeof output === 'string') return write(output);
   const sink = new OnceSink(output);
+  let result: T;
   try {
-    return await write(sink);
-  } finally {
-    await sink.abort();
+    result = await write(sink);
+  } catch (err) {
+    // The error that stopped the work is the one to report, not a failing abort's.
+    await sink.abort().catch(() => undefined);
+    throw err;
   }
+  // Done without committing (a dry run wrote nothing): the sink is still finished.
+  await sink.abort();
+  return result;
 }
 
 /** A caller's sink finished once: `abort` after a successful commit (or a first abort) does nothing. */
