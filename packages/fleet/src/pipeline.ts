@@ -7,6 +7,7 @@ import { isTransient, redact, type RemoteOptions } from '@amitrans/remote';
 import { FleetError } from './errors.js';
 import { resultKey, type BundleRecord, type ErrorRecord, type GuestSummary, type ImageResult, type Outcome, type StageRecord, type TargetResult, type VerifyRecord } from './record.js';
 import type { FleetStore } from './store.js';
+import { addTimes, newTimes, roundTimes, timed, type FleetTimes } from './times.js';
 import type { FleetItem } from './worklist.js';
 
 /**
@@ -44,6 +45,8 @@ export interface PipelineOptions {
    * EMI bundles: with them eucalyptus is delivered as a bundle unless `formats` says otherwise.
    */
   bundle?: TranslateBundleOptions;
+  /** The run's or worker's time account: each image adds its store checks and journal writes to it. */
+  times?: FleetTimes;
 }
 
 /** What `target` is delivered as: the format asked for, else the EMI bundle (eucalyptus, with credentials), else the default. */
@@ -77,8 +80,10 @@ export function workerName(): string {
  * image end in its record (status failed), never in an exception, except an interruption
  * (nothing is recorded, the image is redone) and, for queues, transient faults.
  */
-export async function processImage(item: FleetItem, o: PipelineOptions): Promise<ImageResult> {
+export async function processImage(item: FleetItem, outer: PipelineOptions): Promise<ImageResult> {
   const t0 = performance.now();
+  // The image's own account, so its record can say what the fleet cost it; added to the run's at the end.
+  const o = { ...outer, times: newTimes() };
   const result = newRecord(item, o);
   try {
     if (item.source === undefined) throw new FleetError('E_NO_SOURCE', item.sourceNote ?? 'no source');
@@ -100,17 +105,18 @@ export async function processImage(item: FleetItem, o: PipelineOptions): Promise
     if (o.signal?.aborted || (o.throwTransient && transient(err))) throw err;
     failWhole(result, item, err);
   }
-  return finish(result, t0, o);
+  return finish(result, t0, o, outer.times);
 }
 
 /**
  * The record of an image whose last try ended outside the pipeline (a queue job past its
  * timeout): failed, with that error, so the report still counts it.
  */
-export async function recordFailure(item: FleetItem, err: unknown, o: PipelineOptions): Promise<ImageResult> {
+export async function recordFailure(item: FleetItem, err: unknown, outer: PipelineOptions): Promise<ImageResult> {
+  const o = { ...outer, times: newTimes() };
   const result = newRecord(item, o);
   failWhole(result, item, err);
-  return finish(result, performance.now(), o);
+  return finish(result, performance.now(), o, outer.times);
 }
 
 function newRecord(item: FleetItem, o: PipelineOptions): ImageResult {
@@ -127,15 +133,22 @@ function failWhole(result: ImageResult, item: FleetItem, err: unknown): void {
   result.targets = item.targets.map((target) => ({ target, outcome: 'error', tweaks: [], reasons: [error.message], error }));
 }
 
-/** Written last, so that its presence means the image is done: the record, then its event. */
-async function finish(result: ImageResult, t0: number, o: PipelineOptions): Promise<ImageResult> {
+/**
+ * Written last, so that its presence means the image is done: the record, then its event.
+ * The image's fleet times (`o.times`, the record's own write included) go into `into`.
+ */
+async function finish(result: ImageResult, t0: number, o: PipelineOptions & { times: FleetTimes }, into: FleetTimes | undefined): Promise<ImageResult> {
   if (result.error || result.targets.some((t) => t.error)) result.status = 'failed';
   // The record is the last stage, and it cannot hold the time of its own write.
   o.onStage?.(result.id, 'record');
   result.stages.push({ name: 'record', seconds: 0, ok: true, note: 'this record, written last' });
+  result.overhead = roundTimes({ store: o.times.store, journal: o.times.journal });
   result.seconds = round((performance.now() - t0) / 1000);
-  await o.store.putText(resultKey(result.id), `${JSON.stringify(result, null, 2)}\n`);
-  await o.store.appendEvent({ event: 'done', id: result.id, status: result.status, worker: result.worker, attempt: result.attempt, at: new Date().toISOString() });
+  await timed(o.times, 'journal', async () => {
+    await o.store.putText(resultKey(result.id), `${JSON.stringify(result, null, 2)}\n`);
+    await o.store.appendEvent({ event: 'done', id: result.id, status: result.status, worker: result.worker, attempt: result.attempt, at: new Date().toISOString() });
+  });
+  if (into) addTimes(into, o.times);
   return result;
 }
 
@@ -160,14 +173,14 @@ async function processTarget(item: FleetItem, input: Inspected, v: Verdict, stag
   const format = formatFor(v.target, o);
   const key = outputKey(item.id, v.target, format);
   try {
-    const size = await o.store.size(key);
+    const size = await timed(o.times, 'store', () => o.store.size(key));
     if (size !== undefined) {
       // Delivered before (a rerun, or a worker that died after delivering): never again.
       const sha256 = await stage(stages, `deliver:${v.target}`, item.id, o, () => o.store.sha256(key), 'already delivered');
       r.output = { key, format, size, sha256, delivery: 'existing' };
-      const changes = await o.store.getText(changesKey(key));
+      const changes = await timed(o.times, 'store', () => o.store.getText(changesKey(key)));
       if (changes !== undefined) r.changes = JSON.parse(changes) as TargetResult['changes'];
-      const bundle = format === BUNDLE ? await o.store.getText(bundleKey(key)) : undefined;
+      const bundle = format === BUNDLE ? await timed(o.times, 'store', () => o.store.getText(bundleKey(key))) : undefined;
       if (bundle !== undefined) r.output.bundle = JSON.parse(bundle) as BundleRecord;
       if (o.verify) r.verify = format === BUNDLE ? BUNDLE_NOT_VERIFIED : await verifyStage(o.store.localPath(key), v.target, item.id, stages, o);
       return r;
@@ -197,7 +210,7 @@ async function deliverFile(item: FleetItem, input: Inspected, target: Target, fo
     // Delivery is the commit point: an abort seen before it leaves nothing under images/.
     // The change report goes next to the output only once the output is there.
     const stored = await stage(stages, `deliver:${target}`, item.id, o, () => o.store.deliver(staged, key, o.signal, t.sha256));
-    await o.store.putText(changesKey(key), JSON.stringify(t.changes));
+    await timed(o.times, 'journal', () => o.store.putText(changesKey(key), JSON.stringify(t.changes)));
     // Verify the staged copy when the store is remote (QEMU boots local files), in place otherwise.
     r.output = { key, format, size: stored.size, sha256: stored.sha256, delivery: 'new' };
     await delivered(item.id, target, key, stored.sha256, o);
@@ -223,8 +236,10 @@ async function deliverBundle(item: FleetItem, input: Inspected, target: Target, 
   const stored = await stage(stages, `deliver:${target}`, item.id, o, async () => ({ size: (await o.store.size(key))!, sha256: await o.store.sha256(key) }), 'bundled in place');
   const dir = key.slice(0, key.lastIndexOf('/') + 1);
   const bundle = bundleRecord(dir, b);
-  await o.store.putText(changesKey(key), JSON.stringify(t.changes));
-  await o.store.putText(bundleKey(key), JSON.stringify(bundle));
+  await timed(o.times, 'journal', async () => {
+    await o.store.putText(changesKey(key), JSON.stringify(t.changes));
+    await o.store.putText(bundleKey(key), JSON.stringify(bundle));
+  });
   r.output = { key, format: BUNDLE, size: stored.size, sha256: stored.sha256, delivery: 'new', bundle };
   await delivered(item.id, target, key, stored.sha256, o);
   if (o.verify) r.verify = BUNDLE_NOT_VERIFIED;
@@ -247,7 +262,7 @@ const BUNDLE_NOT_VERIFIED: VerifyRecord = {
 };
 
 async function delivered(id: string, target: Target, key: string, sha256: string, o: PipelineOptions): Promise<void> {
-  await o.store.appendEvent({ event: 'delivered', id, target, key, sha256, worker: o.worker ?? workerName(), at: new Date().toISOString() });
+  await timed(o.times, 'journal', () => o.store.appendEvent({ event: 'delivered', id, target, key, sha256, worker: o.worker ?? workerName(), at: new Date().toISOString() }));
 }
 
 async function verifyStage(path: string | undefined, target: Target, id: string, stages: StageRecord[], o: PipelineOptions): Promise<VerifyRecord | undefined> {

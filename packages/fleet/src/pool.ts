@@ -3,6 +3,7 @@ import { processImage, type PipelineOptions } from './pipeline.js';
 import { RESULTS, type ImageResult } from './record.js';
 import type { FleetStore } from './store.js';
 import type { FleetItem } from './worklist.js';
+import { newTimes, roundTimes, timed, type FleetTimes } from './times.js';
 
 /**
  * About what one image in flight needs: the COW overlay, ext2fs' cache, read-ahead and
@@ -34,6 +35,14 @@ export interface RunSummary {
   /** Images not started or interrupted because the run was stopped. */
   stopped: number;
   seconds: number;
+  /** The fleet's own time in this run (journal, store; the caller adds its report and start-up) and its lanes' idle tail. */
+  times: FleetTimes;
+}
+
+/** A run and the result records of its work list afterwards (the earlier ones and this run's), for the report. */
+export interface RunOutcome {
+  summary: RunSummary;
+  results: ImageResult[];
 }
 
 /**
@@ -41,21 +50,26 @@ export interface RunSummary {
  * records are the journal: an image with a record is skipped (a failed one too, unless
  * retryFailed), so a rerun after a crash or Ctrl-C does only what is left.
  */
-export async function runFleet(items: readonly FleetItem[], o: RunOptions): Promise<RunSummary> {
+export async function runFleet(items: readonly FleetItem[], o: RunOptions): Promise<RunOutcome> {
   const t0 = performance.now();
-  const previous = await loadResults(o.store, items.map((i) => i.id));
+  const times = newTimes();
+  const previous = await timed(times, 'journal', () => loadResults(o.store, items.map((i) => i.id)));
   const todo = items.filter((i) => {
     const p = previous.get(i.id);
     return p === undefined || (p.status === 'failed' && o.retryFailed === true);
   });
-  const summary: RunSummary = { total: items.length, skipped: items.length - todo.length, processed: 0, done: 0, failed: 0, stopped: 0, seconds: 0 };
+  const summary: RunSummary = { total: items.length, skipped: items.length - todo.length, processed: 0, done: 0, failed: 0, stopped: 0, seconds: 0, times };
+  // The records of the list as they stand after the run, kept as they are written: the report needs no second read.
+  const results = new Map(previous);
   let next = 0;
+  const ends: number[] = [];
   const lane = async (): Promise<void> => {
     while (next < todo.length && !o.signal?.aborted) {
       const item = todo[next++]!;
       o.onImage?.({ id: item.id, phase: 'start' });
       try {
-        const result = await processImage(item, { ...o, attempt: (previous.get(item.id)?.attempt ?? 0) + 1 });
+        const result = await processImage(item, { ...o, times, attempt: (previous.get(item.id)?.attempt ?? 0) + 1 });
+        results.set(item.id, result);
         summary.processed++;
         summary[result.status === 'done' ? 'done' : 'failed']++;
         o.onImage?.({ id: item.id, phase: 'end', result });
@@ -65,12 +79,17 @@ export async function runFleet(items: readonly FleetItem[], o: RunOptions): Prom
         if (!o.signal?.aborted) throw err;
       }
     }
+    ends.push(performance.now());
   };
   const lanes = Math.max(1, Math.min(o.concurrency ?? defaultConcurrency(), todo.length));
   await Promise.all(Array.from({ length: lanes }, lane));
+  // The tail: each lane that ran out of images waits for the last one to finish.
+  const last = Math.max(...ends, t0);
+  times.idle = ends.reduce((s, e) => s + (last - e) / 1000, 0);
   summary.stopped = todo.length - summary.processed;
   summary.seconds = (performance.now() - t0) / 1000;
-  return summary;
+  summary.times = roundTimes(times);
+  return { summary, results: [...results.values()] };
 }
 
 /** The result records in the store, by image id (only those of `ids` when given). */

@@ -9,6 +9,7 @@ import { onInterrupt } from '@amitrans/block';
 import type { ImageResult } from './record.js';
 import { openStore } from './store.js';
 import type { FleetItem } from './worklist.js';
+import { LaneClock, newTimes, roundTimes, sinceStart, timed, type FleetTimes } from './times.js';
 
 /** What a job carries: the image and the run's settings, so a worker needs only the queue. */
 export interface FleetJobData {
@@ -97,12 +98,15 @@ export interface SubmitSummary {
   added: number;
   /** Images already in the queue (waiting, running or finished): submitting twice adds nothing. */
   existing: number;
+  /** Seconds in the queue (checking and adding jobs); the caller adds its start-up. */
+  times: FleetTimes;
 }
 
 /** One job per image, its id the image id: a second submit of the same list adds nothing. */
 export async function submitFleet(items: readonly FleetItem[], shared: Omit<FleetJobData, 'item'>, o: SubmitOptions): Promise<SubmitSummary> {
-  return withQueue(o, async (q) => {
-    const summary: SubmitSummary = { added: 0, existing: 0 };
+  const times = newTimes();
+  return timed(times, 'queue', () => withQueue(o, async (q) => {
+    const summary: SubmitSummary = { added: 0, existing: 0, times };
     for (let at = 0; at < items.length; at += 500) {
       const chunk = items.slice(at, at + 500);
       const present = await Promise.all(chunk.map((i) => q.getJob(i.id)));
@@ -116,7 +120,7 @@ export async function submitFleet(items: readonly FleetItem[], shared: Omit<Flee
       summary.added += fresh.length;
     }
     return summary;
-  });
+  })).then((summary) => ({ ...summary, times: roundTimes(times) }));
 }
 
 export interface WorkerOptions extends QueueOptions {
@@ -140,6 +144,13 @@ export interface WorkerSummary {
   processed: number;
   done: number;
   failed: number;
+  /**
+   * Where the worker's time went besides its images' stages: its start (to the first
+   * fetch), the queue (its lanes fetching and completing jobs, and lock renewals, which run
+   * beside the images), store checks, journal writes, and its lanes' idle time (nothing to
+   * fetch, --until-empty's quiet wait, closing).
+   */
+  times: FleetTimes;
 }
 
 /**
@@ -151,14 +162,25 @@ export interface WorkerSummary {
  */
 export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   const name = workerName();
-  const summary: WorkerSummary = { worker: name, processed: 0, done: 0, failed: 0 };
+  const times = newTimes();
+  const summary: WorkerSummary = { worker: name, processed: 0, done: 0, failed: 0, times };
   const running = new Set<AbortController>();
   const { bullmq } = await libs();
   const connection = await connect(o);
-  const worker = new bullmq.Worker<FleetJobData, { status: string }>(o.name ?? DEFAULT_QUEUE, (job) => runJob(job, name, o, running, summary), {
+  const concurrency = o.concurrency ?? 1;
+  const clock = new LaneClock(concurrency, times);
+  const processor = async (job: Job<FleetJobData>): Promise<{ status: string }> => {
+    clock.start();
+    try {
+      return await runJob(job, name, o, running, summary);
+    } finally {
+      clock.end();
+    }
+  };
+  const worker = new bullmq.Worker<FleetJobData, { status: string }>(o.name ?? DEFAULT_QUEUE, processor, {
     connection,
     name,
-    concurrency: o.concurrency ?? 1,
+    concurrency,
     lockDuration: (o.lockSeconds ?? 60) * 1000,
     stalledInterval: (o.stalledSeconds ?? 30) * 1000,
     maxStalledCount: 2,
@@ -168,6 +190,11 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
     if (job && job.attemptsMade < (job.opts.attempts ?? 1)) o.onJob?.({ id: String(job.id), phase: 'retry', error: err.message });
   });
   worker.on('error', () => undefined);
+  worker.on('drained', () => clock.drained());
+  worker.on('closing', () => clock.drained());
+  // Lock renewals run on a timer beside the images: their time counts as the queue's too.
+  const extend = worker.extendJobLocks.bind(worker);
+  worker.extendJobLocks = (ids, tokens, ms) => timed(times, 'queue', () => extend(ids, tokens, ms));
   const stop = async (): Promise<void> => {
     // SIGTERM or Ctrl-C: abort the running images (nothing half-delivered stays), so their
     // jobs fail this try and go back to the queue for another worker.
@@ -178,13 +205,17 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerSummary> {
   // The CLI's SIGTERM/SIGINT handler runs these (for a few seconds) before it exits.
   const unregister = onInterrupt(stop);
   const idle = o.untilEmpty ? await watchEmpty(worker, o) : undefined;
+  times.startup = sinceStart();
+  clock.begin();
   try {
     await worker.run();
   } finally {
+    clock.stop();
     unregister();
     idle?.stop();
     connection.disconnect();
   }
+  summary.times = roundTimes(times);
   return summary;
 }
 
@@ -202,6 +233,7 @@ async function runJob(job: Job<FleetJobData>, name: string, o: WorkerOptions, ru
     ...(data.translate ? { translate: data.translate } : {}),
     ...(data.verify ? { verify: data.verify } : {}),
     worker: name,
+    times: summary.times,
     attempt: job.attemptsMade + 1,
     signal: controller.signal,
     throwTransient: !lastTry,

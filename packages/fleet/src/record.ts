@@ -100,6 +100,12 @@ export interface ImageResult {
   seconds: number;
   /** Which try this was (a queue's retries and take-overs count). */
   attempt: number;
+  /**
+   * Seconds of this image's time the fleet itself took before this record: store checks
+   * (delivered already?) and journal writes (events, change reports). The record's own write
+   * is in the run's or worker's times.
+   */
+  overhead?: { store: number; journal: number };
 }
 
 export const RESULTS = 'results/';

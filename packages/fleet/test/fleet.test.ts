@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDebianAmi, qemuImgCheck, requireTools, run, runStatus, sha256File, tmpDir, type TmpDir } from '@amitrans/testkit';
-import { loadResults, openStore, type ImageResult, type Report } from '../src/index.js';
+import { loadResults, openStore, type FleetTimes, type ImageResult, type Report } from '../src/index.js';
 import { buildFleet, type FleetFixtures } from './fixtures.js';
 import { runBin, startBin, startRedis, type RedisServer } from './helpers.js';
 
@@ -61,6 +61,21 @@ async function checkOutputs(out: string, results: Map<string, ImageResult>): Pro
   }
 }
 
+/**
+ * A process's account of the fleet's own time: every kind there, none negative, and what the
+ * images' records say the fleet cost them is part of it (up to each record's rounding).
+ */
+function checkTimes(t: FleetTimes, records: readonly ImageResult[]): void {
+  expect(Object.keys(t).sort()).toEqual(['idle', 'journal', 'queue', 'report', 'startup', 'store']);
+  expect(Object.values(t).every((x) => x >= 0)).toBe(true);
+  expect(t.startup).toBeGreaterThan(0);
+  const slack = 0.001 * records.length;
+  expect(t.store).toBeGreaterThanOrEqual(records.reduce((s, r) => s + r.overhead!.store, 0) - slack);
+  // The images' journal events and change reports, and besides them the records' own writes.
+  expect(t.journal).toBeGreaterThanOrEqual(records.reduce((s, r) => s + r.overhead!.journal, 0) - slack);
+  if (records.length > 0) expect(t.journal).toBeGreaterThan(0);
+}
+
 function deliveries(journal: string): Record<string, unknown>[] {
   return journal.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === 'delivered');
 }
@@ -75,9 +90,13 @@ describe('fleet run: the embedded pool', () => {
     expect(r.stderr).toBe('');
     // Some images failed (corrupt, missing, a refused translation): exit 1, the rest delivered.
     expect(r.code).toBe(1);
-    const summary = JSON.parse(r.stdout) as { run: { total: number; processed: number; failed: number }; totals: Report['totals'] };
+    const summary = JSON.parse(r.stdout) as { run: { total: number; processed: number; failed: number; times: FleetTimes }; totals: Report['totals'] };
     expect(summary.run).toMatchObject({ total: 25, processed: 25 });
     const results = await loadResults(openStore(out()));
+    // No queue here; the report was built and written; the records' share is in the run's account.
+    checkTimes(summary.run.times, [...results.values()]);
+    expect(summary.run.times).toMatchObject({ queue: 0 });
+    expect(summary.run.times.report).toBeGreaterThan(0);
     checkOutcomes(results);
     await checkOutputs(out(), results);
     const amzn = results.get('ami-amzn-00')!;
@@ -155,6 +174,9 @@ describe('fleet on BullMQ: submit, three workers, status', () => {
     const submit = await runBin(['fleet', 'submit', fx.worklist, ...queue, '--out', out, '--no-clean', '--json']);
     expect(submit.stderr).toBe('');
     expect(JSON.parse(submit.stdout)).toMatchObject({ images: 25, added: 25, existing: 0 });
+    const submitted = (JSON.parse(submit.stdout) as { times: FleetTimes }).times;
+    expect(submitted.queue).toBeGreaterThan(0);
+    expect(submitted.startup).toBeGreaterThan(0);
     const twice = await runBin(['fleet', 'submit', fx.worklist, ...queue, '--out', out, '--no-clean', '--json']);
     expect(JSON.parse(twice.stdout)).toMatchObject({ added: 0, existing: 25 });
     const waiting = JSON.parse((await runBin(['fleet', 'status', ...queue, '--json'])).stdout) as { counts: Record<string, number> };
@@ -182,6 +204,13 @@ describe('fleet on BullMQ: submit, three workers, status', () => {
     ends.forEach((e, n) => n !== victim && expect([e.code, e.signal, e.stderr]).toEqual([0, null, '']));
 
     const results = await loadResults(openStore(out));
+    // Each surviving worker's account holds the records it wrote, and its lanes fetched jobs from the queue.
+    workers.forEach((w, n) => {
+      if (n === victim) return;
+      const exit = JSON.parse(w.lines.find((l) => l.includes('"event":"exit"'))!) as { worker: string; processed: number; times: FleetTimes };
+      checkTimes(exit.times, [...results.values()].filter((r) => r.worker === exit.worker));
+      if (exit.processed > 0) expect(exit.times.queue).toBeGreaterThan(0);
+    });
     checkOutcomes(results);
     await checkOutputs(out, results);
     const big = results.get('ami-big-kvm')!;
@@ -203,6 +232,7 @@ describe('fleet on BullMQ: submit, three workers, status', () => {
     // The report from the stored records.
     const rep = await runBin(['fleet', 'report', '--out', out, '--json']);
     expect((JSON.parse(rep.stdout) as Report).totals).toEqual({ images: 25, done: 19, failed: 6 });
+    expect((JSON.parse(rep.stdout) as { times: FleetTimes }).times.report).toBeGreaterThan(0);
     // Submitting the finished list again adds nothing, so nothing is redone.
     const after = await runBin(['fleet', 'submit', fx.worklist, ...queue, '--out', out, '--no-clean', '--json']);
     expect(JSON.parse(after.stdout)).toMatchObject({ added: 0, existing: 25 });

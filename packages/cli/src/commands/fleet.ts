@@ -2,7 +2,7 @@ import { TARGETS, type CleanOperation, type Target } from '@amitrans/guest';
 import type { RemoteOptions } from '@amitrans/remote';
 import type { TranslateBundleOptions } from '@amitrans/diskimg';
 import { credentialsFromEnv, translateBundleOptions, type TranslateBundleArgs } from './bundle.js';
-import type { FleetItem, ImageResult, Report, RunSummary, SharedTranslateOptions } from '@amitrans/fleet';
+import type { FleetItem, FleetTimes, ImageResult, Report, RunSummary, SharedTranslateOptions } from '@amitrans/fleet';
 import { line, type CliIo } from '../io.js';
 import { UsageError } from '../usage.js';
 
@@ -100,7 +100,8 @@ export async function fleetRunCommand(a: FleetRunArgs, io: CliIo, signal: AbortS
   const formats = parseFormats(a.formats);
   const bundle = await bundleCredentials(a.bundle, formats);
   const meter = new FleetMeter(io, a.progress || (io.stderr.isTTY === true && !a.json), items.length);
-  const summary = await f.runFleet(items, {
+  const startup = f.sinceStart();
+  const { summary, results } = await f.runFleet(items, {
     store,
     remote: a.remote,
     ...(formats ? { formats } : {}),
@@ -113,8 +114,10 @@ export async function fleetRunCommand(a: FleetRunArgs, io: CliIo, signal: AbortS
     onImage: (e) => meter.image(e.phase, e.result),
   });
   meter.finish();
-  const results = [...(await f.loadResults(store, items.map((i) => i.id))).values()];
-  const report = await f.writeReport(store, results);
+  summary.times.startup = startup;
+  // From the records the run kept: the store is not read again for them.
+  const report = await f.timed(summary.times, 'report', () => f.writeReport(store, results));
+  summary.times = f.roundTimes(summary.times);
   printRun(io, a.json, summary, report, store.name);
   return report.totals.failed > 0 ? 1 : 0;
 }
@@ -126,7 +129,14 @@ function printRun(io: CliIo, json: boolean, s: RunSummary, report: Report, where
   }
   line(io.stdout, `${s.total} images: ${s.processed} processed now (${s.done} done, ${s.failed} failed), ${s.skipped} done before${s.stopped ? `, ${s.stopped} stopped` : ''}; ${s.seconds.toFixed(1)} s`);
   printCounts(io, report);
+  line(io.stdout, timesLine(s.times));
   line(io.stdout, `report: ${where}/report.html`);
+}
+
+/** The fleet's own seconds, then the rest (not overhead), on one line. */
+function timesLine(t: FleetTimes): string {
+  const s = (x: number): string => `${x.toFixed(2)} s`;
+  return `fleet time: queue ${s(t.queue)}, journal ${s(t.journal)}, store checks ${s(t.store)}, report ${s(t.report)}; idle ${s(t.idle)}, start-up ${s(t.startup)}`;
 }
 
 function countsOnly(report: Report): Record<string, Record<string, number>> {
@@ -165,7 +175,9 @@ export async function fleetSubmitCommand(a: FleetSubmitArgs, io: CliIo): Promise
     ...(formats ? { formats } : {}),
     ...verifyOption(a),
   };
+  const startup = f.sinceStart();
   const s = await f.submitFleet(items, shared, { url: a.queue, name: a.queueName, attempts: a.attempts });
+  s.times = f.roundTimes({ ...s.times, startup });
   if (a.json) line(io.stdout, JSON.stringify({ queue: a.queueName, images: items.length, ...s }));
   else line(io.stdout, `${items.length} images: ${s.added} jobs added to ${a.queueName}, ${s.existing} already there`);
 }
@@ -203,7 +215,10 @@ export async function fleetWorkerCommand(a: FleetWorkerArgs, io: CliIo, signal: 
     },
   });
   if (a.json) line(io.stdout, JSON.stringify({ event: 'exit', ...summary }));
-  else line(io.stdout, `${summary.worker}: ${summary.processed} images (${summary.done} done, ${summary.failed} failed)`);
+  else {
+    line(io.stdout, `${summary.worker}: ${summary.processed} images (${summary.done} done, ${summary.failed} failed)`);
+    line(io.stdout, timesLine(summary.times));
+  }
 }
 
 export async function fleetStatusCommand(a: { queue: string; queueName: string; json: boolean }, io: CliIo): Promise<void> {
@@ -221,11 +236,16 @@ export async function fleetStatusCommand(a: { queue: string; queueName: string; 
 
 export async function fleetReportCommand(a: { out: string; json: boolean; remote: RemoteOptions }, io: CliIo): Promise<void> {
   const f = await fleet();
+  const times = f.newTimes();
+  times.startup = f.sinceStart();
   const store = f.openStore(a.out, a.remote);
-  const results: ImageResult[] = [...(await f.loadResults(store)).values()];
-  const report = await f.writeReport(store, results);
+  const report = await f.timed(times, 'report', async () => {
+    const results: ImageResult[] = [...(await f.loadResults(store)).values()];
+    return f.writeReport(store, results);
+  });
   if (a.json) {
-    line(io.stdout, JSON.stringify(report));
+    // The report, and what building it took (report.json cannot hold the time of its own write).
+    line(io.stdout, JSON.stringify({ ...report, times: f.roundTimes(times) }));
     return;
   }
   line(io.stdout, `${report.totals.images} images (${report.totals.done} done, ${report.totals.failed} failed)`);
