@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { appendFile, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFileSync, createReadStream, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -95,8 +95,8 @@ class DirStore implements FleetStore {
 
   async putText(key: string, text: string): Promise<void> {
     const final = this.#path(key);
-    await mkdir(dirname(final), { recursive: true });
-    await viaPartial(final, (part) => writeFile(part, text));
+    await removeStalePartials(final);
+    writeTextSync(final, text);
   }
 
   async getText(key: string): Promise<string | undefined> {
@@ -121,9 +121,10 @@ class DirStore implements FleetStore {
   }
 
   async appendEvent(event: Record<string, unknown>): Promise<void> {
-    await mkdir(this.root, { recursive: true });
-    // One write of one short line with O_APPEND: lines from concurrent workers never interleave.
-    await appendFile(join(this.root, 'journal.jsonl'), `${JSON.stringify(event)}\n`);
+    // Synchronous, like putText. One write of one short line with O_APPEND: lines from
+    // concurrent workers never interleave.
+    mkdirSync(this.root, { recursive: true });
+    appendFileSync(join(this.root, 'journal.jsonl'), `${JSON.stringify(event)}\n`);
   }
 
   localPath(key: string): string {
@@ -277,6 +278,25 @@ function contentType(key: string): string {
   if (key.endsWith('.html')) return 'text/html; charset=utf-8';
   if (key.endsWith('.json') || key.endsWith('.jsonl')) return 'application/json';
   return 'application/octet-stream';
+}
+
+/**
+ * A record, a change report, the report: small text written synchronously, through a partial
+ * renamed when complete. A few syscalls, where each await would wait its turn behind the
+ * other lanes' translations on this event loop: the fleet's journal time per image fell from
+ * about 100 ms (a dozen awaits on a loaded 2-core machine) to a few ms (issue 18's bench).
+ * No signal can come between the write and the rename, so only an error leaves a partial to remove.
+ */
+function writeTextSync(final: string, text: string): void {
+  mkdirSync(dirname(final), { recursive: true });
+  const part = partialName(final, randomBytes(6).toString('hex'));
+  try {
+    writeFileSync(part, text);
+    renameSync(part, final);
+  } catch (err) {
+    rmSync(part, { force: true });
+    throw err;
+  }
 }
 
 /**
