@@ -1,18 +1,20 @@
 #!/usr/bin/env node
-// node scripts/bench-fleet.mjs [--images 24] [--lanes 2]
+// node scripts/bench-fleet.mjs [--images 24] [--lanes 2] [--runs 1] [--no-cli]
 //
 // Fleet throughput (issue 18): `--images` copies of scripts/make-debian-ami.sh's AMI (Debian's
 // cloud kernel and modules, busybox initrd; ~64 MiB filesystem), each its own image of the
-// work list, through inspect + translate (kvm, qcow2) + deliver, twice: embedded
-// (`fleet run --concurrency LANES`) and on BullMQ (redis-server on a free 127.0.0.1 port,
-// `fleet submit`, LANES `fleet worker --until-empty` processes), after the baseline: the same
-// translations with the CLI, one `amitrans translate` process per image, LANES at a time.
-// Prints images per minute and the fleet's overhead over that baseline (wall time; lane time,
-// LANES x wall, against the sum of the CLI processes' times and against the sum of their
-// translations alone, without process start: the issue's "under 5 % of the sum of the
-// translate times"), and, inside the fleet, the lane time not spent in any pipeline stage
-// (process start, queue, journal, records, pool, the report).
-// Not a test: nothing here asserts; the numbers go into issue notes.
+// work list, through inspect + translate (kvm, qcow2) + deliver, `--runs` times each:
+// embedded (`fleet run --concurrency LANES`) and on BullMQ (redis-server on a free 127.0.0.1
+// port, `fleet submit`, LANES `fleet worker --until-empty` processes, `fleet report`), after
+// the baseline (unless --no-cli): the same translations with the CLI, one `amitrans
+// translate` process per image, LANES at a time.
+// Per mode: images per minute, the sum of the translate stages (from the result records),
+// and the fleet's own time as its processes account for it in their --json (`times`):
+// queue, journal and records, store checks, report, their total and its share of the
+// translate sum (the issue's "under 5 %"); then, not overhead, the lanes' idle time and the
+// processes' start-up, and the lane time (LANES x wall) in no stage and no row (temporary
+// directories, closing images, the submit and report processes running on one lane).
+// With --runs > 1, a median row per mode. Not a test: nothing here asserts.
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -25,6 +27,8 @@ const arg = (name, dflt) => {
 };
 const N = arg('images', 24);
 const LANES = arg('lanes', 2);
+const RUNS = arg('runs', 1);
+const CLI = !process.argv.includes('--no-cli');
 const root = join(import.meta.dirname, '..');
 const work = join(root, '.tmp/bench-fleet');
 const bin = join(root, 'packages/cli/dist/main.js');
@@ -56,8 +60,6 @@ function run(args, env = {}) {
   });
 }
 
-const pct = (x, base) => `${x >= base ? '+' : ''}${((100 * (x - base)) / base).toFixed(1)} %`;
-
 /**
  * The baseline: `amitrans translate` of each image, LANES processes at a time; each process
  * timed, and its translation (the `seconds` it reports: open, inspect, translate, write).
@@ -83,28 +85,71 @@ async function cliBaseline() {
   return { wall: (performance.now() - t0) / 1000, sum: sum(times), translate: sum(translate) };
 }
 
-async function measure(label, out, wall, base) {
-  const results = [...(await loadResults(openStore(out))).values()];
-  const stageSum = results.reduce((s, r) => s + r.stages.reduce((a, x) => a + x.seconds, 0), 0);
-  const inside = wall * LANES - stageSum;
-  // The pipeline's own time per image (store checks, journal events), from each record's start to its write.
-  const perImage = results.reduce((s, r) => s + r.seconds, 0) - stageSum;
-  console.log(`| ${label} | ${results.length} | ${wall.toFixed(1)} | ${((results.length / wall) * 60).toFixed(1)} | ${pct(wall, base.wall)} | ${pct(wall * LANES, base.sum)} | ${pct(wall * LANES, base.translate)} | ${stageSum.toFixed(1)} | ${inside.toFixed(1)} (${((100 * inside) / stageSum).toFixed(1)} %) | ${perImage.toFixed(2)} (${((100 * perImage) / stageSum).toFixed(2)} %) |`);
+const KINDS = ['queue', 'journal', 'store', 'report', 'idle', 'startup'];
+const OVERHEAD = ['queue', 'journal', 'store', 'report'];
+
+/** The `times` of each process's --json (every JSON line that has them), added up. */
+function addTimes(total, outs) {
+  for (const out of outs) {
+    for (const l of out.split('\n').filter(Boolean)) {
+      const j = JSON.parse(l);
+      const t = j.times ?? j.run?.times;
+      if (t) for (const k of KINDS) total[k] += t[k] ?? 0;
+    }
+  }
+  return total;
 }
 
-console.log(`\n${N} images, ${LANES} lanes\n`);
-console.log('| mode | images | wall s | images/min | wall over the CLI\'s | lanes x wall over the CLI processes\' sum | lanes x wall over the CLI translations\' sum | sum of stages s | lane time outside stages s | of it, inside the images\' pipelines s |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+async function measure(out, wall, outs) {
+  const results = [...(await loadResults(openStore(out))).values()];
+  const stages = results.reduce((s, r) => s + r.stages.reduce((a, x) => a + x.seconds, 0), 0);
+  const translate = results.reduce((s, r) => s + r.stages.filter((x) => x.name.startsWith('translate:')).reduce((a, x) => a + x.seconds, 0), 0);
+  const t = addTimes(Object.fromEntries(KINDS.map((k) => [k, 0])), outs);
+  const overhead = OVERHEAD.reduce((s, k) => s + t[k], 0);
+  const rest = wall * LANES - stages - KINDS.reduce((s, k) => s + t[k], 0);
+  return { images: results.length, wall, rate: (results.length / wall) * 60, translate, ...t, overhead, pct: (100 * overhead) / translate, rest };
+}
 
-settle();
-const base = await cliBaseline();
-console.log(`| CLI: amitrans translate per image, ${LANES} at a time | ${N} | ${base.wall.toFixed(1)} | ${((N / base.wall) * 60).toFixed(1)} | | sum ${base.sum.toFixed(1)} s | sum ${base.translate.toFixed(1)} s | | | |`);
+const f1 = (x) => x.toFixed(1);
+const f2 = (x) => x.toFixed(2);
+function row(label, m) {
+  console.log(`| ${label} | ${m.images} | ${f1(m.wall)} | ${f1(m.rate)} | ${f1(m.translate)} | ${f2(m.queue)} | ${f2(m.journal)} | ${f2(m.store)} | ${f2(m.report)} | ${f2(m.overhead)} | ${f2(m.pct)} % | ${f2(m.idle)} | ${f2(m.startup)} | ${f2(m.rest)} |`);
+}
+function median(ms) {
+  const mid = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  return Object.fromEntries(Object.keys(ms[0]).map((k) => [k, mid(ms.map((m) => m[k]))]));
+}
 
-settle();
-let t = performance.now();
-const embedded = join(work, 'embedded');
-await run(['fleet', 'run', list, '--out', embedded, '--concurrency', String(LANES), '--no-clean', '--json']);
-await measure('embedded (fleet run)', embedded, (performance.now() - t) / 1000, base);
+async function embedded(n) {
+  settle();
+  const out = join(work, `embedded-${n}`);
+  const t = performance.now();
+  const r = await run(['fleet', 'run', list, '--out', out, '--concurrency', String(LANES), '--no-clean', '--json']);
+  return measure(out, (performance.now() - t) / 1000, [r.out]);
+}
+
+async function bullmq(n, port) {
+  const queue = ['--queue', `redis://127.0.0.1:${port}`, '--queue-name', `bench-${n}`];
+  const out = join(work, `queued-${n}`);
+  settle();
+  const t = performance.now();
+  const submit = await run(['fleet', 'submit', list, ...queue, '--out', out, '--no-clean', '--json']);
+  const workers = await Promise.all(Array.from({ length: LANES }, () => run(['fleet', 'worker', ...queue, '--until-empty', '--json'])));
+  const report = await run(['fleet', 'report', '--out', out, '--json']);
+  return measure(out, (performance.now() - t) / 1000, [submit.out, ...workers.map((w) => w.out), report.out]);
+}
+
+console.log(`\n${N} images, ${LANES} lanes, ${RUNS} run(s) per mode; load before: ${spawnSync('uptime', { encoding: 'utf8' }).stdout.trim()}\n`);
+if (CLI) {
+  settle();
+  const base = await cliBaseline();
+  console.log(`CLI baseline (amitrans translate per image, ${LANES} at a time): ${f1(base.wall)} s wall, ${f1((N / base.wall) * 60)} images/min; processes' sum ${f1(base.sum)} s, their translations' sum ${f1(base.translate)} s\n`);
+}
+console.log('| mode | images | wall s | images/min | translate sum s | queue s | journal/records s | store checks s | report s | overhead s | overhead / translate | idle s (not overhead) | start-up s (not overhead) | lane time in no stage or row s |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 
 const port = await new Promise((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
@@ -115,14 +160,19 @@ const port = await new Promise((resolve) => {
 const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
 await new Promise((r) => setTimeout(r, 500));
 try {
-  const queue = ['--queue', `redis://127.0.0.1:${port}`];
-  const queued = join(work, 'queued');
-  settle();
-  t = performance.now();
-  await run(['fleet', 'submit', list, ...queue, '--out', queued, '--no-clean', '--json']);
-  await Promise.all(Array.from({ length: LANES }, () => run(['fleet', 'worker', ...queue, '--until-empty', '--json'])));
-  await run(['fleet', 'report', '--out', queued, '--json']);
-  await measure(`BullMQ (${LANES} workers)`, queued, (performance.now() - t) / 1000, base);
+  const em = [];
+  const bq = [];
+  for (let n = 1; n <= RUNS; n++) {
+    em.push(await embedded(n));
+    row(`embedded (fleet run), run ${n}`, em.at(-1));
+    bq.push(await bullmq(n, port));
+    row(`BullMQ (${LANES} workers), run ${n}`, bq.at(-1));
+  }
+  if (RUNS > 1) {
+    row('embedded, median', median(em));
+    row(`BullMQ (${LANES} workers), median`, median(bq));
+  }
 } finally {
   redis.kill('SIGTERM');
 }
+console.log(`\nload after: ${spawnSync('uptime', { encoding: 'utf8' }).stdout.trim()}`);
