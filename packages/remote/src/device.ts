@@ -2,6 +2,7 @@ import { BaseDevice, limiter } from '@amitrans/block';
 import { fetchRange, type FetchOptions, type RangeSource } from './source.js';
 import { withRetry } from './retry.js';
 import type { TransferMeter } from './meter.js';
+import { boundYoungGeneration } from './heap.js';
 
 /**
  * Reads at least this large are data being copied, not looked up: fetched straight into
@@ -68,6 +69,7 @@ export class RemoteDevice extends BaseDevice {
 
   /** HEAD the object (size, ETag) and return it as a device. */
   static async open(source: RangeSource, o: RemoteDeviceOptions = {}): Promise<RemoteDevice> {
+    boundYoungGeneration();
     const head = await withRetry(source.name, () => source.head(), o);
     o.meter?.opened(head.size);
     return new RemoteDevice(source, head.size, head.version, o);

@@ -5,6 +5,7 @@ import { describeError, withRetry, type RetryOptions } from './retry.js';
 import { s3Client, s3Error, s3Name, type S3Options } from './s3.js';
 import { loadS3Sdk, type S3Sdk } from './sdk.js';
 import type { TransferMeter } from './meter.js';
+import { boundYoungGeneration } from './heap.js';
 
 /** S3's limits on multipart uploads. */
 export const MAX_PARTS = 10_000;
@@ -82,6 +83,7 @@ export class S3Sink implements Sink {
   sha256: string | undefined;
 
   constructor(readonly bucket: string, readonly key: string, o: S3SinkOptions = {}) {
+    boundYoungGeneration();
     this.name = s3Name(bucket, key);
     this.path = key;
     this.#o = o;
