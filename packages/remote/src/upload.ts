@@ -14,10 +14,10 @@ export const MAX_PART = 5 * 1024 * 1024 * 1024;
 const MIB = 1024 * 1024;
 
 /**
- * Parts uploading at once. Each holds a part (8 MiB for outputs up to 70 GiB) until the
- * server has it; two keep the connection busy while the next part fills (on 127.0.0.1 a
- * third made no conversion faster), and 200 MiB for a whole conversion leaves no room for
- * more.
+ * Parts held by uploads at once: the writer waits while this many are in flight, so one
+ * part uploads while the next fills. Each holds a part (8 MiB for outputs up to 70 GiB)
+ * until the server has it, and a whole s3 -> s3 conversion must stay under 200 MiB (issue
+ * 15); on the bench a conversion fills a part more slowly than 127.0.0.1 takes it.
  */
 const PARTS_IN_FLIGHT = 2;
 
