@@ -2,9 +2,15 @@ import { BaseDevice, limiter } from '@amitrans/block';
 import { fetchRange, type FetchOptions, type RangeSource } from './source.js';
 import { withRetry } from './retry.js';
 import type { TransferMeter } from './meter.js';
+import { boundYoungGeneration } from './heap.js';
 
-/** Reads at least this large are data being copied, not looked up: not kept in the cache. */
-const DROP_BEHIND = 1024 * 1024;
+/**
+ * Reads at least this large are data being copied, not looked up: fetched straight into
+ * the caller's buffer, not kept in the cache and not read ahead. Their callers (the
+ * writers' read-ahead windows) already keep several in flight; a cache buffer per request
+ * would only add a copy and, until the collector frees it, tens of MiB to a conversion.
+ */
+const DIRECT_READ = 1024 * 1024;
 
 export interface RemoteDeviceOptions extends FetchOptions {
   /** Bytes per cached block, and the unit of every request. Default 256 KiB. */
@@ -15,7 +21,7 @@ export interface RemoteDeviceOptions extends FetchOptions {
   readonly concurrency?: number;
   /** The largest single ranged GET. Default 2 MiB. */
   readonly maxRequest?: number;
-  /** How far ahead a sequential reader is read. Default 8 MiB (with the request size and concurrency, it bounds what a conversion holds). */
+  /** How far ahead a sequential reader of small pieces is read. Default 8 MiB. */
   readonly readAheadMax?: number;
   /** Counts the bytes received, for the command's report and progress. */
   readonly meter?: TransferMeter;
@@ -25,8 +31,9 @@ export interface RemoteDeviceOptions extends FetchOptions {
  * A remote object as a read-only block device. Reads are served from a cache of aligned
  * blocks (least recently used go first), so the scattered small reads of an inspection
  * cost one request per block; the blocks a read misses are fetched in few large ranged
- * GETs, at most `concurrency` at a time. A reader going forward in order (a conversion)
- * has the blocks after it fetched ahead, in a window that doubles up to `readAheadMax`.
+ * GETs, at most `concurrency` at a time. A reader going forward in small reads has the
+ * blocks after it fetched ahead, in a window that doubles up to `readAheadMax`; reads of a
+ * megabyte or more (a conversion's windows) go straight into the caller's buffer.
  * Every GET is pinned to the version the HEAD saw, so a changed object is an E_CHANGED
  * error and never a mix of two versions.
  */
@@ -40,6 +47,7 @@ export class RemoteDevice extends BaseDevice {
   readonly #blockSize: number;
   readonly #maxBlocks: number;
   readonly #maxRequestBlocks: number;
+  readonly #maxRequest: number;
   readonly #readAheadBlocks: number;
   readonly #limit: <T>(task: () => Promise<T>) => Promise<T>;
   readonly #blocks = new Map<number, Promise<Uint8Array>>();
@@ -54,12 +62,14 @@ export class RemoteDevice extends BaseDevice {
     this.#blockSize = o.blockSize ?? 256 * 1024;
     this.#maxBlocks = Math.max(8, Math.floor((o.cacheBytes ?? 32 * 1024 * 1024) / this.#blockSize));
     this.#maxRequestBlocks = Math.max(1, Math.floor((o.maxRequest ?? 2 * 1024 * 1024) / this.#blockSize));
+    this.#maxRequest = this.#maxRequestBlocks * this.#blockSize;
     this.#readAheadBlocks = Math.max(1, Math.floor((o.readAheadMax ?? 8 * 1024 * 1024) / this.#blockSize));
     this.#limit = limiter(Math.max(1, o.concurrency ?? 4));
   }
 
   /** HEAD the object (size, ETag) and return it as a device. */
   static async open(source: RangeSource, o: RemoteDeviceOptions = {}): Promise<RemoteDevice> {
+    boundYoungGeneration();
     const head = await withRetry(source.name, () => source.head(), o);
     o.meter?.opened(head.size);
     return new RemoteDevice(source, head.size, head.version, o);
@@ -70,6 +80,11 @@ export class RemoteDevice extends BaseDevice {
   }
 
   protected override async _read(buffer: Uint8Array, position: number): Promise<void> {
+    if (buffer.length >= DIRECT_READ) {
+      this.#nextSequential = position + buffer.length;
+      this.#streak = 0;
+      return this.#readDirect(buffer, position);
+    }
     const first = Math.floor(position / this.#blockSize);
     const last = Math.floor((position + buffer.length - 1) / this.#blockSize);
     const sequential = position === this.#nextSequential;
@@ -88,14 +103,62 @@ export class RemoteDevice extends BaseDevice {
       const to = Math.min(position + buffer.length, start + data.length);
       buffer.set(data.subarray(from - start, to - start), from - position);
     }
-    // Drop-behind: a streaming reader, or one copying a megabyte or more at once (a writer
-    // reading the used extents of a filesystem), will not come back for what it has read;
-    // keeping it would grow a conversion's memory by the whole cache and push out the small
-    // blocks (metadata) that are read again.
-    if (this.#streak >= 2 || buffer.length >= DROP_BEHIND) {
-      const end = position + buffer.length;
-      for (let i = first; (i + 1) * this.#blockSize <= end; i++) this.#blocks.delete(i);
+    // Drop-behind: a streaming reader will not come back for what it has read; keeping it
+    // would grow a conversion's memory by the whole cache and push out the small blocks
+    // (metadata) that are read again.
+    if (this.#streak >= 2) this.#dropBehind(first, position + buffer.length);
+  }
+
+  /**
+   * A large read: blocks already cached (or in flight) are copied from the cache, the rest
+   * is fetched straight into `buffer` in requests of at most `maxRequest`, in parallel.
+   */
+  async #readDirect(buffer: Uint8Array, position: number): Promise<void> {
+    const end = position + buffer.length;
+    const first = Math.floor(position / this.#blockSize);
+    const last = Math.floor((end - 1) / this.#blockSize);
+    const tasks: Promise<void>[] = [];
+    const fetchGap = (from: number, to: number): void => {
+      for (let at = from; at < to; at += this.#maxRequest) {
+        const into = buffer.subarray(at - position, Math.min(to, at + this.#maxRequest) - position);
+        tasks.push(this.#limit(() => this.#fetch(into, at)));
+      }
+    };
+    let gap = position;
+    for (let i = first; i <= last; i++) {
+      const cached = this.#blocks.get(i);
+      if (cached === undefined) continue;
+      const start = i * this.#blockSize;
+      const from = Math.max(position, start);
+      const to = Math.min(end, start + this.#blockSize);
+      fetchGap(gap, from);
+      tasks.push(cached.then((data) => buffer.set(data.subarray(from - start, to - start), from - position)));
+      gap = to;
     }
+    fetchGap(gap, end);
+    // Every request settles before the read does: none writes into the buffer afterwards.
+    const failed = (await Promise.allSettled(tasks)).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    // A reader copying a megabyte or more at once (a writer reading the used extents of a
+    // filesystem) will not come back for it either.
+    this.#dropBehind(first, end);
+  }
+
+  #dropBehind(first: number, end: number): void {
+    for (let i = first; (i + 1) * this.#blockSize <= end; i++) this.#blocks.delete(i);
+  }
+
+  /** One ranged read into `into`, counted. */
+  async #fetch(into: Uint8Array, offset: number): Promise<void> {
+    this.requests++;
+    await fetchRange(this.source, this.version, into, offset, {
+      ...this.#o,
+      onBytes: (n) => {
+        this.bytesFetched += n;
+        this.#o.onBytes?.(n);
+        this.#o.meter?.received(n);
+      },
+    });
   }
 
   /** The blocks first..last, fetching the missing ones in runs of contiguous blocks. */
@@ -129,15 +192,7 @@ export class RemoteDevice extends BaseDevice {
     const length = Math.min(this.size, (last + 1) * this.#blockSize) - offset;
     const run = this.#limit(async () => {
       const data = new Uint8Array(length);
-      this.requests++;
-      await fetchRange(this.source, this.version, data, offset, {
-        ...this.#o,
-        onBytes: (n) => {
-          this.bytesFetched += n;
-          this.#o.onBytes?.(n);
-          this.#o.meter?.received(n);
-        },
-      });
+      await this.#fetch(data, offset);
       return data;
     });
     const out: Promise<Uint8Array>[] = [];

@@ -5,6 +5,7 @@ import { describeError, withRetry, type RetryOptions } from './retry.js';
 import { s3Client, s3Error, s3Name, type S3Options } from './s3.js';
 import { loadS3Sdk, type S3Sdk } from './sdk.js';
 import type { TransferMeter } from './meter.js';
+import { boundYoungGeneration } from './heap.js';
 
 /** S3's limits on multipart uploads. */
 export const MAX_PARTS = 10_000;
@@ -12,10 +13,18 @@ export const MIN_PART = 5 * 1024 * 1024;
 export const MAX_PART = 5 * 1024 * 1024 * 1024;
 const MIB = 1024 * 1024;
 
+/**
+ * Parts held by uploads at once: the writer waits while this many are in flight, so one
+ * part uploads while the next fills. Each holds a part (8 MiB for outputs up to 70 GiB)
+ * until the server has it, and a whole s3 -> s3 conversion must stay under 200 MiB (issue
+ * 15); on the bench a conversion fills a part more slowly than 127.0.0.1 takes it.
+ */
+const PARTS_IN_FLIGHT = 2;
+
 export interface S3SinkOptions extends S3Options, RetryOptions {
   /** About how many bytes will be written: sizes the parts so they stay under 10,000. */
   readonly expectedSize?: number;
-  /** Parts uploading at once (each holds one part in memory). Default 3: with 8 MiB parts and the reader's read-ahead, a conversion stays under 200 MiB. */
+  /** Parts uploading at once (each holds one part in memory). Default PARTS_IN_FLIGHT. */
   readonly partsInFlight?: number;
   readonly client?: S3Client;
   /** Where a failed abort is reported (default: stderr). */
@@ -60,6 +69,8 @@ export class S3Sink implements Sink {
   #uploadId: string | undefined;
   #partNumber = 1;
   #buffer: Buffer;
+  /** Part buffers whose upload finished, to fill again: a new 8 MiB buffer per part would wait for the collector. */
+  readonly #spare: Buffer[] = [];
   #used = 0;
   #position = 0;
   readonly #inFlight = new Set<Promise<void>>();
@@ -72,6 +83,7 @@ export class S3Sink implements Sink {
   sha256: string | undefined;
 
   constructor(readonly bucket: string, readonly key: string, o: S3SinkOptions = {}) {
+    boundYoungGeneration();
     this.name = s3Name(bucket, key);
     this.path = key;
     this.#o = o;
@@ -199,9 +211,12 @@ export class S3Sink implements Sink {
     }
     if (this.#partNumber > MAX_PARTS) throw new ImageError('E_TOO_LARGE', `the output needs more than ${MAX_PARTS} parts`, { file: this.name });
     const partNumber = this.#partNumber++;
-    const body = this.#buffer.subarray(0, this.#used);
+    const full = this.#buffer;
+    const body = full.subarray(0, this.#used);
     this.#hash?.update(body);
-    this.#buffer = Buffer.allocUnsafe(partSizeFor(this.#partNumber, this.#firstPart));
+    const nextSize = partSizeFor(this.#partNumber, this.#firstPart);
+    const spare = this.#spare.pop();
+    this.#buffer = spare?.length === nextSize ? spare : Buffer.allocUnsafe(nextSize);
     this.#used = 0;
     const uploadId = this.#uploadId;
     const task = withRetry(this.name, () => this.#call((c, sdk) => c.send(new sdk.UploadPartCommand({
@@ -213,9 +228,13 @@ export class S3Sink implements Sink {
     }, (err: unknown) => {
       this.#failure ??= err;
     });
-    const tracked: Promise<void> = task.finally(() => this.#inFlight.delete(tracked));
+    const tracked: Promise<void> = task.finally(() => {
+      this.#inFlight.delete(tracked);
+      // Settled, retries included: nothing reads this part's bytes any more.
+      this.#spare.push(full);
+    });
     this.#inFlight.add(tracked);
-    while (this.#inFlight.size >= (this.#o.partsInFlight ?? 3)) await Promise.race(this.#inFlight);
+    while (this.#inFlight.size >= (this.#o.partsInFlight ?? PARTS_IN_FLIGHT)) await Promise.race(this.#inFlight);
     this.#check();
   }
 }

@@ -83,6 +83,11 @@ describe('RemoteDevice over S3', () => {
     expect(dev.requests).toBe(after + 1);
     await dev.read(small, 0);
     expect(dev.requests).toBe(after + 2);
+    // A large read takes the cached block and fetches only the gaps around it, into its own buffer.
+    const big = new Uint8Array(2 * MIB);
+    await dev.read(big, 8 * MIB + 512);
+    expect(Buffer.from(big).equals(content.subarray(8 * MIB + 512, 10 * MIB + 512))).toBe(true);
+    expect(dev.requests).toBe(after + 4);
     await dev.close();
   });
 
