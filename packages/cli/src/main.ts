@@ -28,5 +28,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+// This process is ours: remote transfers may bound V8's young generation (see remote's heap.ts).
+const { allowHeapTuning } = await import('@amitrans/remote');
+allowHeapTuning();
 const { runCli } = await import('./cli.js');
 process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr });

@@ -12,11 +12,20 @@ import { setFlagsFromString } from 'node:v8';
  */
 const SEMI_SPACE_GROWTH_FACTOR = 1;
 
+let allowed = false;
 let bounded = false;
 
-/** Keep the young generation small from now on, for the rest of the process (once). */
+/**
+ * Let remote transfers bound the young generation. A V8 flag is the whole process's, so a
+ * library does not set it on its own: the amitrans CLI, whose process it is, opts in.
+ */
+export function allowHeapTuning(): void {
+  allowed = true;
+}
+
+/** Keep the young generation small from now on, for the rest of the process (once), when allowed. */
 export function boundYoungGeneration(): void {
-  if (bounded) return;
+  if (!allowed || bounded) return;
   bounded = true;
   setFlagsFromString(`--semi-space-growth-factor=${SEMI_SPACE_GROWTH_FACTOR}`);
 }

@@ -8,3 +8,4 @@ export { RemoteDevice, type RemoteDeviceOptions } from './device.js';
 export { S3Sink, firstPartSize, partSizeFor, MAX_PARTS, MIN_PART, MAX_PART, type S3SinkOptions } from './upload.js';
 export { openRemote, s3Sink, SpooledS3Sink, type RemoteOptions } from './open.js';
 export { TransferMeter } from './meter.js';
+export { allowHeapTuning } from './heap.js';
