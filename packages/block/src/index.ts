@@ -19,7 +19,7 @@ export { ConcatDevice } from './concat.js';
 export { CowOverlay, type CowOverlayOptions } from './cow.js';
 export { ZeroDetectDevice, type ZeroDetectOptions } from './zerodetect.js';
 export { alignedBytes, asciiz, bytesEqual, isZero, isZeroAt, zeroRuns, setU64be, setU64le, u64be, u64le, view } from './bytes.js';
-export { CoalescingSink, CountingSink, FileSink, MemorySink, StreamSink, abortAllSinksSync, type Sink } from './sink.js';
+export { CoalescingSink, CountingSink, FileSink, ForwardingSink, MemorySink, StreamSink, abortAllSinksSync, type Sink } from './sink.js';
 export { SpooledSink, type SpooledSinkOptions } from './spool.js';
 export { readAhead, type ReadAheadOptions, type ReadPlan, type ReadWindow } from './readahead.js';
 export { clusterRuns, clusterWindows, dataRanges, runTotal, unitWindows, type ClusterRun, type ClusterWindow, type ClusterWindowOptions } from './clusters.js';

@@ -317,38 +317,57 @@ export class MemorySink implements Sink {
 }
 
 /**
+ * A sink that hands every call to `inner`: the base of the wrappers that change one or two
+ * things (what is counted, how it is finished, where it is staged).
+ */
+export class ForwardingSink implements Sink {
+  constructor(protected readonly inner: Sink) {}
+  get seekable(): boolean {
+    return this.inner.seekable;
+  }
+  get position(): number {
+    return this.inner.position;
+  }
+  write(data: Uint8Array): Promise<void> {
+    return this.inner.write(data);
+  }
+  skip(length: number): Promise<void> {
+    return this.inner.skip(length);
+  }
+  pwrite(data: Uint8Array, position: number): Promise<void> {
+    return this.inner.pwrite(data, position);
+  }
+  commit(): Promise<void> {
+    return this.inner.commit();
+  }
+  abort(): Promise<void> {
+    return this.inner.abort();
+  }
+}
+
+/**
  * A sink that counts the bytes of data written through it: the one count of bytes written
  * a writer reports. Holes and the zeros a stream writes for them (`skip`) are not data and
  * are not counted.
  */
-export class CountingSink implements Sink {
+export class CountingSink extends ForwardingSink {
   written = 0;
-  constructor(readonly sink: Sink) {}
-  get seekable(): boolean {
-    return this.sink.seekable;
+  constructor(readonly sink: Sink) {
+    super(sink);
   }
-  get position(): number {
-    return this.sink.position;
-  }
-  async write(data: Uint8Array): Promise<void> {
+  override async write(data: Uint8Array): Promise<void> {
     this.written += data.length;
     await this.sink.write(data);
   }
-  async pwrite(data: Uint8Array, at: number): Promise<void> {
+  override async pwrite(data: Uint8Array, at: number): Promise<void> {
     this.written += data.length;
     await this.sink.pwrite(data, at);
   }
-  skip(n: number): Promise<void> {
+  override skip(n: number): Promise<void> {
     return n > 0 ? this.sink.skip(n) : Promise.resolve();
   }
   /** Pad with zeros (a hole on files) up to byte `at`. */
   padTo(at: number): Promise<void> {
     return this.skip(at - this.sink.position);
-  }
-  commit(): Promise<void> {
-    return this.sink.commit();
-  }
-  abort(): Promise<void> {
-    return this.sink.abort();
   }
 }

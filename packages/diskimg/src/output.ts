@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { FileSink, ImageError, SpooledSink, StreamSink, checkOutputPath, readOptions, identityOf, type FileIdentity, type FormatDriver, type Sink } from '@amitrans/block';
+import { FileSink, ForwardingSink, ImageError, SpooledSink, StreamSink, checkOutputPath, readOptions, identityOf, type FileIdentity, type FormatDriver, type Sink } from '@amitrans/block';
 import { CompressingSink, checkCompressible, planOutput, type OutputCompression } from './compress-output.js';
 import { formatFromName, writerByName } from './formats.js';
 import { displayName, isRemote, parseRemote, s3Sink, SpooledS3Sink, type RemoteOptions, type S3Sink } from '@amitrans/remote';
@@ -277,29 +277,13 @@ export async function finishingSink<T>(output: ImageOutput, write: (output: Imag
 }
 
 /** A caller's sink finished once: `abort` after a successful commit (or a first abort) does nothing. */
-class OnceSink implements Sink {
+class OnceSink extends ForwardingSink {
   #finished = false;
-  constructor(private readonly inner: Sink) {}
-  get seekable(): boolean {
-    return this.inner.seekable;
-  }
-  get position(): number {
-    return this.inner.position;
-  }
-  write(data: Uint8Array): Promise<void> {
-    return this.inner.write(data);
-  }
-  skip(length: number): Promise<void> {
-    return this.inner.skip(length);
-  }
-  pwrite(data: Uint8Array, position: number): Promise<void> {
-    return this.inner.pwrite(data, position);
-  }
-  async commit(): Promise<void> {
+  override async commit(): Promise<void> {
     await this.inner.commit();
     this.#finished = true;
   }
-  async abort(): Promise<void> {
+  override async abort(): Promise<void> {
     if (this.#finished) return;
     this.#finished = true;
     await this.inner.abort();

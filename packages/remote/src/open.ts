@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { ImageError, SpooledSink, type Sink } from '@amitrans/block';
+import { ForwardingSink, ImageError, SpooledSink } from '@amitrans/block';
 import { RemoteDevice, type RemoteDeviceOptions } from './device.js';
 import { HttpSource } from './http.js';
 import { S3Source, type S3Options } from './s3.js';
@@ -34,18 +34,16 @@ export function s3Sink(name: string, o: S3SinkOptions = {}): S3Sink {
  * SpooledSink). The object still appears only when the upload completes; the temporary
  * is removed either way.
  */
-export class SpooledS3Sink implements Sink {
-  readonly seekable = true;
+export class SpooledS3Sink extends ForwardingSink {
   /** The key, as writers that name the output inside it read it (like FileSink.path). */
   readonly path: string;
-  readonly #spool: SpooledSink;
   readonly #hash: Hash | undefined;
   /** The sha256 of what was uploaded, when asked for with the `sha256` option. */
   sha256: string | undefined;
 
   private constructor(name: string, spool: SpooledSink, hash: Hash | undefined) {
+    super(spool);
     this.path = parseRemote(name).kind === 's3' ? name.replace(/^s3:\/\/[^/]+\//i, '') : name;
-    this.#spool = spool;
     this.#hash = hash;
   }
 
@@ -60,25 +58,8 @@ export class SpooledS3Sink implements Sink {
     return new SpooledS3Sink(name, await SpooledSink.create(upload, hash ? { copied: (chunk) => hash.update(chunk) } : {}), hash);
   }
 
-  get position(): number {
-    return this.#spool.position;
-  }
-  write(data: Uint8Array): Promise<void> {
-    return this.#spool.write(data);
-  }
-  skip(length: number): Promise<void> {
-    return this.#spool.skip(length);
-  }
-  pwrite(data: Uint8Array, position: number): Promise<void> {
-    return this.#spool.pwrite(data, position);
-  }
-
-  async commit(): Promise<void> {
-    await this.#spool.commit();
+  override async commit(): Promise<void> {
+    await this.inner.commit();
     this.sha256 = this.#hash?.digest('hex');
-  }
-
-  abort(): Promise<void> {
-    return this.#spool.abort();
   }
 }
